@@ -1,0 +1,144 @@
+/**
+ * Wires the session controller together: the Docker host and its inventory, the work queue and
+ * workers, and the sources that only wake keys (LISTEN, Docker events, the safety poll of
+ * unobserved rows, the jittered full resync). `stop()` leaves every container running.
+ */
+import type { Pool } from 'pg';
+import type { Logger } from 'pino';
+import type { Config, DockerHostConfig } from '../../src/config';
+import { createDockerClient } from '../../src/docker/client';
+import { DEFAULT_CONTAINER_DEFAULTS } from '../../src/docker/container-config';
+import { DockerHost } from '../../src/docker/host';
+import { HostInventory } from '../../src/docker/inventory';
+import { preinitialise, type Metrics } from '../../src/metrics/registry';
+import { MetricsServer } from '../../src/metrics/server';
+import { PHASES } from '../../crds/status';
+import { Controller } from '../../src/runtime/controller';
+import { Periodic } from '../../src/runtime/periodic';
+import { sleep } from '../../src/runtime/backoff';
+import { pruneEventsOfDeletedSessions } from '../../src/store/events';
+import { SessionListener } from '../../src/store/listener';
+import { countSessionsByPhase, listSessionNames, listUnobservedSessionNames } from '../../src/store/sessions';
+import { SessionReconciler } from './reconcile';
+
+export const CONTROLLER_NAME = 'session';
+
+export interface SessionControllerOptions {
+  config: Config;
+  dockerHost: DockerHostConfig;
+  pool: Pool;
+  connectionString: string;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+export class SessionControllerManager {
+  readonly controller: Controller;
+  readonly inventory: HostInventory;
+  readonly listener: SessionListener;
+  private readonly poll: Periodic;
+  private readonly resync: Periodic;
+  private readonly server: MetricsServer;
+  private readonly abort = new AbortController();
+  private rowsResynced = false;
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly options: SessionControllerOptions) {
+    const { config, dockerHost, pool, logger, metrics } = options;
+    preinitialise(metrics, CONTROLLER_NAME);
+    const host = new DockerHost(dockerHost.name, createDockerClient(dockerHost), metrics, config.dockerConcurrency);
+    this.inventory = new HostInventory({
+      host,
+      logger,
+      metrics,
+      onChange: (session) => this.controller.queue.add(session),
+      onRelisted: (sessions) => sessions.forEach((session) => this.controller.queue.add(session)),
+    });
+    const reconciler = new SessionReconciler({
+      db: pool,
+      inventory: this.inventory,
+      metrics,
+      defaults: { ...DEFAULT_CONTAINER_DEFAULTS, publishAddress: config.publishAddress },
+    });
+    this.controller = new Controller({ name: CONTROLLER_NAME, reconcile: reconciler.reconcile, workers: config.workers, logger, metrics });
+    this.listener = new SessionListener({
+      connectionString: options.connectionString,
+      logger,
+      onNotification: (notification) => {
+        if (notification.at > 0) metrics.notifyLatency.observe(Math.max(0, Date.now() / 1000 - notification.at));
+        this.controller.queue.add(notification.name);
+      },
+      onConnected: () => {
+        metrics.listenerUp.set(1);
+        this.resyncRows().catch((error) => logger.warn({ err: error }, 'resync after LISTEN failed'));
+      },
+      onDisconnected: () => metrics.listenerUp.set(0),
+      onReconnect: () => metrics.listenerReconnects.inc(),
+    });
+    this.poll = new Periodic({
+      intervalMs: config.pollIntervalMs,
+      run: async () => {
+        for (const name of await listUnobservedSessionNames(pool)) this.controller.queue.add(name);
+        const byPhase = await countSessionsByPhase(pool);
+        for (const phase of PHASES) metrics.sessions.set({ phase }, byPhase.get(phase) ?? 0);
+      },
+      onError: (error) => logger.warn({ err: error }, 'safety poll failed'),
+    });
+    this.resync = new Periodic({
+      intervalMs: config.resyncIntervalMs,
+      run: () => this.fullResync(),
+      onError: (error) => logger.warn({ err: error }, 'full resync failed'),
+    });
+    this.server = new MetricsServer({ host: config.metricsHost, port: config.metricsPort, registry: metrics.registry, ready: () => this.ready });
+  }
+
+  /** Ready once the inventory has listed the host and every row has been queued once. */
+  get ready(): boolean {
+    return this.inventory.synced && this.rowsResynced;
+  }
+
+  async start(): Promise<void> {
+    const { logger, config, dockerHost } = this.options;
+    const address = await this.server.start();
+    logger.info({ address: `${address.address}:${address.port}` }, 'metrics server listening');
+    this.inventory.start();
+    this.listener.start();
+    // Workers wait for the first list: planning against an empty inventory would try to create
+    // containers that already exist.
+    while (!this.inventory.synced && !this.abort.signal.aborted) await sleep(50, this.abort.signal);
+    if (this.abort.signal.aborted) return;
+    this.controller.start();
+    this.poll.start();
+    this.resync.start();
+    logger.info({ host: dockerHost.name, dockerHost: dockerHost.url, workers: config.workers }, 'controller started');
+  }
+
+  /** Rows only: after (re)connecting the listener, anything written while it was away is queued. */
+  async resyncRows(): Promise<void> {
+    for (const name of await listSessionNames(this.options.pool)) this.controller.queue.add(name);
+    this.rowsResynced = true;
+  }
+
+  /** One list per host and one query, whatever the number of sessions. */
+  async fullResync(): Promise<void> {
+    const sessions = await this.inventory.relist();
+    sessions.forEach((session) => this.controller.queue.add(session));
+    await this.resyncRows();
+    await pruneEventsOfDeletedSessions(this.options.pool);
+  }
+
+  /** Stops taking keys, lets in-flight reconciles finish (up to the shutdown timeout), closes sources. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      const { logger, config } = this.options;
+      this.abort.abort();
+      await Promise.all([this.poll.stop(), this.resync.stop(), this.listener.stop()]);
+      const finished = await this.controller.stop(config.shutdownTimeoutMs);
+      if (!finished) logger.warn({ timeoutMs: config.shutdownTimeoutMs }, 'abandoned in-flight reconciles at shutdown; the next start picks them up');
+      await this.inventory.stop();
+      await this.server.stop();
+      logger.info('controller stopped; containers keep running');
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * The Session resource: the single source of truth for what a valid session is.
+ * Every writer (SQL rows, `sessionctl apply`, the TypeScript client) is checked against this schema,
+ * and the controller re-checks each row it reads because other services write rows directly.
+ */
+import { z } from 'zod';
+import { MIN_MEMORY_BYTES, parseMemoryBytes, parseNanoCpus } from './quantity';
+
+export const API_VERSION = 'sessionctl.dev/v1alpha1';
+export const KIND = 'Session';
+
+/** DNS-1123 label: the session name becomes part of a container name and of label values. */
+export const SESSION_NAME_PATTERN = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+const LABEL_KEY_PATTERN = /^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE_PATTERN = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const PORT_NAME_PATTERN = /^[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$/;
+// A loose image reference check: the daemon has the final word, this only catches obvious typos.
+const IMAGE_PATTERN = /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[\w][\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$/;
+
+export const sessionNameSchema = z
+  .string()
+  .regex(SESSION_NAME_PATTERN, 'must be a DNS-1123 label: lowercase letters, digits and "-", at most 63 characters, starting and ending with a letter or digit');
+
+export const labelsSchema = z.record(
+  z.string().regex(LABEL_KEY_PATTERN, 'label keys are an optional DNS prefix and "/" then a name of at most 63 characters'),
+  z.string().regex(LABEL_VALUE_PATTERN, 'label values are at most 63 letters, digits, "-", "_" or "."'),
+);
+
+const memorySchema = z
+  .string()
+  .refine((text) => parseMemoryBytes(text) !== undefined, {
+    message: 'expected a memory quantity such as "256Mi", "512m" or "1g"',
+  })
+  .refine((text) => (parseMemoryBytes(text) ?? 0) >= MIN_MEMORY_BYTES, {
+    message: 'memory must be at least 6Mi, the smallest limit Docker accepts',
+  });
+
+const cpusSchema = z
+  .union([z.string(), z.number()])
+  .refine((value) => (parseNanoCpus(value) ?? 0) > 0, {
+    message: 'expected a positive number of CPUs such as "0.5", 2 or "500m"',
+  });
+
+export const portSchema = z.strictObject({
+  name: z.string().regex(PORT_NAME_PATTERN, 'port names are lowercase letters, digits and "-", at most 15 characters'),
+  containerPort: z.number().int().min(1).max(65535),
+  protocol: z.enum(['TCP', 'UDP']).default('TCP'),
+});
+
+export const resourcesSchema = z.strictObject({
+  memory: memorySchema.optional(),
+  cpus: cpusSchema.optional(),
+  pids: z.number().int().min(16, 'pids must be at least 16 so that a shell can start').max(4_194_304).optional(),
+});
+
+export const sessionSpecSchema = z
+  .strictObject({
+    image: z.string().min(1).max(512).regex(IMAGE_PATTERN, 'expected an image reference such as "registry.example/team/image:tag"'),
+    command: z.array(z.string()).optional(),
+    args: z.array(z.string()).optional(),
+    workingDir: z.string().startsWith('/', 'workingDir must be an absolute path').optional(),
+    env: z.record(z.string().regex(ENV_NAME_PATTERN, 'environment variable names are letters, digits and "_", not starting with a digit'), z.string()).default({}),
+    ports: z.array(portSchema).default([]),
+    resources: resourcesSchema.default({}),
+    state: z.enum(['Running', 'Stopped']).default('Running'),
+    restartPolicy: z.enum(['Always', 'OnFailure', 'Never']).default('Always'),
+  })
+  .superRefine((spec, ctx) => {
+    const names = new Set<string>();
+    const numbers = new Set<string>();
+    spec.ports.forEach((port, index) => {
+      if (names.has(port.name)) ctx.addIssue({ code: 'custom', path: ['ports', index, 'name'], message: `duplicate port name "${port.name}"` });
+      const key = `${port.containerPort}/${port.protocol}`;
+      if (numbers.has(key)) ctx.addIssue({ code: 'custom', path: ['ports', index, 'containerPort'], message: `duplicate container port ${key}` });
+      names.add(port.name);
+      numbers.add(key);
+    });
+  });
+
+export const sessionMetadataSchema = z.strictObject({
+  name: sessionNameSchema,
+  labels: labelsSchema.default({}),
+});
+
+export const sessionDocumentSchema = z.strictObject({
+  apiVersion: z.literal(API_VERSION),
+  kind: z.literal(KIND),
+  metadata: sessionMetadataSchema,
+  spec: sessionSpecSchema,
+});
+
+/** What writers send: defaults may be omitted. */
+export type SessionSpecInput = z.input<typeof sessionSpecSchema>;
+/** What the controller works with: defaults filled in. */
+export type SessionSpec = z.output<typeof sessionSpecSchema>;
+export type SessionDocument = z.output<typeof sessionDocumentSchema>;
+export type SessionDocumentInput = z.input<typeof sessionDocumentSchema>;
+export type Port = z.output<typeof portSchema>;
+
+export interface FieldProblem {
+  /** Dotted path such as `spec.resources.memory` or `spec.ports[1].name`. */
+  path: string;
+  message: string;
+}
+
+export type Validation<T> = { ok: true; value: T } | { ok: false; problems: FieldProblem[] };
+
+export function formatPath(path: readonly PropertyKey[], prefix = ''): string {
+  let text = prefix;
+  for (const part of path) {
+    if (typeof part === 'number') text += `[${part}]`;
+    else text += text ? `.${String(part)}` : String(part);
+  }
+  return text || '(root)';
+}
+
+function toProblems(error: z.ZodError, prefix: string): FieldProblem[] {
+  return error.issues.map((issue) => {
+    // zod reports misspelled keys on the parent object; name the key itself so that the path points at it.
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({ path: formatPath([...issue.path, key], prefix), message: 'unknown field' }));
+    }
+    return [{ path: formatPath(issue.path, prefix), message: issue.message }];
+  }).flat();
+}
+
+export function validateSpec(spec: unknown): Validation<SessionSpec> {
+  const result = sessionSpecSchema.safeParse(spec);
+  return result.success ? { ok: true, value: result.data } : { ok: false, problems: toProblems(result.error, 'spec') };
+}
+
+export function validateDocument(document: unknown): Validation<SessionDocument> {
+  const result = sessionDocumentSchema.safeParse(document);
+  return result.success ? { ok: true, value: result.data } : { ok: false, problems: toProblems(result.error, '') };
+}
+
+export function describeProblems(problems: FieldProblem[]): string {
+  return problems.map((problem) => `${problem.path}: ${problem.message}`).join('; ');
+}

@@ -1,0 +1,9 @@
+/** Unit tests need nothing; integration and e2e tests need the real dockerd and Postgres that test/run.sh brings up. */
+const transform = { '^.+\\.ts$': ['ts-jest', { isolatedModules: true }] };
+module.exports = {
+  projects: [
+    { displayName: 'unit', testEnvironment: 'node', transform, testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
+    { displayName: 'integration', testEnvironment: 'node', transform, testMatch: ['<rootDir>/test/integration/**/*.test.ts'] },
+    { displayName: 'e2e', testEnvironment: 'node', transform, testMatch: ['<rootDir>/test/e2e/**/*.test.ts'] },
+  ],
+};

@@ -1,0 +1,79 @@
+/**
+ * Reading Session manifests: files, directories and stdin, multi-document YAML or JSON.
+ * Every problem names the file, the line and column, and the field path.
+ */
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { LineCounter, parseAllDocuments } from 'yaml';
+import { validateDocument, type SessionDocument } from '../../crds/session';
+
+export interface Manifest {
+  source: string;
+  document: SessionDocument;
+  /** As written, for storing the user's intent without defaults filled in. */
+  rawSpec: object;
+}
+
+export class ManifestError extends Error {
+  override readonly name = 'ManifestError';
+  constructor(readonly problems: string[]) {
+    super(problems.join('\n'));
+  }
+}
+
+const MANIFEST_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
+
+export function manifestFiles(target: string, recursive: boolean): string[] {
+  if (target === '-') return ['-'];
+  const stats = statSync(target, { throwIfNoEntry: false });
+  if (!stats) throw new ManifestError([`${target}: no such file or directory`]);
+  if (!stats.isDirectory()) return [target];
+  return readdirSync(target, { withFileTypes: true })
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .flatMap((entry) => {
+      const full = path.join(target, entry.name);
+      if (entry.isDirectory()) return recursive ? manifestFiles(full, true) : [];
+      return MANIFEST_EXTENSIONS.has(path.extname(entry.name)) ? [full] : [];
+    });
+}
+
+/** Parses and validates every document; throws one ManifestError listing all problems. */
+export function readManifests(targets: string[], options: { recursive: boolean; stdin?: () => string }): Manifest[] {
+  const problems: string[] = [];
+  const manifests: Manifest[] = [];
+  for (const file of targets.flatMap((target) => manifestFiles(target, options.recursive))) {
+    const text = file === '-' ? (options.stdin ?? (() => readFileSync(0, 'utf8')))() : readFileSync(file, 'utf8');
+    const label = file === '-' ? '<stdin>' : file;
+    const lineCounter = new LineCounter();
+    for (const document of parseAllDocuments(text, { lineCounter, prettyErrors: false })) {
+      if (document.errors.length > 0) {
+        for (const error of document.errors) {
+          const position = lineCounter.linePos(error.pos[0]);
+          problems.push(`${label}:${position.line}:${position.col}: YAML syntax error: ${error.message.split('\n')[0]}`);
+        }
+        continue;
+      }
+      const value: unknown = document.toJS();
+      if (value === null || value === undefined) continue;
+      const validation = validateDocument(value);
+      if (!validation.ok) {
+        for (const problem of validation.problems) {
+          const node = document.getIn(problem.path.replace(/\[(\d+)\]/g, '.$1').split('.').filter(Boolean), true) as { range?: [number, number] } | undefined;
+          const start = node?.range?.[0] ?? document.contents?.range?.[0] ?? 0;
+          const position = lineCounter.linePos(start);
+          problems.push(`${label}:${position.line}:${position.col}: ${problem.path}: ${problem.message}`);
+        }
+        continue;
+      }
+      manifests.push({ source: label, document: validation.value, rawSpec: (value as { spec: object }).spec });
+    }
+  }
+  const seen = new Map<string, string>();
+  for (const manifest of manifests) {
+    const name = manifest.document.metadata.name;
+    if (seen.has(name)) problems.push(`${manifest.source}: session "${name}" is also defined in ${seen.get(name)}`);
+    seen.set(name, manifest.source);
+  }
+  if (problems.length > 0) throw new ManifestError(problems);
+  return manifests;
+}

@@ -1,0 +1,150 @@
+/**
+ * Controller configuration: environment variables (the same DOCKER_* ones the docker CLI reads)
+ * parsed once at start-up into a typed object. Nothing else in the code base reads process.env.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export interface DockerHostConfig {
+  /** Short name used in metrics and status (`status.host`). */
+  name: string;
+  /** As given in DOCKER_HOST, for messages. */
+  url: string;
+  host: string;
+  port: number;
+  /** Absent only for a unix socket allowed for local development. */
+  tls?: { caPath: string; certPath: string; keyPath: string };
+  socketPath?: string;
+}
+
+export interface Config {
+  databaseUrl?: string;
+  stateDir: string;
+  embeddedPostgresPort: number;
+  metricsHost: string;
+  metricsPort: number;
+  logLevel: string;
+  logFormat: 'json' | 'pretty';
+  workers: number;
+  dockerConcurrency: number;
+  resyncIntervalMs: number;
+  pollIntervalMs: number;
+  publishAddress: string;
+  shutdownTimeoutMs: number;
+}
+
+const truthy = (value: string | undefined) => value !== undefined && value !== '' && value !== '0' && value.toLowerCase() !== 'false';
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+const envSchema = z.object({
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// connection URL').optional(),
+  DOCKER_HOST: z.string().optional(),
+  DOCKER_TLS_VERIFY: z.string().optional(),
+  DOCKER_CERT_PATH: z.string().optional(),
+  SESSIONCTL_DOCKER_HOST_NAME: z.string().regex(/^[a-z0-9][-a-z0-9.]{0,62}$/).default('default'),
+  SESSIONCTL_DEV_ALLOW_UNIX_SOCKET: z.string().optional(),
+  SESSIONCTL_STATE_DIR: z.string().optional(),
+  SESSIONCTL_PG_PORT: positiveInt(54329),
+  SESSIONCTL_METRICS_ADDR: z.string().regex(/^[^:]+:\d+$/, 'expected host:port such as 127.0.0.1:9464').default('127.0.0.1:9464'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SESSIONCTL_LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
+  SESSIONCTL_WORKERS: positiveInt(16),
+  SESSIONCTL_DOCKER_CONCURRENCY: positiveInt(8),
+  SESSIONCTL_RESYNC_SECONDS: positiveInt(300),
+  SESSIONCTL_POLL_SECONDS: positiveInt(10),
+  SESSIONCTL_PUBLISH_ADDRESS: z.string().default('127.0.0.1'),
+  SESSIONCTL_SHUTDOWN_TIMEOUT_SECONDS: positiveInt(20),
+});
+
+export function parseDockerHost(env: {
+  DOCKER_HOST?: string;
+  DOCKER_TLS_VERIFY?: string;
+  DOCKER_CERT_PATH?: string;
+  name: string;
+  allowUnixSocket: boolean;
+  home: string;
+}): DockerHostConfig {
+  const url = env.DOCKER_HOST;
+  if (!url) {
+    throw new ConfigError(
+      'DOCKER_HOST is not set. Point it at a Docker daemon that requires mutual TLS, for example ' +
+        'DOCKER_HOST=tcp://127.0.0.1:2376 DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=/path/to/certs, ' +
+        'or run `npm run env:up` and `source .sessionctl/env` for a local one.',
+    );
+  }
+  if (url.startsWith('unix://')) {
+    if (!env.allowUnixSocket) {
+      throw new ConfigError(
+        `DOCKER_HOST=${url} is a unix socket. sessionctl talks to Docker only over mutual TLS; ` +
+          'a socket is allowed for local development only, with SESSIONCTL_DEV_ALLOW_UNIX_SOCKET=1.',
+      );
+    }
+    return { name: env.name, url, host: 'localhost', port: 0, socketPath: url.slice('unix://'.length) };
+  }
+  const match = /^(tcp|https):\/\/([^:/]+|\[[^\]]+\]):(\d+)\/?$/.exec(url);
+  if (!match) {
+    throw new ConfigError(`DOCKER_HOST=${url} is not understood: expected tcp://HOST:PORT, for example tcp://127.0.0.1:2376.`);
+  }
+  if (!truthy(env.DOCKER_TLS_VERIFY)) {
+    throw new ConfigError(
+      `DOCKER_HOST=${url} without DOCKER_TLS_VERIFY=1 would be plain TCP, which gives anyone on the network root on the host. ` +
+        'Refusing. Set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH to a folder holding ca.pem, cert.pem and key.pem.',
+    );
+  }
+  const certDir = env.DOCKER_CERT_PATH || path.join(env.home, '.docker');
+  return {
+    name: env.name,
+    url,
+    host: match[2].replace(/^\[|\]$/g, ''),
+    port: Number(match[3]),
+    tls: { caPath: path.join(certDir, 'ca.pem'), certPath: path.join(certDir, 'cert.pem'), keyPath: path.join(certDir, 'key.pem') },
+  };
+}
+
+function parseEnv(env: NodeJS.ProcessEnv): z.output<typeof envSchema> {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  return parsed.data;
+}
+
+/** The Docker host, from the same variables the docker CLI reads. Only the controller needs it. */
+export function loadDockerHostConfig(env: NodeJS.ProcessEnv = process.env): DockerHostConfig {
+  const values = parseEnv(env);
+  return parseDockerHost({
+    DOCKER_HOST: values.DOCKER_HOST,
+    DOCKER_TLS_VERIFY: values.DOCKER_TLS_VERIFY,
+    DOCKER_CERT_PATH: values.DOCKER_CERT_PATH,
+    name: values.SESSIONCTL_DOCKER_HOST_NAME,
+    allowUnixSocket: truthy(values.SESSIONCTL_DEV_ALLOW_UNIX_SOCKET),
+    home: os.homedir(),
+  });
+}
+
+/** Parses the environment once; throws ConfigError naming each bad variable and what to do. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+  const values = parseEnv(env);
+  const [metricsHost, metricsPort] = values.SESSIONCTL_METRICS_ADDR.split(':');
+  return {
+    databaseUrl: values.DATABASE_URL,
+    stateDir: path.resolve(cwd, values.SESSIONCTL_STATE_DIR ?? '.sessionctl'),
+    embeddedPostgresPort: values.SESSIONCTL_PG_PORT,
+    metricsHost,
+    metricsPort: Number(metricsPort),
+    logLevel: values.LOG_LEVEL,
+    logFormat: values.SESSIONCTL_LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json'),
+    workers: values.SESSIONCTL_WORKERS,
+    dockerConcurrency: values.SESSIONCTL_DOCKER_CONCURRENCY,
+    resyncIntervalMs: values.SESSIONCTL_RESYNC_SECONDS * 1000,
+    pollIntervalMs: values.SESSIONCTL_POLL_SECONDS * 1000,
+    publishAddress: values.SESSIONCTL_PUBLISH_ADDRESS,
+    shutdownTimeoutMs: values.SESSIONCTL_SHUTDOWN_TIMEOUT_SECONDS * 1000,
+  };
+}

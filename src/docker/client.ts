@@ -1,0 +1,30 @@
+/**
+ * The Docker client factory. Mutual TLS only: the config layer has already refused plain TCP,
+ * and a unix socket reaches here only behind the explicit development flag.
+ */
+import { readFileSync } from 'node:fs';
+import Dockerode from 'dockerode';
+import type { DockerHostConfig } from '../config';
+import { ConfigError } from '../config';
+
+function readPem(filePath: string, what: string): Buffer {
+  try {
+    return readFileSync(filePath);
+  } catch (error) {
+    throw new ConfigError(`cannot read the ${what} at ${filePath} (${(error as NodeJS.ErrnoException).code}): check DOCKER_CERT_PATH`);
+  }
+}
+
+export function createDockerClient(host: DockerHostConfig): Dockerode {
+  if (host.socketPath) return new Dockerode({ socketPath: host.socketPath });
+  if (!host.tls) throw new ConfigError(`Docker host ${host.url} has no TLS material; refusing an unauthenticated connection`);
+  return new Dockerode({
+    protocol: 'https',
+    host: host.host,
+    port: host.port,
+    ca: readPem(host.tls.caPath, 'CA certificate'),
+    cert: readPem(host.tls.certPath, 'client certificate'),
+    key: readPem(host.tls.keyPath, 'client key'),
+    timeout: 60_000,
+  });
+}

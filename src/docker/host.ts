@@ -1,0 +1,108 @@
+/**
+ * One Docker host as the controller sees it: every Engine API call goes through here, bounded by
+ * the host's own concurrency limit (so a slow host never starves the others) and measured by
+ * operation and result code.
+ */
+import type Dockerode from 'dockerode';
+import PQueue from 'p-queue';
+import type { Metrics } from '../metrics/registry';
+
+export type DockerOperation = 'list' | 'create' | 'start' | 'stop' | 'remove' | 'inspect' | 'version' | 'events' | 'ping';
+
+export interface DockerApiError extends Error {
+  statusCode?: number;
+  code?: string;
+  json?: { message?: string } | null;
+}
+
+/** The daemon's own message when it sent one, else the transport error's. */
+export function dockerErrorMessage(error: unknown): string {
+  const apiError = error as DockerApiError;
+  return apiError.json?.message ?? apiError.message ?? String(error);
+}
+
+export function dockerStatusCode(error: unknown): number | undefined {
+  return (error as DockerApiError).statusCode;
+}
+
+export class DockerHost {
+  private readonly limiter: PQueue;
+
+  constructor(
+    readonly name: string,
+    readonly docker: Dockerode,
+    private readonly metrics: Metrics,
+    concurrency: number,
+  ) {
+    this.limiter = new PQueue({ concurrency });
+  }
+
+  /** Runs one API call under the host's concurrency limit, recording its latency and outcome. */
+  async call<T>(operation: DockerOperation, request: () => Promise<T>): Promise<T> {
+    return this.limiter.add(() => this.measure(operation, request)) as Promise<T>;
+  }
+
+  /** For calls that must not wait behind creates, such as the event stream and health checks. */
+  async measure<T>(operation: DockerOperation, request: () => Promise<T>): Promise<T> {
+    const stop = this.metrics.dockerRequestDuration.startTimer({ host: this.name, operation });
+    let code = 'ok';
+    try {
+      return await request();
+    } catch (error) {
+      const apiError = error as DockerApiError;
+      code = apiError.statusCode ? String(apiError.statusCode) : (apiError.code ?? 'error');
+      throw error;
+    } finally {
+      stop();
+      this.metrics.dockerRequests.inc({ host: this.name, operation, code });
+    }
+  }
+
+  listManaged(filter: string): Promise<Dockerode.ContainerInfo[]> {
+    return this.call('list', () => this.docker.listContainers({ all: true, filters: { label: [filter] } }));
+  }
+
+  create(options: Dockerode.ContainerCreateOptions): Promise<Dockerode.Container> {
+    return this.call('create', () => this.docker.createContainer(options));
+  }
+
+  async start(id: string): Promise<void> {
+    await this.call('start', async () => {
+      try {
+        await this.docker.getContainer(id).start();
+      } catch (error) {
+        // 304: already started. The goal is reached, so it is not a failure.
+        if (dockerStatusCode(error) !== 304) throw error;
+      }
+    });
+  }
+
+  async stop(id: string, timeoutSeconds: number): Promise<void> {
+    await this.call('stop', async () => {
+      try {
+        await this.docker.getContainer(id).stop({ t: timeoutSeconds });
+      } catch (error) {
+        if (dockerStatusCode(error) !== 304) throw error;
+      }
+    });
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.call('remove', async () => {
+      try {
+        await this.docker.getContainer(id).remove({ force: true, v: false });
+      } catch (error) {
+        // 404: already gone, which is what we wanted.
+        if (dockerStatusCode(error) !== 404) throw error;
+      }
+    });
+  }
+
+  inspect(idOrName: string): Promise<Dockerode.ContainerInspectInfo> {
+    return this.call('inspect', () => this.docker.getContainer(idOrName).inspect());
+  }
+
+  version(): Promise<Dockerode.DockerVersion> {
+    return this.measure('version', () => this.docker.version());
+  }
+}

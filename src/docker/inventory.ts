@@ -1,0 +1,239 @@
+/**
+ * An informer-style inventory of one host's managed containers: one list, then kept current
+ * from the Docker event stream, resumed with `since` after a reconnect and re-listed after any
+ * gap. Reconcile reads this, never the daemon, so steady state costs no API calls.
+ */
+import type Dockerode from 'dockerode';
+import type { Logger } from 'pino';
+import { backoffDelay, sleep } from '../runtime/backoff';
+import type { Metrics } from '../metrics/registry';
+import type { DockerHost } from './host';
+import { LABELS, LABEL_PREFIX, MANAGED_FILTER } from './labels';
+
+export type ContainerState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+
+export interface ObservedContainer {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  state: ContainerState;
+  exitCode?: number;
+  oomKilled?: boolean;
+  /** ms epoch, from the daemon's event times. */
+  startedAt?: number;
+  finishedAt?: number;
+  health?: 'starting' | 'healthy' | 'unhealthy';
+}
+
+export interface DockerEvent {
+  Type?: string;
+  Action?: string;
+  id?: string;
+  time?: number;
+  timeNano?: number;
+  Actor?: { ID?: string; Attributes?: Record<string, string> };
+}
+
+export interface InventoryOptions {
+  host: DockerHost;
+  logger: Logger;
+  metrics: Metrics;
+  /** A container of this session changed. */
+  onChange(session: string): void;
+  /** A (re)list finished; these sessions had containers before or after it. */
+  onRelisted(sessions: Set<string>): void;
+}
+
+/** `docker ps` gives no exit code field; its status text does: "Exited (137) 5 seconds ago". */
+export function exitCodeFromStatus(status: string | undefined): number | undefined {
+  const match = /^Exited \((-?\d+)\)/.exec(status ?? '');
+  return match ? Number(match[1]) : undefined;
+}
+
+export function fromListEntry(info: Dockerode.ContainerInfo): ObservedContainer {
+  return {
+    id: info.Id,
+    name: (info.Names?.[0] ?? '').replace(/^\//, ''),
+    labels: info.Labels ?? {},
+    state: (info.State as ContainerState) ?? 'created',
+    exitCode: exitCodeFromStatus(info.Status),
+  };
+}
+
+function ourLabels(attributes: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(attributes).filter(([key]) => key.startsWith(LABEL_PREFIX)));
+}
+
+/**
+ * Applies one event to a container map. Pure apart from the map, so it can be unit-tested.
+ * `create` only inserts: the controller records its own creates first, and a late create event
+ * must not roll a started container back to "created". Events for unknown ids are ignored; a relist covers gaps.
+ */
+export function applyEvent(containers: Map<string, ObservedContainer>, event: DockerEvent): string | undefined {
+  if (event.Type !== 'container' || !event.Action) return undefined;
+  const id = event.Actor?.ID ?? event.id;
+  if (!id) return undefined;
+  const attributes = event.Actor?.Attributes ?? {};
+  const at = event.timeNano ? Math.floor(event.timeNano / 1e6) : (event.time ?? 0) * 1000;
+  const action = event.Action.startsWith('health_status') ? 'health_status' : event.Action.split(':')[0];
+  const existing = containers.get(id);
+  if (action === 'create') {
+    if (!existing) containers.set(id, { id, name: attributes.name ?? '', labels: ourLabels(attributes), state: 'created' });
+    return attributes[LABELS.session];
+  }
+  if (!existing) return undefined;
+  switch (action) {
+    case 'start':
+    case 'restart':
+    case 'unpause':
+      Object.assign(existing, { state: 'running', startedAt: at, exitCode: undefined, oomKilled: false, health: undefined });
+      break;
+    case 'die':
+      Object.assign(existing, { state: 'exited', finishedAt: at, exitCode: attributes.exitCode === undefined ? undefined : Number(attributes.exitCode) });
+      break;
+    case 'oom':
+      existing.oomKilled = true;
+      break;
+    case 'pause':
+      existing.state = 'paused';
+      break;
+    case 'destroy':
+      containers.delete(id);
+      break;
+    case 'rename':
+      existing.name = attributes.name ?? existing.name;
+      break;
+    case 'health_status':
+      existing.health = event.Action.split(': ')[1] as ObservedContainer['health'];
+      break;
+    default:
+      return undefined;
+  }
+  return existing.labels[LABELS.session] ?? attributes[LABELS.session];
+}
+
+export class HostInventory {
+  private containers = new Map<string, ObservedContainer>();
+  private readonly abort = new AbortController();
+  private running: Promise<void> | undefined;
+  private stream: NodeJS.ReadableStream | undefined;
+  /** Seconds (with fraction) of the last event seen, to resume from. */
+  private lastEventSeconds: number | undefined;
+  synced = false;
+  connected = false;
+
+  constructor(private readonly options: InventoryOptions) {}
+
+  get host(): DockerHost {
+    return this.options.host;
+  }
+
+  forSession(session: string): ObservedContainer[] {
+    return [...this.containers.values()].filter((container) => container.labels[LABELS.session] === session);
+  }
+
+  sessions(): Set<string> {
+    return new Set([...this.containers.values()].map((container) => container.labels[LABELS.session]).filter(Boolean));
+  }
+
+  get size(): number {
+    return this.containers.size;
+  }
+
+  /** The controller records the effect of its own calls at once; events then refine it. */
+  record(container: ObservedContainer): void {
+    this.containers.set(container.id, container);
+  }
+
+  update(id: string, change: Partial<ObservedContainer>): void {
+    const existing = this.containers.get(id);
+    if (existing) Object.assign(existing, change);
+  }
+
+  forget(id: string): void {
+    this.containers.delete(id);
+  }
+
+  /** One list call. Returns every session that had a container before or after. */
+  async relist(): Promise<Set<string>> {
+    const listed = await this.options.host.listManaged(MANAGED_FILTER);
+    const touched = this.sessions();
+    this.containers = new Map(listed.map((info) => [info.Id, fromListEntry(info)]));
+    for (const session of this.sessions()) touched.add(session);
+    this.synced = true;
+    return touched;
+  }
+
+  start(): void {
+    this.running ??= this.loop();
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    (this.stream as unknown as { destroy?: () => void } | undefined)?.destroy?.();
+    await this.running;
+  }
+
+  private async loop(): Promise<void> {
+    const { host, logger, metrics } = this.options;
+    let attempt = 0;
+    while (!this.abort.signal.aborted) {
+      try {
+        // Replay from a little before the list, so that nothing between list and watch is lost;
+        // applying a replayed event twice in order is harmless.
+        const since = this.lastEventSeconds ?? Date.now() / 1000 - 1;
+        const sessions = await this.relist();
+        this.options.onRelisted(sessions);
+        await this.watch(since);
+        attempt = 0;
+      } catch (error) {
+        if (this.abort.signal.aborted) break;
+        logger.warn({ host: host.name, err: error }, 'docker event stream lost');
+      }
+      this.connected = false;
+      metrics.dockerHostUp.set({ host: host.name }, 0);
+      if (this.abort.signal.aborted) break;
+      await sleep(backoffDelay(attempt++, { baseMs: 1_000, maxMs: 30_000 }), this.abort.signal);
+    }
+  }
+
+  private async watch(since: number): Promise<void> {
+    const { host, logger, metrics } = this.options;
+    const stream = (await host.measure('events', () =>
+      host.docker.getEvents({ since: since.toFixed(9), filters: { type: ['container'], label: [MANAGED_FILTER] } } as object),
+    )) as NodeJS.ReadableStream;
+    this.stream = stream;
+    this.connected = true;
+    metrics.dockerHostUp.set({ host: host.name }, 1);
+    logger.info({ host: host.name, containers: this.containers.size }, 'docker event stream connected');
+    let buffered = '';
+    await new Promise<void>((resolve, reject) => {
+      stream.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString('utf8');
+        let newline: number;
+        while ((newline = buffered.indexOf('\n')) >= 0) {
+          const line = buffered.slice(0, newline).trim();
+          buffered = buffered.slice(newline + 1);
+          if (line) this.handle(line);
+        }
+      });
+      stream.on('end', () => reject(new Error('event stream ended')));
+      stream.on('close', () => reject(new Error('event stream closed')));
+      stream.on('error', reject);
+    });
+  }
+
+  private handle(line: string): void {
+    let event: DockerEvent;
+    try {
+      event = JSON.parse(line) as DockerEvent;
+    } catch {
+      this.options.logger.warn({ host: this.options.host.name }, 'ignoring unparseable docker event');
+      return;
+    }
+    if (event.timeNano) this.lastEventSeconds = event.timeNano / 1e9;
+    else if (event.time) this.lastEventSeconds = event.time;
+    const session = applyEvent(this.containers, event);
+    if (session) this.options.onChange(session);
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * Every metric the controller exports, defined once. Names follow controller-runtime and client-go
+ * so that existing dashboards carry over; domain metrics carry the `sessionctl_` prefix.
+ * Counters with known label values are pre-initialised at 0 so dashboards show them from the start.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const RECONCILE_RESULTS = ['success', 'error', 'requeue', 'requeue_after'] as const;
+export type ReconcileResult = (typeof RECONCILE_RESULTS)[number];
+
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const reg = [registry];
+  // Gauges about in-flight work are computed at scrape time from each queue's start times.
+  const inFlightByQueue = new Map<string, () => Iterable<number>>();
+  const inFlightSeconds = (name: string) => [...(inFlightByQueue.get(name)?.() ?? [])].map((started) => (Date.now() - started) / 1000);
+
+  const metrics = {
+    registry,
+    reconcileTotal: new Counter({ name: 'controller_runtime_reconcile_total', help: 'Total number of reconciliations per controller', labelNames: ['controller', 'result'], registers: reg }),
+    reconcileErrors: new Counter({ name: 'controller_runtime_reconcile_errors_total', help: 'Total number of reconciliation errors per controller', labelNames: ['controller'], registers: reg }),
+    reconcileTime: new Histogram({ name: 'controller_runtime_reconcile_time_seconds', help: 'Length of time per reconciliation per controller', labelNames: ['controller'], buckets: LATENCY_BUCKETS, registers: reg }),
+    activeWorkers: new Gauge({ name: 'controller_runtime_active_workers', help: 'Number of currently used workers per controller', labelNames: ['controller'], registers: reg }),
+    maxConcurrentReconciles: new Gauge({ name: 'controller_runtime_max_concurrent_reconciles', help: 'Maximum number of concurrent reconciles per controller', labelNames: ['controller'], registers: reg }),
+
+    queueDepth: new Gauge({ name: 'workqueue_depth', help: 'Current depth of workqueue', labelNames: ['name'], registers: reg }),
+    queueAdds: new Counter({ name: 'workqueue_adds_total', help: 'Total number of adds handled by workqueue', labelNames: ['name'], registers: reg }),
+    queueLatency: new Histogram({ name: 'workqueue_queue_duration_seconds', help: 'How long in seconds an item stays in workqueue before being requested', labelNames: ['name'], buckets: LATENCY_BUCKETS, registers: reg }),
+    workDuration: new Histogram({ name: 'workqueue_work_duration_seconds', help: 'How long in seconds processing an item from workqueue takes', labelNames: ['name'], buckets: LATENCY_BUCKETS, registers: reg }),
+    queueRetries: new Counter({ name: 'workqueue_retries_total', help: 'Total number of retries handled by workqueue', labelNames: ['name'], registers: reg }),
+    unfinishedWork: new Gauge({
+      name: 'workqueue_unfinished_work_seconds', help: 'How many seconds of work has been done that is in progress and has not been observed by work_duration', labelNames: ['name'], registers: reg,
+      collect() { for (const name of inFlightByQueue.keys()) this.set({ name }, inFlightSeconds(name).reduce((sum, value) => sum + value, 0)); },
+    }),
+    longestRunning: new Gauge({
+      name: 'workqueue_longest_running_processor_seconds', help: 'How many seconds has the longest running processor for workqueue been running', labelNames: ['name'], registers: reg,
+      collect() { for (const name of inFlightByQueue.keys()) this.set({ name }, Math.max(0, ...inFlightSeconds(name))); },
+    }),
+    /** Lets a queue report its in-flight start times (ms epoch) to the two gauges above. */
+    trackInFlight(name: string, startTimes: () => Iterable<number>): void {
+      inFlightByQueue.set(name, startTimes);
+    },
+
+    sessions: new Gauge({ name: 'sessionctl_sessions', help: 'Sessions by phase, as last written to status', labelNames: ['phase'], registers: reg }),
+    sessionReady: new Histogram({ name: 'sessionctl_session_ready_seconds', help: 'Time from a generation being written to that generation being Ready', buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300], registers: reg }),
+    containerRestarts: new Counter({ name: 'sessionctl_container_restarts_total', help: 'Container restarts made by the controller, by reason', labelNames: ['reason'], registers: reg }),
+    driftCorrections: new Counter({ name: 'sessionctl_drift_corrections_total', help: 'Corrections of containers that drifted from their spec, by kind', labelNames: ['kind'], registers: reg }),
+    dockerRequests: new Counter({ name: 'sessionctl_docker_requests_total', help: 'Docker Engine API requests by host, operation and result code', labelNames: ['host', 'operation', 'code'], registers: reg }),
+    dockerRequestDuration: new Histogram({ name: 'sessionctl_docker_request_duration_seconds', help: 'Docker Engine API request latency by host and operation', labelNames: ['host', 'operation'], buckets: LATENCY_BUCKETS, registers: reg }),
+    dockerHostUp: new Gauge({ name: 'sessionctl_docker_host_up', help: '1 when the host answered its last list and its event stream is connected', labelNames: ['host'], registers: reg }),
+    listenerReconnects: new Counter({ name: 'sessionctl_listener_reconnects_total', help: 'Reconnects of the Postgres LISTEN connection', registers: reg }),
+    listenerUp: new Gauge({ name: 'sessionctl_listener_up', help: '1 while the Postgres LISTEN connection is established', registers: reg }),
+    notifyLatency: new Histogram({ name: 'sessionctl_notify_pickup_seconds', help: 'Time from the row trigger firing to the controller queueing the key', buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1], registers: reg }),
+  };
+  return metrics;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+export const DRIFT_KINDS = ['container_missing', 'container_exited', 'spec_changed', 'orphan_removed', 'duplicate_removed'] as const;
+export const RESTART_REASONS = ['Error', 'OOMKilled', 'Completed'] as const;
+
+export function preinitialise(metrics: Metrics, controller: string): void {
+  for (const result of RECONCILE_RESULTS) metrics.reconcileTotal.inc({ controller, result }, 0);
+  metrics.reconcileErrors.inc({ controller }, 0);
+  metrics.queueAdds.inc({ name: controller }, 0);
+  metrics.queueRetries.inc({ name: controller }, 0);
+  metrics.queueDepth.set({ name: controller }, 0);
+  for (const kind of DRIFT_KINDS) metrics.driftCorrections.inc({ kind }, 0);
+  for (const reason of RESTART_REASONS) metrics.containerRestarts.inc({ reason }, 0);
+  metrics.listenerReconnects.inc(0);
+}

@@ -1,0 +1,166 @@
+/**
+ * The sessions repository: every SQL statement the controller and the CLI run against
+ * `sessionctl.sessions`. Status writes are guarded by the generation that was read.
+ */
+import type { SessionStatus } from '../../crds/status';
+import type { Db } from './db';
+
+/** The finalizer the controller holds while a container may exist for the row. */
+export const CONTAINER_FINALIZER = 'sessionctl.dev/container';
+
+export interface SessionRow {
+  name: string;
+  uid: string;
+  labels: Record<string, string>;
+  /** Unvalidated: other services write it directly. */
+  spec: unknown;
+  generation: number;
+  resourceVersion: number;
+  createdAt: Date;
+  updatedAt: Date;
+  generationChangedAt: Date;
+  deletionRequestedAt: Date | null;
+  finalizers: string[];
+  status: Partial<SessionStatus>;
+  host: string | null;
+}
+
+const COLUMNS = `name, uid, labels, spec, generation, resource_version, created_at, updated_at,
+  generation_changed_at, deletion_requested_at, finalizers, status, host`;
+
+interface RawRow {
+  name: string;
+  uid: string;
+  labels: Record<string, string>;
+  spec: unknown;
+  generation: string;
+  resource_version: string;
+  created_at: Date;
+  updated_at: Date;
+  generation_changed_at: Date;
+  deletion_requested_at: Date | null;
+  finalizers: string[];
+  status: Partial<SessionStatus>;
+  host: string | null;
+}
+
+function toRow(raw: RawRow): SessionRow {
+  return {
+    name: raw.name,
+    uid: raw.uid,
+    labels: raw.labels,
+    spec: raw.spec,
+    generation: Number(raw.generation),
+    resourceVersion: Number(raw.resource_version),
+    createdAt: raw.created_at,
+    updatedAt: raw.updated_at,
+    generationChangedAt: raw.generation_changed_at,
+    deletionRequestedAt: raw.deletion_requested_at,
+    finalizers: raw.finalizers,
+    status: raw.status,
+    host: raw.host,
+  };
+}
+
+export async function getSession(db: Db, name: string): Promise<SessionRow | undefined> {
+  const result = await db.query<RawRow>(`SELECT ${COLUMNS} FROM sessionctl.sessions WHERE name = $1`, [name]);
+  return result.rows[0] ? toRow(result.rows[0]) : undefined;
+}
+
+export async function listSessionNames(db: Db): Promise<string[]> {
+  const result = await db.query<{ name: string }>('SELECT name FROM sessionctl.sessions');
+  return result.rows.map((row) => row.name);
+}
+
+/** Rows whose current generation the controller has not yet written status for. */
+export async function listUnobservedSessionNames(db: Db, limit = 1000): Promise<string[]> {
+  const result = await db.query<{ name: string }>(
+    `SELECT name FROM sessionctl.sessions
+      WHERE coalesce((status ->> 'observedGeneration')::bigint, 0) < generation
+      ORDER BY generation_changed_at LIMIT $1`,
+    [limit],
+  );
+  return result.rows.map((row) => row.name);
+}
+
+/**
+ * Writes status only if the row is still at the generation the controller acted on.
+ * Returns false when the row moved on (or is gone): the caller requeues, it never overwrites the spec.
+ */
+export async function writeStatus(db: Db, name: string, generation: number, status: SessionStatus, host: string | null): Promise<boolean> {
+  const result = await db.query(
+    'UPDATE sessionctl.sessions SET status = $3, host = $4 WHERE name = $1 AND generation = $2',
+    [name, generation, JSON.stringify(status), host],
+  );
+  return result.rowCount === 1;
+}
+
+/** Claims the row's deletion before any container exists, so a DELETE waits for cleanup. */
+export async function addFinalizer(db: Db, name: string, uid: string, finalizer = CONTAINER_FINALIZER): Promise<boolean> {
+  const result = await db.query(
+    `UPDATE sessionctl.sessions SET finalizers = array_append(finalizers, $3)
+      WHERE name = $1 AND uid = $2 AND deletion_requested_at IS NULL AND NOT ($3 = ANY (finalizers))`,
+    [name, uid, finalizer],
+  );
+  return result.rowCount === 1;
+}
+
+/**
+ * Ends a graceful deletion: drops the finalizer and deletes the row in one statement pair.
+ * Guarded by uid so that a row re-created under the same name is never deleted by mistake.
+ */
+export async function finishDeletion(db: Db, name: string, uid: string, finalizer = CONTAINER_FINALIZER): Promise<boolean> {
+  await db.query(
+    `UPDATE sessionctl.sessions SET finalizers = array_remove(finalizers, $3)
+      WHERE name = $1 AND uid = $2 AND deletion_requested_at IS NOT NULL`,
+    [name, uid, finalizer],
+  );
+  const result = await db.query(
+    `DELETE FROM sessionctl.sessions WHERE name = $1 AND uid = $2 AND deletion_requested_at IS NOT NULL AND cardinality(finalizers) = 0`,
+    [name, uid],
+  );
+  return result.rowCount === 1;
+}
+
+export async function countSessionsByPhase(db: Db): Promise<Map<string, number>> {
+  const result = await db.query<{ phase: string | null; count: string }>(
+    `SELECT coalesce(status ->> 'phase', 'Pending') AS phase, count(*) AS count FROM sessionctl.sessions GROUP BY 1`,
+  );
+  return new Map(result.rows.map((row) => [row.phase ?? 'Pending', Number(row.count)]));
+}
+
+export interface SessionWrite {
+  name: string;
+  labels: Record<string, string>;
+  spec: object;
+}
+
+export type ApplyOutcome = 'created' | 'configured' | 'unchanged';
+
+/**
+ * Upserts many sessions in one statement. "unchanged" means the generation did not move:
+ * the trigger ignores jsonb key order, so re-applying the same file changes nothing.
+ */
+export async function upsertSessions(db: Db, writes: SessionWrite[]): Promise<Array<{ name: string; outcome: ApplyOutcome; generation: number }>> {
+  if (writes.length === 0) return [];
+  const result = await db.query<{ name: string; generation: string; before: string | null }>(
+    `WITH input AS (
+       SELECT * FROM unnest($1::text[], $2::jsonb[], $3::jsonb[]) AS t(name, labels, spec)
+     ), before AS (
+       SELECT s.name, s.generation FROM sessionctl.sessions s JOIN input USING (name)
+     ), written AS (
+       INSERT INTO sessionctl.sessions (name, labels, spec)
+       SELECT name, labels, spec FROM input
+       ON CONFLICT (name) DO UPDATE SET spec = EXCLUDED.spec, labels = EXCLUDED.labels
+       RETURNING name, generation
+     )
+     SELECT w.name, w.generation, b.generation AS before FROM written w LEFT JOIN before b USING (name)`,
+    [writes.map((write) => write.name), writes.map((write) => JSON.stringify(write.labels)), writes.map((write) => JSON.stringify(write.spec))],
+  );
+  const byName = new Map(result.rows.map((row) => [row.name, row]));
+  return writes.map((write) => {
+    const row = byName.get(write.name)!;
+    const outcome: ApplyOutcome = row.before === null ? 'created' : Number(row.before) === Number(row.generation) ? 'unchanged' : 'configured';
+    return { name: write.name, outcome, generation: Number(row.generation) };
+  });
+}
