@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Bring up the development/test environment (`npm run env:up`):
+#   Debian packages -> mTLS certificates -> dedicated dockerd on tcp://127.0.0.1:2376
+#   -> image sessionctl/base:dev -> embedded PostgreSQL (unless DATABASE_URL is
+#   given) -> $STATE/env for `. .sessionctl/env`.
+# Idempotent: every step checks first and does nothing when already done, so a
+# second run takes about a second.
+#
+# Environment: SESSIONCTL_STATE_DIR, SESSIONCTL_DOCKER_PORT, SESSIONCTL_PG_PORT
+# (see the individual scripts), DATABASE_URL (use that database instead of the
+# embedded one).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+export SESSIONCTL_STATE_DIR=${SESSIONCTL_STATE_DIR:-$REPO/.sessionctl}
+STATE=$SESSIONCTL_STATE_DIR
+PORT=${SESSIONCTL_DOCKER_PORT:-2376}
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+
+T0=$(date +%s%N)
+step() { echo "==> $*"; }
+fail() { echo "env-up: FAILED: $*" >&2; exit 1; }
+trap 'rc=$?; ((rc == 0)) || echo "env-up: FAILED (exit $rc) - see the messages above" >&2' EXIT
+
+# --- 1. packages -------------------------------------------------------------
+install_packages() {
+  local pkgs=()
+  command -v dockerd >/dev/null || pkgs+=(docker.io)
+  # A dynamic busybox cannot run in a FROM-scratch image; busybox-static replaces it.
+  if ! command -v busybox >/dev/null || ldd "$(readlink -f "$(command -v busybox)")" >/dev/null 2>&1; then
+    pkgs+=(busybox-static)
+  fi
+  command -v openssl >/dev/null || pkgs+=(openssl)
+  command -v ip >/dev/null || pkgs+=(iproute2)
+  ((${#pkgs[@]} > 0)) || return 0
+
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "env-up: WARNING: missing ${pkgs[*]} but not root; skipping the install (later steps may fail)" >&2
+    return 0
+  fi
+  step "installing ${pkgs[*]}"
+  # Keep the packages' own services (system dockerd with /var/run/docker.sock,
+  # system containerd) from being started by the install: policy-rc.d exit 101.
+  local policy=/usr/sbin/policy-rc.d made_policy=0
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 0755 "$policy" && made_policy=1
+  fi
+  local rc=0
+  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "${pkgs[@]}"; } || rc=$?
+  ((made_policy)) && rm -f "$policy"
+  ((rc == 0)) || fail "apt-get install ${pkgs[*]} failed"
+  # On a systemd machine the units are enabled for the next boot: we never want
+  # the system daemon's unix socket, so disable what we just brought in.
+  if [[ " ${pkgs[*]} " == *" docker.io "* && -d /run/systemd/system ]] && command -v systemctl >/dev/null; then
+    systemctl disable --now docker.socket docker.service >/dev/null 2>&1 || true
+  fi
+}
+install_packages
+
+# --- 2. certificates ---------------------------------------------------------
+mkdir -p "$STATE"
+ca_before=$(sha256sum "$STATE/certs/ca.pem" 2>/dev/null || true)
+bash "$HERE/certs.sh" "$STATE/certs"
+ca_after=$(sha256sum "$STATE/certs/ca.pem" 2>/dev/null || true)
+
+# --- 3. dockerd --------------------------------------------------------------
+if [[ -n $ca_before && $ca_before != "$ca_after" ]] && bash "$HERE/dockerd.sh" status >/dev/null 2>&1; then
+  echo "env-up: certificates were renewed; restarting dockerd to load them"
+  bash "$HERE/dockerd.sh" stop
+fi
+bash "$HERE/dockerd.sh" start
+
+# --- 4. base image -----------------------------------------------------------
+bash "$HERE/base-image.sh"
+
+# --- 5. postgres -------------------------------------------------------------
+EMBEDDED_URL=$(bash "$HERE/postgres.sh" url)
+# A DATABASE_URL equal to the embedded one usually comes from a sourced
+# $STATE/env; that is still ours to start.
+if [[ -n ${DATABASE_URL:-} && $DATABASE_URL != "$EMBEDDED_URL" ]]; then
+  echo "postgres: DATABASE_URL is set; not starting the embedded PostgreSQL"
+  DB_URL=$DATABASE_URL
+else
+  bash "$HERE/postgres.sh" start
+  DB_URL=$EMBEDDED_URL
+fi
+
+# --- 6. env file -------------------------------------------------------------
+ENVFILE=$STATE/env
+tmp=$(mktemp "$ENVFILE.XXXXXX")
+{
+  echo "# Written by deploy/dev/env-up.sh. Use: . $ENVFILE"
+  printf 'export DATABASE_URL=%q\n' "$DB_URL"
+  printf 'export DOCKER_HOST=%q\n' "tcp://127.0.0.1:$PORT"
+  echo 'export DOCKER_TLS_VERIFY=1'
+  printf 'export DOCKER_CERT_PATH=%q\n' "$STATE/certs"
+} >"$tmp"
+chmod 0644 "$tmp"
+mv -f "$tmp" "$ENVFILE"
+
+# --- 7. summary --------------------------------------------------------------
+ms=$((($(date +%s%N) - T0) / 1000000))
+cat <<EOF
+
+sessionctl dev environment is up ($((ms / 1000)).$(printf '%03d' $((ms % 1000)))s)
+  docker:   tcp://127.0.0.1:$PORT (mutual TLS, certs in $STATE/certs)
+  image:    ${SESSIONCTL_BASE_IMAGE:-sessionctl/base:dev}
+  database: $DB_URL
+  env file: . $ENVFILE
+EOF

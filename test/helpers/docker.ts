@@ -1,0 +1,26 @@
+/** The real dockerd over mutual TLS, as the tests see it. */
+import Dockerode from 'dockerode';
+import { loadDockerHostConfig } from '../../src/config';
+import { createDockerClient } from '../../src/docker/client';
+import { LABELS, MANAGED_FILTER } from '../../src/docker/labels';
+
+let client: Dockerode | undefined;
+
+export function testDocker(): Dockerode {
+  client ??= createDockerClient(loadDockerHostConfig(process.env));
+  return client;
+}
+
+export async function managedContainers(): Promise<Dockerode.ContainerInfo[]> {
+  return testDocker().listContainers({ all: true, filters: { label: [MANAGED_FILTER] } });
+}
+
+export async function containersOf(session: string): Promise<Dockerode.ContainerInfo[]> {
+  return testDocker().listContainers({ all: true, filters: { label: [`${LABELS.session}=${session}`] } });
+}
+
+/** Test files share one daemon: each starts and ends with no managed containers. */
+export async function removeManagedContainers(): Promise<void> {
+  const docker = testDocker();
+  await Promise.all((await managedContainers()).map((info) => docker.getContainer(info.Id).remove({ force: true }).catch(() => undefined)));
+}

@@ -1,0 +1,151 @@
+import { validateSpec, type SessionSpecInput } from '../../crds/session';
+import { CRASH_BACKOFF, crashBackoffMs, plan, type DesiredSession, type PlanInput } from '../../controllers/session/plan';
+import type { ObservedContainer } from '../../src/docker/inventory';
+import { LABELS, MANAGED_BY, specHash } from '../../src/docker/labels';
+
+const UID = '11111111-1111-4111-8111-111111111111';
+const baseSpec: SessionSpecInput = { image: 'sessionctl/base:dev', env: { MODE: 'dev' } };
+
+function desired(spec: SessionSpecInput = baseSpec, overrides: Partial<DesiredSession> = {}): DesiredSession {
+  return { name: 'alice', uid: UID, generation: 1, deletionRequested: false, hasFinalizer: true, spec: validateSpec(spec), ...overrides };
+}
+
+function container(overrides: Partial<ObservedContainer> = {}, spec: SessionSpecInput = baseSpec, uid = UID): ObservedContainer {
+  const valid = validateSpec(spec);
+  if (!valid.ok) throw new Error('test spec must be valid');
+  return {
+    id: overrides.id ?? 'c1',
+    name: 'sessionctl-alice',
+    labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.session]: 'alice', [LABELS.uid]: uid, [LABELS.specHash]: specHash(valid.value) },
+    state: 'running',
+    ...overrides,
+  };
+}
+
+function input(overrides: Partial<PlanInput>): PlanInput {
+  return { name: 'alice', desired: desired(), containers: [], restarts: { consecutive: 0 }, now: 1_000_000, jitter: 0.5, ...overrides };
+}
+
+const types = (result: ReturnType<typeof plan>) => result.actions.map((action) => action.type);
+
+describe('plan', () => {
+  it('creates and starts a missing container', () => {
+    expect(types(plan(input({})))).toEqual(['create']);
+    expect(plan(input({})).actions[0]).toMatchObject({ type: 'create', start: true });
+  });
+
+  it('claims the finalizer before creating anything', () => {
+    expect(types(plan(input({ desired: desired(baseSpec, { hasFinalizer: false }) })))).toEqual(['addFinalizer', 'create']);
+  });
+
+  it('creates without starting when the session is Stopped', () => {
+    expect(plan(input({ desired: desired({ ...baseSpec, state: 'Stopped' }) })).actions).toEqual([{ type: 'create', start: false, replaced: undefined }]);
+  });
+
+  it('keeps (adopts) a running container whose spec hash matches', () => {
+    const result = plan(input({ containers: [container()] }));
+    expect(result.actions).toEqual([]);
+    expect(result.primary?.id).toBe('c1');
+  });
+
+  it('recreates when the spec hash differs', () => {
+    const old = container({}, { ...baseSpec, env: { MODE: 'prod' } });
+    const result = plan(input({ containers: [old] }));
+    expect(result.actions).toEqual([{ type: 'create', start: true, replaced: old }]);
+  });
+
+  it('does not recreate for a change of state or restart policy alone', () => {
+    const running = container();
+    expect(types(plan(input({ containers: [running], desired: desired({ ...baseSpec, restartPolicy: 'Never' }) })))).toEqual([]);
+    expect(types(plan(input({ containers: [running], desired: desired({ ...baseSpec, state: 'Stopped' }) })))).toEqual(['stop']);
+  });
+
+  it('starts a created container and leaves a stopped one stopped when Stopped is desired', () => {
+    expect(types(plan(input({ containers: [container({ state: 'created' })] })))).toEqual(['start']);
+    const stopped = desired({ ...baseSpec, state: 'Stopped' });
+    expect(types(plan(input({ desired: stopped, containers: [container({ state: 'exited', exitCode: 0 })] })))).toEqual([]);
+  });
+
+  it('removes every container of a session that has no row (orphans)', () => {
+    const orphans = [container({ id: 'a' }), container({ id: 'b', state: 'exited' })];
+    expect(plan(input({ desired: undefined, containers: orphans })).actions).toEqual(orphans.map((c) => ({ type: 'remove', container: c, reason: 'orphan' })));
+  });
+
+  it('removes containers of an earlier row with the same name (other uid) and creates its own', () => {
+    const stale = container({ id: 'old' }, baseSpec, '22222222-2222-4222-8222-222222222222');
+    expect(plan(input({ containers: [stale] })).actions).toEqual([{ type: 'remove', container: stale, reason: 'stale-uid' }, { type: 'create', start: true, replaced: undefined }]);
+  });
+
+  it('keeps one container and removes duplicates, preferring the deterministic name and a running one', () => {
+    const keep = container({ id: 'keep' });
+    const duplicate = container({ id: 'dup', name: 'other-name', state: 'exited' });
+    const result = plan(input({ containers: [duplicate, keep] }));
+    expect(result.actions).toEqual([{ type: 'remove', container: duplicate, reason: 'duplicate' }]);
+    expect(result.primary?.id).toBe('keep');
+  });
+
+  it('on deletion removes its containers, then finalizes', () => {
+    const own = container();
+    expect(plan(input({ desired: desired(baseSpec, { deletionRequested: true }), containers: [own] })).actions).toEqual([
+      { type: 'remove', container: own, reason: 'deleting' },
+      { type: 'finalize' },
+    ]);
+  });
+
+  it('leaves the last good container alone while the spec is invalid', () => {
+    const own = container();
+    const result = plan(input({ desired: desired({ image: 'x', resources: { memory: 'lots' } } as SessionSpecInput), containers: [own] }));
+    expect(result.actions).toEqual([]);
+    expect(result.primary).toBe(own);
+  });
+
+  describe('restart policy', () => {
+    const exited = (exitCode: number, extra: Partial<ObservedContainer> = {}) => container({ state: 'exited', exitCode, ...extra });
+
+    it.each([
+      ['Always', 0, true],
+      ['Always', 1, true],
+      ['OnFailure', 1, true],
+      ['OnFailure', 0, false],
+      ['Never', 1, false],
+      ['Never', 0, false],
+    ] as const)('%s with exit code %i restarts: %s', (restartPolicy, exitCode, restarts) => {
+      const result = plan(input({ desired: desired({ ...baseSpec, restartPolicy }), containers: [exited(exitCode)] }));
+      expect(types(result)).toEqual(restarts ? ['restart'] : []);
+    });
+
+    it('restarts an OOM-killed container under OnFailure even with exit code 0', () => {
+      expect(types(plan(input({ desired: desired({ ...baseSpec, restartPolicy: 'OnFailure' }), containers: [exited(0, { oomKilled: true })] })))).toEqual(['restart']);
+    });
+
+    it('restarts the first crash immediately, then backs off', () => {
+      expect(types(plan(input({ containers: [exited(1)], restarts: { consecutive: 0 } })))).toEqual(['restart']);
+      const waiting = plan(input({ containers: [exited(1)], restarts: { consecutive: 3, lastRestartAt: 1_000_000 - 100 } }));
+      expect(types(waiting)).toEqual([]);
+      expect(waiting.waiting?.reason).toBe('BackOff');
+      expect(waiting.requeueAfterMs).toBe(crashBackoffMs(3, 0.5) - 100);
+      const due = plan(input({ containers: [exited(1)], restarts: { consecutive: 3, lastRestartAt: 1_000_000 - crashBackoffMs(3, 0.5) } }));
+      expect(types(due)).toEqual(['restart']);
+    });
+
+    it('forgets the backoff when the container had run stably for ten minutes', () => {
+      const stable = exited(1, { startedAt: 0, finishedAt: CRASH_BACKOFF.stableAfterMs });
+      expect(types(plan(input({ containers: [stable], restarts: { consecutive: 8, lastRestartAt: 1_000_000 } })))).toEqual(['restart']);
+    });
+  });
+
+  it('crash backoff grows from 1 s and is capped at 5 min', () => {
+    expect(crashBackoffMs(0, 0.5)).toBe(0);
+    expect(crashBackoffMs(1, 0.5)).toBe(1_000);
+    expect(crashBackoffMs(2, 0.5)).toBe(2_000);
+    expect(crashBackoffMs(30, 0.5)).toBe(300_000);
+    expect(crashBackoffMs(30, 0.99)).toBeLessThanOrEqual(300_000);
+    expect(crashBackoffMs(4, 0)).toBe(6_400);
+  });
+
+  it('waits for a container that is restarting or being removed', () => {
+    const result = plan(input({ containers: [container({ state: 'removing' })] }));
+    expect(result.actions).toEqual([]);
+    expect(result.requeueAfterMs).toBe(1_000);
+  });
+});
