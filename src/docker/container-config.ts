@@ -73,6 +73,8 @@ export function containerCreateOptions(
       PidsLimit: spec.resources.pids ?? defaults.pidsLimit,
       // The controller restarts containers itself, with crash backoff; Docker must not race it.
       RestartPolicy: { Name: 'no' },
+      // A real init as PID 1 forwards SIGTERM (busybox httpd as PID 1 ignores it) and reaps zombies.
+      Init: true,
       Privileged: false,
       SecurityOpt: ['no-new-privileges:true'],
       CapDrop: ['ALL'],
