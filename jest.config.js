@@ -1,5 +1,5 @@
 /** Unit tests need nothing; integration and e2e tests need the real dockerd and Postgres that test/run.sh brings up. */
-const transform = { '^.+\\.ts$': ['ts-jest', { isolatedModules: true }] };
+const transform = { '^.+\\.ts$': 'ts-jest' };
 module.exports = {
   projects: [
     { displayName: 'unit', testEnvironment: 'node', transform, testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },

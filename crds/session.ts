@@ -28,14 +28,11 @@ export const labelsSchema = z.record(
   z.string().regex(LABEL_VALUE_PATTERN, 'label values are at most 63 letters, digits, "-", "_" or "."'),
 );
 
-const memorySchema = z
-  .string()
-  .refine((text) => parseMemoryBytes(text) !== undefined, {
-    message: 'expected a memory quantity such as "256Mi", "512m" or "1g"',
-  })
-  .refine((text) => (parseMemoryBytes(text) ?? 0) >= MIN_MEMORY_BYTES, {
-    message: 'memory must be at least 6Mi, the smallest limit Docker accepts',
-  });
+const memorySchema = z.string().superRefine((text, ctx) => {
+  const bytes = parseMemoryBytes(text);
+  if (bytes === undefined) ctx.addIssue({ code: 'custom', message: `expected a memory quantity such as "256Mi", "512m" or "1g", got "${text}"` });
+  else if (bytes < MIN_MEMORY_BYTES) ctx.addIssue({ code: 'custom', message: 'memory must be at least 6Mi, the smallest limit Docker accepts' });
+});
 
 const cpusSchema = z
   .union([z.string(), z.number()])
