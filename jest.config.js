@@ -1,9 +1,11 @@
 /** Unit tests need nothing; integration and e2e tests need the real dockerd and Postgres that test/run.sh brings up. */
 const transform = { '^.+\\.ts$': 'ts-jest' };
 module.exports = {
+  // Integration steps wait on real containers; each wait has its own, tighter deadline.
+  testTimeout: 180_000,
   projects: [
     { displayName: 'unit', testEnvironment: 'node', transform, testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
-    { displayName: 'integration', testEnvironment: 'node', transform, testMatch: ['<rootDir>/test/integration/**/*.test.ts'] },
-    { displayName: 'e2e', testEnvironment: 'node', transform, testMatch: ['<rootDir>/test/e2e/**/*.test.ts'] },
+    { displayName: 'integration', testEnvironment: 'node', transform, testMatch: ['<rootDir>/test/integration/**/*.test.ts'], testTimeout: 180_000 },
+    { displayName: 'e2e', testEnvironment: 'node', transform, testMatch: ['<rootDir>/test/e2e/**/*.test.ts'], testTimeout: 300_000 },
   ],
 };

@@ -1,0 +1,112 @@
+/**
+ * Bad input gets a clear error and loses nothing: a broken row is reported with its field path and
+ * retried with growing backoff, never hot-looping, while every other session converges.
+ */
+import { readFileSync } from 'node:fs';
+import https from 'node:https';
+import path from 'node:path';
+import { createTestDatabase, type TestDatabase } from '../helpers/database';
+import { removeManagedContainers } from '../helpers/docker';
+import { startController, type ControllerProcess } from '../helpers/controller';
+import { condition, httpSpec, row, upsert, waitConverged } from '../helpers/sessions';
+import { waitFor } from '../helpers/wait';
+import { listEvents } from '../../src/store/events';
+
+let db: TestDatabase;
+let controller: ControllerProcess;
+
+beforeAll(async () => {
+  await removeManagedContainers();
+  db = await createTestDatabase('badinput');
+  controller = await startController({ databaseUrl: db.url });
+});
+
+afterAll(async () => {
+  await controller?.stop();
+  await removeManagedContainers();
+  await db?.drop();
+});
+
+async function waitReason(name: string, type: string, reason: string) {
+  return waitFor(
+    async () => {
+      const view = await row(db.pool, name);
+      return view && view.status.observedGeneration === view.generation && condition(view, type)?.reason === reason ? view : undefined;
+    },
+    { what: `${name} to report ${type} ${reason}` },
+  );
+}
+
+/** retryInMs of each failed reconcile of one session, in order, from the controller's JSON logs. */
+function retryDelays(session: string): number[] {
+  return controller
+    .output()
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as { session?: string; msg?: string; retryInMs?: number })
+    .filter((entry) => entry.session === session && entry.msg === 'reconcile failed')
+    .map((entry) => entry.retryInMs!);
+}
+
+test('broken rows are reported with the field path, retried with growing backoff, and others are unaffected', async () => {
+  await upsert(db.pool, 'bad-memory', httpSpec({ resources: { memory: 'lots' } }));
+  await upsert(db.pool, 'bad-type', { image: 42, ports: 'http' });
+  await upsert(db.pool, 'bad-image', httpSpec({ image: 'sessionctl/missing:dev' }));
+  await upsert(db.pool, 'good', httpSpec());
+
+  const memory = await waitReason('bad-memory', 'Valid', 'InvalidSpec');
+  expect(condition(memory, 'Ready')).toMatchObject({ status: 'False', reason: 'InvalidSpec' });
+  expect(condition(memory, 'Ready')!.message).toMatch(/spec\.resources\.memory: expected a memory quantity/);
+  expect(memory.status.phase).toBe('Pending');
+
+  const types = await waitReason('bad-type', 'Valid', 'InvalidSpec');
+  expect(condition(types, 'Valid')!.message).toMatch(/spec\.image/);
+  expect(condition(types, 'Valid')!.message).toMatch(/spec\.ports/);
+
+  const image = await waitReason('bad-image', 'ImageReady', 'ImageNotPresent');
+  expect(condition(image, 'Ready')).toMatchObject({ status: 'False', reason: 'ImageNotPresent' });
+  expect(condition(image, 'Ready')!.message).toMatch(/sessionctl\/missing:dev/);
+
+  await waitConverged(db.pool, 'good');
+
+  // Watch the broken rows for a while: retries continue, but further and further apart.
+  await new Promise((resolve) => setTimeout(resolve, 8_000));
+  for (const name of ['bad-memory', 'bad-image']) {
+    const delays = retryDelays(name);
+    expect(delays.length).toBeGreaterThanOrEqual(3);
+    expect(delays.length).toBeLessThanOrEqual(7);
+    delays.slice(1).forEach((delay, index) => expect(delay).toBeGreaterThan(delays[index]));
+  }
+  const invalidEvents = (await listEvents(db.pool, 'bad-memory')).filter((event) => event.reason === 'InvalidSpec');
+  expect(invalidEvents).toHaveLength(1);
+  expect(invalidEvents[0].count).toBeLessThanOrEqual(7);
+  // The controller stayed up and the good session stayed Ready throughout.
+  expect(controller.child.exitCode).toBeNull();
+  expect(condition(await row(db.pool, 'good'), 'Ready')?.status).toBe('True');
+});
+
+test('fixing a broken spec converges at once, without waiting out the backoff', async () => {
+  await upsert(db.pool, 'bad-memory', httpSpec({ resources: { memory: '64Mi' } }));
+  await waitConverged(db.pool, 'bad-memory', 'True', 5_000);
+});
+
+test('DOCKER_HOST=tcp:// without TLS makes the controller exit non-zero with a clear message', async () => {
+  const refused = await startController({ databaseUrl: db.url, env: { DOCKER_TLS_VERIFY: '' }, waitReady: false });
+  expect(await refused.exited).toBe(1);
+  expect(refused.output()).toMatch(/DOCKER_HOST=tcp:\/\/127\.0\.0\.1:2376 without DOCKER_TLS_VERIFY=1 would be plain TCP.*Refusing/);
+});
+
+test('a unix socket is refused unless the development flag is set', async () => {
+  const refused = await startController({ databaseUrl: db.url, env: { DOCKER_HOST: 'unix:///var/run/docker.sock' }, waitReady: false });
+  expect(await refused.exited).toBe(1);
+  expect(refused.output()).toMatch(/SESSIONCTL_DEV_ALLOW_UNIX_SOCKET=1/);
+});
+
+test('the daemon refuses a client without a certificate', async () => {
+  const ca = readFileSync(path.join(process.env.DOCKER_CERT_PATH!, 'ca.pem'));
+  const outcome = await new Promise<string>((resolve) => {
+    const request = https.get({ host: '127.0.0.1', port: 2376, path: '/version', ca }, (response) => resolve(`HTTP ${response.statusCode}`));
+    request.on('error', (error) => resolve(`error: ${error.message}`));
+  });
+  expect(outcome).toMatch(/^error: .*(certificate|handshake|socket hang up|ECONNRESET)/i);
+});
