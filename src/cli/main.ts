@@ -20,7 +20,7 @@ const version = (JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'
 async function runController(): Promise<void> {
   const config = loadConfig();
   const dockerHost = loadDockerHostConfig();
-  const logger = createLogger({ level: config.logLevel });
+  const logger = createLogger({ level: config.logLevel, format: config.logFormat });
   const url = await databaseUrl(config);
   logger.info({ database: maskUrl(url), dockerHost: dockerHost.url, version }, 'starting controller');
   const pool = createPool(url, { applicationName: 'sessionctl-controller', max: config.workers + 4 });

@@ -3,6 +3,7 @@
  * credentials are redacted wherever they sit, so that no secret reaches a log line.
  */
 import pino, { type Logger } from 'pino';
+import pretty from 'pino-pretty';
 
 export const REDACT_PATHS = [
   'env',
@@ -22,7 +23,10 @@ export const REDACT_PATHS = [
   '*.databaseUrl',
 ];
 
-export function createLogger(options: { level: string; name?: string; destination?: pino.DestinationStream }): Logger {
+export function createLogger(options: { level: string; format?: 'json' | 'pretty'; name?: string; destination?: pino.DestinationStream }): Logger {
+  const destination =
+    options.destination ??
+    (options.format === 'pretty' ? pretty({ colorize: true, sync: true, ignore: 'pid,hostname,name' }) : pino.destination({ sync: false }));
   return pino(
     {
       name: options.name ?? 'sessionctl',
@@ -31,7 +35,7 @@ export function createLogger(options: { level: string; name?: string; destinatio
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    options.destination ?? pino.destination({ sync: false }),
+    destination,
   );
 }
 

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# `npm run dev`, the README's main command: bring up the real environment (mTLS dockerd, base image,
+# embedded PostgreSQL), apply the example sessions, and run the controller in the foreground.
+# Ctrl-C stops the controller; the session containers keep running (env:down stops everything).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+[ -d node_modules ] || npm ci
+npx tsc -p tsconfig.json
+bash deploy/dev/env-up.sh
+# shellcheck disable=SC1091
+. "${SESSIONCTL_STATE_DIR:-$PWD/.sessionctl}/env"
+node bin/sessionctl.js migrate
+node bin/sessionctl.js apply -f crds/examples/
+echo "controller starting; metrics on http://${SESSIONCTL_METRICS_ADDR:-127.0.0.1:9464}/metrics"
+exec node bin/sessionctl.js controller
