@@ -4,7 +4,7 @@
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { LineCounter, parseAllDocuments } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document } from 'yaml';
 import { validateDocument, type SessionDocument } from '../../crds/session';
 
 export interface Manifest {
@@ -58,9 +58,7 @@ export function readManifests(targets: string[], options: { recursive: boolean; 
       const validation = validateDocument(value);
       if (!validation.ok) {
         for (const problem of validation.problems) {
-          const node = document.getIn(problem.path.replace(/\[(\d+)\]/g, '.$1').split('.').filter(Boolean), true) as { range?: [number, number] } | undefined;
-          const start = node?.range?.[0] ?? document.contents?.range?.[0] ?? 0;
-          const position = lineCounter.linePos(start);
+          const position = lineCounter.linePos(sourceOffset(document, problem.path));
           problems.push(`${label}:${position.line}:${position.col}: ${problem.path}: ${problem.message}`);
         }
         continue;
@@ -76,4 +74,30 @@ export function readManifests(targets: string[], options: { recursive: boolean; 
   }
   if (problems.length > 0) throw new ManifestError(problems);
   return manifests;
+}
+
+/**
+ * Where a field path points in the source: the key of its last segment when it exists (an unknown or
+ * wrongly typed field is reported on its own line), else the closest ancestor that does.
+ */
+function sourceOffset(document: Document, fieldPath: string): number {
+  const segments = fieldPath.replace(/\[(\d+)\]/g, '.$1').split('.').filter(Boolean);
+  let node: unknown = document.contents;
+  let offset = document.contents?.range?.[0] ?? 0;
+  for (const segment of segments) {
+    if (isMap(node)) {
+      const pair = node.items.find((item) => isScalar(item.key) && String(item.key.value) === segment);
+      if (!pair) break;
+      offset = (isScalar(pair.key) && pair.key.range?.[0]) || offset;
+      node = pair.value;
+    } else if (isSeq(node)) {
+      const item = node.items[Number(segment)] as { range?: [number, number] } | undefined;
+      if (!item) break;
+      offset = item.range?.[0] ?? offset;
+      node = item;
+    } else {
+      break;
+    }
+  }
+  return offset;
 }

@@ -3,6 +3,7 @@
  * so that existing dashboards carry over; domain metrics carry the `sessionctl_` prefix.
  * Counters with known label values are pre-initialised at 0 so dashboards show them from the start.
  */
+import { PHASES } from '../../crds/status';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export const RECONCILE_RESULTS = ['success', 'error', 'requeue', 'requeue_after'] as const;
@@ -72,4 +73,5 @@ export function preinitialise(metrics: Metrics, controller: string): void {
   for (const kind of DRIFT_KINDS) metrics.driftCorrections.inc({ kind }, 0);
   for (const reason of RESTART_REASONS) metrics.containerRestarts.inc({ reason }, 0);
   metrics.listenerReconnects.inc(0);
+  for (const phase of PHASES) metrics.sessions.set({ phase }, 0);
 }

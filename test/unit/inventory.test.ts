@@ -53,7 +53,7 @@ describe('list entries', () => {
   });
 
   it('maps a list entry', () => {
-    const info = { Id: 'c1', Names: ['/sessionctl-alice'], Labels: labels, State: 'exited', Status: 'Exited (1) 2 seconds ago' } as Dockerode.ContainerInfo;
+    const info = { Id: 'c1', Names: ['/sessionctl-alice'], Labels: labels, State: 'exited', Status: 'Exited (1) 2 seconds ago' } as unknown as Dockerode.ContainerInfo;
     expect(fromListEntry(info)).toEqual({ id: 'c1', name: 'sessionctl-alice', labels, state: 'exited', exitCode: 1 });
   });
 });
