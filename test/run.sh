@@ -10,5 +10,12 @@ npx tsc -p tsconfig.json
 bash deploy/dev/env-up.sh
 # shellcheck disable=SC1091
 . "${SESSIONCTL_STATE_DIR:-$PWD/.sessionctl}/env"
+
 # One shared daemon: test files run one after another, each cleaning up its containers.
-exec npx jest --runInBand "$@"
+results=$(mktemp --suffix=.json)
+trap 'rm -f "$results"' EXIT
+code=0
+npx jest --runInBand --json --outputFile="$results" "$@" || code=$?
+# A plain closing line that any CI reader understands.
+node -e 'const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8")); console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed`)' "$results" || true
+exit "$code"

@@ -53,7 +53,7 @@ install_packages() {
   # On a systemd machine the units are enabled for the next boot: we never want
   # the system daemon's unix socket, so disable what we just brought in.
   if [[ " ${pkgs[*]} " == *" docker.io "* && -d /run/systemd/system ]] && command -v systemctl >/dev/null; then
-    systemctl disable --now docker.socket docker.service >/dev/null 2>&1 || true
+    systemctl disable --now docker.socket docker.service >/dev/null 2>&1 || true # never a system socket
   fi
 }
 install_packages

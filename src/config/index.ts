@@ -148,3 +148,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     shutdownTimeoutMs: values.SESSIONCTL_SHUTDOWN_TIMEOUT_SECONDS * 1000,
   };
 }
+
+/** The environment for a child process (the dev scripts), with some variables set. */
+export function childEnvironment(extra: Record<string, string>): NodeJS.ProcessEnv {
+  return { ...process.env, ...extra };
+}

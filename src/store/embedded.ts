@@ -6,6 +6,7 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { childEnvironment } from '../config';
 import { packageRoot } from './migrate';
 
 const run = promisify(execFile);
@@ -18,7 +19,7 @@ export async function ensureEmbeddedPostgres(options: { stateDir: string; port: 
   const script = path.join(packageRoot(), 'deploy', 'dev', 'postgres.sh');
   try {
     await run('bash', [script, 'start'], {
-      env: { ...process.env, SESSIONCTL_STATE_DIR: options.stateDir, SESSIONCTL_PG_PORT: String(options.port) },
+      env: childEnvironment({ SESSIONCTL_STATE_DIR: options.stateDir, SESSIONCTL_PG_PORT: String(options.port) }),
       timeout: 120_000,
     });
   } catch (error) {
