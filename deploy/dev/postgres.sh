@@ -11,6 +11,10 @@
 #
 # Layout under $STATE/postgres: data/ (the cluster, owned by user postgres when
 # run as root), server.pid (the node keeper's pid), postgres.log.
+# As root, if user postgres cannot enter $STATE/postgres (e.g. the state dir is
+# under /root, 0700), data/ is a symlink to /var/lib/sessionctl/pg-<hash> and the
+# binaries are run from a copy in /var/lib/sessionctl/bin-<platform>-<version>
+# (see postgres-server.mjs). Nothing above the state dir is chmod-ed.
 # The keeper (postgres-server.mjs) runs detached; SIGTERM to it stops postgres
 # cleanly. Data and port are the same across restarts.
 set -euo pipefail
@@ -84,7 +88,7 @@ do_start() {
   Stop it (e.g. SESSIONCTL_STATE_DIR=<its state dir> deploy/dev/postgres.sh stop) or set SESSIONCTL_PG_PORT."
     fi
     mkdir -p "$PGDIR"
-    chmod 0755 "$STATE" "$PGDIR" # the postgres user must be able to traverse them
+    chmod 0755 "$STATE" "$PGDIR" # so that user postgres can reach data/ if it can reach $STATE
 
     local args=(serve --data "$DATA" --port "$PORT" --pidfile "$PIDFILE" --database "$DB")
     local kv

@@ -114,6 +114,8 @@ export function applyEvent(containers: Map<string, ObservedContainer>, event: Do
 
 export class HostInventory {
   private containers = new Map<string, ObservedContainer>();
+  /** Session name -> container ids, so that a reconcile does not scan every container. */
+  private bySession = new Map<string, Set<string>>();
   private readonly abort = new AbortController();
   private running: Promise<void> | undefined;
   private stream: NodeJS.ReadableStream | undefined;
@@ -129,11 +131,11 @@ export class HostInventory {
   }
 
   forSession(session: string): ObservedContainer[] {
-    return [...this.containers.values()].filter((container) => container.labels[LABELS.session] === session);
+    return [...(this.bySession.get(session) ?? [])].map((id) => this.containers.get(id)).filter((container) => container !== undefined);
   }
 
   sessions(): Set<string> {
-    return new Set([...this.containers.values()].map((container) => container.labels[LABELS.session]).filter(Boolean));
+    return new Set(this.bySession.keys());
   }
 
   get size(): number {
@@ -142,7 +144,9 @@ export class HostInventory {
 
   /** The controller records the effect of its own calls at once; events then refine it. */
   record(container: ObservedContainer): void {
+    this.forget(container.id);
     this.containers.set(container.id, container);
+    this.index(container);
   }
 
   update(id: string, change: Partial<ObservedContainer>): void {
@@ -151,7 +155,25 @@ export class HostInventory {
   }
 
   forget(id: string): void {
+    const container = this.containers.get(id);
+    if (!container) return;
     this.containers.delete(id);
+    this.unindex(container);
+  }
+
+  private index(container: ObservedContainer): void {
+    const session = container.labels[LABELS.session];
+    if (!session) return;
+    const ids = this.bySession.get(session) ?? new Set<string>();
+    ids.add(container.id);
+    this.bySession.set(session, ids);
+  }
+
+  private unindex(container: ObservedContainer): void {
+    const session = container.labels[LABELS.session];
+    const ids = session ? this.bySession.get(session) : undefined;
+    ids?.delete(container.id);
+    if (ids?.size === 0) this.bySession.delete(session);
   }
 
   /** One list call. Returns every session that had a container before or after. */
@@ -159,6 +181,8 @@ export class HostInventory {
     const listed = await this.options.host.listManaged(MANAGED_FILTER);
     const touched = this.sessions();
     this.containers = new Map(listed.map((info) => [info.Id, fromListEntry(info)]));
+    this.bySession = new Map();
+    for (const container of this.containers.values()) this.index(container);
     for (const session of this.sessions()) touched.add(session);
     this.synced = true;
     return touched;
@@ -233,7 +257,12 @@ export class HostInventory {
     }
     if (event.timeNano) this.lastEventSeconds = event.timeNano / 1e9;
     else if (event.time) this.lastEventSeconds = event.time;
+    const id = event.Actor?.ID ?? event.id ?? '';
+    const before = this.containers.get(id);
     const session = applyEvent(this.containers, event);
+    const after = this.containers.get(id);
+    if (!before && after) this.index(after);
+    if (before && !after) this.unindex(before);
     if (session) this.options.onChange(session);
   }
 }
