@@ -68,12 +68,12 @@ export class SessionControllerManager {
         if (notification.at > 0) metrics.notifyLatency.observe(Math.max(0, Date.now() / 1000 - notification.at));
         this.controller.queue.add(notification.name);
       },
-      onConnected: () => {
+      onConnected: (reconnect) => {
         metrics.listenerUp.set(1);
+        if (reconnect) metrics.listenerReconnects.inc();
         this.resyncRows().catch((error) => logger.warn({ err: error }, 'resync after LISTEN failed'));
       },
       onDisconnected: () => metrics.listenerUp.set(0),
-      onReconnect: () => metrics.listenerReconnects.inc(),
     });
     this.poll = new Periodic({
       intervalMs: config.pollIntervalMs,

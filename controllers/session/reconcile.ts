@@ -43,6 +43,8 @@ interface Execution {
 
 export class SessionReconciler {
   private readonly restarts = new Map<string, RestartHistory>();
+  /** Uids that have had a container, so that a vanished one counts as drift even if status lost its id. */
+  private readonly hadContainer = new Set<string>();
   private readonly now: () => number;
   private readonly random: () => number;
 
@@ -74,12 +76,14 @@ export class SessionReconciler {
     const execution = await this.execute(key, row, spec?.ok ? spec.value : undefined, result.actions, logger);
     if (!row || execution.finalized) {
       this.restarts.delete(key);
+      if (row) this.hadContainer.delete(row.uid);
       if (execution.failure) throw new ReportedFailure(execution.failure.message);
       return {};
     }
     if (execution.replan) return { requeue: true };
 
     const own = inventory.forSession(key).filter((container) => container.labels[LABELS.uid] === row.uid);
+    if (own.length > 0) this.hadContainer.add(row.uid);
     const status = computeStatus({
       previous: row.status,
       generation: row.generation,
@@ -160,7 +164,7 @@ export class SessionReconciler {
           await host.remove(action.replaced.id);
           inventory.forget(action.replaced.id);
           metrics.driftCorrections.inc({ kind: 'spec_changed' });
-        } else if (row!.status.containerId) {
+        } else if (this.hadContainer.has(row!.uid) || row!.status.containerId) {
           metrics.driftCorrections.inc({ kind: 'container_missing' });
         }
         const options = containerCreateOptions({ name: key, uid: row!.uid, generation: row!.generation }, spec!, this.options.defaults);

@@ -21,9 +21,8 @@ export interface ListenerOptions {
   logger: Logger;
   onNotification(notification: SessionNotification): void;
   /** Called after every successful LISTEN, including the first: the caller resyncs everything. */
-  onConnected(): void;
+  onConnected(reconnect: boolean): void;
   onDisconnected?(): void;
-  onReconnect?(): void;
   pingIntervalMs?: number;
   pingTimeoutMs?: number;
 }
@@ -34,6 +33,7 @@ export class SessionListener {
   private running: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   connected = false;
+  private connections = 0;
   lastNotificationAt: Date | undefined;
 
   constructor(private readonly options: ListenerOptions) {}
@@ -72,7 +72,6 @@ export class SessionListener {
       const delay = backoffDelay(attempt++, { baseMs: 1_000, maxMs: 30_000 });
       logger.info({ delayMs: delay }, 'listener reconnecting');
       await sleep(delay, this.abort.signal);
-      this.options.onReconnect?.();
     }
   }
 
@@ -97,8 +96,8 @@ export class SessionListener {
     await client.connect();
     await client.query(`LISTEN ${SESSIONS_CHANNEL}`);
     this.connected = true;
-    this.options.logger.info('listener connected');
-    this.options.onConnected();
+    this.options.logger.info({ reconnect: this.connections > 0 }, 'listener connected');
+    this.options.onConnected(this.connections++ > 0);
   }
 
   /** Returns (by throwing) when the connection dies or a ping fails; returns normally on stop. */
