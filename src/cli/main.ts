@@ -1,105 +1,51 @@
 /**
- * The `sessionctl` command. Exit codes: 0 ok, 1 failure, 2 usage.
+ * The `sessionctl` command. Exit codes: 0 ok, 1 failure, 2 usage (kubectl's diff: 1 = differences).
  */
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ConfigError, loadConfig, loadDockerHostConfig } from '../config';
-import { createLogger, maskUrl } from '../log';
-import { createMetrics } from '../metrics/registry';
+import { SessionValidationError } from '../client';
+import { ConfigError } from '../config';
+import { SelectorError } from '../store/selector';
 import { packageRoot } from '../store/migrate';
-import { migrate } from '../store/migrate';
-import { createPool } from '../store/db';
-import { upsertSessions } from '../store/sessions';
-import { SessionControllerManager } from '../../controllers/session/manager';
-import { databaseUrl, openDatabase } from './database';
-import { ManifestError, readManifests } from './manifests';
+import { registerApply } from './commands/apply';
+import { registerController } from './commands/controller';
+import { registerDelete } from './commands/delete';
+import { registerDescribe } from './commands/describe';
+import { registerGet } from './commands/get';
+import { registerLogs } from './commands/logs';
+import { CommandError } from './context';
+import { DurationError } from './format';
+import { ManifestError } from './manifests';
 
 const version = (JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
-
-async function runController(): Promise<void> {
-  const config = loadConfig();
-  const dockerHost = loadDockerHostConfig();
-  const logger = createLogger({ level: config.logLevel, format: config.logFormat });
-  const url = await databaseUrl(config);
-  logger.info({ database: maskUrl(url), dockerHost: dockerHost.url, version }, 'starting controller');
-  const pool = createPool(url, { applicationName: 'sessionctl-controller', max: config.workers + 4 });
-  await migrate(pool);
-  const manager = new SessionControllerManager({ config, dockerHost, pool, connectionString: url, logger, metrics: createMetrics() });
-  let exiting = false;
-  const shutdown = (signal: string) => {
-    if (exiting) return;
-    exiting = true;
-    logger.info({ signal }, 'shutting down');
-    void manager
-      .stop()
-      .then(() => pool.end())
-      .then(() => logger.flush())
-      .finally(() => process.exit(0));
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  await manager.start();
-}
 
 export function buildProgram(): Command {
   const program = new Command('sessionctl')
     .description('Run per-user session containers on Docker hosts from rows in PostgreSQL')
     .version(version)
     .showSuggestionAfterError(true)
-    .exitOverride();
-
-  program
-    .command('controller')
-    .description('Run the reconciling controller in the foreground (SIGTERM stops it; containers keep running)')
-    .addHelpText('after', '\nExample:\n  source .sessionctl/env && sessionctl controller')
-    .action(runController);
-
-  program
-    .command('migrate')
-    .description('Apply pending database migrations and exit')
-    .addHelpText('after', '\nExample:\n  DATABASE_URL=postgres://user:pass@127.0.0.1/sessionctl sessionctl migrate')
-    .action(async () => {
-      const config = loadConfig();
-      const pool = createPool(await databaseUrl(config), { applicationName: 'sessionctl-migrate', max: 1 });
-      try {
-        const applied = await migrate(pool);
-        console.log(applied.length ? `applied migrations ${applied.join(', ')}` : 'database is up to date');
-      } finally {
-        await pool.end();
-      }
-    });
-
-  program
-    .command('apply')
-    .description('Create or update sessions from YAML or JSON manifests, all in one transaction')
-    .requiredOption('-f, --filename <path...>', 'file, directory or - for stdin')
-    .option('-R, --recursive', 'read directories recursively', false)
-    .addHelpText('after', '\nExample:\n  sessionctl apply -f crds/examples/')
-    .action(async (options: { filename: string[]; recursive: boolean }) => {
-      const manifests = readManifests(options.filename, { recursive: options.recursive });
-      const { pool } = await openDatabase(loadConfig(), 'sessionctl-apply');
-      try {
-        const client = await pool.connect();
-        try {
-          await client.query('BEGIN');
-          const results = await upsertSessions(
-            client,
-            manifests.map((manifest) => ({ name: manifest.document.metadata.name, labels: manifest.document.metadata.labels, spec: manifest.rawSpec })),
-          );
-          await client.query('COMMIT');
-          for (const result of results) console.log(`session/${result.name} ${result.outcome}`);
-        } catch (error) {
-          await client.query('ROLLBACK').catch(() => undefined);
-          throw error;
-        } finally {
-          client.release();
-        }
-      } finally {
-        await pool.end();
-      }
-    });
+    .exitOverride()
+    .addHelpText('after', '\nExamples:\n  sessionctl apply -f crds/examples/ --wait\n  sessionctl get sessions -o wide\n  sessionctl describe session alice');
+  registerController(program, version);
+  registerApply(program);
+  registerGet(program);
+  registerDescribe(program);
+  registerDelete(program);
+  registerLogs(program);
   return program;
+}
+
+/** Turns what went wrong into one message and an exit code. */
+export function explain(error: unknown): { message: string; code: number } {
+  if (error instanceof CommandError) return { message: error.message, code: error.exitCode };
+  if (error instanceof SelectorError || error instanceof DurationError) return { message: error.message, code: 2 };
+  if (error instanceof ConfigError || error instanceof ManifestError || error instanceof SessionValidationError) return { message: error.message, code: 1 };
+  const pgCode = (error as { code?: string }).code;
+  if (pgCode === '42P01' || pgCode === '3F000') return { message: `the sessionctl tables do not exist in this database: run \`sessionctl migrate\` first (${(error as Error).message})`, code: 1 };
+  if (pgCode === '42501') return { message: `permission denied by the database: ${(error as Error).message}. Use a role that may do this (see "Database roles" in the README)`, code: 1 };
+  if (pgCode === 'ECONNREFUSED') return { message: `cannot reach the database (${(error as Error).message}): set DATABASE_URL, or run \`npm run env:up\` for a local one`, code: 1 };
+  return { message: (error as Error).message ?? String(error), code: 1 };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -108,16 +54,11 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return 0;
   } catch (error) {
-    if (error instanceof CommanderError) {
-      // --help and --version end here too, with exit code 0.
-      return error.exitCode === 0 ? 0 : 2;
-    }
-    if (error instanceof ConfigError || error instanceof ManifestError) {
-      console.error(`error: ${error.message}`);
-      return 1;
-    }
-    console.error(`error: ${(error as Error).message}`);
-    return 1;
+    // Commander has printed its own message (with a suggestion); --help and --version end here with 0.
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    const { message, code } = explain(error);
+    if (message) console.error(`error: ${message}`);
+    return code;
   }
 }
 

@@ -5,6 +5,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_ROLES, ROLE_NAME_PATTERN, type DatabaseRoles } from '../store/migrate';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -36,10 +37,17 @@ export interface Config {
   pollIntervalMs: number;
   publishAddress: string;
   shutdownTimeoutMs: number;
+  /** The group roles migration 003 creates and grants to: pass to migrate() as `roles`. */
+  roles: DatabaseRoles;
 }
 
 const truthy = (value: string | undefined) => value !== undefined && value !== '' && value !== '0' && value.toLowerCase() !== 'false';
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const roleName = (fallback: string) =>
+  z
+    .string()
+    .regex(ROLE_NAME_PATTERN, 'expected a lowercase SQL identifier of at most 63 characters: letters, digits and "_", not starting with a digit or "pg_"')
+    .default(fallback);
 
 const envSchema = z.object({
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// connection URL').optional(),
@@ -59,6 +67,11 @@ const envSchema = z.object({
   SESSIONCTL_POLL_SECONDS: positiveInt(10),
   SESSIONCTL_PUBLISH_ADDRESS: z.string().default('127.0.0.1'),
   SESSIONCTL_SHUTDOWN_TIMEOUT_SECONDS: positiveInt(20),
+  SESSIONCTL_WRITER_ROLE: roleName(DEFAULT_ROLES.writer),
+  SESSIONCTL_CONTROLLER_ROLE: roleName(DEFAULT_ROLES.controller),
+}).refine((values) => values.SESSIONCTL_WRITER_ROLE !== values.SESSIONCTL_CONTROLLER_ROLE, {
+  message: 'must differ from SESSIONCTL_WRITER_ROLE: the writer role exists to be narrower than the controller role',
+  path: ['SESSIONCTL_CONTROLLER_ROLE'],
 });
 
 export function parseDockerHost(env: {
@@ -146,6 +159,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     pollIntervalMs: values.SESSIONCTL_POLL_SECONDS * 1000,
     publishAddress: values.SESSIONCTL_PUBLISH_ADDRESS,
     shutdownTimeoutMs: values.SESSIONCTL_SHUTDOWN_TIMEOUT_SECONDS * 1000,
+    roles: { writer: values.SESSIONCTL_WRITER_ROLE, controller: values.SESSIONCTL_CONTROLLER_ROLE },
   };
 }
 

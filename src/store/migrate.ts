@@ -2,6 +2,10 @@
  * Schema migrations: numbered plain `.sql` files, each applied in its own transaction and recorded
  * in `sessionctl.schema_migrations`. A session-level advisory lock serialises concurrent starters,
  * so several controllers (or a controller and `sessionctl migrate`) can start at once.
+ *
+ * When nothing is pending, migrate() only reads `schema_migrations`, so a controller or CLI connected
+ * as a login user holding just the writer or controller role (migration 003) starts fine; applying
+ * migrations needs the schema owner or a superuser.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -9,6 +13,34 @@ import type { Pool } from 'pg';
 
 const MIGRATION_LOCK_KEY = 'sessionctl.migrations';
 const FILE_PATTERN = /^(\d{3,})_([a-z0-9_]+)\.sql$/;
+
+/** A role name migration 003 accepts: a plain lowercase SQL identifier, not in the reserved pg_ namespace. */
+export const ROLE_NAME_PATTERN = /^(?!pg_)[a-z_][a-z0-9_]{0,62}$/;
+
+export interface DatabaseRoles {
+  /** Other services: read, insert/upsert and delete sessions, update spec, labels, deletion and activity only. */
+  writer: string;
+  /** The controller: every column of sessions, and events. */
+  controller: string;
+}
+
+export const DEFAULT_ROLES: Readonly<DatabaseRoles> = Object.freeze({ writer: 'sessionctl_writer', controller: 'sessionctl_controller' });
+
+export interface MigrateOptions {
+  /** The group roles migration 003 creates (if missing) and grants to. Defaults to DEFAULT_ROLES. */
+  roles?: DatabaseRoles;
+  /** Defaults to the .sql files in src/store/migrations. */
+  migrations?: Migration[];
+}
+
+function checkRoles(roles: DatabaseRoles): void {
+  for (const [which, name] of Object.entries(roles)) {
+    if (!ROLE_NAME_PATTERN.test(name)) {
+      throw new Error(`the ${which} role name ${JSON.stringify(name)} is not a lowercase SQL identifier of at most 63 characters (letters, digits, "_", not starting with "pg_")`);
+    }
+  }
+  if (roles.writer === roles.controller) throw new Error(`the writer and controller roles must differ, both are ${roles.writer}`);
+}
 
 export interface Migration {
   version: number;
@@ -46,19 +78,38 @@ export function loadMigrations(directory = migrationsDirectory()): Migration[] {
   return migrations;
 }
 
-/** Applies pending migrations and returns the versions it applied. */
-export async function migrate(pool: Pool, migrations = loadMigrations()): Promise<number[]> {
+/**
+ * Applies pending migrations and returns the versions it applied. The second argument is either the
+ * options or, as before, the list of migrations.
+ */
+export async function migrate(pool: Pool, options: MigrateOptions | Migration[] = {}): Promise<number[]> {
+  const { migrations = loadMigrations(), roles = DEFAULT_ROLES } = Array.isArray(options) ? { migrations: options } : options;
+  checkRoles(roles);
   const client = await pool.connect();
   const applied: number[] = [];
+  let rolesSet = false;
   try {
     await client.query('SELECT pg_advisory_lock(hashtext($1))', [MIGRATION_LOCK_KEY]);
-    await client.query('CREATE SCHEMA IF NOT EXISTS sessionctl');
-    await client.query(`CREATE TABLE IF NOT EXISTS sessionctl.schema_migrations (
-      version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+    // Creating the schema and the bookkeeping table needs DDL privileges even with IF NOT EXISTS,
+    // so only try when the table is missing.
+    const present = await client.query<{ present: boolean }>(`SELECT to_regclass('sessionctl.schema_migrations') IS NOT NULL AS present`);
+    if (!present.rows[0].present) {
+      await client.query('CREATE SCHEMA IF NOT EXISTS sessionctl');
+      await client.query(`CREATE TABLE IF NOT EXISTS sessionctl.schema_migrations (
+        version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+    }
     const done = await client.query<{ version: number }>('SELECT version FROM sessionctl.schema_migrations');
     const doneVersions = new Set(done.rows.map((row) => row.version));
-    for (const migration of migrations) {
-      if (doneVersions.has(migration.version)) continue;
+    const pending = migrations.filter((migration) => !doneVersions.has(migration.version));
+    if (pending.length > 0) {
+      // Read by 003_roles.sql through current_setting(); session-level, reset below.
+      await client.query(`SELECT set_config('sessionctl.writer_role', $1, false), set_config('sessionctl.controller_role', $2, false)`, [
+        roles.writer,
+        roles.controller,
+      ]);
+      rolesSet = true;
+    }
+    for (const migration of pending) {
       try {
         await client.query('BEGIN');
         await client.query(migration.sql);
@@ -71,6 +122,7 @@ export async function migrate(pool: Pool, migrations = loadMigrations()): Promis
       applied.push(migration.version);
     }
   } finally {
+    if (rolesSet) await client.query('RESET sessionctl.writer_role; RESET sessionctl.controller_role').catch(() => undefined);
     await client.query('SELECT pg_advisory_unlock(hashtext($1))', [MIGRATION_LOCK_KEY]).catch(() => undefined);
     client.release();
   }

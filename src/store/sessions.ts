@@ -4,6 +4,7 @@
  */
 import type { SessionStatus } from '../../crds/status';
 import type { Db } from './db';
+import { selectorSql, type Requirement } from './selector';
 
 /** The finalizer the controller holds while a container may exist for the row. */
 export const CONTAINER_FINALIZER = 'sessionctl.dev/container';
@@ -163,4 +164,52 @@ export async function upsertSessions(db: Db, writes: SessionWrite[]): Promise<Ar
     const outcome: ApplyOutcome = row.before === null ? 'created' : Number(row.before) === Number(row.generation) ? 'unchanged' : 'configured';
     return { name: write.name, outcome, generation: Number(row.generation) };
   });
+}
+
+export interface ListOptions {
+  names?: string[];
+  selector?: Requirement[];
+}
+
+/** Rows by name and/or label selector, in name order: one query whatever the count. */
+export async function listSessions(db: Db, options: ListOptions = {}): Promise<SessionRow[]> {
+  const conditions: string[] = [];
+  const values: unknown[] = [];
+  if (options.names?.length) {
+    values.push(options.names);
+    conditions.push(`name = ANY($${values.length}::text[])`);
+  }
+  if (options.selector?.length) {
+    const compiled = selectorSql(options.selector, 'labels', values.length + 1);
+    conditions.push(compiled.sql);
+    values.push(...compiled.values);
+  }
+  const where = conditions.length ? `WHERE ${conditions.join(' AND ')}` : '';
+  const result = await db.query<RawRow>(`SELECT ${COLUMNS} FROM sessionctl.sessions ${where} ORDER BY name`, values);
+  return result.rows.map(toRow);
+}
+
+/** Deletes (gracefully, where a container remains) and returns the names that existed. */
+export async function deleteSessions(db: Db, names: string[]): Promise<string[]> {
+  const existing = await db.query<{ name: string }>('SELECT name FROM sessionctl.sessions WHERE name = ANY($1::text[])', [names]);
+  await db.query('DELETE FROM sessionctl.sessions WHERE name = ANY($1::text[])', [names]);
+  return existing.rows.map((row) => row.name);
+}
+
+/** kubectl's --prune: delete the selected sessions that the applied set no longer names. */
+export async function pruneSessions(db: Db, selector: Requirement[], keep: string[]): Promise<string[]> {
+  const compiled = selectorSql(selector, 'labels', 2);
+  const result = await db.query<{ name: string }>(
+    `SELECT name FROM sessionctl.sessions WHERE NOT (name = ANY($1::text[])) AND deletion_requested_at IS NULL AND ${compiled.sql} ORDER BY name`,
+    [keep, ...compiled.values],
+  );
+  const names = result.rows.map((row) => row.name);
+  if (names.length > 0) await deleteSessions(db, names);
+  return names;
+}
+
+/** Records user activity, for idle timeouts. */
+export async function touchSession(db: Db, name: string): Promise<boolean> {
+  const result = await db.query('UPDATE sessionctl.sessions SET last_activity_at = now() WHERE name = $1', [name]);
+  return result.rowCount === 1;
 }

@@ -1,0 +1,59 @@
+/**
+ * `sessionctl controller` (the reconciling controller in the foreground) and `sessionctl migrate`.
+ */
+import type { Command } from 'commander';
+import { loadConfig, loadDockerHostConfig } from '../../config';
+import { createLogger, maskUrl } from '../../log';
+import { createMetrics } from '../../metrics/registry';
+import { createPool } from '../../store/db';
+import { migrate } from '../../store/migrate';
+import { SessionControllerManager } from '../../../controllers/session/manager';
+import { databaseUrl } from '../database';
+
+async function runController(version: string): Promise<void> {
+  const config = loadConfig();
+  const dockerHost = loadDockerHostConfig();
+  const logger = createLogger({ level: config.logLevel, format: config.logFormat });
+  const url = await databaseUrl(config);
+  logger.info({ database: maskUrl(url), dockerHost: dockerHost.url, version }, 'starting controller');
+  const pool = createPool(url, { applicationName: 'sessionctl-controller', max: config.workers + 4 });
+  await migrate(pool);
+  const manager = new SessionControllerManager({ config, dockerHost, pool, connectionString: url, logger, metrics: createMetrics() });
+  let exiting = false;
+  const shutdown = (signal: string) => {
+    if (exiting) return;
+    exiting = true;
+    logger.info({ signal }, 'shutting down');
+    void manager
+      .stop()
+      .then(() => pool.end())
+      .then(() => logger.flush())
+      .finally(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  await manager.start();
+}
+
+export function registerController(program: Command, version: string): void {
+  program
+    .command('controller')
+    .description('Run the reconciling controller in the foreground (SIGTERM stops it; containers keep running)')
+    .addHelpText('after', '\nExample:\n  . .sessionctl/env && sessionctl controller')
+    .action(() => runController(version));
+
+  program
+    .command('migrate')
+    .description('Apply pending database migrations and exit')
+    .addHelpText('after', '\nExample:\n  DATABASE_URL=postgres://user:pass@127.0.0.1/sessionctl sessionctl migrate')
+    .action(async () => {
+      const config = loadConfig();
+      const pool = createPool(await databaseUrl(config), { applicationName: 'sessionctl-migrate', max: 1 });
+      try {
+        const applied = await migrate(pool);
+        console.log(applied.length ? `applied migrations ${applied.join(', ')}` : 'database is up to date');
+      } finally {
+        await pool.end();
+      }
+    });
+}

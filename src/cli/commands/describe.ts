@@ -1,0 +1,79 @@
+/**
+ * `sessionctl describe session NAME`: spec, status, every condition with reason, message and age,
+ * and the recent events.
+ */
+import type { Command } from 'commander';
+import { stringify } from 'yaml';
+import { listEvents } from '../../store/events';
+import { CommandError, sessionName, withClient } from '../context';
+import { age, table } from '../format';
+import { checkResource } from './get';
+
+function indent(text: string, by = '  '): string {
+  return text
+    .trimEnd()
+    .split('\n')
+    .map((line) => `${by}${line}`)
+    .join('\n');
+}
+
+export function registerDescribe(program: Command): void {
+  program
+    .command('describe')
+    .description('Show a session in detail: spec, status, conditions and recent events')
+    .argument('<resource>', 'session')
+    .argument('<names...>', 'session names')
+    .addHelpText('after', '\nExample:\n  sessionctl describe session alice')
+    .action(async (resource: string, references: string[]) => {
+      checkResource(resource);
+      await withClient(async ({ client, pool }) => {
+        const missing: string[] = [];
+        for (const name of references.map(sessionName)) {
+          const session = await client.get(name);
+          if (!session) {
+            missing.push(name);
+            continue;
+          }
+          const { metadata, status } = session;
+          const labels = Object.entries(metadata.labels).map(([key, value]) => `${key}=${value}`);
+          const lines = [
+            `Name:          ${metadata.name}`,
+            `Labels:        ${labels.length ? labels.join(', ') : '<none>'}`,
+            `UID:           ${metadata.uid}`,
+            `Generation:    ${metadata.generation} (observed: ${status.observedGeneration ?? '<none>'})`,
+            `Created:       ${metadata.creationTimestamp} (${age(metadata.creationTimestamp)} ago)`,
+          ];
+          if (metadata.deletionTimestamp) lines.push(`Deleting:      since ${metadata.deletionTimestamp} (${age(metadata.deletionTimestamp)} ago)`);
+          lines.push(
+            `Phase:         ${status.phase ?? 'Pending'}`,
+            `Host:          ${status.host ?? '<none>'}`,
+            `Container:     ${status.containerId ?? '<none>'}`,
+            `Restarts:      ${status.restartCount ?? 0}`,
+          );
+          if (status.lastExitCode !== undefined || status.lastExitReason) lines.push(`Last exit:     ${status.lastExitCode ?? '?'} (${status.lastExitReason ?? 'unknown'})`);
+          lines.push('Spec:', indent(stringify(session.spec)));
+          const conditions = status.conditions ?? [];
+          lines.push(
+            'Conditions:',
+            conditions.length
+              ? indent(table(['TYPE', 'STATUS', 'REASON', 'AGE', 'MESSAGE'], conditions.map((c) => [c.type, c.status, c.reason, age(c.lastTransitionTime), c.message])))
+              : '  <none>',
+          );
+          const events = await listEvents(pool, name, 20);
+          lines.push(
+            'Events:',
+            events.length
+              ? indent(
+                  table(
+                    ['TYPE', 'REASON', 'AGE', 'MESSAGE'],
+                    events.map((event) => [event.type, event.reason, event.count > 1 ? `${age(event.lastSeen)} (x${event.count} over ${age(event.firstSeen)})` : age(event.lastSeen), event.message]),
+                  ),
+                )
+              : '  <none>',
+          );
+          console.log(lines.join('\n'));
+        }
+        if (missing.length) throw new CommandError(missing.map((name) => `session "${name}" not found`).join('\n'));
+      });
+    });
+}
