@@ -62,12 +62,22 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** Exits once everything written to stdout and stderr has reached the pipe: a piped `get` must not lose rows. */
+function exitAfterFlush(code: number): void {
+  let pending = 2;
+  const done = () => {
+    if (--pending === 0) process.exit(code);
+  };
+  process.stdout.write('', done);
+  process.stderr.write('', done);
+}
+
 /** Entry point of bin/sessionctl.js. */
 export function run(): void {
   main(process.argv).then(
     (code) => {
       // The controller keeps running after its action returns; every other command exits.
-      if (process.argv[2] !== 'controller' || code !== 0) process.exit(code);
+      if (process.argv[2] !== 'controller' || code !== 0) exitAfterFlush(code);
     },
     (error: unknown) => {
       console.error(error);

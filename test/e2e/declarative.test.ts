@@ -1,0 +1,166 @@
+/**
+ * Declarative specs end to end: the real CLI against the real controller, dockerd and PostgreSQL.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { stringify } from 'yaml';
+import { createTestDatabase, type TestDatabase } from '../helpers/database';
+import { containersOf, managedContainers, removeManagedContainers } from '../helpers/docker';
+import { startController, type ControllerProcess } from '../helpers/controller';
+import { sessionctl } from '../helpers/cli';
+import { waitFor } from '../helpers/wait';
+
+let db: TestDatabase;
+let controller: ControllerProcess;
+let dir: string;
+const names = Array.from({ length: 20 }, (_, index) => `decl-${String(index).padStart(2, '0')}`);
+const cli = (...args: string[]) => sessionctl(args, { DATABASE_URL: db.url });
+
+function writeSpec(name: string, env: Record<string, string> = { MODE: 'one' }): void {
+  const document = {
+    apiVersion: 'sessionctl.dev/v1alpha1',
+    kind: 'Session',
+    metadata: { name, labels: { suite: 'declarative' } },
+    spec: { image: 'sessionctl/base:dev', command: ['httpd', '-f', '-p', '8080', '-h', '/www'], env, ports: [{ name: 'http', containerPort: 8080 }], resources: { memory: '32Mi' } },
+  };
+  const nested = name.endsWith('9') ? path.join(dir, 'nested') : dir;
+  writeFileSync(path.join(nested, `${name}.yaml`), stringify(document));
+}
+
+beforeAll(async () => {
+  await removeManagedContainers();
+  db = await createTestDatabase('declarative');
+  controller = await startController({ databaseUrl: db.url });
+  dir = mkdtempSync(path.join(os.tmpdir(), 'sessionctl-specs-'));
+  mkdirSync(path.join(dir, 'nested'));
+  names.forEach((name) => writeSpec(name));
+});
+
+afterAll(async () => {
+  await controller?.stop();
+  await removeManagedContainers();
+  await db?.drop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('apply -R --wait of a directory of 20 specs: all become Ready', async () => {
+  const result = await cli('apply', '-R', '-f', dir, '--wait', '--timeout', '120s');
+  expect(result.stderr).toBe('');
+  expect(result.code).toBe(0);
+  const lines = result.stdout.trim().split('\n');
+  for (const name of names) {
+    expect(lines).toContain(`session/${name} created`);
+    expect(lines).toContain(`session/${name} Ready`);
+  }
+  expect((await managedContainers()).filter((info) => info.State === 'running')).toHaveLength(20);
+});
+
+test('re-apply: all unchanged', async () => {
+  const result = await cli('apply', '-R', '-f', dir);
+  expect(result.code).toBe(0);
+  expect(result.stdout.trim().split('\n').sort()).toEqual(names.map((name) => `session/${name} unchanged`));
+});
+
+test('edit one file: diff shows it, apply configures exactly one, and one container is recreated', async () => {
+  const before = new Map((await managedContainers()).map((info) => [info.Labels['dev.sessionctl.session'], info.Id]));
+  writeSpec('decl-07', { MODE: 'two' });
+  const diff = await cli('diff', '-R', '-f', dir);
+  expect(diff.code).toBe(1);
+  expect(diff.stdout).toBe('session/decl-07\n  ~ spec.env.MODE: "one" -> "two"\n');
+  const dryRun = await cli('apply', '-R', '-f', dir, '--dry-run');
+  expect(dryRun.stdout).toContain('session/decl-07 configured (dry run)');
+  expect((await cli('diff', '-R', '-f', dir)).code).toBe(1);
+
+  const result = await cli('apply', '-R', '-f', dir, '--wait');
+  expect(result.code).toBe(0);
+  expect(result.stdout.split('\n').filter((line) => line.endsWith(' configured'))).toEqual(['session/decl-07 configured']);
+  const after = new Map((await managedContainers()).map((info) => [info.Labels['dev.sessionctl.session'], info.Id]));
+  const recreated = names.filter((name) => after.get(name) !== before.get(name));
+  expect(recreated).toEqual(['decl-07']);
+  expect((await cli('diff', '-R', '-f', dir)).code).toBe(0);
+});
+
+test('--prune -l removes the session whose spec left the directory, and its container', async () => {
+  rmSync(path.join(dir, 'decl-03.yaml'));
+  const result = await cli('apply', '-R', '-f', dir, '--prune', '-l', 'suite=declarative', '--wait');
+  expect(result.code).toBe(0);
+  expect(result.stdout).toContain('session/decl-03 pruned');
+  expect(await containersOf('decl-03')).toEqual([]);
+  expect((await cli('get', 'sessions', 'decl-03')).code).toBe(1);
+});
+
+test('get -o json parses, -o name and -l select, and describe shows the events', async () => {
+  const json = await cli('get', 'sessions', '-o', 'json');
+  const list = JSON.parse(json.stdout) as { kind: string; items: Array<{ metadata: { name: string }; status: { phase: string } }> };
+  expect(list.kind).toBe('List');
+  expect(list.items).toHaveLength(19);
+  expect(list.items.every((item) => item.status.phase === 'Running')).toBe(true);
+
+  const one = JSON.parse((await cli('get', 'session', 'decl-07', '-o', 'json')).stdout) as { metadata: { generation: number } };
+  expect(one.metadata.generation).toBe(2);
+  expect((await cli('get', 'sessions', '-l', 'suite!=declarative', '-o', 'name')).stdout).toBe('');
+  expect((await cli('get', 'sessions', '-l', 'suite in (declarative)', '-o', 'name')).stdout.trim().split('\n')).toHaveLength(19);
+
+  const table = await cli('get', 'sessions', '-o', 'wide');
+  expect(table.stdout.split('\n')[0].split(/\s+/)).toEqual(['NAME', 'STATE', 'PHASE', 'READY', 'RESTARTS', 'AGE', 'IMAGE', 'CONTAINER', 'REASON']);
+
+  const describe = await cli('describe', 'session', 'decl-07');
+  expect(describe.code).toBe(0);
+  expect(describe.stdout).toMatch(/Generation:\s+2 \(observed: 2\)/);
+  expect(describe.stdout).toMatch(/Ready\s+True\s+SessionReady/);
+  expect(describe.stdout).toMatch(/Events:[\s\S]*Recreated[\s\S]*Created/);
+});
+
+test('get -w prints a change as it happens', async () => {
+  const { spawn } = await import('node:child_process');
+  const watcher = spawn(process.execPath, [path.join(__dirname, '..', '..', 'bin', 'sessionctl.js'), 'get', 'sessions', 'decl-01', '-w'], { env: { ...process.env, DATABASE_URL: db.url } });
+  let output = '';
+  watcher.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  try {
+    await waitFor(() => output.includes('decl-01'), { what: 'the initial listing' });
+    await cli('delete', 'session', 'decl-01');
+    await waitFor(() => /decl-01\s+deleted/.test(output) || output.includes('Terminating'), { what: 'the watched change', timeoutMs: 20_000 });
+  } finally {
+    watcher.kill('SIGINT');
+  }
+});
+
+test('delete --wait and wait --for=delete', async () => {
+  const deleted = await cli('delete', 'session', 'decl-02', '--wait');
+  expect(deleted.code).toBe(0);
+  expect(deleted.stdout).toBe('session/decl-02 deleted\nsession/decl-02 deleted\n');
+  expect(await containersOf('decl-02')).toEqual([]);
+  const waited = await cli('wait', 'session/decl-04', '--for=condition=Ready', '--timeout=10s');
+  expect(waited).toMatchObject({ code: 0, stdout: 'session/decl-04 condition met (Ready)\n' });
+  const timeout = await cli('wait', 'session/decl-04', '--for=delete', '--timeout=1s');
+  expect(timeout.code).toBe(1);
+  expect(timeout.stderr).toMatch(/timed out waiting for session decl-04 to be Deleted/);
+  expect((await cli('delete', 'session', 'nope')).code).toBe(1);
+});
+
+test('logs prints the container output over mutual TLS', async () => {
+  const result = await cli('logs', 'decl-05', '--tail', '5');
+  expect(result.code).toBe(0);
+  expect((await cli('logs', 'no-such-session')).stderr).toMatch(/has no container/);
+});
+
+test('apply --wait exits non-zero naming each session that failed and why', async () => {
+  const bad = path.join(dir, 'bad.yaml');
+  writeFileSync(bad, stringify({ apiVersion: 'sessionctl.dev/v1alpha1', kind: 'Session', metadata: { name: 'decl-missing-image' }, spec: { image: 'sessionctl/absent:dev' } }));
+  const result = await cli('apply', '-f', bad, '--wait', '--timeout', '8s');
+  expect(result.code).toBe(1);
+  expect(result.stderr).toMatch(/session\/decl-missing-image: timed out: ImageNotPresent: image sessionctl\/absent:dev is not present/);
+});
+
+test('usage errors exit 2 with a suggestion; every command has --help with an example', async () => {
+  const unknownFlag = await cli('apply', '-f', dir, '--prunee');
+  expect(unknownFlag.code).toBe(2);
+  expect(unknownFlag.stderr).toMatch(/Did you mean --prune\?/);
+  expect((await cli('apply', '-f', dir, '--prune')).code).toBe(2);
+  for (const command of ['controller', 'migrate', 'apply', 'diff', 'get', 'describe', 'delete', 'wait', 'logs']) {
+    const help = await cli(command, '--help');
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/Examples?:\n {2}sessionctl /);
+  }
+});
