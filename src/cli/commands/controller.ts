@@ -3,14 +3,17 @@
  */
 import type { Command } from 'commander';
 import { loadConfig, loadDockerHostConfig } from '../../config';
-import { createLogger, maskUrl } from '../../log';
-import { createMetrics } from '../../metrics/registry';
 import { createPool } from '../../store/db';
 import { migrate } from '../../store/migrate';
-import { SessionControllerManager } from '../../../controllers/session/manager';
 import { databaseUrl } from '../database';
 
 async function runController(version: string): Promise<void> {
+  // Loaded here, not at the top: every other command starts faster without Docker, metrics and logging.
+  const [{ createLogger, maskUrl }, { createMetrics }, { SessionControllerManager }] = await Promise.all([
+    import('../../log/index.js'),
+    import('../../metrics/registry.js'),
+    import('../../../controllers/session/manager.js'),
+  ]);
   const config = loadConfig();
   const dockerHost = loadDockerHostConfig();
   const logger = createLogger({ level: config.logLevel, format: config.logFormat });

@@ -5,8 +5,6 @@
 import type { Command } from 'commander';
 import type { Writable } from 'node:stream';
 import { loadDockerHostConfig } from '../../config';
-import { createDockerClient } from '../../docker/client';
-import { dockerErrorMessage, dockerStatusCode } from '../../docker/host';
 import { containerName } from '../../docker/labels';
 import { CommandError, sessionName } from '../context';
 
@@ -33,6 +31,8 @@ export function registerLogs(program: Command): void {
     .action(async (reference: string, options: { follow: boolean; tail: string }) => {
       if (options.tail !== 'all' && !/^\d+$/.test(options.tail)) throw new CommandError(`--tail expects a number of lines or "all", got "${options.tail}"`, 2);
       const name = sessionName(reference);
+      // Loaded on use: only this command needs the Docker client.
+      const [{ createDockerClient }, { dockerErrorMessage, dockerStatusCode }] = await Promise.all([import('../../docker/client.js'), import('../../docker/host.js')]);
       const docker = createDockerClient(loadDockerHostConfig());
       const container = docker.getContainer(containerName(name));
       const tail = options.tail === 'all' ? undefined : Number(options.tail);
