@@ -21,48 +21,88 @@ const IMAGE_PATTERN = /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a
 
 export const sessionNameSchema = z
   .string()
-  .regex(SESSION_NAME_PATTERN, 'must be a DNS-1123 label: lowercase letters, digits and "-", at most 63 characters, starting and ending with a letter or digit');
+  .regex(SESSION_NAME_PATTERN, 'must be a DNS-1123 label: lowercase letters, digits and "-", at most 63 characters, starting and ending with a letter or digit')
+  .describe('Unique name of the session, a DNS-1123 label: lowercase letters, digits and "-", at most 63 characters, starting and ending with a letter or digit. The container is named sessionctl-<name>.');
 
-export const labelsSchema = z.record(
-  z.string().regex(LABEL_KEY_PATTERN, 'label keys are an optional DNS prefix and "/" then a name of at most 63 characters'),
-  z.string().regex(LABEL_VALUE_PATTERN, 'label values are at most 63 letters, digits, "-", "_" or "."'),
-);
+export const labelsSchema = z
+  .record(
+    z.string().regex(LABEL_KEY_PATTERN, 'label keys are an optional DNS prefix and "/" then a name of at most 63 characters'),
+    z.string().regex(LABEL_VALUE_PATTERN, 'label values are at most 63 letters, digits, "-", "_" or "."'),
+  )
+  .describe('Labels for grouping and selecting sessions, with Kubernetes label syntax: keys are an optional DNS prefix and "/" then a name of at most 63 characters; values are at most 63 letters, digits, "-", "_" or ".".');
 
 const memorySchema = z.string().superRefine((text, ctx) => {
   const bytes = parseMemoryBytes(text);
   if (bytes === undefined) ctx.addIssue({ code: 'custom', message: `expected a memory quantity such as "256Mi", "512m" or "1g", got "${text}"` });
   else if (bytes < MIN_MEMORY_BYTES) ctx.addIssue({ code: 'custom', message: 'memory must be at least 6Mi, the smallest limit Docker accepts' });
-});
+}).describe(
+  'Memory limit, swap included (the container gets no swap beyond it): a number of bytes with an optional unit b, k, m, g or t, optionally followed by "i" or "b". Units are binary whatever their spelling or case (1g = 1G = 1Gi = 1gb = 1 GiB), as `docker run --memory` reads them. At least 6Mi, the smallest limit Docker accepts.',
+);
 
 const cpusSchema = z
   .union([z.string(), z.number()])
   .refine((value) => (parseNanoCpus(value) ?? 0) > 0, {
     message: 'expected a positive number of CPUs such as "0.5", 2 or "500m"',
-  });
+  })
+  .describe('CPU limit: a positive number of CPUs with at most 9 decimals, such as 2 or "0.5", or millicores such as "500m".');
 
-export const portSchema = z.strictObject({
-  name: z.string().regex(PORT_NAME_PATTERN, 'port names are lowercase letters, digits and "-", at most 15 characters'),
-  containerPort: z.number().int().min(1).max(65535),
-  protocol: z.enum(['TCP', 'UDP']).default('TCP'),
-});
+export const portSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(PORT_NAME_PATTERN, 'port names are lowercase letters, digits and "-", at most 15 characters')
+      .describe('Name of the port, unique within the session: lowercase letters, digits and "-", at most 15 characters. Keys the port in status.endpoints.'),
+    containerPort: z.number().int().min(1).max(65535).describe('Port the process listens on inside the container.'),
+    protocol: z.enum(['TCP', 'UDP']).default('TCP').describe('Protocol of the port.'),
+  })
+  .describe('A container port, published on an ephemeral port of the Docker host (on its publish address, loopback by default) so that sessions never collide.');
 
-export const resourcesSchema = z.strictObject({
-  memory: memorySchema.optional(),
-  cpus: cpusSchema.optional(),
-  pids: z.number().int().min(16, 'pids must be at least 16 so that a shell can start').max(4_194_304).optional(),
-});
+export const resourcesSchema = z
+  .strictObject({
+    memory: memorySchema.optional(),
+    cpus: cpusSchema.optional(),
+    pids: z
+      .number()
+      .int()
+      .min(16, 'pids must be at least 16 so that a shell can start')
+      .max(4_194_304)
+      .describe('Most processes and threads the container may have at once, at least 16 so that a shell can start.')
+      .optional(),
+  })
+  .describe("Limits of the container. A limit left unset takes the controller's configured default.");
 
 export const sessionSpecSchema = z
   .strictObject({
-    image: z.string().min(1).max(512).regex(IMAGE_PATTERN, 'expected an image reference such as "registry.example/team/image:tag"'),
-    command: z.array(z.string()).optional(),
-    args: z.array(z.string()).optional(),
-    workingDir: z.string().startsWith('/', 'workingDir must be an absolute path').optional(),
-    env: z.record(z.string().regex(ENV_NAME_PATTERN, 'environment variable names are letters, digits and "_", not starting with a digit'), z.string()).default({}),
-    ports: z.array(portSchema).default([]),
+    image: z
+      .string()
+      .min(1)
+      .max(512)
+      .regex(IMAGE_PATTERN, 'expected an image reference such as "registry.example/team/image:tag"')
+      .describe('Image reference such as "registry.example/team/image:tag", optionally pinned with "@sha256:<digest>". It must be present on the Docker host: the session reports ImageNotPresent otherwise.'),
+    command: z
+      .array(z.string())
+      .describe("Replaces the image's entrypoint (Docker's Entrypoint). Not run through a shell: use [\"sh\", \"-c\"] and put the script in args.")
+      .optional(),
+    args: z.array(z.string()).describe("Replaces the image's default arguments (Docker's Cmd): the arguments of command, or of the image's entrypoint.").optional(),
+    workingDir: z
+      .string()
+      .startsWith('/', 'workingDir must be an absolute path')
+      .describe("Absolute path the process starts in; the image's working directory when unset.")
+      .optional(),
+    env: z
+      .record(z.string().regex(ENV_NAME_PATTERN, 'environment variable names are letters, digits and "_", not starting with a digit'), z.string())
+      .default({})
+      .describe('Environment variables, name to value, added to those of the image. Names are letters, digits and "_", not starting with a digit.'),
+    ports: z.array(portSchema).default([]).describe('Ports to publish. Names must be unique, and so must containerPort and protocol together.'),
     resources: resourcesSchema.default({}),
-    state: z.enum(['Running', 'Stopped']).default('Running'),
-    restartPolicy: z.enum(['Always', 'OnFailure', 'Never']).default('Always'),
+    state: z
+      .enum(['Running', 'Stopped'])
+      .default('Running')
+      .describe('Running: the container is kept running. Stopped: the container is created, or stopped, and kept stopped.'),
+    restartPolicy: z
+      .enum(['Always', 'OnFailure', 'Never'])
+      .default('Always')
+      .describe('Whether the controller restarts a container that exited, with crash backoff: Always; OnFailure, after a non-zero exit code or an out-of-memory kill; or Never.'),
   })
   .superRefine((spec, ctx) => {
     const names = new Set<string>();
@@ -74,19 +114,24 @@ export const sessionSpecSchema = z
       names.add(port.name);
       numbers.add(key);
     });
-  });
+  })
+  .describe('The desired state of the session: its container, and whether it runs.');
 
-export const sessionMetadataSchema = z.strictObject({
-  name: sessionNameSchema,
-  labels: labelsSchema.default({}),
-});
+export const sessionMetadataSchema = z
+  .strictObject({
+    name: sessionNameSchema,
+    labels: labelsSchema.default({}),
+  })
+  .describe('Name and labels of the session.');
 
-export const sessionDocumentSchema = z.strictObject({
-  apiVersion: z.literal(API_VERSION),
-  kind: z.literal(KIND),
-  metadata: sessionMetadataSchema,
-  spec: sessionSpecSchema,
-});
+export const sessionDocumentSchema = z
+  .strictObject({
+    apiVersion: z.literal(API_VERSION).describe(`Version of the Session schema: ${API_VERSION}.`),
+    kind: z.literal(KIND).describe(`Always ${KIND}.`),
+    metadata: sessionMetadataSchema,
+    spec: sessionSpecSchema,
+  })
+  .describe('A Session: one per-user container on a Docker host, which the sessionctl controller creates, keeps in the declared state and replaces when its spec changes.');
 
 /** What writers send: defaults may be omitted. */
 export type SessionSpecInput = z.input<typeof sessionSpecSchema>;

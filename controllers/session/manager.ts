@@ -46,7 +46,7 @@ export class SessionControllerManager {
   constructor(private readonly options: SessionControllerOptions) {
     const { config, dockerHost, pool, logger, metrics } = options;
     preinitialise(metrics, CONTROLLER_NAME);
-    const host = new DockerHost(dockerHost.name, createDockerClient(dockerHost), metrics, config.dockerConcurrency);
+    const host = new DockerHost(dockerHost.name, createDockerClient(dockerHost), createDockerClient(dockerHost, { idleTimeoutMs: 0 }), metrics, config.dockerConcurrency);
     this.inventory = new HostInventory({
       host,
       logger,

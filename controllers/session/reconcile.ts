@@ -168,16 +168,21 @@ export class SessionReconciler {
           metrics.driftCorrections.inc({ kind: 'container_missing' });
         }
         const options = containerCreateOptions({ name: key, uid: row!.uid, generation: row!.generation }, spec!, this.options.defaults);
-        const created = await this.create(key, options, logger);
+        const created = await this.create(key, options, action.start, logger);
         if (!created) {
           execution.replan = true;
           return false;
         }
-        inventory.record({ id: created, name: options.name!, labels: options.Labels!, state: 'created' });
+        const started = action.start && created.startError === undefined;
+        inventory.record({ id: created.id, name: options.name!, labels: options.Labels!, state: started ? 'running' : 'created', startedAt: started ? this.now() : undefined });
         const verb: EventReason = action.replaced ? 'Recreated' : 'Created';
-        await this.event(key, uid, 'Normal', verb, action.replaced ? `spec changed: replaced container ${short(action.replaced.id)} with ${short(created)}` : `created container ${short(created)}`, logger);
-        logger.info({ containerId: created, replaced: action.replaced?.id }, action.replaced ? 'container recreated' : 'container created');
-        if (action.start) await this.start(key, uid, created, logger);
+        await this.event(key, uid, 'Normal', verb, action.replaced ? `spec changed: replaced container ${short(action.replaced.id)} with ${short(created.id)}` : `created container ${short(created.id)}`, logger);
+        logger.info({ containerId: created.id, replaced: action.replaced?.id }, action.replaced ? 'container recreated' : 'container created');
+        if (created.startError !== undefined) throw new StartError(created.startError);
+        if (started) {
+          await this.event(key, uid, 'Normal', 'Started', `started container ${short(created.id)}`, logger);
+          logger.info({ containerId: created.id }, 'container started');
+        }
         return true;
       }
       case 'start':
@@ -221,10 +226,10 @@ export class SessionReconciler {
    * Creates the container. A 409 means the name is taken: by our own container that the inventory
    * has not seen yet (record it and plan again), or by a container we do not manage (a conflict).
    */
-  private async create(key: string, options: ReturnType<typeof containerCreateOptions>, logger: Logger): Promise<string | undefined> {
+  private async create(key: string, options: ReturnType<typeof containerCreateOptions>, start: boolean, logger: Logger): Promise<{ id: string; startError?: unknown } | undefined> {
     const { inventory } = this.options;
     try {
-      return (await inventory.host.create(options)).id;
+      return await inventory.host.createAndStart(options, start);
     } catch (error) {
       if (dockerStatusCode(error) !== 409) throw error;
       const existing = await inventory.host.inspect(options.name!);
@@ -246,6 +251,7 @@ export class SessionReconciler {
 
   private describeFailure(action: Action, error: unknown, spec: SessionSpec | undefined): Failure {
     if (error instanceof NameConflictError) return { reason: 'NameConflict', message: error.message };
+    if (error instanceof StartError) return { reason: 'StartFailed', message: `start failed: ${dockerErrorMessage(error.cause)}` };
     const message = dockerErrorMessage(error);
     const code = dockerStatusCode(error);
     if (code === undefined) return { reason: 'DockerUnavailable', message: `Docker host ${this.options.inventory.host.name} did not answer: ${message}` };
@@ -268,6 +274,14 @@ export class SessionReconciler {
 
 class NameConflictError extends Error {
   override readonly name = 'NameConflictError';
+}
+
+/** A start that failed right after a successful create: the container exists, reported as StartFailed. */
+class StartError extends Error {
+  override readonly name = 'StartError';
+  constructor(cause: unknown) {
+    super(dockerErrorMessage(cause), { cause });
+  }
 }
 
 function short(id: string): string {

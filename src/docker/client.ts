@@ -15,8 +15,17 @@ function readPem(filePath: string, what: string): Buffer {
   }
 }
 
-export function createDockerClient(host: DockerHostConfig): Dockerode {
-  if (host.socketPath) return new Dockerode({ socketPath: host.socketPath });
+export interface DockerClientOptions {
+  /**
+   * Abort a request whose socket stays idle this long. Long-lived streams (events, followed logs) need
+   * none: the event stream is silent whenever nothing changes, and an idle timeout would cut it.
+   */
+  idleTimeoutMs?: number;
+}
+
+export function createDockerClient(host: DockerHostConfig, options: DockerClientOptions = { idleTimeoutMs: 60_000 }): Dockerode {
+  const timeouts = { connectionTimeout: 5_000, ...(options.idleTimeoutMs ? { timeout: options.idleTimeoutMs } : {}) };
+  if (host.socketPath) return new Dockerode({ socketPath: host.socketPath, ...timeouts });
   if (!host.tls) throw new ConfigError(`Docker host ${host.url} has no TLS material; refusing an unauthenticated connection`);
   return new Dockerode({
     protocol: 'https',
@@ -25,6 +34,6 @@ export function createDockerClient(host: DockerHostConfig): Dockerode {
     ca: readPem(host.tls.caPath, 'CA certificate'),
     cert: readPem(host.tls.certPath, 'client certificate'),
     key: readPem(host.tls.keyPath, 'client key'),
-    timeout: 60_000,
+    ...timeouts,
   });
 }

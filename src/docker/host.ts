@@ -31,6 +31,8 @@ export class DockerHost {
   constructor(
     readonly name: string,
     readonly docker: Dockerode,
+    /** The same host without an idle timeout, for the event stream. */
+    readonly streams: Dockerode,
     private readonly metrics: Metrics,
     concurrency: number,
   ) {
@@ -62,8 +64,21 @@ export class DockerHost {
     return this.call('list', () => this.docker.listContainers({ all: true, filters: { label: [filter] } }));
   }
 
-  create(options: Dockerode.ContainerCreateOptions): Promise<Dockerode.Container> {
-    return this.call('create', () => this.docker.createContainer(options));
+  /**
+   * Create and, if asked, start in one concurrency slot, as `docker run` does: a new container is
+   * not left waiting for a start behind other creates. A failed start still returns the id.
+   */
+  createAndStart(options: Dockerode.ContainerCreateOptions, start: boolean): Promise<{ id: string; startError?: unknown }> {
+    return this.limiter.add(async () => {
+      const container = await this.measure('create', () => this.docker.createContainer(options));
+      if (!start) return { id: container.id };
+      try {
+        await this.measure('start', () => container.start());
+      } catch (error) {
+        if (dockerStatusCode(error) !== 304) return { id: container.id, startError: error };
+      }
+      return { id: container.id };
+    }) as Promise<{ id: string; startError?: unknown }>;
   }
 
   async start(id: string): Promise<void> {

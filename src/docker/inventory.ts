@@ -224,7 +224,7 @@ export class HostInventory {
   private async watch(since: number): Promise<void> {
     const { host, logger, metrics } = this.options;
     const stream = (await host.measure('events', () =>
-      host.docker.getEvents({ since: since.toFixed(9), filters: { type: ['container'], label: [MANAGED_FILTER] } } as object),
+      host.streams.getEvents({ since: since.toFixed(9), filters: { type: ['container'], label: [MANAGED_FILTER] } } as object),
     )) as NodeJS.ReadableStream;
     this.stream = stream;
     this.connected = true;

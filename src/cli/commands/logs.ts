@@ -33,7 +33,7 @@ export function registerLogs(program: Command): void {
       const name = sessionName(reference);
       // Loaded on use: only this command needs the Docker client.
       const [{ createDockerClient }, { dockerErrorMessage, dockerStatusCode }] = await Promise.all([import('../../docker/client.js'), import('../../docker/host.js')]);
-      const docker = createDockerClient(loadDockerHostConfig());
+      const docker = createDockerClient(loadDockerHostConfig(), { idleTimeoutMs: options.follow ? 0 : 60_000 });
       const container = docker.getContainer(containerName(name));
       const tail = options.tail === 'all' ? undefined : Number(options.tail);
       try {
