@@ -127,6 +127,15 @@ export class SessionReconciler {
         const proceed = await this.apply(key, row, spec, action, execution, logger);
         if (!proceed) break;
       } catch (error) {
+        const vanished = this.vanishedContainer(action, error);
+        if (vanished) {
+          // The inventory named a container the daemon no longer has (removed behind our back before
+          // its events arrived): forget it and plan again instead of retrying a dead id forever.
+          this.options.inventory.forget(vanished);
+          logger.info({ action: action.type, containerId: vanished }, 'container vanished; planning again');
+          execution.replan = true;
+          break;
+        }
         execution.failure = this.describeFailure(action, error, spec);
         logger.warn({ action: action.type, err: { message: dockerErrorMessage(error), statusCode: dockerStatusCode(error) } }, 'action failed');
         await this.event(key, row?.uid ?? null, 'Warning', execution.failure.reason === 'NameConflict' ? 'NameConflict' : 'Failed', execution.failure.message, logger);
@@ -178,7 +187,7 @@ export class SessionReconciler {
         const verb: EventReason = action.replaced ? 'Recreated' : 'Created';
         await this.event(key, uid, 'Normal', verb, action.replaced ? `spec changed: replaced container ${short(action.replaced.id)} with ${short(created.id)}` : `created container ${short(created.id)}`, logger);
         logger.info({ containerId: created.id, replaced: action.replaced?.id }, action.replaced ? 'container recreated' : 'container created');
-        if (created.startError !== undefined) throw new StartError(created.startError);
+        if (created.startError !== undefined) throw new StartError(created.id, created.startError);
         if (started) {
           await this.event(key, uid, 'Normal', 'Started', `started container ${short(created.id)}`, logger);
           logger.info({ containerId: created.id }, 'container started');
@@ -249,6 +258,12 @@ export class SessionReconciler {
     }
   }
 
+  private vanishedContainer(action: Action, error: unknown): string | undefined {
+    if (error instanceof StartError && dockerStatusCode(error.cause) === 404) return error.containerId;
+    if (dockerStatusCode(error) !== 404) return undefined;
+    return action.type === 'start' || action.type === 'restart' || action.type === 'stop' ? action.container.id : undefined;
+  }
+
   private describeFailure(action: Action, error: unknown, spec: SessionSpec | undefined): Failure {
     if (error instanceof NameConflictError) return { reason: 'NameConflict', message: error.message };
     if (error instanceof StartError) return { reason: 'StartFailed', message: `start failed: ${dockerErrorMessage(error.cause)}` };
@@ -279,7 +294,10 @@ class NameConflictError extends Error {
 /** A start that failed right after a successful create: the container exists, reported as StartFailed. */
 class StartError extends Error {
   override readonly name = 'StartError';
-  constructor(cause: unknown) {
+  constructor(
+    readonly containerId: string,
+    cause: unknown,
+  ) {
     super(dockerErrorMessage(cause), { cause });
   }
 }

@@ -24,7 +24,9 @@ export interface DockerClientOptions {
 }
 
 export function createDockerClient(host: DockerHostConfig, options: DockerClientOptions = { idleTimeoutMs: 60_000 }): Dockerode {
-  const timeouts = { connectionTimeout: 5_000, ...(options.idleTimeoutMs ? { timeout: options.idleTimeoutMs } : {}) };
+  // Not docker-modem's connectionTimeout: despite its name it bounds the whole response, and a
+  // `stop` with a 10 s grace period or a removal under load legitimately takes longer.
+  const timeouts = options.idleTimeoutMs ? { timeout: options.idleTimeoutMs } : {};
   if (host.socketPath) return new Dockerode({ socketPath: host.socketPath, ...timeouts });
   if (!host.tls) throw new ConfigError(`Docker host ${host.url} has no TLS material; refusing an unauthenticated connection`);
   return new Dockerode({

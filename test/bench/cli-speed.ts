@@ -10,8 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { createTestDatabase } from '../helpers/database';
+import { packageRoot } from '../../src/store/migrate';
 
-const ROOT = path.resolve(__dirname, '..', '..', '..');
+const ROOT = packageRoot();
 const CLI = path.join(ROOT, 'bin', 'sessionctl.js');
 const RESULTS = path.join(ROOT, 'test', 'bench', 'results');
 

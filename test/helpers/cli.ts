@@ -1,8 +1,9 @@
 /** Running the compiled `sessionctl` CLI as a user would. */
 import { execFile } from 'node:child_process';
 import path from 'node:path';
+import { packageRoot } from '../../src/store/migrate';
 
-export const ROOT = path.resolve(__dirname, '..', '..');
+export const ROOT = packageRoot();
 const CLI = path.join(ROOT, 'bin', 'sessionctl.js');
 
 export interface CliResult {

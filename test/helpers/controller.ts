@@ -5,9 +5,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import path from 'node:path';
+import { packageRoot } from '../../src/store/migrate';
 import { waitFor } from './wait';
 
-const CLI = path.resolve(__dirname, '..', '..', 'bin', 'sessionctl.js');
+const CLI = path.join(packageRoot(), 'bin', 'sessionctl.js');
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

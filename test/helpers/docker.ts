@@ -19,8 +19,16 @@ export async function containersOf(session: string): Promise<Dockerode.Container
   return testDocker().listContainers({ all: true, filters: { label: [`${LABELS.session}=${session}`] } });
 }
 
-/** Test files share one daemon: each starts and ends with no managed containers. */
+/**
+ * Test files share one daemon: each starts and ends with no managed containers. Removals go four
+ * at a time: dockerd 20.10.24 (Debian's) can deadlock in its network code under a burst of
+ * concurrent removals (moby/moby#46661, fixed in 20.10.27), and the controller itself never
+ * removes more than its per-host concurrency at once.
+ */
 export async function removeManagedContainers(): Promise<void> {
   const docker = testDocker();
-  await Promise.all((await managedContainers()).map((info) => docker.getContainer(info.Id).remove({ force: true }).catch(() => undefined)));
+  const pending = await managedContainers();
+  while (pending.length > 0) {
+    await Promise.all(pending.splice(0, 4).map((info) => docker.getContainer(info.Id).remove({ force: true }).catch(() => undefined)));
+  }
 }

@@ -1,0 +1,101 @@
+/**
+ * From the figures of one run to the report: the table rows with their targets and pass/fail, the
+ * method notes, latest.json's content, the markdown and the chart.
+ */
+import os from 'node:os';
+import type Dockerode from 'dockerode';
+import { rawCreateOptions } from './lib/docker';
+import { markdownTable, svgChart, type Row } from './lib/report';
+import type { IdleResult } from './phases/idle';
+import type { PickupResult } from './phases/pickup';
+import type { RecoveryResult } from './phases/recovery';
+import type { RoundsResult } from './phases/rounds';
+
+export const TARGETS = { throughputRatio: 1.15, pickupP50Ms: 20, recoveryRatio: 2, idleCpuPercent: 2, idleRssMb: 200 };
+
+export interface BenchParams {
+  n: number;
+  rounds: number;
+  m: number;
+  k: number;
+  idleSeconds: number;
+  spacingMs: number;
+  pollMs: number;
+  dockerConcurrency: number;
+  resyncSeconds: number;
+  pollSeconds: number;
+}
+
+export interface BenchFigures {
+  params: BenchParams;
+  version: Dockerode.DockerVersion;
+  foreignAtStart: { total: number; running: number };
+  contamination: string[];
+  throughput: RoundsResult;
+  idle: IdleResult;
+  pickup: PickupResult;
+  restart: RecoveryResult;
+  settleSeconds: Record<string, number>;
+  secondsFromControllerStartToIdleEnd: number;
+}
+
+export function buildReport(figures: BenchFigures) {
+  const { params, version, throughput: tp, idle, pickup, restart } = figures;
+  const { n, m, k, resyncSeconds } = params;
+  // A full resync (one list) can only fall in the window once the controller has run 0.9 × the interval.
+  const resyncsPossible = figures.secondsFromControllerStartToIdleEnd >= resyncSeconds * 0.9 ? Math.ceil(idle.seconds / (resyncSeconds * 0.9)) : 0;
+  const idleDockerPass = Object.keys(idle.dockerRequests).every((operation) => operation === 'list') && (idle.dockerRequests.list ?? 0) <= resyncsPossible;
+  const idleCalls = Object.entries(idle.dockerRequests).map(([operation, count]) => `${operation}:${count}`).join(' ') || 'none';
+  const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / values.length;
+  const rows: Row[] = [
+    { measure: `Create+start N=${n}, total (mean of ${params.rounds})`, baseline: tp.rawTotalSeconds, controller: tp.controllerTotalSeconds, unit: 's', ratio: tp.ratio, target: `ratio ≤ ${TARGETS.throughputRatio}`, pass: tp.ratio <= TARGETS.throughputRatio },
+    { measure: 'Create+start per session, p50', baseline: tp.rawPerSession.p50, controller: tp.controllerPerSession.p50, unit: 's', ratio: tp.controllerPerSession.p50 / tp.rawPerSession.p50 },
+    { measure: 'Create+start per session, p99', baseline: tp.rawPerSession.p99, controller: tp.controllerPerSession.p99, unit: 's', ratio: tp.controllerPerSession.p99 / tp.rawPerSession.p99 },
+    { measure: 'Create+start total, per round', controller: `ratio ${Math.min(...tp.perRoundRatio).toFixed(2)}–${Math.max(...tp.perRoundRatio).toFixed(2)}×`, unit: '' },
+    { measure: 'Noise: raw total max/min across rounds', baseline: Math.max(...tp.raw.map((raw) => raw.totalSeconds)) / Math.min(...tp.raw.map((raw) => raw.totalSeconds)), controller: '—', unit: '×' },
+    { measure: `Remove N=${n} (force-remove vs DELETE rows)`, baseline: mean(tp.rawRemoveSeconds), controller: tp.controllerDeleteSeconds.length ? mean(tp.controllerDeleteSeconds) : Number.NaN, unit: 's', ratio: mean(tp.controllerDeleteSeconds) / mean(tp.rawRemoveSeconds) },
+    { measure: `LISTEN pickup p50 (M=${m}, histogram)`, controller: pickup.p50Ms, unit: 'ms', target: `< ${TARGETS.pickupP50Ms} ms`, pass: pickup.p50Ms < TARGETS.pickupP50Ms },
+    { measure: 'LISTEN pickup p99 (histogram)', controller: pickup.p99Ms, unit: 'ms' },
+    { measure: `SIGKILL -> running, p50 (K=${k})`, baseline: restart.dockerMs.p50, controller: restart.controllerMs.p50, unit: 'ms', ratio: restart.controllerMs.p50 / restart.dockerMs.p50, target: `ratio ≤ ${TARGETS.recoveryRatio}`, pass: restart.controllerMs.p50 / restart.dockerMs.p50 <= TARGETS.recoveryRatio },
+    { measure: 'SIGKILL -> running, p90', baseline: restart.dockerMs.p90, controller: restart.controllerMs.p90, unit: 'ms', ratio: restart.controllerMs.p90 / restart.dockerMs.p90 },
+    { measure: `Idle CPU (${Math.round(idle.seconds)} s, ${n} sessions)`, controller: idle.cpuPercentOfOneCore, unit: '% of a core', target: `< ${TARGETS.idleCpuPercent}%`, pass: idle.cpuPercentOfOneCore < TARGETS.idleCpuPercent },
+    { measure: 'Idle RSS (max in window)', controller: idle.rssMb.max, unit: 'MB', target: `< ${TARGETS.idleRssMb} MB`, pass: idle.rssMb.max < TARGETS.idleRssMb },
+    { measure: 'Peak RSS since start (VmHWM)', controller: idle.peakRssMb, unit: 'MB' },
+    { measure: 'Idle Docker API calls', controller: idleCalls, unit: '', target: `none; list only by resync (≤${resyncsPossible} here)`, pass: idleDockerPass },
+    { measure: 'Idle reconciles', controller: String(idle.reconciles), unit: '' },
+  ];
+  const table = markdownTable(rows);
+  const passed = rows.every((row) => row.pass !== false);
+  const date = new Date().toISOString();
+  const caption = `${date.slice(0, 16)}Z · docker ${version.Version} · ${os.cpus().length} cores · node ${process.version}`;
+  const notes = [
+    `Throughput: ${params.rounds} alternating rounds (raw, sessionctl, raw, sessionctl, ...) on one daemon; totals are means (raw ${tp.raw.map((raw) => raw.totalSeconds.toFixed(2)).join(', ')} s; sessionctl ${tp.controller.map((ctl) => ctl.totalSeconds.toFixed(2)).join(', ')} s), per-session quantiles pool all rounds.`,
+    `Raw = ${n}× dockerode create+start through p-queue(${params.dockerConcurrency}), from the batch start to each start() returning. sessionctl = one INSERT ... SELECT unnest, from the commit ack to the bench's ${params.pollMs} ms poll seeing all rows Ready at their generation; per session = commit to the Ready condition's lastTransitionTime. Both send identical create options (containerCreateOptions); only name and labels differ.`,
+    `Before every timed batch the bench waits until the whole machine is < 15% busy for 1 s (dockerd keeps tearing down removed containers after the API returns); waits in s: ${Object.entries(figures.settleSeconds).map(([phase, seconds]) => `${phase} ${seconds.toFixed(1)}`).join(', ')}.`,
+    'Pickup: delta of the controller histogram sessionctl_notify_pickup_seconds (trigger clock_timestamp() -> key queued) over exactly the M updates; quantiles interpolated within buckets like PromQL histogram_quantile. Each update flips spec.restartPolicy, which is outside the spec hash: a generation bump with no container change.',
+    `Recovery: ${restart.method}. Raw and sessionctl trials alternate.`,
+    'Idle: utime+stime from /proc/<pid>/stat over the window, VmRSS sampled each second, VmHWM at the end; Docker calls from sessionctl_docker_requests_total. An "events" call in the window means the event stream was re-opened, which also relists and requeues every session; a "list" alone is a full resync.',
+  ];
+  const markdown = `# sessionctl benchmark — ${date}\n\n${caption}. Overall: **${passed ? 'PASS' : 'FAIL'}**${figures.contamination.length ? ' (CONTAMINATED: other controllers/jest were running)' : ''}\n\n${table}\n\n## Method\n\n${notes.map((note) => `- ${note}`).join('\n')}\n\n![chart](latest.svg)\n`;
+  const json = {
+    date,
+    machine: { hostname: os.hostname(), platform: `${os.type()} ${os.release()}`, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGb: os.totalmem() / 1024 ** 3 },
+    node: process.version,
+    docker: { serverVersion: version.Version, apiVersion: version.ApiVersion, host: process.env.DOCKER_HOST },
+    parameters: { ...params, image: 'sessionctl/base:dev', createOptions: rawCreateOptions('example', 'no') },
+    otherContainersOnDaemonAtStart: figures.foreignAtStart,
+    settleSecondsBeforePhase: figures.settleSeconds,
+    contamination: figures.contamination,
+    targets: TARGETS,
+    checks: Object.fromEntries(rows.filter((row) => row.pass !== undefined).map((row) => [row.measure, { value: row.ratio ?? row.controller, target: row.target, pass: row.pass }])),
+    pass: passed,
+    rows,
+    throughput: tp,
+    pickup,
+    recovery: restart,
+    idle,
+    notes,
+  };
+  const svg = svgChart({ n, rawSeconds: tp.rawTotalSeconds, controllerSeconds: tp.controllerTotalSeconds, dockerRestartMs: restart.dockerMs.p50, controllerRestartMs: restart.controllerMs.p50, caption });
+  return { table, passed, markdown, json, svg };
+}
