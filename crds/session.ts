@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { MIN_MEMORY_BYTES, parseMemoryBytes, parseNanoCpus } from './quantity';
+import { closest } from './suggest';
 
 export const API_VERSION = 'sessionctl.dev/v1alpha1';
 export const KIND = 'Session';
@@ -158,11 +159,23 @@ export function formatPath(path: readonly PropertyKey[], prefix = ''): string {
   return text || '(root)';
 }
 
+/** Every field name the schema knows, for suggestions when a writer misspells one. */
+const KNOWN_FIELDS = [
+  ...Object.keys(sessionDocumentSchema.shape),
+  ...Object.keys(sessionMetadataSchema.shape),
+  ...Object.keys(sessionSpecSchema.shape),
+  ...Object.keys(portSchema.shape),
+  ...Object.keys(resourcesSchema.shape),
+];
+
 function toProblems(error: z.ZodError, prefix: string): FieldProblem[] {
   return error.issues.map((issue) => {
     // zod reports misspelled keys on the parent object; name the key itself so that the path points at it.
     if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => ({ path: formatPath([...issue.path, key], prefix), message: 'unknown field' }));
+      return issue.keys.map((key) => {
+        const suggestion = closest(key, KNOWN_FIELDS);
+        return { path: formatPath([...issue.path, key], prefix), message: suggestion ? `unknown field (did you mean "${suggestion}"?)` : 'unknown field' };
+      });
     }
     return [{ path: formatPath(issue.path, prefix), message: issue.message }];
   }).flat();

@@ -44,6 +44,8 @@ describe('session spec schema', () => {
 
   it('names misspelled fields', () => {
     expect(problemsOf({ image: 'a', enviroment: {} })).toEqual([{ path: 'spec.enviroment', message: 'unknown field' }]);
+    expect(problemsOf({ image: 'a', evn: {} })).toEqual([{ path: 'spec.evn', message: 'unknown field (did you mean "env"?)' }]);
+    expect(problemsOf({ image: 'a', restartPolcy: 'Never' })).toEqual([{ path: 'spec.restartPolcy', message: 'unknown field (did you mean "restartPolicy"?)' }]);
   });
 
   it('names wrong types with their path', () => {
