@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { backoffDelay, sleep } from '../runtime/backoff';
 import type { Metrics } from '../metrics/registry';
 import type { DockerHost } from './host';
+import { onJsonLines } from './json-lines';
 import { LABELS, LABEL_PREFIX, MANAGED_FILTER } from './labels';
 
 export type ContainerState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
@@ -230,17 +231,8 @@ export class HostInventory {
     this.connected = true;
     metrics.dockerHostUp.set({ host: host.name }, 1);
     logger.info({ host: host.name, containers: this.containers.size }, 'docker event stream connected');
-    let buffered = '';
     await new Promise<void>((resolve, reject) => {
-      stream.on('data', (chunk: Buffer) => {
-        buffered += chunk.toString('utf8');
-        let newline: number;
-        while ((newline = buffered.indexOf('\n')) >= 0) {
-          const line = buffered.slice(0, newline).trim();
-          buffered = buffered.slice(newline + 1);
-          if (line) this.handle(line);
-        }
-      });
+      onJsonLines(stream, (line) => this.handle(line));
       stream.on('end', () => reject(new Error('event stream ended')));
       stream.on('close', () => reject(new Error('event stream closed')));
       stream.on('error', reject);

@@ -7,6 +7,7 @@ import type Dockerode from 'dockerode';
 import PQueue from 'p-queue';
 import { sessionSpecSchema, type SessionSpecInput } from '../../../crds/session';
 import { loadDockerHostConfig } from '../../../src/config';
+import { onJsonLines } from '../../../src/docker/json-lines';
 import { createDockerClient } from '../../../src/docker/client';
 import { DEFAULT_CONTAINER_DEFAULTS, containerCreateOptions } from '../../../src/docker/container-config';
 import { httpSpec } from '../../helpers/sessions';
@@ -76,23 +77,15 @@ export class EventRecorder {
     const docker = createDockerClient(loadDockerHostConfig(process.env), { idleTimeoutMs: 0 });
     const stream = (await docker.getEvents({ filters: { type: ['container'], event: ['die', 'start'] } } as object)) as NodeJS.ReadableStream;
     this.stream = stream;
-    let buffered = '';
-    stream.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      let newline: number;
-      while ((newline = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, newline).trim();
-        buffered = buffered.slice(newline + 1);
-        if (!line) continue;
-        let event: { Action: string; Actor: { ID: string; Attributes?: Record<string, string> }; timeNano: number };
-        try {
-          event = JSON.parse(line);
-        } catch {
-          continue;
-        }
-        const name = event.Actor.Attributes?.name ?? '';
-        if (OWN_NAME.test(name)) this.events.push({ action: event.Action, id: event.Actor.ID, name, timeNano: event.timeNano });
+    onJsonLines(stream, (line) => {
+      let event: { Action: string; Actor: { ID: string; Attributes?: Record<string, string> }; timeNano: number };
+      try {
+        event = JSON.parse(line);
+      } catch {
+        return;
       }
+      const name = event.Actor.Attributes?.name ?? '';
+      if (OWN_NAME.test(name)) this.events.push({ action: event.Action, id: event.Actor.ID, name, timeNano: event.timeNano });
     });
     stream.on('error', () => undefined);
     stream.on('close', () => (this.closed = true));
