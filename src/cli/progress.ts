@@ -68,9 +68,13 @@ export async function followSessions(client: SessionClient, names: string[], opt
     render();
     const current = new Map((await client.getMany(names)).map((session) => [session.metadata.name, session]));
     for (const name of names) settle(name, current.get(name));
-    for (let next = await first; unsettled() && !next.done; next = await events.next()) {
-      if (next.value.type === 'DELETED') settle(next.value.name, undefined);
-      else settle(next.value.session.metadata.name, next.value.session);
+    // Check before waiting: when the first read settled everything, no change may ever come.
+    if (unsettled()) {
+      for (let next = await first; !next.done; next = await events.next()) {
+        if (next.value.type === 'DELETED') settle(next.value.name, undefined);
+        else settle(next.value.session.metadata.name, next.value.session);
+        if (!unsettled()) break;
+      }
     }
   } finally {
     clearTimeout(timer);

@@ -57,10 +57,12 @@ test('apply -R --wait of a directory of 20 specs: all become Ready', async () =>
   expect((await managedContainers()).filter((info) => info.State === 'running')).toHaveLength(20);
 });
 
-test('re-apply: all unchanged', async () => {
-  const result = await cli('apply', '-R', '-f', dir);
+test('re-apply: all unchanged, and --wait returns at once when everything is already Ready', async () => {
+  const started = Date.now();
+  const result = await cli('apply', '-R', '-f', dir, '--wait', '--timeout', '60s');
+  expect(Date.now() - started).toBeLessThan(15_000);
   expect(result.code).toBe(0);
-  expect(result.stdout.trim().split('\n').sort()).toEqual(names.map((name) => `session/${name} unchanged`));
+  expect(result.stdout.trim().split('\n').filter((line) => line.endsWith('unchanged')).sort()).toEqual(names.map((name) => `session/${name} unchanged`));
 });
 
 test('edit one file: diff shows it, apply configures exactly one, and one container is recreated', async () => {
