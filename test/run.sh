@@ -3,13 +3,8 @@
 # PostgreSQL, installed with apt on a fresh Debian machine), then runs unit, integration and e2e tests.
 # Extra arguments go to jest, e.g. `npm test -- test/integration/store.test.ts`.
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-
-[ -d node_modules ] || npm ci
-npx tsc -p tsconfig.json
-bash deploy/dev/env-up.sh
-# shellcheck disable=SC1091
-. "${SESSIONCTL_STATE_DIR:-$PWD/.sessionctl}/env"
+# shellcheck source=/dev/null
+. "$(dirname "${BASH_SOURCE[0]}")/../deploy/dev/prepare.sh"
 
 # One shared daemon: test files run one after another, each cleaning up its containers.
 results=$(mktemp --suffix=.json)

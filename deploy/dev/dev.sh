@@ -3,13 +3,8 @@
 # embedded PostgreSQL), apply the example sessions, and run the controller in the foreground.
 # Ctrl-C stops the controller; the session containers keep running (env:down stops everything).
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-
-[ -d node_modules ] || npm ci
-npx tsc -p tsconfig.json
-bash deploy/dev/env-up.sh
-# shellcheck disable=SC1091
-. "${SESSIONCTL_STATE_DIR:-$PWD/.sessionctl}/env"
+# shellcheck source=/dev/null
+. "$(dirname "${BASH_SOURCE[0]}")/prepare.sh"
 node bin/sessionctl.js migrate
 node bin/sessionctl.js apply -f crds/examples/
 echo "controller starting; metrics on http://${SESSIONCTL_METRICS_ADDR:-127.0.0.1:9464}/metrics"

@@ -4,11 +4,6 @@
 # Do not run it at the same time as the test suite (both remove managed containers they do not own);
 # it refuses to start while a sessionctl controller or jest is running unless given --force.
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-
-[ -d node_modules ] || npm ci
-npx tsc -p tsconfig.json
-bash deploy/dev/env-up.sh
-# shellcheck disable=SC1091
-. "${SESSIONCTL_STATE_DIR:-$PWD/.sessionctl}/env"
+# shellcheck source=/dev/null
+. "$(dirname "${BASH_SOURCE[0]}")/../../deploy/dev/prepare.sh"
 exec node dist/test/bench/converge.js "$@"
