@@ -53,7 +53,16 @@ interface Refinement {
 /** Keyed by the JSON pointer of the schema node that carries a refine/superRefine. */
 export const REFINEMENTS: Record<string, Refinement> = {
   '/properties/spec': {
-    note: 'Checked by sessionctl, not expressible in JSON Schema: port names are unique, and so are containerPort and protocol together.',
+    note: 'Checked by sessionctl, not expressible in JSON Schema: port names are unique, and so are containerPort and protocol together; a named healthCheck.httpGet.port names one of ports; volume names and mount paths are unique.',
+  },
+  '/properties/spec/properties/healthCheck': {
+    note: 'Checked by sessionctl only: exactly one of exec and httpGet.',
+  },
+  '/properties/spec/properties/securityContext': {
+    note: 'Checked by sessionctl only: runAsGroup needs runAsUser.',
+  },
+  '/properties/spec/properties/volumes/items/properties/hostPath': {
+    note: "Checked by sessionctl only: never a container runtime socket, the host root or a system path (/proc, /sys, /dev, /etc, /run, /var/run, /var/lib/docker); and the controller's SESSIONCTL_ALLOWED_HOST_PATHS must include it.",
   },
   '/properties/spec/properties/resources/properties/memory': {
     note: 'The pattern is the quantity syntax; checked by sessionctl only: the value is at least 6Mi and at most 2^53-1 bytes.',
@@ -227,6 +236,11 @@ function toStructural(node: Schema, where: string): void {
   }
   if (node.anyOf !== undefined) {
     const branches = node.anyOf as Schema[];
+    // zod writes z.number().int()'s implicit safe-integer bounds; they say nothing a CRD needs.
+    for (const branch of branches) {
+      if (branch.minimum === Number.MIN_SAFE_INTEGER) delete branch.minimum;
+      if (branch.maximum === Number.MAX_SAFE_INTEGER) delete branch.maximum;
+    }
     const types = branches.map((branch) => (Object.keys(branch).length === 1 ? branch.type : undefined)).sort();
     if (branches.length !== 2 || (types.join() !== 'number,string' && types.join() !== 'integer,string')) {
       throw new Error(`generate: ${where}: anyOf ${JSON.stringify(branches)} has no structural form`);

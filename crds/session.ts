@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { MIN_MEMORY_BYTES, parseMemoryBytes, parseNanoCpus } from './quantity';
 import { closest } from './suggest';
+import { authSchema, checkRuntimeFields, healthCheckSchema, runtimeFieldsShape, securityContextSchema, volumeSchema } from './runtime-fields';
 
 export const API_VERSION = 'sessionctl.dev/v1alpha1';
 export const KIND = 'Session';
@@ -104,6 +105,7 @@ export const sessionSpecSchema = z
       .enum(['Always', 'OnFailure', 'Never'])
       .default('Always')
       .describe('Whether the controller restarts a container that exited, with crash backoff: Always; OnFailure, after a non-zero exit code or an out-of-memory kill; or Never.'),
+    ...runtimeFieldsShape,
   })
   .superRefine((spec, ctx) => {
     const names = new Set<string>();
@@ -115,6 +117,7 @@ export const sessionSpecSchema = z
       names.add(port.name);
       numbers.add(key);
     });
+    checkRuntimeFields(spec, ctx);
   })
   .describe('The desired state of the session: its container, and whether it runs.');
 
@@ -166,13 +169,25 @@ const KNOWN_FIELDS = [
   ...Object.keys(sessionSpecSchema.shape),
   ...Object.keys(portSchema.shape),
   ...Object.keys(resourcesSchema.shape),
+  ...Object.keys(healthCheckSchema.shape),
+  ...Object.keys(securityContextSchema.shape),
+  ...Object.keys(volumeSchema.shape),
+  ...Object.keys(authSchema.shape),
 ];
+
+/** Fields that are refused on purpose, with what to do instead, rather than a bare "unknown field". */
+const REFUSED_FIELDS: Record<string, string> = {
+  privileged: 'privileged containers are never allowed: they are root on the Docker host',
+  hostNetwork: 'host networking is never allowed: ports are published on the controller-configured address',
+  devices: 'host devices are never passed to session containers',
+};
 
 function toProblems(error: z.ZodError, prefix: string): FieldProblem[] {
   return error.issues.map((issue) => {
     // zod reports misspelled keys on the parent object; name the key itself so that the path points at it.
     if (issue.code === 'unrecognized_keys') {
       return issue.keys.map((key) => {
+        if (key in REFUSED_FIELDS) return { path: formatPath([...issue.path, key], prefix), message: REFUSED_FIELDS[key] };
         const suggestion = closest(key, KNOWN_FIELDS);
         return { path: formatPath([...issue.path, key], prefix), message: suggestion ? `unknown field (did you mean "${suggestion}"?)` : 'unknown field' };
       });

@@ -4,7 +4,7 @@
  * the type check at the bottom fails the build when this schema and those types drift apart.
  */
 import { z } from 'zod';
-import { CONDITION_TYPES, PHASES, type Condition, type SessionStatus } from './status';
+import { CONDITION_TYPES, EXIT_REASONS, PHASES, type Condition, type SessionStatus } from './status';
 
 export const conditionSchema = z
   .object({
@@ -24,9 +24,9 @@ export const sessionStatusSchema = z
     conditions: z.array(conditionSchema).describe('At most one condition of each type.'),
     host: z.string().describe('The Docker host the session is assigned to.').optional(),
     containerId: z.string().describe("The id of the session's current container.").optional(),
-    restartCount: z.number().int().min(0).describe('How many times the controller restarted the container after it exited.'),
+    restartCount: z.number().int().min(0).describe('How many times the controller restarted the container (after it exited or turned unhealthy) at this generation: the count spec.maxRestarts limits.'),
     lastExitCode: z.number().int().describe('Exit code of the last container that exited.').optional(),
-    lastExitReason: z.enum(['Error', 'OOMKilled', 'Completed']).describe('Why the last container exited.').optional(),
+    lastExitReason: z.enum(EXIT_REASONS).describe('Why the last container exited, or was restarted: Unhealthy after failed health checks.').optional(),
     endpoints: z.record(z.string(), z.string()).describe('Port name to "host:port", for a proxy to route to.').optional(),
   })
   .describe('What the controller last observed of the session. Written by the controller only.');

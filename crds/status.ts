@@ -20,7 +20,8 @@ export interface Condition {
 export const PHASES = ['Pending', 'Creating', 'Running', 'Stopped', 'Failed', 'Terminating'] as const;
 export type Phase = (typeof PHASES)[number];
 
-export type ExitReason = 'Error' | 'OOMKilled' | 'Completed';
+export const EXIT_REASONS = ['Error', 'OOMKilled', 'Completed', 'Unhealthy'] as const;
+export type ExitReason = (typeof EXIT_REASONS)[number];
 
 export interface SessionStatus {
   observedGeneration: number;

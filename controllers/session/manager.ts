@@ -5,9 +5,8 @@
  */
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
-import type { Config, DockerHostConfig } from '../../src/config';
+import { advertiseAddressFor, type Config, type DockerHostConfig } from '../../src/config';
 import { createDockerClient } from '../../src/docker/client';
-import { DEFAULT_CONTAINER_DEFAULTS } from '../../src/docker/container-config';
 import { DockerHost } from '../../src/docker/host';
 import { HostInventory } from '../../src/docker/inventory';
 import { preinitialise, type Metrics } from '../../src/metrics/registry';
@@ -19,6 +18,7 @@ import { sleep } from '../../src/runtime/backoff';
 import { pruneEventsOfDeletedSessions } from '../../src/store/events';
 import { SessionListener } from '../../src/store/listener';
 import { countSessionsByPhase, listSessionNames, listUnobservedSessionNames } from '../../src/store/sessions';
+import { Admission } from './admission';
 import { SessionReconciler } from './reconcile';
 
 export const CONTROLLER_NAME = 'session';
@@ -36,6 +36,7 @@ export class SessionControllerManager {
   readonly controller: Controller;
   readonly inventory: HostInventory;
   readonly listener: SessionListener;
+  readonly admission: Admission;
   private readonly poll: Periodic;
   private readonly resync: Periodic;
   private readonly server: MetricsServer;
@@ -47,18 +48,42 @@ export class SessionControllerManager {
     const { config, dockerHost, pool, logger, metrics } = options;
     preinitialise(metrics, CONTROLLER_NAME);
     const host = new DockerHost(dockerHost.name, createDockerClient(dockerHost), createDockerClient(dockerHost, { idleTimeoutMs: 0 }), metrics, config.dockerConcurrency);
+    this.admission = new Admission({
+      host: host.name,
+      capacity: config.capacity,
+      onFreed: (sessions) => sessions.forEach((session) => this.controller.queue.add(session)),
+      onUsage: (usage) => {
+        metrics.hostAdmittedSessions.set({ host: host.name }, usage.sessions);
+        metrics.hostAdmittedMemory.set({ host: host.name }, usage.memoryBytes);
+      },
+    });
+    if (config.capacity.maxSessions !== undefined) metrics.hostCapacitySessions.set({ host: host.name }, config.capacity.maxSessions);
+    if (config.capacity.allocatableMemoryBytes !== undefined) metrics.hostAllocatableMemory.set({ host: host.name }, config.capacity.allocatableMemoryBytes);
     this.inventory = new HostInventory({
       host,
       logger,
       metrics,
       onChange: (session) => this.controller.queue.add(session),
-      onRelisted: (sessions) => sessions.forEach((session) => this.controller.queue.add(session)),
+      onRelisted: (sessions) => {
+        // Running containers hold their room before any waiting session is admitted.
+        for (const session of sessions) this.admission.seed(this.inventory.forSession(session));
+        sessions.forEach((session) => this.controller.queue.add(session));
+      },
     });
     const reconciler = new SessionReconciler({
       db: pool,
       inventory: this.inventory,
       metrics,
-      defaults: { ...DEFAULT_CONTAINER_DEFAULTS, publishAddress: config.publishAddress },
+      admission: this.admission,
+      allowedHostPaths: config.allowedHostPaths,
+      advertiseAddress: advertiseAddressFor(config, dockerHost),
+      defaults: {
+        publishAddress: config.publishAddress,
+        pidsLimit: config.defaultResources.pids,
+        memoryBytes: config.defaultResources.memoryBytes,
+        nanoCpus: config.defaultResources.nanoCpus,
+        capabilities: config.capabilities,
+      },
     });
     this.controller = new Controller({ name: CONTROLLER_NAME, reconcile: reconciler.reconcile, workers: config.workers, logger, metrics });
     this.listener = new SessionListener({

@@ -6,14 +6,22 @@
 import type { SessionSpec, Validation } from '../../crds/session';
 import type { ObservedContainer } from '../../src/docker/inventory';
 import { LABELS, containerName, specHash } from '../../src/docker/labels';
+import type { AdmissionResult, UnschedulableReason } from './admission';
+import { lifetimeCheck, type LifetimeInput } from './lifetime';
 
-export interface DesiredSession {
+export interface DesiredSession extends LifetimeInput {
   name: string;
   uid: string;
   generation: number;
   deletionRequested: boolean;
   hasFinalizer: boolean;
   spec: Validation<SessionSpec>;
+  /** The spec hash the container must carry, token and restart revision included; specHash(spec) when absent. */
+  containerHash?: string;
+  /** Restarts already made at this generation: the restart budget's count. */
+  restartCount?: number;
+  /** When the access token expires (ms epoch), so that rotation is a timer. */
+  tokenExpiresAt?: number;
 }
 
 export interface RestartHistory {
@@ -32,20 +40,29 @@ export interface PlanInput {
   now: number;
   /** A number in [0, 1) that spreads crash backoff delays. */
   jitter: number;
+  /** Asked only when the plan would start a container of a session that holds no room yet. */
+  admit?: () => AdmissionResult;
 }
 
 export type RemoveReason = 'orphan' | 'stale-uid' | 'duplicate' | 'spec-changed' | 'deleting';
+export type StopReason = 'Requested' | 'IdleTimeout' | 'RestartLimitExceeded';
+export type ExpireReason = 'MaxLifetimeExceeded' | 'IdleTimeout';
 
 export type Action =
   | { type: 'addFinalizer' }
   | { type: 'remove'; container: ObservedContainer; reason: RemoveReason }
   | { type: 'create'; start: boolean; replaced?: ObservedContainer }
   | { type: 'start'; container: ObservedContainer }
-  | { type: 'restart'; container: ObservedContainer; exitCode?: number; oomKilled: boolean }
-  | { type: 'stop'; container: ObservedContainer }
+  | { type: 'restart'; container: ObservedContainer; exitCode?: number; oomKilled: boolean; unhealthy?: boolean }
+  | { type: 'stop'; container: ObservedContainer; reason: StopReason }
+  | { type: 'observePorts'; container: ObservedContainer }
+  | { type: 'expire'; reason: ExpireReason; message: string }
+  | { type: 'removeVolumes'; volumes: string[] }
   | { type: 'finalize' };
 
-export type Waiting = { reason: 'BackOff' | 'Transitioning'; message: string };
+export type Waiting =
+  | { reason: 'BackOff' | 'Transitioning' | 'IdleTimeout'; message: string }
+  | { reason: UnschedulableReason; message: string; unschedulable: true };
 
 export interface Plan {
   actions: Action[];
@@ -53,6 +70,10 @@ export interface Plan {
   waiting?: Waiting;
   /** The container the session is using once the actions are done (absent if none). */
   primary?: ObservedContainer;
+  /** Set when the restart budget is spent: the session is Failed until its spec changes or a restart is requested. */
+  restartLimitExceeded?: { message: string };
+  /** Whether the session runs, or is about to, and so holds room on its host. */
+  holdsRoom: boolean;
 }
 
 export const CRASH_BACKOFF = { baseMs: 1_000, maxMs: 300_000, stableAfterMs: 600_000 };
@@ -65,9 +86,14 @@ export function crashBackoffMs(consecutive: number, jitter: number): number {
   return Math.round(Math.min(CRASH_BACKOFF.maxMs, exponential * (0.8 + 0.4 * jitter)));
 }
 
-/** A container that ran for ten minutes before exiting was stable: its crash starts a fresh backoff. */
-export function ranStably(container: ObservedContainer): boolean {
-  return container.startedAt !== undefined && container.finishedAt !== undefined && container.finishedAt - container.startedAt >= CRASH_BACKOFF.stableAfterMs;
+/**
+ * A container that ran for ten minutes before exiting (or turning unhealthy, while still running)
+ * was stable: its failure starts a fresh backoff.
+ */
+export function ranStably(container: ObservedContainer, now: number): boolean {
+  if (container.startedAt === undefined) return false;
+  const end = container.finishedAt ?? (container.state === 'running' ? now : undefined);
+  return end !== undefined && end - container.startedAt >= CRASH_BACKOFF.stableAfterMs;
 }
 
 function shouldRestart(spec: SessionSpec, container: ObservedContainer): boolean {
@@ -79,7 +105,7 @@ function shouldRestart(spec: SessionSpec, container: ObservedContainer): boolean
 export function plan(input: PlanInput): Plan {
   const { desired, containers } = input;
   if (!desired) {
-    return { actions: containers.map((container) => ({ type: 'remove', container, reason: 'orphan' })) };
+    return { actions: containers.map((container) => ({ type: 'remove', container, reason: 'orphan' })), holdsRoom: false };
   }
   // A container of an earlier row that had the same name is not ours to keep, whatever else holds.
   const stale = containers.filter((container) => container.labels[LABELS.uid] !== desired.uid);
@@ -88,55 +114,117 @@ export function plan(input: PlanInput): Plan {
 
   if (desired.deletionRequested) {
     actions.push(...own.map((container) => ({ type: 'remove' as const, container, reason: 'deleting' as const })));
+    // Only a valid spec can say Delete: with an unreadable one, the data is kept.
+    const spec = desired.spec.ok ? desired.spec.value : undefined;
+    const named = (spec?.volumes ?? []).filter((volume) => volume.hostPath === undefined).map((volume) => volume.name);
+    if (spec?.volumeReclaimPolicy === 'Delete' && named.length > 0) actions.push({ type: 'removeVolumes', volumes: named });
     if (desired.hasFinalizer) actions.push({ type: 'finalize' });
-    return { actions };
+    return { actions, holdsRoom: false };
   }
   // An invalid spec changes nothing: the last good container keeps running until the spec is fixed.
   if (!desired.spec.ok) {
-    return { actions, primary: own[0] };
+    const primary = own[0];
+    return { actions, primary, holdsRoom: primary?.state === 'running' };
   }
   const spec = desired.spec.value;
+  const lifetime = lifetimeCheck(spec, desired, input.now);
+  if (lifetime.expire) {
+    actions.push({ type: 'expire', ...lifetime.expire });
+    return { actions, primary: own[0], holdsRoom: false };
+  }
+  const timers = [lifetime.nextCheckAt, desired.tokenExpiresAt].filter((at): at is number => at !== undefined);
+  const result = planContainer(input, spec, own, actions, lifetime.idle);
+  const nextTimer = timers.length > 0 ? Math.max(0, Math.min(...timers) - input.now) : undefined;
+  if (nextTimer !== undefined && (result.requeueAfterMs === undefined || nextTimer < result.requeueAfterMs)) result.requeueAfterMs = nextTimer;
+  return result;
+}
+
+function planContainer(input: PlanInput, spec: SessionSpec, own: ObservedContainer[], actions: Action[], idle: { message: string } | undefined): Plan {
+  const desired = input.desired!;
   const name = containerName(input.name);
   const [primary, ...duplicates] = [...own].sort((a, b) => Number(b.name === name) - Number(a.name === name) || rank(b) - rank(a));
   actions.push(...duplicates.map((container) => ({ type: 'remove' as const, container, reason: 'duplicate' as const })));
 
-  const wantRunning = spec.state === 'Running';
-  if (!primary || primary.labels[LABELS.specHash] !== specHash(spec)) {
+  const wantRunning = spec.state === 'Running' && idle === undefined;
+  const idleWaiting: Waiting | undefined = idle ? { reason: 'IdleTimeout', message: idle.message } : undefined;
+  const admit = (): Plan | undefined => {
+    const decision = input.admit?.() ?? { admitted: true };
+    if (decision.admitted) return undefined;
+    return { actions, primary, holdsRoom: false, waiting: { reason: decision.reason, message: decision.message, unschedulable: true } };
+  };
+
+  const hash = desired.containerHash ?? specHash(spec);
+  if (!primary || primary.labels[LABELS.specHash] !== hash) {
+    // A session that runs keeps its room across a recreate; only a new one waits for room.
+    if (wantRunning && primary?.state !== 'running') {
+      const refused = admit();
+      if (refused) return refused;
+    }
     if (!desired.hasFinalizer) actions.push({ type: 'addFinalizer' });
     actions.push({ type: 'create', start: wantRunning, replaced: primary });
-    return { actions };
+    return { actions, holdsRoom: wantRunning, waiting: idleWaiting };
   }
 
+  const budget = restartBudget(spec, desired.restartCount ?? 0, input.name);
   switch (primary.state) {
     case 'running':
     case 'paused':
-      if (!wantRunning) actions.push({ type: 'stop', container: primary });
-      return { actions, primary };
-    case 'created':
-      if (wantRunning) actions.push({ type: 'start', container: primary });
-      return { actions, primary };
+      if (!wantRunning) {
+        actions.push({ type: 'stop', container: primary, reason: idle ? 'IdleTimeout' : 'Requested' });
+        return { actions, primary, holdsRoom: false, waiting: idleWaiting };
+      }
+      if (primary.health === 'unhealthy' && primary.state === 'running') {
+        if (budget.spent) {
+          actions.push({ type: 'stop', container: primary, reason: 'RestartLimitExceeded' });
+          return { actions, primary, holdsRoom: false, restartLimitExceeded: { message: budget.message } };
+        }
+        const backoff = backoffWait(input, primary, 'the container is unhealthy');
+        if (backoff) return { ...backoff, actions, primary, holdsRoom: true };
+        actions.push({ type: 'restart', container: primary, oomKilled: false, unhealthy: true });
+        return { actions, primary, holdsRoom: true };
+      }
+      if (primary.state === 'running' && spec.ports.length > 0 && primary.ports === undefined) actions.push({ type: 'observePorts', container: primary });
+      return { actions, primary, holdsRoom: true };
+    case 'created': {
+      if (!wantRunning) return { actions, primary, holdsRoom: false, waiting: idleWaiting };
+      const refused = admit();
+      if (refused) return refused;
+      actions.push({ type: 'start', container: primary });
+      return { actions, primary, holdsRoom: true };
+    }
     case 'restarting':
     case 'removing':
-      return { actions, primary, requeueAfterMs: 1_000, waiting: { reason: 'Transitioning', message: `container is ${primary.state}` } };
+      return { actions, primary, holdsRoom: true, requeueAfterMs: 1_000, waiting: { reason: 'Transitioning', message: `container is ${primary.state}` } };
     case 'exited':
     case 'dead': {
-      if (!wantRunning || !shouldRestart(spec, primary)) return { actions, primary };
-      const consecutive = ranStably(primary) ? 0 : input.restarts.consecutive;
-      const delay = crashBackoffMs(consecutive, input.jitter);
-      const readyAt = (input.restarts.lastRestartAt ?? 0) + delay;
-      if (delay > 0 && readyAt > input.now) {
-        const seconds = Math.ceil((readyAt - input.now) / 1000);
-        return {
-          actions,
-          primary,
-          requeueAfterMs: readyAt - input.now,
-          waiting: { reason: 'BackOff', message: `back-off ${seconds}s restarting container that exited with code ${primary.exitCode ?? 'unknown'}` },
-        };
-      }
+      if (!wantRunning || !shouldRestart(spec, primary)) return { actions, primary, holdsRoom: false, waiting: idleWaiting };
+      if (budget.spent) return { actions, primary, holdsRoom: false, restartLimitExceeded: { message: budget.message } };
+      const backoff = backoffWait(input, primary, `the container exited with code ${primary.exitCode ?? 'unknown'}`);
+      if (backoff) return { ...backoff, actions, primary, holdsRoom: true };
+      const refused = admit();
+      if (refused) return refused;
       actions.push({ type: 'restart', container: primary, exitCode: primary.exitCode, oomKilled: primary.oomKilled === true });
-      return { actions, primary };
+      return { actions, primary, holdsRoom: true };
     }
   }
+}
+
+function restartBudget(spec: SessionSpec, restartCount: number, session: string): { spent: boolean; message: string } {
+  if (spec.maxRestarts === undefined || restartCount < spec.maxRestarts) return { spent: false, message: '' };
+  return {
+    spent: true,
+    message: `restarted ${restartCount} times, the most spec.maxRestarts allows (${spec.maxRestarts}); change the spec or run \`sessionctl restart ${spec === undefined ? '' : '<name>'}\` to try again`,
+  };
+}
+
+/** The crash backoff still running for this container, if any. */
+function backoffWait(input: PlanInput, primary: ObservedContainer, why: string): Pick<Plan, 'requeueAfterMs' | 'waiting'> | undefined {
+  const consecutive = ranStably(primary, input.now) ? 0 : input.restarts.consecutive;
+  const delay = crashBackoffMs(consecutive, input.jitter);
+  const readyAt = (input.restarts.lastRestartAt ?? 0) + delay;
+  if (delay <= 0 || readyAt <= input.now) return undefined;
+  const seconds = Math.ceil((readyAt - input.now) / 1000);
+  return { requeueAfterMs: readyAt - input.now, waiting: { reason: 'BackOff', message: `back-off ${seconds}s restarting: ${why}` } };
 }
 
 /** When several own containers exist, keep the one that is furthest along. */

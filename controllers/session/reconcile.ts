@@ -4,25 +4,35 @@
  * A failed step is reported in status and events first, then thrown so the queue backs off.
  */
 import type { Logger } from 'pino';
-import { validateSpec, type SessionSpec } from '../../crds/session';
+import { validateSpec, type SessionSpec, type Validation } from '../../crds/session';
+import type { SessionStatus } from '../../crds/status';
+import { findCondition } from '../../crds/status';
 import type { ContainerDefaults } from '../../src/docker/container-config';
-import { containerCreateOptions } from '../../src/docker/container-config';
-import { dockerErrorMessage, dockerStatusCode } from '../../src/docker/host';
-import type { HostInventory, ObservedContainer } from '../../src/docker/inventory';
-import { LABELS, MANAGED_BY, canonicalJson } from '../../src/docker/labels';
+import { effectiveMemoryBytes } from '../../src/docker/container-config';
+import type { HostInventory } from '../../src/docker/inventory';
+import { LABELS, canonicalJson, specHash, type ContainerRevision } from '../../src/docker/labels';
 import type { Metrics } from '../../src/metrics/registry';
 import type { ReconcileContext, ReconcileOutcome } from '../../src/runtime/controller';
 import type { Db } from '../../src/store/db';
-import { recordEvent, type EventReason, type EventType } from '../../src/store/events';
-import { CONTAINER_FINALIZER, addFinalizer, finishDeletion, getSession, writeStatus, type SessionRow } from '../../src/store/sessions';
-import { STOP_TIMEOUT_SECONDS, plan, ranStably, type Action, type RestartHistory } from './plan';
-import { computeStatus, exitReason, type Failure } from './status';
+import type { EventReason, EventType } from '../../src/store/events';
+import { CONTAINER_FINALIZER, getSession, writeStatus, type SessionRow, type SessionTokenInfo } from '../../src/store/sessions';
+import { deleteToken, mintToken } from '../../src/store/tokens';
+import { ActionExecutor, emitEvent } from './actions';
+import type { Admission } from './admission';
+import { plan, type RestartHistory } from './plan';
+import { hostPolicyProblems } from './policy';
+import { computeStatus } from './status';
 
 export interface SessionReconcilerOptions {
   db: Db;
   inventory: HostInventory;
   metrics: Metrics;
   defaults: ContainerDefaults;
+  admission: Admission;
+  /** Host directories spec.volumes[].hostPath may bind-mount. */
+  allowedHostPaths?: string[];
+  /** Written into status.endpoints. */
+  advertiseAddress?: string;
   now?: () => number;
   random?: () => number;
 }
@@ -32,14 +42,7 @@ export class ReportedFailure extends Error {
   override readonly name = 'ReportedFailure';
 }
 
-interface Execution {
-  restartsDone: number;
-  lastExit?: { code?: number; oomKilled: boolean };
-  failure?: Failure;
-  finalized: boolean;
-  /** The row or the inventory moved under the plan: plan again rather than write status. */
-  replan: boolean;
-}
+type Row = SessionRow & { token?: SessionTokenInfo };
 
 export class SessionReconciler {
   private readonly restarts = new Map<string, RestartHistory>();
@@ -47,16 +50,32 @@ export class SessionReconciler {
   private readonly hadContainer = new Set<string>();
   private readonly now: () => number;
   private readonly random: () => number;
+  private readonly executor: ActionExecutor;
 
   constructor(private readonly options: SessionReconcilerOptions) {
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
+    this.executor = new ActionExecutor({
+      db: options.db,
+      inventory: options.inventory,
+      metrics: options.metrics,
+      defaults: options.defaults,
+      restarts: this.restarts,
+      hadContainer: this.hadContainer,
+      now: this.now,
+    });
   }
 
   readonly reconcile = async ({ key, logger }: ReconcileContext): Promise<ReconcileOutcome> => {
-    const { db, inventory } = this.options;
+    const { db, inventory, admission } = this.options;
     const row = await getSession(db, key);
-    const spec = row ? validateSpec(row.spec) : undefined;
+    const spec = row ? this.validate(row.spec) : undefined;
+    const valid = spec?.ok ? spec.value : undefined;
+    const revision: ContainerRevision = { restartRequestedAt: row?.restartRequestedAt?.toISOString() };
+    if (row && !row.deletionRequestedAt) await this.syncToken(row, valid, revision, logger);
+    const containerHash = valid ? specHash(valid, revision) : undefined;
+    const memoryBytes = valid ? (effectiveMemoryBytes(valid, this.options.defaults) ?? 0) : 0;
+
     const result = plan({
       name: key,
       desired: row && spec && {
@@ -66,14 +85,25 @@ export class SessionReconciler {
         deletionRequested: row.deletionRequestedAt !== null,
         hasFinalizer: row.finalizers.includes(CONTAINER_FINALIZER),
         spec,
+        containerHash,
+        restartCount: row.status.observedGeneration === row.generation ? (row.status.restartCount ?? 0) : 0,
+        tokenExpiresAt: valid?.auth ? row.token?.expiresAt.getTime() : undefined,
+        createdAt: row.createdAt.getTime(),
+        generationChangedAt: row.generationChangedAt.getTime(),
+        lastActivityAt: row.lastActivityAt?.getTime(),
       },
       containers: inventory.forSession(key),
       restarts: this.restarts.get(key) ?? { consecutive: 0 },
       now: this.now(),
       jitter: this.random(),
+      admit: () => admission.tryAdmit(key, row!.createdAt.getTime(), memoryBytes),
     });
 
-    const execution = await this.execute(key, row, spec?.ok ? spec.value : undefined, result.actions, logger);
+    const execution = await this.executor.execute({ key, row, spec: valid, revision, logger }, result.actions);
+    const unschedulable = result.waiting && 'unschedulable' in result.waiting;
+    if (result.holdsRoom && !execution.finalized) admission.hold(key, memoryBytes);
+    else if (!unschedulable) admission.release(key);
+
     if (!row || execution.finalized) {
       this.restarts.delete(key);
       if (row) this.hadContainer.delete(row.uid);
@@ -95,213 +125,87 @@ export class SessionReconciler {
       failure: execution.failure,
       restartsDone: execution.restartsDone,
       lastExit: execution.lastExit,
+      containerHash,
+      restartLimitExceeded: result.restartLimitExceeded,
+      advertiseAddress: this.options.advertiseAddress,
       now: new Date(this.now()),
     });
     if (canonicalJson(status) !== canonicalJson(row.status)) {
       const written = await writeStatus(db, row.name, row.generation, status, inventory.host.name);
       if (!written) return { requeue: true };
       this.observeReadiness(row, status);
+      await this.transitionEvents(row, status, logger);
     }
     if (spec && !spec.ok) {
-      await this.event(row.name, row.uid, 'Warning', 'InvalidSpec', status.conditions.find((c) => c.type === 'Valid')!.message, logger);
+      await this.event(row, 'Warning', 'InvalidSpec', findCondition(status, 'Valid')!.message, logger);
       throw new ReportedFailure('the spec is invalid');
     }
     if (execution.failure) throw new ReportedFailure(execution.failure.message);
-    if (result.waiting?.reason === 'BackOff') await this.event(row.name, row.uid, 'Warning', 'BackOff', result.waiting.message, logger);
+    if (result.waiting?.reason === 'BackOff') await this.event(row, 'Warning', 'BackOff', result.waiting.message, logger);
     return result.requeueAfterMs !== undefined ? { requeueAfterMs: result.requeueAfterMs } : {};
   };
 
-  private observeReadiness(row: SessionRow, status: ReturnType<typeof computeStatus>): void {
-    const ready = status.conditions.find((condition) => condition.type === 'Ready');
-    const before = row.status.conditions?.find((condition) => condition.type === 'Ready');
+  /** The schema, then what this controller's configuration allows. */
+  private validate(raw: unknown): Validation<SessionSpec> {
+    const spec = validateSpec(raw);
+    if (!spec.ok) return spec;
+    const problems = hostPolicyProblems(spec.value, this.options.allowedHostPaths ?? []);
+    return problems.length > 0 ? { ok: false, problems } : spec;
+  }
+
+  /**
+   * Mints the session's access token when it has none (first start, or a writer deleted it to ask for
+   * a rotation), when it expired, or when it belongs to an earlier row of the same name. The token id
+   * goes into the container's hash, so a new token recreates the container and the old one stops working.
+   */
+  private async syncToken(row: Row, spec: SessionSpec | undefined, revision: ContainerRevision, logger: Logger): Promise<void> {
+    if (!spec) return;
+    if (!spec.auth) {
+      if (row.token) await deleteToken(this.options.db, row.name);
+      row.token = undefined;
+      return;
+    }
+    const token = row.token?.sessionUid === row.uid ? row.token : undefined;
+    const reason = !token ? (row.status.containerId ? 'requested' : 'initial') : token.expiresAt.getTime() <= this.now() ? 'expired' : undefined;
+    if (reason) {
+      const minted = await mintToken(this.options.db, row.name, row.uid, spec.auth.tokenTtlSeconds);
+      if (!minted) return;
+      row.token = minted;
+      this.options.metrics.tokenRotations.inc({ reason });
+      const what = { initial: 'minted the access token', expired: 'rotated the access token: it expired', requested: 'rotated the access token, as requested' }[reason];
+      await this.event(row, 'Normal', 'TokenRotated', `${what}; valid until ${minted.expiresAt.toISOString()}`, logger);
+      logger.info({ reason, tokenId: minted.tokenId }, 'access token minted');
+    }
+    revision.tokenId = row.token?.tokenId;
+  }
+
+  /** Events for conditions that just changed: scheduling and the restart budget. */
+  private async transitionEvents(row: Row, status: SessionStatus, logger: Logger): Promise<void> {
+    const scheduled = findCondition(status, 'Scheduled');
+    const before = findCondition(row.status, 'Scheduled');
+    if (scheduled?.status === 'False' && (before?.status !== 'False' || before.reason !== scheduled.reason)) {
+      this.options.metrics.admissionRefusals.inc({ host: this.options.inventory.host.name, reason: scheduled.reason });
+      await this.event(row, 'Warning', 'FailedScheduling', scheduled.message, logger);
+    } else if (scheduled?.status === 'True' && before?.status === 'False') {
+      await this.event(row, 'Normal', 'Scheduled', `room freed on Docker host ${this.options.inventory.host.name}`, logger);
+    }
+    const ready = findCondition(status, 'Ready');
+    if (ready?.reason === 'RestartLimitExceeded' && findCondition(row.status, 'Ready')?.reason !== 'RestartLimitExceeded') {
+      this.options.metrics.restartLimitExceeded.inc();
+      await this.event(row, 'Warning', 'RestartLimitExceeded', ready.message, logger);
+    }
+  }
+
+  private observeReadiness(row: Row, status: SessionStatus): void {
+    const ready = findCondition(status, 'Ready');
+    const before = findCondition(row.status, 'Ready');
     const wasReadyAtGeneration = before?.status === 'True' && row.status.observedGeneration === row.generation;
     if (ready?.status === 'True' && !wasReadyAtGeneration) {
       this.options.metrics.sessionReady.observe(Math.max(0, (this.now() - row.generationChangedAt.getTime()) / 1000));
     }
   }
 
-  private async execute(key: string, row: SessionRow | undefined, spec: SessionSpec | undefined, actions: Action[], logger: Logger): Promise<Execution> {
-    const execution: Execution = { restartsDone: 0, finalized: false, replan: false };
-    for (const action of actions) {
-      try {
-        const proceed = await this.apply(key, row, spec, action, execution, logger);
-        if (!proceed) break;
-      } catch (error) {
-        const vanished = this.vanishedContainer(action, error);
-        if (vanished) {
-          // The inventory named a container the daemon no longer has (removed behind our back before
-          // its events arrived): forget it and plan again instead of retrying a dead id forever.
-          this.options.inventory.forget(vanished);
-          logger.info({ action: action.type, containerId: vanished }, 'container vanished; planning again');
-          execution.replan = true;
-          break;
-        }
-        execution.failure = this.describeFailure(action, error, spec);
-        logger.warn({ action: action.type, err: { message: dockerErrorMessage(error), statusCode: dockerStatusCode(error) } }, 'action failed');
-        await this.event(key, row?.uid ?? null, 'Warning', execution.failure.reason === 'NameConflict' ? 'NameConflict' : 'Failed', execution.failure.message, logger);
-        break;
-      }
-    }
-    return execution;
+  private event(row: Row, type: EventType, reason: EventReason, message: string, logger: Logger): Promise<void> {
+    return emitEvent(this.options.db, logger, row.name, row.uid, type, reason, message);
   }
-
-  /** Runs one action; returns false when the rest of the plan must wait for the next reconcile. */
-  private async apply(key: string, row: SessionRow | undefined, spec: SessionSpec | undefined, action: Action, execution: Execution, logger: Logger): Promise<boolean> {
-    const { db, inventory, metrics } = this.options;
-    const host = inventory.host;
-    const uid = row?.uid ?? null;
-    switch (action.type) {
-      case 'addFinalizer':
-        if (!(await addFinalizer(db, key, row!.uid))) {
-          execution.replan = true;
-          return false;
-        }
-        row!.finalizers.push(CONTAINER_FINALIZER);
-        return true;
-      case 'remove': {
-        await host.remove(action.container.id);
-        inventory.forget(action.container.id);
-        if (action.reason === 'orphan' || action.reason === 'stale-uid') metrics.driftCorrections.inc({ kind: 'orphan_removed' });
-        if (action.reason === 'duplicate') metrics.driftCorrections.inc({ kind: 'duplicate_removed' });
-        const owner = action.container.labels[LABELS.uid] ?? uid;
-        await this.event(key, owner, 'Normal', 'Removed', `removed ${action.reason} container ${short(action.container.id)}`, logger);
-        logger.info({ containerId: action.container.id, reason: action.reason }, 'container removed');
-        return true;
-      }
-      case 'create': {
-        if (action.replaced) {
-          await host.remove(action.replaced.id);
-          inventory.forget(action.replaced.id);
-          metrics.driftCorrections.inc({ kind: 'spec_changed' });
-        } else if (this.hadContainer.has(row!.uid) || row!.status.containerId) {
-          metrics.driftCorrections.inc({ kind: 'container_missing' });
-        }
-        const options = containerCreateOptions({ name: key, uid: row!.uid, generation: row!.generation }, spec!, this.options.defaults);
-        const created = await this.create(key, options, action.start, logger);
-        if (!created) {
-          execution.replan = true;
-          return false;
-        }
-        const started = action.start && created.startError === undefined;
-        inventory.record({ id: created.id, name: options.name!, labels: options.Labels!, state: started ? 'running' : 'created', startedAt: started ? this.now() : undefined });
-        const verb: EventReason = action.replaced ? 'Recreated' : 'Created';
-        await this.event(key, uid, 'Normal', verb, action.replaced ? `spec changed: replaced container ${short(action.replaced.id)} with ${short(created.id)}` : `created container ${short(created.id)}`, logger);
-        logger.info({ containerId: created.id, replaced: action.replaced?.id }, action.replaced ? 'container recreated' : 'container created');
-        if (created.startError !== undefined) throw new StartError(created.id, created.startError);
-        if (started) {
-          await this.event(key, uid, 'Normal', 'Started', `started container ${short(created.id)}`, logger);
-          logger.info({ containerId: created.id }, 'container started');
-        }
-        return true;
-      }
-      case 'start':
-        await this.start(key, uid, action.container.id, logger);
-        return true;
-      case 'restart': {
-        const history = this.restarts.get(key) ?? { consecutive: 0 };
-        await host.start(action.container.id);
-        inventory.update(action.container.id, { state: 'running', startedAt: this.now(), exitCode: undefined, oomKilled: false });
-        this.restarts.set(key, { consecutive: ranStably(action.container) ? 1 : history.consecutive + 1, lastRestartAt: this.now() });
-        execution.restartsDone++;
-        execution.lastExit = { code: action.exitCode, oomKilled: action.oomKilled };
-        const reason = exitReason(action.exitCode, action.oomKilled);
-        metrics.containerRestarts.inc({ reason });
-        metrics.driftCorrections.inc({ kind: 'container_exited' });
-        await this.event(key, uid, 'Normal', 'Restarted', `restarted container after it exited with code ${action.exitCode ?? 'unknown'} (${reason})`, logger);
-        logger.info({ containerId: action.container.id, exitCode: action.exitCode, reason }, 'container restarted');
-        return true;
-      }
-      case 'stop':
-        await host.stop(action.container.id, STOP_TIMEOUT_SECONDS);
-        inventory.update(action.container.id, { state: 'exited', finishedAt: this.now() });
-        await this.event(key, uid, 'Normal', 'Stopped', `stopped container ${short(action.container.id)} (spec.state: Stopped)`, logger);
-        logger.info({ containerId: action.container.id }, 'container stopped');
-        return true;
-      case 'finalize':
-        execution.finalized = await finishDeletion(db, key, row!.uid);
-        if (execution.finalized) logger.info('session deleted');
-        return true;
-    }
-  }
-
-  private async start(key: string, uid: string | null, id: string, logger: Logger): Promise<void> {
-    await this.options.inventory.host.start(id);
-    this.options.inventory.update(id, { state: 'running', startedAt: this.now(), exitCode: undefined, oomKilled: false });
-    await this.event(key, uid, 'Normal', 'Started', `started container ${short(id)}`, logger);
-    logger.info({ containerId: id }, 'container started');
-  }
-
-  /**
-   * Creates the container. A 409 means the name is taken: by our own container that the inventory
-   * has not seen yet (record it and plan again), or by a container we do not manage (a conflict).
-   */
-  private async create(key: string, options: ReturnType<typeof containerCreateOptions>, start: boolean, logger: Logger): Promise<{ id: string; startError?: unknown } | undefined> {
-    const { inventory } = this.options;
-    try {
-      return await inventory.host.createAndStart(options, start);
-    } catch (error) {
-      if (dockerStatusCode(error) !== 409) throw error;
-      const existing = await inventory.host.inspect(options.name!);
-      if (existing.Config.Labels?.[LABELS.managedBy] !== MANAGED_BY || existing.Config.Labels?.[LABELS.session] !== key) {
-        throw new NameConflictError(`a container named ${options.name} exists but is not managed by sessionctl; it is left alone. Rename or remove it to let this session start`);
-      }
-      inventory.record({
-        id: existing.Id,
-        name: options.name!,
-        labels: existing.Config.Labels,
-        state: existing.State.Status as ObservedContainer['state'],
-        exitCode: existing.State.Running ? undefined : existing.State.ExitCode,
-        oomKilled: existing.State.OOMKilled,
-      });
-      logger.info({ containerId: existing.Id }, 'found own container the inventory had not seen yet');
-      return undefined;
-    }
-  }
-
-  private vanishedContainer(action: Action, error: unknown): string | undefined {
-    if (error instanceof StartError && dockerStatusCode(error.cause) === 404) return error.containerId;
-    if (dockerStatusCode(error) !== 404) return undefined;
-    return action.type === 'start' || action.type === 'restart' || action.type === 'stop' ? action.container.id : undefined;
-  }
-
-  private describeFailure(action: Action, error: unknown, spec: SessionSpec | undefined): Failure {
-    if (error instanceof NameConflictError) return { reason: 'NameConflict', message: error.message };
-    if (error instanceof StartError) return { reason: 'StartFailed', message: `start failed: ${dockerErrorMessage(error.cause)}` };
-    const message = dockerErrorMessage(error);
-    const code = dockerStatusCode(error);
-    if (code === undefined) return { reason: 'DockerUnavailable', message: `Docker host ${this.options.inventory.host.name} did not answer: ${message}` };
-    if (action.type === 'create' && code === 404) {
-      return { reason: 'ImageNotPresent', message: `image ${spec?.image} is not present on host ${this.options.inventory.host.name}: ${message}` };
-    }
-    const reason = action.type === 'create' ? 'CreateFailed' : action.type === 'stop' ? 'StopFailed' : action.type === 'remove' ? 'RemoveFailed' : 'StartFailed';
-    return { reason, message: `${action.type} failed: ${message}` };
-  }
-
-  private async event(session: string, uid: string | null, type: EventType, reason: EventReason, message: string, logger: Logger): Promise<void> {
-    try {
-      await recordEvent(this.options.db, { sessionName: session, sessionUid: uid, type, reason, message });
-    } catch (error) {
-      // Events are a record, not the contract: failing to write one must not fail the reconcile.
-      logger.warn({ err: error, reason }, 'could not record event');
-    }
-  }
-}
-
-class NameConflictError extends Error {
-  override readonly name = 'NameConflictError';
-}
-
-/** A start that failed right after a successful create: the container exists, reported as StartFailed. */
-class StartError extends Error {
-  override readonly name = 'StartError';
-  constructor(
-    readonly containerId: string,
-    cause: unknown,
-  ) {
-    super(dockerErrorMessage(cause), { cause });
-  }
-}
-
-function short(id: string): string {
-  return id.slice(0, 12);
 }

@@ -7,11 +7,11 @@ import { describeProblems } from '../../crds/session';
 import type { Condition, ConditionStatus, ConditionType, ExitReason, Phase, SessionStatus } from '../../crds/status';
 import type { ObservedContainer } from '../../src/docker/inventory';
 import { LABELS, specHash } from '../../src/docker/labels';
-import type { Waiting } from './plan';
+import type { ExpireReason, Waiting } from './plan';
 
 /** A step of the plan that failed, already turned into words for users. */
 export interface Failure {
-  reason: 'ImageNotPresent' | 'CreateFailed' | 'StartFailed' | 'StopFailed' | 'RemoveFailed' | 'DockerUnavailable' | 'NameConflict';
+  reason: 'ImageNotPresent' | 'CreateFailed' | 'StartFailed' | 'StopFailed' | 'RemoveFailed' | 'DockerUnavailable' | 'NameConflict' | 'VolumeFailed';
   message: string;
 }
 
@@ -26,14 +26,21 @@ export interface StatusInput {
   waiting?: Waiting;
   failure?: Failure;
   restartsDone: number;
-  /** Exit of the container seen before it was restarted. */
-  lastExit?: { code?: number; oomKilled: boolean };
+  /** Exit of the container seen before it was restarted; unhealthy when it was restarted for its health. */
+  lastExit?: { code?: number; oomKilled: boolean; unhealthy?: boolean };
+  /** The hash the container must carry; specHash(spec) when absent. */
+  containerHash?: string;
+  restartLimitExceeded?: { message: string };
+  expiring?: { reason: ExpireReason; message: string };
+  /** Where published ports are reached: the controller's advertised address. */
+  advertiseAddress?: string;
   now: Date;
 }
 
 type ConditionDraft = { status: ConditionStatus; reason: string; message: string };
 
-export function exitReason(code: number | undefined, oomKilled: boolean): ExitReason {
+export function exitReason(code: number | undefined, oomKilled: boolean, unhealthy = false): ExitReason {
+  if (unhealthy) return 'Unhealthy';
   if (oomKilled) return 'OOMKilled';
   return code === 0 ? 'Completed' : 'Error';
 }
@@ -54,7 +61,9 @@ export function mergeConditions(previous: Condition[] | undefined, drafts: Recor
 function containerCondition(input: StatusInput, wantRunning: boolean): ConditionDraft {
   const { container, waiting, failure } = input;
   if (failure) return { status: 'False', reason: failure.reason, message: failure.message };
-  if (waiting?.reason === 'BackOff') return { status: 'False', reason: waiting.reason, message: waiting.message };
+  if (input.restartLimitExceeded && container?.state !== 'running') return { status: 'False', reason: 'RestartLimitExceeded', message: input.restartLimitExceeded.message };
+  if (waiting?.reason === 'BackOff' && container?.state !== 'running') return { status: 'False', reason: waiting.reason, message: waiting.message };
+  if (waiting?.reason === 'IdleTimeout' && container?.state !== 'running') return { status: 'False', reason: waiting.reason, message: waiting.message };
   if (!container) return { status: 'False', reason: 'ContainerMissing', message: 'no container exists yet' };
   if (container.state === 'running') return { status: 'True', reason: 'Running', message: `container ${container.id.slice(0, 12)} is running` };
   if (container.state === 'exited' || container.state === 'dead') {
@@ -81,7 +90,8 @@ function conditionDrafts(input: StatusInput): Record<ConditionType, ConditionDra
   const spec = input.spec.value;
   const wantRunning = spec.state === 'Running';
   const { container, failure } = input;
-  const current = container !== undefined && container.labels[LABELS.specHash] === specHash(spec);
+  const current = container !== undefined && container.labels[LABELS.specHash] === (input.containerHash ?? specHash(spec));
+  const unschedulable = input.waiting && 'unschedulable' in input.waiting ? input.waiting : undefined;
   const imageReady: ConditionDraft =
     failure?.reason === 'ImageNotPresent'
       ? { status: 'False', reason: 'ImageNotPresent', message: failure.message }
@@ -99,7 +109,11 @@ function conditionDrafts(input: StatusInput): Record<ConditionType, ConditionDra
           : { status: 'True', reason: container.health === 'healthy' ? 'Healthy' : 'NoHealthCheck', message: container.health === 'healthy' ? 'health check passing' : 'no health check is defined' };
 
   let ready: ConditionDraft;
-  if (input.deletionRequested) ready = { status: 'False', reason: 'Terminating', message: 'the session is being deleted' };
+  if (input.expiring) ready = { status: 'False', reason: input.expiring.reason, message: input.expiring.message };
+  else if (input.deletionRequested) ready = { status: 'False', reason: 'Terminating', message: 'the session is being deleted' };
+  else if (input.restartLimitExceeded) ready = { status: 'False', reason: 'RestartLimitExceeded', message: input.restartLimitExceeded.message };
+  else if (unschedulable) ready = { status: 'False', reason: unschedulable.reason, message: unschedulable.message };
+  else if (input.waiting?.reason === 'IdleTimeout') ready = { status: 'False', reason: 'IdleTimeout', message: input.waiting.message };
   else if (!wantRunning) ready = { status: 'False', reason: 'Stopped', message: 'the session is stopped as requested (spec.state: Stopped)' };
   else if (running.status !== 'True') ready = { status: 'False', reason: running.reason, message: running.message };
   else if (!current) ready = { status: 'False', reason: 'SpecChanging', message: 'the container is being replaced to match the spec' };
@@ -109,7 +123,9 @@ function conditionDrafts(input: StatusInput): Record<ConditionType, ConditionDra
 
   return {
     Valid: { status: 'True', reason: 'ValidSpec', message: 'the spec is valid' },
-    Scheduled: { status: 'True', reason: 'Scheduled', message: `assigned to Docker host ${input.host}` },
+    Scheduled: unschedulable
+      ? { status: 'False', reason: unschedulable.reason, message: unschedulable.message }
+      : { status: 'True', reason: 'Scheduled', message: `assigned to Docker host ${input.host}` },
     ImageReady: imageReady,
     ContainerRunning: running,
     Healthy: healthy,
@@ -118,10 +134,13 @@ function conditionDrafts(input: StatusInput): Record<ConditionType, ConditionDra
 }
 
 function phaseOf(input: StatusInput, drafts: Record<ConditionType, ConditionDraft>): Phase {
-  if (input.deletionRequested) return 'Terminating';
+  if (input.deletionRequested || input.expiring) return 'Terminating';
   if (!input.spec.ok) return 'Pending';
+  if (input.restartLimitExceeded) return 'Failed';
+  if (input.waiting && 'unschedulable' in input.waiting) return 'Pending';
   const spec = input.spec.value;
   const { container } = input;
+  if (input.waiting?.reason === 'IdleTimeout' && container?.state !== 'running') return 'Stopped';
   if (container?.state === 'running' || container?.state === 'paused') return spec.state === 'Running' ? 'Running' : 'Stopped';
   if (spec.state === 'Stopped') return 'Stopped';
   if (container && (container.state === 'exited' || container.state === 'dead')) {
@@ -139,16 +158,34 @@ export function computeStatus(input: StatusInput): SessionStatus {
     phase: phaseOf(input, drafts),
     conditions: mergeConditions(input.previous.conditions, drafts, input.generation, input.now),
     host: input.host,
-    restartCount: (input.previous.restartCount ?? 0) + input.restartsDone,
+    // The budget of spec.maxRestarts is per generation: a spec change or a restart request renews it.
+    restartCount: (input.previous.observedGeneration === input.generation ? (input.previous.restartCount ?? 0) : 0) + input.restartsDone,
   };
   if (container) status.containerId = container.id;
+  const endpoints = endpointsOf(input);
+  if (endpoints) status.endpoints = endpoints;
   const exited = input.lastExit ?? (container && (container.state === 'exited' || container.state === 'dead') ? { code: container.exitCode, oomKilled: container.oomKilled === true } : undefined);
   if (exited) {
     if (exited.code !== undefined) status.lastExitCode = exited.code;
-    status.lastExitReason = exitReason(exited.code, exited.oomKilled);
+    else if (!exited.unhealthy && input.previous.lastExitCode !== undefined) status.lastExitCode = input.previous.lastExitCode;
+    status.lastExitReason = exitReason(exited.code, exited.oomKilled, exited.unhealthy);
   } else {
     if (input.previous.lastExitCode !== undefined) status.lastExitCode = input.previous.lastExitCode;
     if (input.previous.lastExitReason !== undefined) status.lastExitReason = input.previous.lastExitReason;
   }
   return status;
+}
+
+/** Port name -> "host:port", once the running container's published ports are known. */
+function endpointsOf(input: StatusInput): Record<string, string> | undefined {
+  const { container } = input;
+  if (!input.spec.ok || container?.state !== 'running' || !container.ports) return undefined;
+  const endpoints: Record<string, string> = {};
+  for (const port of input.spec.value.ports) {
+    const published = container.ports[`${port.containerPort}/${port.protocol.toLowerCase()}`];
+    if (!published) continue;
+    const address = input.advertiseAddress ?? (published.hostIp === '0.0.0.0' || published.hostIp === '' ? '127.0.0.1' : published.hostIp);
+    endpoints[port.name] = `${address}:${published.hostPort}`;
+  }
+  return Object.keys(endpoints).length > 0 ? endpoints : undefined;
 }

@@ -5,6 +5,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { MIN_MEMORY_BYTES, parseMemoryBytes, parseNanoCpus } from '../../crds/quantity';
+import { forbiddenHostPath, normaliseHostPath } from '../../crds/runtime-fields';
 import { DEFAULT_ROLES, ROLE_NAME_PATTERN, type DatabaseRoles } from '../store/migrate';
 
 export class ConfigError extends Error {
@@ -36,7 +38,17 @@ export interface Config {
   resyncIntervalMs: number;
   pollIntervalMs: number;
   publishAddress: string;
+  /** The address written into status.endpoints; defaults from the publish address and DOCKER_HOST. */
+  advertiseAddress?: string;
   shutdownTimeoutMs: number;
+  /** Limits a container gets when its spec sets none (the old manager's 4g and one CPU). */
+  defaultResources: { memoryBytes: number; nanoCpus: number; pids: number };
+  /** Capabilities session containers keep; every other one is dropped. */
+  capabilities: string[];
+  /** Host directories under which spec.volumes[].hostPath may bind-mount; none by default. */
+  allowedHostPaths: string[];
+  /** Host admission; unlimited where unset. */
+  capacity: { maxSessions?: number; allocatableMemoryBytes?: number };
   /** The group roles migration 003 creates and grants to: pass to migrate() as `roles`. */
   roles: DatabaseRoles;
 }
@@ -48,6 +60,18 @@ const roleName = (fallback: string) =>
     .string()
     .regex(ROLE_NAME_PATTERN, 'expected a lowercase SQL identifier of at most 63 characters: letters, digits and "_", not starting with a digit or "pg_"')
     .default(fallback);
+
+/** Capabilities that amount to root on the host: no allow-list may grant them. */
+const FORBIDDEN_CAPABILITIES = ['SYS_ADMIN', 'SYS_MODULE', 'SYS_PTRACE', 'SYS_RAWIO', 'SYS_BOOT', 'NET_ADMIN', 'DAC_READ_SEARCH', 'MAC_ADMIN', 'MAC_OVERRIDE', 'BPF', 'SYS_TIME', 'ALL'];
+
+function splitList(value: string): string[] {
+  return value.split(/[,:]/).map((entry) => entry.trim()).filter((entry) => entry !== '');
+}
+
+function memoryQuantity(fallback?: string) {
+  const schema = z.string().refine((value) => (parseMemoryBytes(value) ?? 0) >= MIN_MEMORY_BYTES, 'expected a memory quantity of at least 6Mi such as "4g" or "512Mi"');
+  return fallback === undefined ? schema : schema.default(fallback);
+}
 
 const envSchema = z.object({
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// connection URL').optional(),
@@ -67,6 +91,27 @@ const envSchema = z.object({
   SESSIONCTL_POLL_SECONDS: positiveInt(10),
   SESSIONCTL_PUBLISH_ADDRESS: z.string().default('127.0.0.1'),
   SESSIONCTL_SHUTDOWN_TIMEOUT_SECONDS: positiveInt(20),
+  SESSIONCTL_ADVERTISE_ADDRESS: z.string().regex(/^[^\s:]+$|^\[[0-9a-fA-F:]+\]$/, 'expected a host name or IP address (IPv6 in brackets)').optional(),
+  SESSIONCTL_DEFAULT_MEMORY: memoryQuantity('4g'),
+  SESSIONCTL_DEFAULT_CPUS: z.string().default('1').refine((value) => (parseNanoCpus(value) ?? 0) > 0, 'expected a positive number of CPUs such as "1", "0.5" or "500m"'),
+  SESSIONCTL_DEFAULT_PIDS: z.coerce.number().int().min(16).default(1024),
+  SESSIONCTL_CAPABILITIES: z
+    .string()
+    .default('CHOWN,DAC_OVERRIDE,FOWNER,SETGID,SETUID,NET_BIND_SERVICE,KILL')
+    .refine((value) => value === '' || value.split(',').every((cap) => /^[A-Z_]+$/.test(cap.trim()) && !FORBIDDEN_CAPABILITIES.includes(cap.trim())), {
+      message: `expected comma-separated capability names such as CHOWN,KILL (without CAP_); never ${'SYS_ADMIN and the like'}`,
+    }),
+  SESSIONCTL_ALLOWED_HOST_PATHS: z
+    .string()
+    .default('')
+    .superRefine((value, ctx) => {
+      for (const entry of splitList(value)) {
+        if (!entry.startsWith('/')) ctx.addIssue({ code: 'custom', message: `"${entry}" is not an absolute path` });
+        else if (forbiddenHostPath(entry)) ctx.addIssue({ code: 'custom', message: `"${entry}": ${forbiddenHostPath(entry)}` });
+      }
+    }),
+  SESSIONCTL_HOST_MAX_SESSIONS: z.coerce.number().int().positive().optional(),
+  SESSIONCTL_HOST_ALLOCATABLE_MEMORY: memoryQuantity().optional(),
   SESSIONCTL_WRITER_ROLE: roleName(DEFAULT_ROLES.writer),
   SESSIONCTL_CONTROLLER_ROLE: roleName(DEFAULT_ROLES.controller),
 }).refine((values) => values.SESSIONCTL_WRITER_ROLE !== values.SESSIONCTL_CONTROLLER_ROLE, {
@@ -158,9 +203,32 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     resyncIntervalMs: values.SESSIONCTL_RESYNC_SECONDS * 1000,
     pollIntervalMs: values.SESSIONCTL_POLL_SECONDS * 1000,
     publishAddress: values.SESSIONCTL_PUBLISH_ADDRESS,
+    advertiseAddress: values.SESSIONCTL_ADVERTISE_ADDRESS,
+    defaultResources: {
+      memoryBytes: parseMemoryBytes(values.SESSIONCTL_DEFAULT_MEMORY)!,
+      nanoCpus: parseNanoCpus(values.SESSIONCTL_DEFAULT_CPUS)!,
+      pids: values.SESSIONCTL_DEFAULT_PIDS,
+    },
+    capabilities: splitList(values.SESSIONCTL_CAPABILITIES),
+    allowedHostPaths: splitList(values.SESSIONCTL_ALLOWED_HOST_PATHS).map(normaliseHostPath),
+    capacity: {
+      maxSessions: values.SESSIONCTL_HOST_MAX_SESSIONS,
+      allocatableMemoryBytes: values.SESSIONCTL_HOST_ALLOCATABLE_MEMORY === undefined ? undefined : parseMemoryBytes(values.SESSIONCTL_HOST_ALLOCATABLE_MEMORY),
+    },
     shutdownTimeoutMs: values.SESSIONCTL_SHUTDOWN_TIMEOUT_SECONDS * 1000,
     roles: { writer: values.SESSIONCTL_WRITER_ROLE, controller: values.SESSIONCTL_CONTROLLER_ROLE },
   };
+}
+
+/**
+ * The address a proxy should use to reach published ports: the publish address itself, unless it is
+ * a wildcard, in which case the Docker host's own address (from DOCKER_HOST) is the one that answers.
+ */
+export function advertiseAddressFor(config: Pick<Config, 'advertiseAddress' | 'publishAddress'>, dockerHost: Pick<DockerHostConfig, 'host' | 'socketPath'>): string {
+  if (config.advertiseAddress) return config.advertiseAddress;
+  if (config.publishAddress !== '0.0.0.0' && config.publishAddress !== '::' && config.publishAddress !== '') return config.publishAddress;
+  if (dockerHost.socketPath) return '127.0.0.1';
+  return dockerHost.host.includes(':') ? `[${dockerHost.host}]` : dockerHost.host;
 }
 
 /** The environment for a child process (the dev scripts), with some variables set. */

@@ -6,7 +6,8 @@
 import type Dockerode from 'dockerode';
 import type { SessionSpec } from '../../crds/session';
 import { parseMemoryBytes, parseNanoCpus } from '../../crds/quantity';
-import { LABELS, MANAGED_BY, containerName, specHash } from './labels';
+import { normaliseHostPath } from '../../crds/runtime-fields';
+import { LABELS, MANAGED_BY, containerName, specHash, type ContainerRevision } from './labels';
 
 export interface ContainerDefaults {
   /** Where published ports listen on the Docker host. */
@@ -30,22 +31,84 @@ export interface SessionIdentity {
   generation: number;
 }
 
-export function containerLabels(session: SessionIdentity, hash: string): Record<string, string> {
-  return {
+/** What the container gets besides its spec. */
+export interface ContainerExtras {
+  revision?: ContainerRevision;
+  /** The plaintext access token, injected as spec.auth.envName. */
+  token?: string;
+}
+
+export function containerLabels(session: SessionIdentity, hash: string, memoryBytes: number | undefined): Record<string, string> {
+  const labels: Record<string, string> = {
     [LABELS.managedBy]: MANAGED_BY,
     [LABELS.session]: session.name,
     [LABELS.uid]: session.uid,
     [LABELS.generation]: String(session.generation),
     [LABELS.specHash]: hash,
   };
+  if (memoryBytes !== undefined) labels[LABELS.memoryBytes] = String(memoryBytes);
+  return labels;
+}
+
+/** The Docker volume behind a named session volume; the same name across recreates, so data survives. */
+export function volumeName(session: string, volume: string): string {
+  return `sessionctl-${session}-${volume}`;
+}
+
+/** The memory limit the container gets: the spec's, else the controller's default. */
+export function effectiveMemoryBytes(spec: SessionSpec, defaults: Pick<ContainerDefaults, 'memoryBytes'>): number | undefined {
+  return spec.resources.memory === undefined ? defaults.memoryBytes : parseMemoryBytes(spec.resources.memory);
+}
+
+const NANOS_PER_SECOND = 1_000_000_000;
+
+/** A shell word: single quotes, with any single quote closed, escaped and reopened. */
+function shellQuote(text: string): string {
+  return `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Docker's own HEALTHCHECK, so that the daemon runs the checks and reports `health_status` events:
+ * the controller never polls a session. An httpGet runs the image's wget or curl against loopback.
+ */
+export function healthcheckConfig(spec: SessionSpec): Dockerode.ContainerCreateOptions['Healthcheck'] | undefined {
+  const check = spec.healthCheck;
+  if (!check) return undefined;
+  let test: string[];
+  if (check.exec) {
+    test = ['CMD', ...check.exec];
+  } else {
+    const { port, path } = check.httpGet!;
+    const number = typeof port === 'number' ? port : spec.ports.find((candidate) => candidate.name === port)!.containerPort;
+    const url = shellQuote(`http://127.0.0.1:${number}${path}`);
+    const timeout = check.timeoutSeconds;
+    test = ['CMD-SHELL', `wget -q -T ${timeout} -O /dev/null ${url} 2>/dev/null || curl -fsS -m ${timeout} -o /dev/null ${url}`];
+  }
+  return {
+    Test: test,
+    Interval: check.periodSeconds * NANOS_PER_SECOND,
+    Timeout: check.timeoutSeconds * NANOS_PER_SECOND,
+    Retries: check.failureThreshold,
+    // Docker's start period is the closest thing to a delay: failures in it do not count.
+    StartPeriod: check.initialDelaySeconds * NANOS_PER_SECOND,
+  };
+}
+
+function mounts(session: SessionIdentity, spec: SessionSpec): Dockerode.MountSettings[] {
+  return (spec.volumes ?? []).map((volume) =>
+    volume.hostPath === undefined
+      ? { Type: 'volume' as const, Source: volumeName(session.name, volume.name), Target: volume.mountPath, ReadOnly: volume.readOnly }
+      : { Type: 'bind' as const, Source: normaliseHostPath(volume.hostPath), Target: volume.mountPath, ReadOnly: volume.readOnly },
+  );
 }
 
 export function containerCreateOptions(
   session: SessionIdentity,
   spec: SessionSpec,
   defaults: ContainerDefaults = DEFAULT_CONTAINER_DEFAULTS,
+  extras: ContainerExtras = {},
 ): Dockerode.ContainerCreateOptions {
-  const memory = spec.resources.memory === undefined ? defaults.memoryBytes : parseMemoryBytes(spec.resources.memory);
+  const memory = effectiveMemoryBytes(spec, defaults);
   const nanoCpus = spec.resources.cpus === undefined ? defaults.nanoCpus : parseNanoCpus(spec.resources.cpus);
   const exposed: Record<string, object> = {};
   const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
@@ -55,17 +118,27 @@ export function containerCreateOptions(
     // An empty HostPort asks the daemon for an ephemeral port, so sessions never collide.
     bindings[key] = [{ HostIp: defaults.publishAddress, HostPort: '' }];
   }
+  const env = Object.entries(spec.env).map(([key, value]) => `${key}=${value}`);
+  if (spec.auth && extras.token !== undefined) env.push(`${spec.auth.envName}=${extras.token}`);
+  const security = spec.securityContext;
+  const readOnly = security?.readOnlyRootFilesystem === true;
   return {
     name: containerName(session.name),
     Image: spec.image,
     Entrypoint: spec.command,
     Cmd: spec.args,
     WorkingDir: spec.workingDir,
-    Env: Object.entries(spec.env).map(([key, value]) => `${key}=${value}`),
-    Labels: containerLabels(session, specHash(spec)),
+    User: security?.runAsUser === undefined ? undefined : `${security.runAsUser}${security.runAsGroup === undefined ? '' : `:${security.runAsGroup}`}`,
+    Env: env,
+    Labels: containerLabels(session, specHash(spec, extras.revision), memory),
     ExposedPorts: exposed,
+    Healthcheck: healthcheckConfig(spec),
     HostConfig: {
       PortBindings: bindings,
+      Mounts: mounts(session, spec),
+      ReadonlyRootfs: readOnly,
+      // Programs expect a writable /tmp; on a read-only root it is a tmpfs, counted against the memory limit.
+      Tmpfs: readOnly ? { '/tmp': 'rw,nosuid,nodev' } : undefined,
       Memory: memory,
       // Swap equal to memory means no swap: the limit is the limit.
       MemorySwap: memory,

@@ -7,7 +7,19 @@ import type Dockerode from 'dockerode';
 import PQueue from 'p-queue';
 import type { Metrics } from '../metrics/registry';
 
-export type DockerOperation = 'list' | 'create' | 'start' | 'stop' | 'remove' | 'inspect' | 'version' | 'events' | 'ping';
+export type DockerOperation =
+  | 'list'
+  | 'create'
+  | 'start'
+  | 'stop'
+  | 'restart'
+  | 'remove'
+  | 'inspect'
+  | 'version'
+  | 'events'
+  | 'ping'
+  | 'volume_create'
+  | 'volume_remove';
 
 export interface DockerApiError extends Error {
   statusCode?: number;
@@ -98,6 +110,29 @@ export class DockerHost {
         await this.docker.getContainer(id).stop({ t: timeoutSeconds });
       } catch (error) {
         if (dockerStatusCode(error) !== 304) throw error;
+      }
+    });
+  }
+
+  /** Stop (with the grace period) and start again: the same container, with new ephemeral ports. */
+  async restart(id: string, timeoutSeconds: number): Promise<void> {
+    await this.call('restart', () => this.docker.getContainer(id).restart({ t: timeoutSeconds }));
+  }
+
+  /**
+   * Creates a named volume, or finds it: the daemon answers 201 for an existing volume too, so a
+   * recreated container gets the same data back.
+   */
+  async ensureVolume(name: string, labels: Record<string, string>): Promise<void> {
+    await this.call('volume_create', () => this.docker.createVolume({ Name: name, Labels: labels }));
+  }
+
+  async removeVolume(name: string): Promise<void> {
+    await this.call('volume_remove', async () => {
+      try {
+        await this.docker.getVolume(name).remove();
+      } catch (error) {
+        if (dockerStatusCode(error) !== 404) throw error;
       }
     });
   }

@@ -24,6 +24,34 @@ export interface ObservedContainer {
   startedAt?: number;
   finishedAt?: number;
   health?: 'starting' | 'healthy' | 'unhealthy';
+  /**
+   * Published ports of a running container, "8080/tcp" -> host side. Docker picks new ephemeral
+   * ports at every start, so this is dropped at each start and die and read again by the controller.
+   */
+  ports?: PublishedPorts;
+}
+
+export type PublishedPorts = Record<string, { hostIp: string; hostPort: number }>;
+
+/** From `docker ps` (Ports) or `docker inspect` (NetworkSettings.Ports). */
+export function portsFromList(entries: Dockerode.Port[] | undefined): PublishedPorts {
+  const ports: PublishedPorts = {};
+  for (const entry of entries ?? []) {
+    if (!entry.PublicPort) continue;
+    const key = `${entry.PrivatePort}/${entry.Type}`;
+    // IPv4 first: a dual-stack daemon lists the same port twice.
+    if (!ports[key] || ports[key].hostIp.includes(':')) ports[key] = { hostIp: entry.IP ?? '', hostPort: entry.PublicPort };
+  }
+  return ports;
+}
+
+export function portsFromInspect(settings: Record<string, Array<{ HostIp: string; HostPort: string }> | null> | undefined): PublishedPorts {
+  const ports: PublishedPorts = {};
+  for (const [key, bindings] of Object.entries(settings ?? {})) {
+    const binding = bindings?.find((candidate) => !candidate.HostIp.includes(':')) ?? bindings?.[0];
+    if (binding?.HostPort) ports[key] = { hostIp: binding.HostIp, hostPort: Number(binding.HostPort) };
+  }
+  return ports;
 }
 
 export interface DockerEvent {
@@ -51,6 +79,13 @@ export function exitCodeFromStatus(status: string | undefined): number | undefin
   return match ? Number(match[1]) : undefined;
 }
 
+/** `docker ps` status text: "Up 3 minutes (unhealthy)". */
+export function healthFromStatus(status: string | undefined): ObservedContainer['health'] {
+  const match = /\((healthy|unhealthy|health: starting)\)$/.exec(status ?? '');
+  if (!match) return undefined;
+  return match[1] === 'health: starting' ? 'starting' : (match[1] as 'healthy' | 'unhealthy');
+}
+
 export function fromListEntry(info: Dockerode.ContainerInfo): ObservedContainer {
   return {
     id: info.Id,
@@ -58,6 +93,8 @@ export function fromListEntry(info: Dockerode.ContainerInfo): ObservedContainer 
     labels: info.Labels ?? {},
     state: (info.State as ContainerState) ?? 'created',
     exitCode: exitCodeFromStatus(info.Status),
+    ports: info.State === 'running' ? portsFromList(info.Ports) : undefined,
+    health: healthFromStatus(info.Status),
   };
 }
 
@@ -87,10 +124,10 @@ export function applyEvent(containers: Map<string, ObservedContainer>, event: Do
     case 'start':
     case 'restart':
     case 'unpause':
-      Object.assign(existing, { state: 'running', startedAt: at, exitCode: undefined, oomKilled: false, health: undefined });
+      Object.assign(existing, { state: 'running', startedAt: at, exitCode: undefined, oomKilled: false, health: undefined, ports: undefined });
       break;
     case 'die':
-      Object.assign(existing, { state: 'exited', finishedAt: at, exitCode: attributes.exitCode === undefined ? undefined : Number(attributes.exitCode) });
+      Object.assign(existing, { state: 'exited', finishedAt: at, exitCode: attributes.exitCode === undefined ? undefined : Number(attributes.exitCode), ports: undefined });
       break;
     case 'oom':
       existing.oomKilled = true;
@@ -252,6 +289,10 @@ export class HostInventory {
     const id = event.Actor?.ID ?? event.id ?? '';
     const before = this.containers.get(id);
     const session = applyEvent(this.containers, event);
+    if (event.Action?.startsWith('health_status: ') && session) {
+      const status = event.Action.slice('health_status: '.length);
+      if (status === 'healthy' || status === 'unhealthy') this.options.metrics.healthTransitions.inc({ status });
+    }
     const after = this.containers.get(id);
     if (!before && after) this.index(after);
     if (before && !after) this.unindex(before);

@@ -13,6 +13,8 @@ export const LABELS = {
   uid: 'dev.sessionctl.uid',
   generation: 'dev.sessionctl.generation',
   specHash: 'dev.sessionctl.spec-hash',
+  /** The memory limit the container was admitted with, so that admission can be rebuilt from a list. */
+  memoryBytes: 'dev.sessionctl.memory-bytes',
 } as const;
 export const MANAGED_BY = 'sessionctl';
 export const MANAGED_FILTER = `${LABELS.managedBy}=${MANAGED_BY}`;
@@ -33,11 +35,21 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** What shapes a container besides its spec: a rotated token or a requested restart recreates it. */
+export interface ContainerRevision {
+  /** Id of the access token the container carries (never the token itself). */
+  tokenId?: string;
+  /** When `sessionctl restart` was last asked for (ISO time). */
+  restartRequestedAt?: string;
+}
+
 /**
- * Covers only what shapes the container. `state` and `restartPolicy` are left out: stopping a session
- * or changing how it restarts must never recreate it. Quantities are normalised, so `1g` and `1Gi` agree.
+ * Covers only what shapes the container. `state`, `restartPolicy`, `maxRestarts` and the lifetimes are
+ * left out: stopping a session or changing how it restarts or expires must never recreate it. Quantities
+ * are normalised, so `1g` and `1Gi` agree. Fields that are unset leave the hash as it was before they
+ * existed, so that upgrading the controller recreates no container.
  */
-export function specHash(spec: SessionSpec): string {
+export function specHash(spec: SessionSpec, revision: ContainerRevision = {}): string {
   const shape = {
     image: spec.image,
     command: spec.command,
@@ -50,6 +62,12 @@ export function specHash(spec: SessionSpec): string {
       nanoCpus: spec.resources.cpus === undefined ? undefined : parseNanoCpus(spec.resources.cpus),
       pids: spec.resources.pids,
     },
+    healthCheck: spec.healthCheck,
+    securityContext: spec.securityContext,
+    volumes: spec.volumes && spec.volumes.length > 0 ? spec.volumes : undefined,
+    auth: spec.auth && { envName: spec.auth.envName },
+    tokenId: spec.auth ? revision.tokenId : undefined,
+    restartRequestedAt: revision.restartRequestedAt,
   };
   return createHash('sha256').update(canonicalJson(shape)).digest('hex').slice(0, 16);
 }

@@ -54,6 +54,15 @@ export function createMetrics() {
     dockerHostUp: new Gauge({ name: 'sessionctl_docker_host_up', help: '1 when the host answered its last list and its event stream is connected', labelNames: ['host'], registers: reg }),
     listenerReconnects: new Counter({ name: 'sessionctl_listener_reconnects_total', help: 'Reconnects of the Postgres LISTEN connection', registers: reg }),
     listenerUp: new Gauge({ name: 'sessionctl_listener_up', help: '1 while the Postgres LISTEN connection is established', registers: reg }),
+    hostAdmittedSessions: new Gauge({ name: 'sessionctl_host_admitted_sessions', help: 'Sessions admitted to run on the host (running or starting)', labelNames: ['host'], registers: reg }),
+    hostAdmittedMemory: new Gauge({ name: 'sessionctl_host_admitted_memory_bytes', help: 'Sum of the memory limits of the sessions admitted on the host', labelNames: ['host'], registers: reg }),
+    hostCapacitySessions: new Gauge({ name: 'sessionctl_host_capacity_sessions', help: 'Most sessions the host may run (absent when unlimited)', labelNames: ['host'], registers: reg }),
+    hostAllocatableMemory: new Gauge({ name: 'sessionctl_host_allocatable_memory_bytes', help: 'Memory the host may give to sessions (absent when unlimited)', labelNames: ['host'], registers: reg }),
+    admissionRefusals: new Counter({ name: 'sessionctl_admission_refusals_total', help: 'Times a session was left Pending because its host had no room, by reason', labelNames: ['host', 'reason'], registers: reg }),
+    restartLimitExceeded: new Counter({ name: 'sessionctl_restart_limit_exceeded_total', help: 'Sessions that spent their restart budget (spec.maxRestarts) and became Failed', registers: reg }),
+    healthTransitions: new Counter({ name: 'sessionctl_health_status_total', help: 'Docker health_status changes of session containers, by status', labelNames: ['status'], registers: reg }),
+    lifetimeActions: new Counter({ name: 'sessionctl_lifetime_actions_total', help: 'Idle stops and deletions made by the controller, by reason and action', labelNames: ['reason', 'action'], registers: reg }),
+    tokenRotations: new Counter({ name: 'sessionctl_token_rotations_total', help: 'Access tokens minted, by reason (initial, expired, requested)', labelNames: ['reason'], registers: reg }),
     notifyLatency: new Histogram({ name: 'sessionctl_notify_pickup_seconds', help: 'Time from the row trigger firing to the controller queueing the key', buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1], registers: reg }),
   };
   return metrics;
@@ -62,7 +71,8 @@ export function createMetrics() {
 export type Metrics = ReturnType<typeof createMetrics>;
 
 export const DRIFT_KINDS = ['container_missing', 'container_exited', 'spec_changed', 'orphan_removed', 'duplicate_removed'] as const;
-export const RESTART_REASONS = ['Error', 'OOMKilled', 'Completed'] as const;
+export const RESTART_REASONS = ['Error', 'OOMKilled', 'Completed', 'Unhealthy'] as const;
+export const TOKEN_ROTATION_REASONS = ['initial', 'expired', 'requested'] as const;
 
 export function preinitialise(metrics: Metrics, controller: string): void {
   for (const result of RECONCILE_RESULTS) metrics.reconcileTotal.inc({ controller, result }, 0);
@@ -73,5 +83,8 @@ export function preinitialise(metrics: Metrics, controller: string): void {
   for (const kind of DRIFT_KINDS) metrics.driftCorrections.inc({ kind }, 0);
   for (const reason of RESTART_REASONS) metrics.containerRestarts.inc({ reason }, 0);
   metrics.listenerReconnects.inc(0);
+  metrics.restartLimitExceeded.inc(0);
+  for (const status of ['healthy', 'unhealthy'] as const) metrics.healthTransitions.inc({ status }, 0);
+  for (const reason of TOKEN_ROTATION_REASONS) metrics.tokenRotations.inc({ reason }, 0);
   for (const phase of PHASES) metrics.sessions.set({ phase }, 0);
 }

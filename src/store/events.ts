@@ -18,6 +18,14 @@ export const EVENT_REASONS = [
   'Failed',
   'InvalidSpec',
   'NameConflict',
+  'Unhealthy',
+  'RestartLimitExceeded',
+  'FailedScheduling',
+  'Scheduled',
+  'IdleTimeout',
+  'Expired',
+  'TokenRotated',
+  'VolumeRemoved',
 ] as const;
 export type EventReason = (typeof EVENT_REASONS)[number];
 

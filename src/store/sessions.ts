@@ -24,10 +24,12 @@ export interface SessionRow {
   finalizers: string[];
   status: Partial<SessionStatus>;
   host: string | null;
+  lastActivityAt: Date | null;
+  restartRequestedAt: Date | null;
 }
 
 const COLUMNS = `name, uid, labels, spec, generation, resource_version, created_at, updated_at,
-  generation_changed_at, deletion_requested_at, finalizers, status, host`;
+  generation_changed_at, deletion_requested_at, finalizers, status, host, last_activity_at, restart_requested_at`;
 
 interface RawRow {
   name: string;
@@ -43,6 +45,8 @@ interface RawRow {
   finalizers: string[];
   status: Partial<SessionStatus>;
   host: string | null;
+  last_activity_at: Date | null;
+  restart_requested_at: Date | null;
 }
 
 function toRow(raw: RawRow): SessionRow {
@@ -60,12 +64,31 @@ function toRow(raw: RawRow): SessionRow {
     finalizers: raw.finalizers,
     status: raw.status,
     host: raw.host,
+    lastActivityAt: raw.last_activity_at,
+    restartRequestedAt: raw.restart_requested_at,
   };
 }
 
-export async function getSession(db: Db, name: string): Promise<SessionRow | undefined> {
-  const result = await db.query<RawRow>(`SELECT ${COLUMNS} FROM sessionctl.sessions WHERE name = $1`, [name]);
-  return result.rows[0] ? toRow(result.rows[0]) : undefined;
+/** The access token's bookkeeping (never its plaintext), when the session has one. */
+export interface SessionTokenInfo {
+  sessionUid: string;
+  tokenId: string;
+  expiresAt: Date;
+}
+
+/** One row with its token's bookkeeping: what a reconcile reads, in one query. */
+export async function getSession(db: Db, name: string): Promise<(SessionRow & { token?: SessionTokenInfo }) | undefined> {
+  const result = await db.query<RawRow & { token_uid: string | null; token_id: string | null; token_expires_at: Date | null }>(
+    `SELECT ${COLUMNS.split(',').map((column) => `s.${column.trim()}`).join(', ')}, t.session_uid AS token_uid, t.token_id, t.expires_at AS token_expires_at
+       FROM sessionctl.sessions s LEFT JOIN sessionctl.session_tokens t ON t.session_name = s.name
+      WHERE s.name = $1`,
+    [name],
+  );
+  const raw = result.rows[0];
+  if (!raw) return undefined;
+  const row: SessionRow & { token?: SessionTokenInfo } = toRow(raw);
+  if (raw.token_id) row.token = { sessionUid: raw.token_uid!, tokenId: raw.token_id, expiresAt: raw.token_expires_at! };
+  return row;
 }
 
 export async function listSessionNames(db: Db): Promise<string[]> {
@@ -206,6 +229,23 @@ export async function pruneSessions(db: Db, selector: Requirement[], keep: strin
   const names = result.rows.map((row) => row.name);
   if (names.length > 0) await deleteSessions(db, names);
   return names;
+}
+
+/**
+ * `sessionctl restart`: a new revision of the container. The trigger moves the generation, so the
+ * container is recreated and a Failed session (restart budget spent) gets a fresh budget.
+ */
+export async function requestRestart(db: Db, name: string): Promise<boolean> {
+  const result = await db.query('UPDATE sessionctl.sessions SET restart_requested_at = clock_timestamp() WHERE name = $1 AND deletion_requested_at IS NULL', [name]);
+  return result.rowCount === 1;
+}
+
+/**
+ * Deletion on the controller's own initiative (lifetimes), by the same DELETE a writer runs: the
+ * trigger turns it into a graceful deletion while the row still owns a container.
+ */
+export async function deleteSessionAs(db: Db, name: string, uid: string): Promise<void> {
+  await db.query('DELETE FROM sessionctl.sessions WHERE name = $1 AND uid = $2', [name, uid]);
 }
 
 /** Records user activity, for idle timeouts. */

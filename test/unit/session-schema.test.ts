@@ -33,7 +33,7 @@ describe('quantities', () => {
 describe('session spec schema', () => {
   it('fills defaults', () => {
     const result = validateSpec({ image: 'sessionctl/base:dev' });
-    expect(result).toEqual({ ok: true, value: { image: 'sessionctl/base:dev', env: {}, ports: [], resources: {}, state: 'Running', restartPolicy: 'Always' } });
+    expect(result).toEqual({ ok: true, value: { image: 'sessionctl/base:dev', env: {}, ports: [], resources: {}, state: 'Running', restartPolicy: 'Always', volumeReclaimPolicy: 'Retain', idleAction: 'Stop' } });
   });
 
   it('names the field of a bad memory quantity', () => {

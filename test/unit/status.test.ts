@@ -54,7 +54,7 @@ describe('computeStatus', () => {
   });
 
   it('counts restarts and keeps the last exit', () => {
-    const status = computeStatus(input({ container: running, previous: { restartCount: 2 }, restartsDone: 1, lastExit: { code: 137, oomKilled: true } }));
+    const status = computeStatus(input({ container: running, previous: { restartCount: 2, observedGeneration: 2 }, restartsDone: 1, lastExit: { code: 137, oomKilled: true } }));
     expect(status).toMatchObject({ restartCount: 3, lastExitCode: 137, lastExitReason: 'OOMKilled' });
     const later = computeStatus(input({ container: running, previous: status }));
     expect(later).toMatchObject({ restartCount: 3, lastExitCode: 137, lastExitReason: 'OOMKilled' });

@@ -1,0 +1,298 @@
+/**
+ * Executes a plan's actions against Docker and the database, one after another, and records what
+ * happened (events, logs, metrics, the inventory). The first failure stops the plan: it is turned
+ * into words for status and left to the queue's backoff.
+ */
+import type { Logger } from 'pino';
+import type { SessionSpec } from '../../crds/session';
+import type { ContainerDefaults } from '../../src/docker/container-config';
+import { containerCreateOptions, volumeName } from '../../src/docker/container-config';
+import { dockerErrorMessage, dockerStatusCode } from '../../src/docker/host';
+import type { HostInventory, ObservedContainer } from '../../src/docker/inventory';
+import { portsFromInspect } from '../../src/docker/inventory';
+import { LABELS, MANAGED_BY, type ContainerRevision } from '../../src/docker/labels';
+import type { Metrics } from '../../src/metrics/registry';
+import type { Db } from '../../src/store/db';
+import { recordEvent, type EventReason, type EventType } from '../../src/store/events';
+import { CONTAINER_FINALIZER, addFinalizer, deleteSessionAs, finishDeletion, type SessionRow } from '../../src/store/sessions';
+import { readToken } from '../../src/store/tokens';
+import { STOP_TIMEOUT_SECONDS, ranStably, type Action, type ExpireReason, type RestartHistory } from './plan';
+import { exitReason, type Failure } from './status';
+
+export interface Execution {
+  restartsDone: number;
+  lastExit?: { code?: number; oomKilled: boolean; unhealthy?: boolean };
+  failure?: Failure;
+  finalized: boolean;
+  /** The row or the inventory moved under the plan: plan again rather than write status. */
+  replan: boolean;
+  expired?: { reason: ExpireReason; message: string };
+}
+
+export interface ExecutionContext {
+  key: string;
+  row?: SessionRow;
+  spec?: SessionSpec;
+  revision: ContainerRevision;
+  logger: Logger;
+}
+
+export interface ActionExecutorOptions {
+  db: Db;
+  inventory: HostInventory;
+  metrics: Metrics;
+  defaults: ContainerDefaults;
+  restarts: Map<string, RestartHistory>;
+  hadContainer: Set<string>;
+  now: () => number;
+}
+
+/** Events are a record, not the contract: failing to write one must not fail the reconcile. */
+export async function emitEvent(db: Db, logger: Logger, session: string, uid: string | null, type: EventType, reason: EventReason, message: string): Promise<void> {
+  try {
+    await recordEvent(db, { sessionName: session, sessionUid: uid, type, reason, message });
+  } catch (error) {
+    logger.warn({ err: error, reason }, 'could not record event');
+  }
+}
+
+export class ActionExecutor {
+  constructor(private readonly options: ActionExecutorOptions) {}
+
+  async execute(context: ExecutionContext, actions: Action[]): Promise<Execution> {
+    const execution: Execution = { restartsDone: 0, finalized: false, replan: false };
+    for (const action of actions) {
+      try {
+        const proceed = await this.apply(context, action, execution);
+        if (!proceed) break;
+      } catch (error) {
+        const vanished = this.vanishedContainer(action, error);
+        if (vanished) {
+          // The inventory named a container the daemon no longer has (removed behind our back before
+          // its events arrived): forget it and plan again instead of retrying a dead id forever.
+          this.options.inventory.forget(vanished);
+          context.logger.info({ action: action.type, containerId: vanished }, 'container vanished; planning again');
+          execution.replan = true;
+          break;
+        }
+        execution.failure = this.describeFailure(action, error, context.spec);
+        context.logger.warn({ action: action.type, err: { message: dockerErrorMessage(error), statusCode: dockerStatusCode(error) } }, 'action failed');
+        await this.event(context, 'Warning', execution.failure.reason === 'NameConflict' ? 'NameConflict' : 'Failed', execution.failure.message);
+        break;
+      }
+    }
+    return execution;
+  }
+
+  private event(context: ExecutionContext, type: EventType, reason: EventReason, message: string, uid = context.row?.uid ?? null): Promise<void> {
+    return emitEvent(this.options.db, context.logger, context.key, uid, type, reason, message);
+  }
+
+  /** Runs one action; returns false when the rest of the plan must wait for the next reconcile. */
+  private async apply(context: ExecutionContext, action: Action, execution: Execution): Promise<boolean> {
+    const { db, inventory, metrics } = this.options;
+    const { key, row, logger } = context;
+    const host = inventory.host;
+    switch (action.type) {
+      case 'addFinalizer':
+        if (!(await addFinalizer(db, key, row!.uid))) {
+          execution.replan = true;
+          return false;
+        }
+        row!.finalizers.push(CONTAINER_FINALIZER);
+        return true;
+      case 'remove': {
+        await host.remove(action.container.id);
+        inventory.forget(action.container.id);
+        if (action.reason === 'orphan' || action.reason === 'stale-uid') metrics.driftCorrections.inc({ kind: 'orphan_removed' });
+        if (action.reason === 'duplicate') metrics.driftCorrections.inc({ kind: 'duplicate_removed' });
+        await this.event(context, 'Normal', 'Removed', `removed ${action.reason} container ${short(action.container.id)}`, action.container.labels[LABELS.uid] ?? row?.uid ?? null);
+        logger.info({ containerId: action.container.id, reason: action.reason }, 'container removed');
+        return true;
+      }
+      case 'create':
+        return this.createContainer(context, action, execution);
+      case 'start':
+        await this.start(context, action.container.id, 'Started', `started container ${short(action.container.id)}`);
+        return true;
+      case 'restart': {
+        const now = this.options.now();
+        const history = this.options.restarts.get(key) ?? { consecutive: 0 };
+        const reason = exitReason(action.exitCode, action.oomKilled, action.unhealthy);
+        if (action.unhealthy) {
+          const failures = context.spec?.healthCheck?.failureThreshold;
+          await this.event(context, 'Warning', 'Unhealthy', `health check failed ${failures ?? 'several'} times in a row; restarting container ${short(action.container.id)}`);
+          await host.restart(action.container.id, STOP_TIMEOUT_SECONDS);
+        } else {
+          await host.start(action.container.id);
+        }
+        inventory.update(action.container.id, { state: 'running', startedAt: this.options.now(), finishedAt: undefined, exitCode: undefined, oomKilled: false, health: undefined, ports: undefined });
+        this.options.restarts.set(key, { consecutive: ranStably(action.container, now) ? 1 : history.consecutive + 1, lastRestartAt: this.options.now() });
+        execution.restartsDone++;
+        execution.lastExit = { code: action.exitCode, oomKilled: action.oomKilled, unhealthy: action.unhealthy };
+        metrics.containerRestarts.inc({ reason });
+        metrics.driftCorrections.inc({ kind: 'container_exited' });
+        const why = action.unhealthy ? 'its health check failed' : `it exited with code ${action.exitCode ?? 'unknown'}`;
+        await this.event(context, 'Normal', 'Restarted', `restarted container after ${why} (${reason})`);
+        logger.info({ containerId: action.container.id, exitCode: action.exitCode, reason }, 'container restarted');
+        await this.observePorts(context, action.container.id);
+        return true;
+      }
+      case 'stop': {
+        await host.stop(action.container.id, STOP_TIMEOUT_SECONDS);
+        inventory.update(action.container.id, { state: 'exited', finishedAt: this.options.now(), ports: undefined });
+        const why = { Requested: 'spec.state: Stopped', IdleTimeout: 'idle timeout', RestartLimitExceeded: 'restart limit exceeded' }[action.reason];
+        await this.event(context, 'Normal', action.reason === 'IdleTimeout' ? 'IdleTimeout' : 'Stopped', `stopped container ${short(action.container.id)} (${why})`);
+        if (action.reason === 'IdleTimeout') metrics.lifetimeActions.inc({ reason: 'IdleTimeout', action: 'stop' });
+        logger.info({ containerId: action.container.id, reason: action.reason }, 'container stopped');
+        return true;
+      }
+      case 'observePorts':
+        await this.observePorts(context, action.container.id);
+        return true;
+      case 'expire':
+        await this.event(context, 'Normal', action.reason === 'IdleTimeout' ? 'IdleTimeout' : 'Expired', action.message);
+        await deleteSessionAs(db, key, row!.uid);
+        metrics.lifetimeActions.inc({ reason: action.reason, action: 'delete' });
+        logger.info({ reason: action.reason }, 'session expired; deleting');
+        execution.expired = { reason: action.reason, message: action.message };
+        execution.replan = true;
+        return false;
+      case 'removeVolumes':
+        for (const volume of action.volumes) {
+          await host.removeVolume(volumeName(key, volume));
+          await this.event(context, 'Normal', 'VolumeRemoved', `removed volume ${volumeName(key, volume)} (volumeReclaimPolicy: Delete)`);
+        }
+        return true;
+      case 'finalize':
+        execution.finalized = await finishDeletion(db, key, row!.uid);
+        if (execution.finalized) logger.info('session deleted');
+        return true;
+    }
+  }
+
+  private async createContainer(context: ExecutionContext, action: Extract<Action, { type: 'create' }>, execution: Execution): Promise<boolean> {
+    const { db, inventory, metrics } = this.options;
+    const { key, row, spec, logger } = context;
+    if (action.replaced) {
+      await inventory.host.remove(action.replaced.id);
+      inventory.forget(action.replaced.id);
+      metrics.driftCorrections.inc({ kind: 'spec_changed' });
+    } else if (this.options.hadContainer.has(row!.uid) || row!.status.containerId) {
+      metrics.driftCorrections.inc({ kind: 'container_missing' });
+    }
+    for (const volume of spec!.volumes ?? []) {
+      if (volume.hostPath !== undefined) continue;
+      await inventory.host.ensureVolume(volumeName(key, volume.name), { [LABELS.managedBy]: MANAGED_BY, [LABELS.session]: key, [LABELS.uid]: row!.uid });
+    }
+    const token = spec!.auth ? await readToken(db, key) : undefined;
+    if (spec!.auth && token?.tokenId !== context.revision.tokenId) {
+      // Rotated or requested since this reconcile read it: the hash would not match the token.
+      execution.replan = true;
+      return false;
+    }
+    const options = containerCreateOptions({ name: key, uid: row!.uid, generation: row!.generation }, spec!, this.options.defaults, { revision: context.revision, token: token?.token });
+    const created = await this.create(context, options, action.start);
+    if (!created) {
+      execution.replan = true;
+      return false;
+    }
+    const started = action.start && created.startError === undefined;
+    inventory.record({ id: created.id, name: options.name!, labels: options.Labels!, state: started ? 'running' : 'created', startedAt: started ? this.options.now() : undefined });
+    const verb: EventReason = action.replaced ? 'Recreated' : 'Created';
+    await this.event(context, 'Normal', verb, action.replaced ? `container changed: replaced ${short(action.replaced.id)} with ${short(created.id)}` : `created container ${short(created.id)}`);
+    logger.info({ containerId: created.id, replaced: action.replaced?.id }, action.replaced ? 'container recreated' : 'container created');
+    if (created.startError !== undefined) throw new StartError(created.id, created.startError);
+    if (started) {
+      await this.event(context, 'Normal', 'Started', `started container ${short(created.id)}`);
+      logger.info({ containerId: created.id }, 'container started');
+      await this.observePorts(context, created.id);
+    }
+    return true;
+  }
+
+  private async start(context: ExecutionContext, id: string, reason: EventReason, message: string): Promise<void> {
+    await this.options.inventory.host.start(id);
+    this.options.inventory.update(id, { state: 'running', startedAt: this.options.now(), finishedAt: undefined, exitCode: undefined, oomKilled: false, health: undefined, ports: undefined });
+    await this.event(context, 'Normal', reason, message);
+    context.logger.info({ containerId: id }, 'container started');
+    await this.observePorts(context, id);
+  }
+
+  /** Docker picks ephemeral host ports at each start: read them, for status.endpoints. */
+  private async observePorts(context: ExecutionContext, id: string): Promise<void> {
+    if (!context.spec || context.spec.ports.length === 0) return;
+    const { inventory } = this.options;
+    const info = await inventory.host.measure('inspect', () => inventory.host.docker.getContainer(id).inspect());
+    if (!info.State.Running) return;
+    inventory.update(id, { ports: portsFromInspect(info.NetworkSettings.Ports as Parameters<typeof portsFromInspect>[0]) });
+  }
+
+  /**
+   * Creates the container. A 409 means the name is taken: by our own container that the inventory
+   * has not seen yet (record it and plan again), or by a container we do not manage (a conflict).
+   */
+  private async create(context: ExecutionContext, options: ReturnType<typeof containerCreateOptions>, start: boolean): Promise<{ id: string; startError?: unknown } | undefined> {
+    const { inventory } = this.options;
+    const { key, logger } = context;
+    try {
+      return await inventory.host.createAndStart(options, start);
+    } catch (error) {
+      if (dockerStatusCode(error) !== 409) throw error;
+      const existing = await inventory.host.inspect(options.name!);
+      if (existing.Config.Labels?.[LABELS.managedBy] !== MANAGED_BY || existing.Config.Labels?.[LABELS.session] !== key) {
+        throw new NameConflictError(`a container named ${options.name} exists but is not managed by sessionctl; it is left alone. Rename or remove it to let this session start`);
+      }
+      inventory.record({
+        id: existing.Id,
+        name: options.name!,
+        labels: existing.Config.Labels,
+        state: existing.State.Status as ObservedContainer['state'],
+        exitCode: existing.State.Running ? undefined : existing.State.ExitCode,
+        oomKilled: existing.State.OOMKilled,
+      });
+      logger.info({ containerId: existing.Id }, 'found own container the inventory had not seen yet');
+      return undefined;
+    }
+  }
+
+  private vanishedContainer(action: Action, error: unknown): string | undefined {
+    if (error instanceof StartError && dockerStatusCode(error.cause) === 404) return error.containerId;
+    if (dockerStatusCode(error) !== 404) return undefined;
+    return action.type === 'start' || action.type === 'restart' || action.type === 'stop' || action.type === 'observePorts' ? action.container.id : undefined;
+  }
+
+  private describeFailure(action: Action, error: unknown, spec: SessionSpec | undefined): Failure {
+    if (error instanceof NameConflictError) return { reason: 'NameConflict', message: error.message };
+    if (error instanceof StartError) return { reason: 'StartFailed', message: `start failed: ${dockerErrorMessage(error.cause)}` };
+    const message = dockerErrorMessage(error);
+    const code = dockerStatusCode(error);
+    const host = this.options.inventory.host.name;
+    if (code === undefined) return { reason: 'DockerUnavailable', message: `Docker host ${host} did not answer: ${message}` };
+    if (action.type === 'create' && code === 404 && /image/i.test(message)) {
+      return { reason: 'ImageNotPresent', message: `image ${spec?.image} is not present on host ${host}: ${message}` };
+    }
+    if (action.type === 'removeVolumes') return { reason: 'VolumeFailed', message: `removing volumes failed: ${message}` };
+    const reason = action.type === 'create' ? 'CreateFailed' : action.type === 'stop' ? 'StopFailed' : action.type === 'remove' ? 'RemoveFailed' : 'StartFailed';
+    return { reason, message: `${action.type} failed: ${message}` };
+  }
+}
+
+class NameConflictError extends Error {
+  override readonly name = 'NameConflictError';
+}
+
+/** A start that failed right after a successful create: the container exists, reported as StartFailed. */
+class StartError extends Error {
+  override readonly name = 'StartError';
+  constructor(
+    readonly containerId: string,
+    cause: unknown,
+  ) {
+    super(dockerErrorMessage(cause), { cause });
+  }
+}
+
+function short(id: string): string {
+  return id.slice(0, 12);
+}
