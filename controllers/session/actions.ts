@@ -16,7 +16,7 @@ import type { Db } from '../../src/store/db';
 import { recordEvent, type EventReason, type EventType } from '../../src/store/events';
 import { CONTAINER_FINALIZER, addFinalizer, deleteSessionAs, finishDeletion, type SessionRow } from '../../src/store/sessions';
 import { readToken } from '../../src/store/tokens';
-import { STOP_TIMEOUT_SECONDS, ranStably, type Action, type ExpireReason, type RestartHistory } from './plan';
+import { STOP_TIMEOUT_SECONDS, crashBackoffMs, ranStably, type Action, type ExpireReason, type RestartHistory } from './plan';
 import { exitReason, type Failure } from './status';
 
 export interface Execution {
@@ -34,6 +34,8 @@ export interface ExecutionContext {
   row?: SessionRow;
   spec?: SessionSpec;
   revision: ContainerRevision;
+  /** Restarts already made at this generation. */
+  restartCount: number;
   logger: Logger;
 }
 
@@ -127,13 +129,15 @@ export class ActionExecutor {
           await host.start(action.container.id);
         }
         inventory.update(action.container.id, { state: 'running', startedAt: this.options.now(), finishedAt: undefined, exitCode: undefined, oomKilled: false, health: undefined, ports: undefined });
-        this.options.restarts.set(key, { consecutive: ranStably(action.container, now) ? 1 : history.consecutive + 1, lastRestartAt: this.options.now() });
+        const consecutive = ranStably(action.container, now) ? 1 : history.consecutive + 1;
+        this.options.restarts.set(key, { consecutive, lastRestartAt: this.options.now(), generation: row?.generation });
         execution.restartsDone++;
         execution.lastExit = { code: action.exitCode, oomKilled: action.oomKilled, unhealthy: action.unhealthy };
         metrics.containerRestarts.inc({ reason });
         metrics.driftCorrections.inc({ kind: 'container_exited' });
         const why = action.unhealthy ? 'its health check failed' : `it exited with code ${action.exitCode ?? 'unknown'}`;
-        await this.event(context, 'Normal', 'Restarted', `restarted container after ${why} (${reason})`);
+        const next = crashBackoffMs(consecutive, 0.5) / 1000;
+        await this.event(context, 'Normal', 'Restarted', `restart ${context.restartCount + execution.restartsDone}: restarted container after ${why} (${reason}); a failure within 10 minutes backs off about ${next}s`);
         logger.info({ containerId: action.container.id, exitCode: action.exitCode, reason }, 'container restarted');
         await this.observePorts(context, action.container.id);
         return true;

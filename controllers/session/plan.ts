@@ -28,6 +28,8 @@ export interface RestartHistory {
   /** Restarts since the container last ran long enough to count as stable. */
   consecutive: number;
   lastRestartAt?: number;
+  /** The generation the restarts were made at: a new one starts a fresh backoff. */
+  generation?: number;
 }
 
 export interface PlanInput {

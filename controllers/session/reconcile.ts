@@ -69,6 +69,8 @@ export class SessionReconciler {
   readonly reconcile = async ({ key, logger }: ReconcileContext): Promise<ReconcileOutcome> => {
     const { db, inventory, admission } = this.options;
     const row = await getSession(db, key);
+    // A spec change or a restart request starts a fresh crash backoff, as it renews the restart budget.
+    if (row && this.restarts.get(key)?.generation !== row.generation) this.restarts.delete(key);
     const spec = row ? this.validate(row.spec) : undefined;
     const valid = spec?.ok ? spec.value : undefined;
     const revision: ContainerRevision = { restartRequestedAt: row?.restartRequestedAt?.toISOString() };
@@ -99,7 +101,8 @@ export class SessionReconciler {
       admit: () => admission.tryAdmit(key, row!.createdAt.getTime(), memoryBytes),
     });
 
-    const execution = await this.executor.execute({ key, row, spec: valid, revision, logger }, result.actions);
+    const restartCount = row && row.status.observedGeneration === row.generation ? (row.status.restartCount ?? 0) : 0;
+    const execution = await this.executor.execute({ key, row, spec: valid, revision, restartCount, logger }, result.actions);
     const unschedulable = result.waiting && 'unschedulable' in result.waiting;
     if (result.holdsRoom && !execution.finalized) admission.hold(key, memoryBytes);
     else if (!unschedulable) admission.release(key);

@@ -14,6 +14,7 @@ import { registerDelete } from './commands/delete';
 import { registerDescribe } from './commands/describe';
 import { registerGet } from './commands/get';
 import { registerLogs } from './commands/logs';
+import { registerRuntimeCommands } from './commands/runtime';
 import { CommandError } from './context';
 import { DurationError } from './format';
 import { ManifestError } from './manifests';
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerDescribe(program);
   registerDelete(program);
   registerLogs(program);
+  registerRuntimeCommands(program);
   return program;
 }
 

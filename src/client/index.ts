@@ -9,7 +9,8 @@
 import type { Pool } from 'pg';
 import { API_VERSION, KIND, describeProblems, validateDocument, type SessionDocumentInput } from '../../crds/session';
 import { createPool } from '../store/db';
-import { deleteSessions, getSession, listSessions, touchSession, upsertSessions, type ApplyOutcome } from '../store/sessions';
+import { deleteSessions, getSession, listSessions, requestRestart, touchSession, upsertSessions, type ApplyOutcome } from '../store/sessions';
+import { readToken, requestTokenRotation, tokenSha256 } from '../store/tokens';
 import { parseSelector } from '../store/selector';
 import { hasCondition, isReady, toSession, type Session } from './session';
 import { watchSessions, type WatchEvent } from './watch';
@@ -53,8 +54,16 @@ export interface SessionClient {
   watch(options?: { selector?: string; names?: string[]; known?: string[]; signal?: AbortSignal; onListening?: () => void }): AsyncGenerator<WatchEvent>;
   waitFor(name: string, condition: WaitCondition, options?: { timeoutMs?: number }): Promise<Session | undefined>;
   touch(name: string): Promise<boolean>;
+  /** Recreates the container (volumes keep their data) and renews a spent restart budget. False if no such session. */
+  restart(name: string): Promise<boolean>;
+  /** The session's current access token (spec.auth), for the user's proxy; undefined while none is minted. */
+  token(name: string): Promise<{ token: string; sha256: string; expiresAt: Date } | undefined>;
+  /** Asks the controller for a new token; the container is recreated with it and the old one stops working. */
+  rotateToken(name: string): Promise<boolean>;
   close(): Promise<void>;
 }
+
+export { tokenSha256 };
 
 export function validateSessionInput(session: SessionInput) {
   const result = validateDocument({ apiVersion: API_VERSION, kind: KIND, ...session });
@@ -126,6 +135,12 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
       }
     },
     touch: (name) => touchSession(pool, name),
+    restart: (name) => requestRestart(pool, name),
+    async token(name) {
+      const token = await readToken(pool, name);
+      return token && { token: token.token, sha256: token.sha256, expiresAt: token.expiresAt };
+    },
+    rotateToken: (name) => requestTokenRotation(pool, name),
     async close() {
       if (ownsPool) await pool.end();
     },

@@ -32,3 +32,39 @@ export async function removeManagedContainers(): Promise<void> {
     await Promise.all(pending.splice(0, 4).map((info) => docker.getContainer(info.Id).remove({ force: true }).catch(() => undefined)));
   }
 }
+
+/** Named volumes the controller created; volumes outlive containers, so tests clean them up too. */
+export async function removeManagedVolumes(): Promise<void> {
+  const docker = testDocker();
+  const { Volumes } = await docker.listVolumes({ filters: { label: [MANAGED_FILTER] } });
+  for (const volume of Volumes ?? []) await docker.getVolume(volume.Name).remove({ force: true }).catch(() => undefined);
+}
+
+export async function volumeExists(name: string): Promise<boolean> {
+  return testDocker()
+    .getVolume(name)
+    .inspect()
+    .then(() => true, () => false);
+}
+
+/** Runs a command in a running container and returns its exit code and output (stdout and stderr). */
+export async function execIn(containerId: string, command: string[]): Promise<{ exitCode: number; output: string }> {
+  const exec = await testDocker().getContainer(containerId).exec({ Cmd: command, AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({ hijack: true, stdin: false });
+  const chunks: Buffer[] = [];
+  await new Promise<void>((resolve, reject) => {
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.on('end', resolve);
+    stream.on('error', reject);
+  });
+  // The stream is multiplexed: 8-byte frame headers, then the payload.
+  const raw = Buffer.concat(chunks);
+  let output = '';
+  for (let offset = 0; offset + 8 <= raw.length; ) {
+    const size = raw.readUInt32BE(offset + 4);
+    output += raw.subarray(offset + 8, offset + 8 + size).toString();
+    offset += 8 + size;
+  }
+  const { ExitCode } = await exec.inspect();
+  return { exitCode: ExitCode ?? -1, output };
+}

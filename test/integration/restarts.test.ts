@@ -1,0 +1,113 @@
+/**
+ * Health checks, the restart budget and crash backoff, on the real daemon: Docker runs the checks
+ * (HEALTHCHECK) and its events drive the controller; restarts back off and are counted.
+ */
+import { createTestDatabase, type TestDatabase } from '../helpers/database';
+import { execIn, removeManagedContainers } from '../helpers/docker';
+import { startController, type ControllerProcess } from '../helpers/controller';
+import { condition, httpSpec, row, upsert, waitConverged } from '../helpers/sessions';
+import { waitFor } from '../helpers/wait';
+import { listEvents } from '../../src/store/events';
+import { requestRestart } from '../../src/store/sessions';
+
+let db: TestDatabase;
+let controller: ControllerProcess;
+
+beforeAll(async () => {
+  await removeManagedContainers();
+  db = await createTestDatabase('restarts');
+  controller = await startController({ databaseUrl: db.url });
+});
+
+afterAll(async () => {
+  await controller?.stop();
+  await removeManagedContainers();
+  await db?.drop();
+});
+
+test('a session whose health check starts failing is restarted after exactly failureThreshold failures', async () => {
+  // The entrypoint clears the failure switch and logs each start; the check logs each failure.
+  await upsert(db.pool, 'sick', httpSpec({
+    command: ['sh', '-c', 'rm -f /tmp/fail; echo start >> /tmp/log; exec httpd -f -p 8080 -h /www'],
+    healthCheck: { exec: ['sh', '-c', 'if [ -f /tmp/fail ]; then echo fail >> /tmp/log; exit 1; fi'], periodSeconds: 2, timeoutSeconds: 1, failureThreshold: 3 },
+  }));
+  const healthy = await waitConverged(db.pool, 'sick');
+  expect(condition(healthy, 'Healthy')).toMatchObject({ status: 'True', reason: 'Healthy' });
+
+  await execIn(healthy.status.containerId!, ['touch', '/tmp/fail']);
+  const restarted = await waitFor(
+    async () => {
+      const view = await row(db.pool, 'sick');
+      return view?.status.restartCount === 1 && condition(view, 'Ready')?.status === 'True' ? view : undefined;
+    },
+    { timeoutMs: 30_000, what: 'the unhealthy session to be restarted and Ready again' },
+  );
+  expect(restarted.status).toMatchObject({ containerId: healthy.status.containerId, lastExitReason: 'Unhealthy' });
+  const log = (await execIn(restarted.status.containerId!, ['cat', '/tmp/log'])).output.trim().split('\n');
+  expect(log).toEqual(['start', 'fail', 'fail', 'fail', 'start']);
+
+  const reasons = (await listEvents(db.pool, 'sick')).sort((a, b) => a.firstSeen.getTime() - b.firstSeen.getTime()).map((event) => event.reason);
+  expect(reasons.indexOf('Unhealthy')).toBeGreaterThan(-1);
+  expect(reasons.indexOf('Restarted')).toBeGreaterThan(reasons.indexOf('Unhealthy'));
+  expect(await controller.metric('sessionctl_container_restarts_total', { reason: 'Unhealthy' })).toBe(1);
+  expect(await controller.metric('sessionctl_health_status_total', { status: 'unhealthy' })).toBeGreaterThanOrEqual(1);
+}, 60_000);
+
+test('a crash loop backs off with growing, recorded intervals, and maxRestarts: 3 ends in Failed', async () => {
+  await upsert(db.pool, 'crashy', httpSpec({ command: ['sh', '-c', 'exit 1'], ports: [], maxRestarts: 3 }));
+  const failed = await waitFor(
+    async () => {
+      const view = await row(db.pool, 'crashy');
+      return view?.status.phase === 'Failed' && view.status.observedGeneration === view.generation ? view : undefined;
+    },
+    { timeoutMs: 45_000, what: 'the crash-looping session to be Failed' },
+  );
+  expect(failed.status).toMatchObject({ restartCount: 3, lastExitCode: 1, lastExitReason: 'Error' });
+  expect(condition(failed, 'Ready')).toMatchObject({ status: 'False', reason: 'RestartLimitExceeded' });
+  expect(condition(failed, 'Ready')!.message).toContain('sessionctl restart crashy');
+
+  const events = await listEvents(db.pool, 'crashy');
+  const restarts = events
+    .filter((event) => event.reason === 'Restarted')
+    .sort((a, b) => a.firstSeen.getTime() - b.firstSeen.getTime());
+  expect(restarts.map((event) => event.message.slice(0, 'restart N'.length))).toEqual(['restart 1', 'restart 2', 'restart 3']);
+  const created = events.find((event) => event.reason === 'Created')!.firstSeen.getTime();
+  const times = [created, ...restarts.map((event) => event.firstSeen.getTime())];
+  const intervals = times.slice(1).map((time, index) => time - times[index]);
+  // First restart at once; then about 1 s and 2 s (±20% jitter): each wait longer than the one before.
+  expect(intervals[0]).toBeLessThan(800);
+  expect(intervals[1]).toBeGreaterThanOrEqual(750);
+  expect(intervals[2]).toBeGreaterThan(intervals[1]);
+  expect(events.some((event) => event.reason === 'BackOff')).toBe(true);
+  expect(events.some((event) => event.reason === 'RestartLimitExceeded')).toBe(true);
+
+  // Failed stays Failed: no further restarts while the budget is spent.
+  await new Promise((resolve) => setTimeout(resolve, 3_000));
+  expect((await row(db.pool, 'crashy'))?.status).toMatchObject({ phase: 'Failed', restartCount: 3 });
+
+  // `sessionctl restart` renews the budget: a new container at a new generation, counting from zero again.
+  expect(await requestRestart(db.pool, 'crashy')).toBe(true);
+  const renewed = await waitFor(
+    async () => {
+      const view = await row(db.pool, 'crashy');
+      return view && view.generation > failed.generation && view.status.observedGeneration === view.generation && view.status.containerId !== failed.status.containerId ? view : undefined;
+    },
+    { timeoutMs: 20_000, what: 'the restart request to recreate the container' },
+  );
+  expect(renewed.status.restartCount).toBeLessThan(3);
+  expect(await controller.metric('sessionctl_restart_limit_exceeded_total')).toBeGreaterThanOrEqual(1);
+}, 90_000);
+
+test('an out-of-memory kill is recorded as OOMKilled', async () => {
+  // dd allocates its 64 MiB block in one go, four times the limit.
+  await upsert(db.pool, 'greedy', httpSpec({ command: ['sh', '-c', 'exec dd if=/dev/zero of=/dev/null bs=64M count=1'], ports: [], resources: { memory: '16Mi' }, restartPolicy: 'Never' }));
+  const view = await waitFor(
+    async () => {
+      const current = await row(db.pool, 'greedy');
+      return current?.status.lastExitReason ? current : undefined;
+    },
+    { timeoutMs: 30_000, what: 'the greedy session to be killed' },
+  );
+  expect(view.status).toMatchObject({ lastExitReason: 'OOMKilled', lastExitCode: 137, phase: 'Failed' });
+  expect(condition(view, 'ContainerRunning')).toMatchObject({ status: 'False', reason: 'OOMKilled' });
+}, 45_000);
