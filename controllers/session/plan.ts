@@ -215,7 +215,7 @@ function restartBudget(spec: SessionSpec, restartCount: number, session: string)
   if (spec.maxRestarts === undefined || restartCount < spec.maxRestarts) return { spent: false, message: '' };
   return {
     spent: true,
-    message: `restarted ${restartCount} times, the most spec.maxRestarts allows (${spec.maxRestarts}); change the spec or run \`sessionctl restart ${spec === undefined ? '' : '<name>'}\` to try again`,
+    message: `restarted ${restartCount} times, the most spec.maxRestarts allows (${spec.maxRestarts}); change the spec or run \`sessionctl restart ${session}\` to try again`,
   };
 }
 

@@ -104,9 +104,11 @@ function conditionDrafts(input: StatusInput): Record<ConditionType, ConditionDra
       ? unknown('NotRunning', 'health is known only while the container runs')
       : container.health === 'unhealthy'
         ? { status: 'False', reason: 'Unhealthy', message: 'the container health check is failing' }
-        : container.health === 'starting'
-          ? unknown('HealthStarting', 'the first health checks have not finished')
-          : { status: 'True', reason: container.health === 'healthy' ? 'Healthy' : 'NoHealthCheck', message: container.health === 'healthy' ? 'health check passing' : 'no health check is defined' };
+        : container.health === 'healthy'
+          ? { status: 'True', reason: 'Healthy', message: 'health check passing' }
+          : container.health === 'starting' || (spec.healthCheck && current)
+            ? unknown('HealthStarting', 'the first health checks have not passed yet')
+            : { status: 'True', reason: 'NoHealthCheck', message: 'no health check is defined' };
 
   let ready: ConditionDraft;
   if (input.expiring) ready = { status: 'False', reason: input.expiring.reason, message: input.expiring.message };
