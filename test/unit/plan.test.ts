@@ -148,4 +148,70 @@ describe('plan', () => {
     expect(result.actions).toEqual([]);
     expect(result.requeueAfterMs).toBe(1_000);
   });
+
+  describe('runtime semantics', () => {
+    const refuse = () => ({ admitted: false as const, reason: 'MaxSessionsReached' as const, message: 'host h runs 5 of at most 5 sessions' });
+
+    it('restarts an unhealthy running container, with the crash backoff', () => {
+      const sick = container({ health: 'unhealthy' });
+      expect(plan(input({ containers: [sick] })).actions).toEqual([{ type: 'restart', container: sick, oomKilled: false, unhealthy: true }]);
+      const waiting = plan(input({ containers: [sick], restarts: { consecutive: 2, lastRestartAt: 1_000_000 - 10 } }));
+      expect(types(waiting)).toEqual([]);
+      expect(waiting.waiting?.reason).toBe('BackOff');
+    });
+
+    it('spends the restart budget, then stops restarting and reports it', () => {
+      const spec = { ...baseSpec, maxRestarts: 3 };
+      expect(types(plan(input({ desired: desired(spec, { restartCount: 2 }), containers: [container({ state: 'exited', exitCode: 1 }, spec)] })))).toEqual(['restart']);
+      const spent = plan(input({ desired: desired(spec, { restartCount: 3 }), containers: [container({ state: 'exited', exitCode: 1 }, spec)] }));
+      expect(types(spent)).toEqual([]);
+      expect(spent.restartLimitExceeded?.message).toContain('sessionctl restart alice');
+      expect(spent.holdsRoom).toBe(false);
+      const sick = container({ health: 'unhealthy' }, spec);
+      expect(plan(input({ desired: desired(spec, { restartCount: 3 }), containers: [sick] })).actions).toEqual([{ type: 'stop', container: sick, reason: 'RestartLimitExceeded' }]);
+    });
+
+    it('leaves a new session Pending when admission refuses, but never a running one', () => {
+      const pending = plan(input({ admit: refuse }));
+      expect(pending.actions).toEqual([]);
+      expect(pending.waiting).toMatchObject({ reason: 'MaxSessionsReached', unschedulable: true });
+      expect(types(plan(input({ admit: refuse, containers: [container({ state: 'created' })] })))).toEqual([]);
+      // A running session keeps its room through a recreate.
+      const old = container({}, { ...baseSpec, env: { MODE: 'prod' } });
+      expect(types(plan(input({ admit: refuse, containers: [old] })))).toEqual(['create']);
+      expect(plan(input({ admit: refuse, containers: [container()] })).holdsRoom).toBe(true);
+    });
+
+    it('stops an idle session and expires one past its lifetime', () => {
+      const idleSpec = { ...baseSpec, idleTimeoutSeconds: 60 };
+      const running = container({}, idleSpec);
+      const idle = plan(input({ desired: desired(idleSpec, { createdAt: 0, generationChangedAt: 0 }), containers: [running], now: 61_000 }));
+      expect(idle.actions).toEqual([{ type: 'stop', container: running, reason: 'IdleTimeout' }]);
+      expect(idle.waiting?.reason).toBe('IdleTimeout');
+      const awake = plan(input({ desired: desired(idleSpec, { createdAt: 0, generationChangedAt: 0, lastActivityAt: 50_000 }), containers: [running], now: 61_000 }));
+      expect(awake.actions).toEqual([]);
+      expect(awake.requeueAfterMs).toBe(49_000);
+      const expired = plan(input({ desired: desired({ ...baseSpec, maxLifetimeSeconds: 10 }, { createdAt: 0 }), containers: [container()], now: 10_000 }));
+      expect(expired.actions).toEqual([expect.objectContaining({ type: 'expire', reason: 'MaxLifetimeExceeded' })]);
+    });
+
+    it('wakes for the token expiry, and reads published ports it has not seen', () => {
+      const result = plan(input({ desired: desired(baseSpec, { tokenExpiresAt: 1_000_000 + 5_000 }), containers: [container()] }));
+      expect(result.requeueAfterMs).toBe(5_000);
+      const portSpec = { ...baseSpec, ports: [{ name: 'http', containerPort: 8080 }] };
+      const unseen = container({}, portSpec);
+      expect(plan(input({ desired: desired(portSpec), containers: [unseen] })).actions).toEqual([{ type: 'observePorts', container: unseen }]);
+    });
+
+    it('removes named volumes at deletion only with volumeReclaimPolicy: Delete', () => {
+      const spec = (policy: 'Retain' | 'Delete') => ({ ...baseSpec, volumes: [{ name: 'data', mountPath: '/data' }], volumeReclaimPolicy: policy });
+      expect(types(plan(input({ desired: desired(spec('Delete'), { deletionRequested: true }) })))).toEqual(['removeVolumes', 'finalize']);
+      expect(types(plan(input({ desired: desired(spec('Retain'), { deletionRequested: true }) })))).toEqual(['finalize']);
+    });
+
+    it('recreates for a new container hash (token rotation, restart request)', () => {
+      const result = plan(input({ desired: desired(baseSpec, { containerHash: 'another' }), containers: [container()] }));
+      expect(types(result)).toEqual(['create']);
+    });
+  });
 });
