@@ -37,6 +37,9 @@ export function dockerStatusCode(error: unknown): number | undefined {
   return (error as DockerApiError).statusCode;
 }
 
+/** For the host limiter: below everything else. */
+export const LOW_PRIORITY = -1;
+
 export class DockerHost {
   private readonly limiter: PQueue;
 
@@ -51,9 +54,13 @@ export class DockerHost {
     this.limiter = new PQueue({ concurrency });
   }
 
-  /** Runs one API call under the host's concurrency limit, recording its latency and outcome. */
-  async call<T>(operation: DockerOperation, request: () => Promise<T>): Promise<T> {
-    return this.limiter.add(() => this.measure(operation, request)) as Promise<T>;
+  /**
+   * Runs one API call under the host's concurrency limit, recording its latency and outcome.
+   * Work of LOW_PRIORITY (crash-loop restarts) waits while any other call is queued, so that a
+   * crash loop never delays healthy sessions.
+   */
+  async call<T>(operation: DockerOperation, request: () => Promise<T>, priority = 0): Promise<T> {
+    return this.limiter.add(() => this.measure(operation, request), { priority }) as Promise<T>;
   }
 
   /** For calls that must not wait behind creates, such as the event stream and health checks. */
@@ -93,15 +100,19 @@ export class DockerHost {
     }) as Promise<{ id: string; startError?: unknown }>;
   }
 
-  async start(id: string): Promise<void> {
-    await this.call('start', async () => {
-      try {
-        await this.docker.getContainer(id).start();
-      } catch (error) {
-        // 304: already started. The goal is reached, so it is not a failure.
-        if (dockerStatusCode(error) !== 304) throw error;
-      }
-    });
+  async start(id: string, priority = 0): Promise<void> {
+    await this.call(
+      'start',
+      async () => {
+        try {
+          await this.docker.getContainer(id).start();
+        } catch (error) {
+          // 304: already started. The goal is reached, so it is not a failure.
+          if (dockerStatusCode(error) !== 304) throw error;
+        }
+      },
+      priority,
+    );
   }
 
   async stop(id: string, timeoutSeconds: number): Promise<void> {
@@ -115,8 +126,8 @@ export class DockerHost {
   }
 
   /** Stop (with the grace period) and start again: the same container, with new ephemeral ports. */
-  async restart(id: string, timeoutSeconds: number): Promise<void> {
-    await this.call('restart', () => this.docker.getContainer(id).restart({ t: timeoutSeconds }));
+  async restart(id: string, timeoutSeconds: number, priority = 0): Promise<void> {
+    await this.call('restart', () => this.docker.getContainer(id).restart({ t: timeoutSeconds }), priority);
   }
 
   /**
