@@ -81,8 +81,9 @@ export function healthcheckConfig(spec: SessionSpec): Dockerode.ContainerCreateO
     const { port, path } = check.httpGet!;
     const number = typeof port === 'number' ? port : spec.ports.find((candidate) => candidate.name === port)!.containerPort;
     const url = shellQuote(`http://127.0.0.1:${number}${path}`);
-    const timeout = check.timeoutSeconds;
-    test = ['CMD-SHELL', `wget -q -T ${timeout} -O /dev/null ${url} 2>/dev/null || curl -fsS -m ${timeout} -o /dev/null ${url}`];
+    // Docker enforces timeoutSeconds on the whole check, so the client needs no timeout of its own
+    // (busybox's static wget even crashes with -T).
+    test = ['CMD-SHELL', `wget -q -O /dev/null ${url} 2>/dev/null || curl -fsS -o /dev/null ${url}`];
   }
   return {
     Test: test,

@@ -8,9 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
-import { containersOf, removeManagedContainers } from '../helpers/docker';
+import { containersOf, execIn, removeManagedContainers, removeManagedVolumes } from '../helpers/docker';
 import { startController, type ControllerProcess } from '../helpers/controller';
-import { waitConverged } from '../helpers/sessions';
+import { row, waitConverged } from '../helpers/sessions';
 import { readManifests } from '../../src/cli/manifests';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -36,6 +36,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await controller?.stop();
   await removeManagedContainers();
+  await removeManagedVolumes();
   await db?.drop();
 });
 
@@ -93,6 +94,33 @@ test('the shipped examples apply, converge under the controller, and re-apply un
   const again = await sessionctl(['apply', '-f', path.join(ROOT, 'crds', 'examples')]);
   expect(again.stdout.trim().split('\n').sort()).toEqual(examples.map((example) => `session/${example.metadata.name} unchanged`).sort());
 });
+
+test('token prints the access token the container carries; rotate-token and restart replace the container', async () => {
+  const shown = await sessionctl(['token', 'dave-workspace']);
+  expect(shown.code).toBe(0);
+  const token = shown.stdout.trim();
+  expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  const before = await waitConverged(db.pool, 'dave-workspace');
+  expect((await execIn(before.status.containerId!, ['sh', '-c', 'echo "$SESSION_TOKEN"'])).output.trim()).toBe(token);
+  expect(before.status.endpoints).toEqual({ ide: expect.stringMatching(/^127\.0\.0\.1:\d+$/), preview: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
+
+  const rotated = await sessionctl(['rotate-token', 'dave-workspace', '--wait', '--timeout', '60s']);
+  expect(rotated.code).toBe(0);
+  expect(rotated.stdout).toContain('session/dave-workspace token rotation requested');
+  const after = (await sessionctl(['token', 'dave-workspace'])).stdout.trim();
+  expect(after).not.toBe(token);
+  const current = await waitConverged(db.pool, 'dave-workspace');
+  expect(current.status.containerId).not.toBe(before.status.containerId);
+
+  const noAuth = await sessionctl(['token', 'bob-notebook']);
+  expect(noAuth).toMatchObject({ code: 1, stderr: expect.stringContaining('its spec sets no auth') });
+
+  const generation = (await row(db.pool, 'bob-notebook'))!.generation;
+  const restarted = await sessionctl(['restart', 'bob-notebook', '--wait']);
+  expect(restarted.code).toBe(0);
+  expect((await row(db.pool, 'bob-notebook'))!.generation).toBe(generation + 1);
+  expect((await sessionctl(['restart', 'nobody'])).code).toBe(1);
+}, 90_000);
 
 test('/metrics exports every metric of the contract, and /healthz and /readyz answer', async () => {
   const text = await (await fetch(`${controller!.metricsUrl}/metrics`)).text();
