@@ -80,6 +80,7 @@ export interface Plan {
 
 export const CRASH_BACKOFF = { baseMs: 1_000, maxMs: 300_000, stableAfterMs: 600_000 };
 export const STOP_TIMEOUT_SECONDS = 10;
+export const MAX_TIMER_MS = 3_600_000;
 
 /** 0 for the first restart after a crash, then 1 s doubling to 5 min, spread by ±20%. */
 export function crashBackoffMs(consecutive: number, jitter: number): number {
@@ -136,7 +137,8 @@ export function plan(input: PlanInput): Plan {
   }
   const timers = [lifetime.nextCheckAt, desired.tokenExpiresAt].filter((at): at is number => at !== undefined);
   const result = planContainer(input, spec, own, actions, lifetime.idle);
-  const nextTimer = timers.length > 0 ? Math.max(0, Math.min(...timers) - input.now) : undefined;
+  // Far deadlines are looked at again hourly, so that a clock step or a lost timer heals by itself.
+  const nextTimer = timers.length > 0 ? Math.min(MAX_TIMER_MS, Math.max(0, Math.min(...timers) - input.now)) : undefined;
   if (nextTimer !== undefined && (result.requeueAfterMs === undefined || nextTimer < result.requeueAfterMs)) result.requeueAfterMs = nextTimer;
   return result;
 }

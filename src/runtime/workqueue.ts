@@ -5,6 +5,8 @@
  */
 import { backoffDelay, type BackoffOptions } from './backoff';
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export interface WorkQueueObserver {
   added(): void;
   depth(depth: number): void;
@@ -43,9 +45,11 @@ export class WorkQueue {
     this.push(key);
   }
 
-  addAfter(key: string, delayMs: number): void {
+  addAfter(key: string, requestedMs: number): void {
     if (this.closed) return;
-    if (delayMs <= 0) return this.add(key);
+    if (requestedMs <= 0) return this.add(key);
+    // setTimeout fires at once for delays past 2^31-1 ms (about 24.8 days): cap, and look again then.
+    const delayMs = Math.min(requestedMs, MAX_TIMER_MS);
     const at = this.now() + delayMs;
     const existing = this.delayed.get(key);
     if (existing && existing.at <= at) return;

@@ -198,6 +198,8 @@ describe('plan', () => {
     it('wakes for the token expiry, and reads published ports it has not seen', () => {
       const result = plan(input({ desired: desired(baseSpec, { tokenExpiresAt: 1_000_000 + 5_000 }), containers: [container()] }));
       expect(result.requeueAfterMs).toBe(5_000);
+      const far = plan(input({ desired: desired({ ...baseSpec, maxLifetimeSeconds: 90 * 86_400 }, { createdAt: 0 }), containers: [container()] }));
+      expect(far.requeueAfterMs).toBe(3_600_000);
       const portSpec = { ...baseSpec, ports: [{ name: 'http', containerPort: 8080 }] };
       const unseen = container({}, portSpec);
       expect(plan(input({ desired: desired(portSpec), containers: [unseen] })).actions).toEqual([{ type: 'observePorts', container: unseen }]);

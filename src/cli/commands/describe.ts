@@ -51,6 +51,8 @@ export function registerDescribe(program: Command): void {
             `Restarts:      ${status.restartCount ?? 0}`,
           );
           if (status.lastExitCode !== undefined || status.lastExitReason) lines.push(`Last exit:     ${status.lastExitCode ?? '?'} (${status.lastExitReason ?? 'unknown'})`);
+          const endpoints = Object.entries(status.endpoints ?? {});
+          if (endpoints.length > 0) lines.push(`Endpoints:     ${endpoints.map(([port, address]) => `${port}=${address}`).join(', ')}`);
           lines.push('Spec:', indent(stringify(session.spec)));
           const conditions = status.conditions ?? [];
           lines.push(
