@@ -13,7 +13,8 @@ import { Client, type Pool } from 'pg';
 import { baseDatabaseUrl, createTestDatabase, type TestDatabase } from '../helpers/database';
 import { createPool } from '../../src/store/db';
 import { DEFAULT_ROLES, loadMigrations, migrate, migrationsDirectory, type DatabaseRoles } from '../../src/store/migrate';
-import { addFinalizer, finishDeletion, getSession, listUnobservedSessionNames, upsertSessions, writeStatus } from '../../src/store/sessions';
+import { addFinalizer, finishDeletion, getSession, listUnobservedSessionNames, requestRestart, upsertSessions, writeStatus } from '../../src/store/sessions';
+import { mintToken, readToken, requestTokenRotation } from '../../src/store/tokens';
 import { listEvents, recordEvent } from '../../src/store/events';
 import { SESSIONS_CHANNEL, parseNotification } from '../../src/store/listener';
 import type { SessionStatus } from '../../crds/status';
@@ -173,6 +174,29 @@ describe('the writer role', () => {
     expect(await sqlstate(writer.query('TRUNCATE sessionctl.sessions'))).toBe('42501');
     expect(await sqlstate(writer.query('CREATE TABLE sessionctl.mine (id int)'))).toBe('42501');
     expect(await sqlstate(writer.query('ALTER TABLE sessionctl.sessions DROP CONSTRAINT sessions_spec_is_object'))).toBe('42501');
+  });
+});
+
+describe('access tokens and restart requests (migration 005)', () => {
+  test('the writer reads tokens and asks for rotations and restarts; only the controller mints', async () => {
+    await writer.query(`INSERT INTO sessionctl.sessions (name, spec) VALUES ('t-one', '{"image":"a","auth":{}}')`);
+    const uid = (await getSession(controller, 't-one'))!.uid;
+    const minted = await mintToken(controller, 't-one', uid, 3600);
+    expect(minted).toMatchObject({ sessionUid: uid });
+    const token = await readToken(writer, 't-one');
+    expect(token!.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(await sqlstate(writer.query(`UPDATE sessionctl.session_tokens SET token = 'forged' WHERE session_name = 't-one'`))).toBe('42501');
+    expect(await sqlstate(mintToken(writer, 't-one', uid, 3600))).toBe('42501');
+    // A rotation request is a DELETE, and wakes the controller's channel.
+    await controller.query('LISTEN sessionctl_sessions');
+    const woken = new Promise<string>((resolve) => controller.once('notification', (message) => resolve(message.payload ?? '')));
+    expect(await requestTokenRotation(writer, 't-one')).toBe(true);
+    expect(JSON.parse(await woken)).toMatchObject({ name: 't-one' });
+    await controller.query('UNLISTEN sessionctl_sessions');
+
+    const before = (await getSession(writer, 't-one'))!.generation;
+    expect(await requestRestart(writer, 't-one')).toBe(true);
+    expect((await getSession(writer, 't-one'))!.generation).toBe(before + 1);
   });
 });
 
