@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Bring up the development/test environment (`npm run env:up`):
-#   Debian packages -> mTLS certificates -> dedicated dockerd on tcp://127.0.0.1:2376
+#   Debian packages (docker.io, busybox-static, docker-registry, apache2-utils) -> mTLS certificates -> dedicated dockerd on tcp://127.0.0.1:2376
 #   -> image sessionctl/base:dev -> embedded PostgreSQL (unless DATABASE_URL is
 #   given) -> $STATE/env for `. .sessionctl/env`.
 # Idempotent: every step checks first and does nothing when already done, so a
@@ -33,6 +33,9 @@ install_packages() {
   fi
   command -v openssl >/dev/null || pkgs+=(openssl)
   command -v ip >/dev/null || pkgs+=(iproute2)
+  # The registry tests run Debian's registry (basic and token auth); htpasswd makes its bcrypt users.
+  command -v docker-registry >/dev/null || pkgs+=(docker-registry)
+  command -v htpasswd >/dev/null || pkgs+=(apache2-utils)
   ((${#pkgs[@]} > 0)) || return 0
 
   if [[ $(id -u) -ne 0 ]]; then
@@ -47,7 +50,7 @@ install_packages() {
     printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 0755 "$policy" && made_policy=1
   fi
   local rc=0
-  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "${pkgs[@]}"; } || rc=$?
+  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y "${pkgs[@]}"; } || rc=$?
   ((made_policy)) && rm -f "$policy"
   ((rc == 0)) || fail "apt-get install ${pkgs[*]} failed"
   # On a systemd machine the units are enabled for the next boot: we never want
