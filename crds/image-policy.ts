@@ -17,16 +17,18 @@ export const imagePolicyShape = {
     .optional(),
   imageUpdatePolicy: z
     .enum(['None', 'Poll'])
-    .default('None')
-    .describe('Poll: every imagePollIntervalSeconds the tag is resolved to a digest (one HEAD request per image and host, whatever the number of sessions); when it moved, the new image is pulled and the sessions on it are recreated in batches. None: a running container keeps its image.'),
+    .describe('Poll: every imagePollIntervalSeconds the tag is resolved to a digest (one HEAD request per image and host, whatever the number of sessions); when it moved, the new image is pulled and the sessions on it are recreated in batches. None (the default): a running container keeps its image.')
+    .optional(),
   imagePollIntervalSeconds: z
     .number()
     .int()
     .min(5)
     .max(86_400)
-    .default(300)
-    .describe('Seconds between two digest checks of the tag with imageUpdatePolicy: Poll. Default 300.'),
+    .describe(`Seconds between two digest checks of the tag with imageUpdatePolicy: Poll. Default 300.`)
+    .optional(),
 };
+
+export const DEFAULT_POLL_INTERVAL_SECONDS = 300;
 
 /** The Kubernetes default: a floating `latest` (or no tag) is pulled Always, anything else IfNotPresent. */
 export function effectivePullPolicy(spec: { image: string; imagePullPolicy?: PullPolicy }): PullPolicy {
