@@ -51,6 +51,9 @@ interface CachedToken {
   expiresAt: number;
 }
 
+/** So that registry operators (and the tests' access logs) can tell our checks from the daemon's pulls. */
+export const USER_AGENT = 'sessionctl-registry-client';
+
 export const RATE_LIMIT_BACKOFF = { baseMs: 5_000, maxMs: 300_000 };
 
 export class RegistryClient {
@@ -156,7 +159,7 @@ export class RegistryClient {
     }
     let response: Response;
     try {
-      response = await fetch(url, { ...init, redirect: 'follow', signal: AbortSignal.timeout(this.options.requestTimeoutMs ?? 10_000) });
+      response = await fetch(url, { ...init, headers: { ...init.headers, 'User-Agent': USER_AGENT }, redirect: 'follow', signal: AbortSignal.timeout(this.options.requestTimeoutMs ?? 10_000) });
     } catch (error) {
       this.options.metrics.registryRequests.inc({ registry, code: 'error' });
       throw error;

@@ -14,6 +14,8 @@ export interface AccessLine {
   method: string;
   path: string;
   status: number;
+  /** The User-Agent: the daemon's says "docker/", the controller's (Node's fetch) "node". */
+  agent: string;
   /** When the line reached us (ms epoch). */
   at: number;
 }
@@ -30,7 +32,7 @@ export interface TestRegistry {
   stop(): Promise<void>;
 }
 
-const ACCESS = /"(GET|HEAD|PUT|POST|PATCH|DELETE) (\S+) HTTP\/[\d.]+" (\d{3})/;
+const ACCESS = /"(GET|HEAD|PUT|POST|PATCH|DELETE) (\S+) HTTP\/[\d.]+" (\d{3}) \S+ "[^"]*" "([^"]*)"/;
 
 export async function startRegistry(auth: RegistryAuth): Promise<TestRegistry> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sctl-registry-'));
@@ -64,7 +66,7 @@ export async function startRegistry(auth: RegistryAuth): Promise<TestRegistry> {
       while ((newline = buffered.indexOf('\n')) >= 0) {
         const match = ACCESS.exec(buffered.slice(0, newline));
         buffered = buffered.slice(newline + 1);
-        if (match) lines.push({ method: match[1], path: match[2], status: Number(match[3]), at: Date.now() });
+        if (match) lines.push({ method: match[1], path: match[2], status: Number(match[3]), agent: match[4], at: Date.now() });
       }
     });
     started.stderr!.resume();

@@ -18,6 +18,7 @@ export interface TokenRequest {
   status: number;
   scope?: string;
   user?: string;
+  agent: string;
 }
 
 export interface TokenServer {
@@ -78,7 +79,7 @@ export async function startTokenServer(options: { users: Record<string, string>;
   const server: Server = createServer((request, response) => {
     const url = new URL(request.url ?? '/', `http://127.0.0.1:${port}`);
     const scope = url.searchParams.get('scope') ?? undefined;
-    const record = (status: number, user?: string) => requests.push({ at: Date.now(), status, scope, user });
+    const record = (status: number, user?: string) => requests.push({ at: Date.now(), status, scope, user, agent: request.headers['user-agent'] ?? '' });
     if (limited.count > 0) {
       limited.count--;
       record(429);
