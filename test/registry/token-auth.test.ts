@@ -121,6 +121,9 @@ test('a new image pushed under the same tag recreates exactly the sessions on it
   const batches = new Map<number, number[]>();
   for (const recreate of recreates) batches.set(recreate.batch, [...(batches.get(recreate.batch) ?? []), recreate.at]);
   expect([...batches.values()].map((times) => times.length)).toEqual([2, 2, 2]);
+  // Those that waited for a later batch said so.
+  const pending = await Promise.all(pollers.map(async (name) => (await listEvents(db.pool, name)).some((event) => event.reason === 'ImageUpdatePending')));
+  expect(pending.filter(Boolean).length).toBeGreaterThanOrEqual(2);
   const ordered = [...batches.keys()].sort((a, b) => a - b);
   for (let index = 1; index < ordered.length; index++) {
     expect(Math.min(...batches.get(ordered[index])!)).toBeGreaterThanOrEqual(Math.max(...batches.get(ordered[index - 1])!));
@@ -165,8 +168,25 @@ test('a 429 from the token service is honoured: nothing is asked of that registr
   expect((await row(db.pool, 'poll-0'))!.status.phase).toBe('Running');
 });
 
+test('our own token TTL (shorter than the token expiry) makes the controller fetch a fresh token; a restart recreates nothing', async () => {
+  const before = new Map((await managedContainers()).map((info) => [info.Labels['dev.sessionctl.session'], info.Id]));
+  const earlierOutput = controller.output();
+  await controller.stop();
+  controller = await startController({ databaseUrl: db.url, env: { DOCKER_CONFIG: emptyDockerConfig, SESSIONCTL_REGISTRY_TOKEN_TTL_SECONDS: '6' } });
+  const since = Date.now();
+  await new Promise((resolve) => setTimeout(resolve, 20_000));
+  // The token service says 60 s; our TTL of 6 s wins, so checks 5 s apart fetch a token every other time or so.
+  const fetched = ours(tokens.requests).filter((request) => request.at >= since && request.scope === pollScope && request.status === 200);
+  expect(fetched.length).toBeGreaterThanOrEqual(2);
+  for (let index = 1; index < fetched.length; index++) expect(fetched[index].at - fetched[index - 1].at).toBeGreaterThanOrEqual(6_000 - 1_000);
+  expect(new Map((await managedContainers()).map((info) => [info.Labels['dev.sessionctl.session'], info.Id]))).toEqual(before);
+  previousOutput = earlierOutput;
+});
+
+let previousOutput = '';
+
 test('no password or bearer token in logs, status or events', async () => {
-  const text = await readableRecords(db.pool, controller.output());
+  const text = await readableRecords(db.pool, `${previousOutput}\n${controller.output()}`);
   expect(tokens.issued.length).toBeGreaterThan(0);
   expect(leakedSecrets(text, [password, `${username}:${password}`, ...tokens.issued])).toEqual([]);
   // The signature alone would be enough to leak a token.
