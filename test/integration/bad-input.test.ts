@@ -85,6 +85,24 @@ test('broken rows are reported with the field path, retried with growing backoff
   expect(condition(await row(db.pool, 'good'), 'Ready')?.status).toBe('True');
 });
 
+test('runtime fields: privileged, cpus "-1" and a health port that names no port are refused with the field path, and no container is made', async () => {
+  const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+    ['bad-privileged', { securityContext: { privileged: true } }, /spec\.securityContext\.privileged: .*never allowed/],
+    ['bad-privileged-top', { privileged: true }, /spec\.privileged: .*never allowed/],
+    ['bad-cpus', { resources: { cpus: '-1' } }, /spec\.resources\.cpus: .*positive number of CPUs/],
+    ['bad-health-port', { healthCheck: { httpGet: { port: 'web', path: '/' } } }, /spec\.healthCheck\.httpGet\.port: names no port: spec\.ports has "http"/],
+  ];
+  for (const [name, fields] of cases) await upsert(db.pool, name, httpSpec(fields));
+  for (const [name, , message] of cases) {
+    const view = await waitReason(name, 'Valid', 'InvalidSpec');
+    expect(condition(view, 'Valid')).toMatchObject({ status: 'False' });
+    expect(condition(view, 'Valid')!.message).toMatch(message);
+    expect(view.status.containerId).toBeUndefined();
+  }
+  expect(controller.child.exitCode).toBeNull();
+  expect(condition(await row(db.pool, 'good'), 'Ready')?.status).toBe('True');
+});
+
 test('fixing a broken spec converges at once, without waiting out the backoff', async () => {
   await upsert(db.pool, 'bad-memory', httpSpec({ resources: { memory: '64Mi' } }));
   await waitConverged(db.pool, 'bad-memory', 'True', 5_000);
