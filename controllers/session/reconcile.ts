@@ -162,6 +162,9 @@ export class SessionReconciler {
       throw new ReportedFailure('the spec is invalid');
     }
     if (execution.failure) throw new ReportedFailure(execution.failure.message);
+    // A failed pull (or an image that may not be pulled) is a failure like any other: the queue backs
+    // off on top of the per-image pull back-off, and the error counts. A pull in progress is not.
+    if (image?.waiting && image.waiting.reason !== 'ImagePulling') throw new ReportedFailure(image.waiting.message);
     if (result.waiting?.reason === 'BackOff') await this.event(row, 'Warning', 'BackOff', result.waiting.message, logger);
     const timers = [result.requeueAfterMs, image?.requeueAfterMs].filter((ms): ms is number => ms !== undefined);
     return timers.length > 0 ? { requeueAfterMs: Math.min(...timers) } : {};

@@ -51,7 +51,7 @@ function retryDelays(session: string): number[] {
 test('broken rows are reported with the field path, retried with growing backoff, and others are unaffected', async () => {
   await upsert(db.pool, 'bad-memory', httpSpec({ resources: { memory: 'lots' } }));
   await upsert(db.pool, 'bad-type', { image: 42, ports: 'http' });
-  await upsert(db.pool, 'bad-image', httpSpec({ image: 'sessionctl/missing:dev' }));
+  await upsert(db.pool, 'bad-image', httpSpec({ image: 'sessionctl/missing:dev', imagePullPolicy: 'Never' }));
   await upsert(db.pool, 'good', httpSpec());
 
   const memory = await waitReason('bad-memory', 'Valid', 'InvalidSpec');
