@@ -65,7 +65,9 @@ export async function pullImage(host: DockerHost, reference: string, registryAut
       stream = (await host.docker.createImage(registryAuth ? { key: registryAuth } : undefined, { fromImage: reference })) as NodeJS.ReadableStream;
     } catch (error) {
       const apiError = error as { statusCode?: number; json?: { message?: string }; message?: string };
-      throw new PullError(apiError.json?.message ?? apiError.message ?? String(error), apiError.statusCode);
+      // docker-modem prefixes the daemon's words with "(HTTP code 500) server error - ": keep the words.
+      const message = apiError.json?.message ?? (apiError.message ?? String(error)).replace(/^\(HTTP code \d+\) [^-]*- /, '');
+      throw new PullError(message.trim(), apiError.statusCode);
     }
     await new Promise<void>((resolve, reject) => {
       let failure: string | undefined;
@@ -95,7 +97,7 @@ export async function pullImage(host: DockerHost, reference: string, registryAut
         if (settled) return;
         settled = true;
         if (error) reject(new PullError(`the pull stream broke: ${error.message}`));
-        else if (failure) reject(new PullError(failure));
+        else if (failure) reject(new PullError(failure.trim()));
         else resolve();
       };
       stream.on('error', finish);
