@@ -58,6 +58,10 @@ install_packages() {
   if [[ " ${pkgs[*]} " == *" docker.io "* && -d /run/systemd/system ]] && command -v systemctl >/dev/null; then
     systemctl disable --now docker.socket docker.service >/dev/null 2>&1 || true # never a system socket
   fi
+  # Debian's registry service would listen on :5000 on every interface; the tests start their own on 127.0.0.1.
+  if [[ " ${pkgs[*]} " == *" docker-registry "* && -d /run/systemd/system ]] && command -v systemctl >/dev/null; then
+    systemctl disable --now docker-registry.service >/dev/null 2>&1 || true
+  fi
 }
 install_packages
 
