@@ -162,3 +162,16 @@ test('no password, auth header or credentials encoding in logs, status or events
   expect(leakedSecrets(text, [password, 'wrong-password-123', `${username}:${password}`])).toEqual([]);
   expect(text).not.toMatch(/X-Registry-Auth/i);
 });
+
+test('`sessionctl registry`: the password only from stdin, hosts checked, list without passwords, logout', async () => {
+  const env = { DATABASE_URL: db.url };
+  const onCommandLine = await sessionctl(['registry', 'login', registry.host, '-u', username], env);
+  expect(onCommandLine).toMatchObject({ code: 2, stderr: expect.stringContaining('--password-stdin') });
+  const notAHost = await sessionctl(['registry', 'login', 'https://not a host/', '-u', username, '--password-stdin'], env, 'x');
+  expect(notAHost).toMatchObject({ code: 2, stderr: expect.stringContaining('is not a registry host') });
+  const list = await sessionctl(['registry', 'list'], env);
+  expect(list.stdout).toMatch(new RegExp(`^REGISTRY +USERNAME +UPDATED\\n${registry.host.replace(/[.]/g, '\\.')} +${username} +\\d{4}-`));
+  expect(list.stdout).not.toContain(password);
+  expect(await sessionctl(['registry', 'logout', `http://${registry.host}/`], env)).toMatchObject({ code: 0, stdout: `registry/${registry.host} removed\n` });
+  expect(await sessionctl(['registry', 'logout', registry.host], env)).toMatchObject({ code: 1, stderr: expect.stringContaining(`no credentials stored for registry ${registry.host}`) });
+});
