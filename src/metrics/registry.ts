@@ -14,6 +14,9 @@ const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // These are gauges whose names end in _total, which Prometheus reserves for counters:
+  // `promtool check metrics` rejects them. nodejs_active_handles/requests carry the same numbers.
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
   const reg = [registry];
   // Gauges about in-flight work are computed at scrape time from each queue's start times.
   const inFlightByQueue = new Map<string, () => Iterable<number>>();
@@ -63,6 +66,8 @@ export function createMetrics() {
     healthTransitions: new Counter({ name: 'sessionctl_health_status_total', help: 'Docker health_status changes of session containers, by status', labelNames: ['status'], registers: reg }),
     lifetimeActions: new Counter({ name: 'sessionctl_lifetime_actions_total', help: 'Idle stops and deletions made by the controller, by reason and action', labelNames: ['reason', 'action'], registers: reg }),
     tokenRotations: new Counter({ name: 'sessionctl_token_rotations_total', help: 'Access tokens minted, by reason (initial, expired, requested)', labelNames: ['reason'], registers: reg }),
+    ready: new Gauge({ name: 'sessionctl_ready', help: '1 once the first full resync has been reconciled (the same as /readyz)', registers: reg }),
+    buildInfo: new Gauge({ name: 'sessionctl_build_info', help: 'Always 1; the version label says which build is running', labelNames: ['version'], registers: reg }),
     notifyLatency: new Histogram({ name: 'sessionctl_notify_pickup_seconds', help: 'Time from the row trigger firing to the controller queueing the key', buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1], registers: reg }),
   };
   return metrics;
@@ -87,4 +92,5 @@ export function preinitialise(metrics: Metrics, controller: string): void {
   for (const status of ['healthy', 'unhealthy'] as const) metrics.healthTransitions.inc({ status }, 0);
   for (const reason of TOKEN_ROTATION_REASONS) metrics.tokenRotations.inc({ reason }, 0);
   for (const phase of PHASES) metrics.sessions.set({ phase }, 0);
+  metrics.ready.set(0);
 }
