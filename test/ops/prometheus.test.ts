@@ -153,6 +153,13 @@ test('a running controller passes promtool check metrics, and a real Prometheus 
     },
     { timeoutMs: 30_000, intervalMs: 500, what: 'every rule to have been evaluated without error' },
   );
-  const firing = await query('ALERTS{alertname="SessionctlControllerDown"}');
-  expect(firing).toEqual([]);
+  // Before the first scrape `absent(up)` is true and the alert may have gone pending; once the
+  // controller is scraped it must leave the active alerts.
+  await waitFor(
+    async () => {
+      const alerts = (await (await fetch(`${api}/alerts`)).json()) as { data: { alerts: Array<{ labels: { alertname: string } }> } };
+      return !alerts.data.alerts.some((alert) => alert.labels.alertname === 'SessionctlControllerDown');
+    },
+    { timeoutMs: 15_000, intervalMs: 250, what: 'SessionctlControllerDown to be inactive while the controller is up' },
+  );
 });
