@@ -9,6 +9,7 @@ import { advertiseAddressFor, type Config, type DockerHostConfig } from '../../s
 import { createDockerClient } from '../../src/docker/client';
 import { DockerHost } from '../../src/docker/host';
 import { HostInventory } from '../../src/docker/inventory';
+import { healthReport } from '../../src/health/report';
 import { preinitialise, type Metrics } from '../../src/metrics/registry';
 import { MetricsServer } from '../../src/metrics/server';
 import { PHASES } from '../../crds/status';
@@ -34,6 +35,8 @@ export interface SessionControllerOptions {
   connectionString: string;
   logger: Logger;
   metrics: Metrics;
+  /** The build version, for /health and sessionctl_build_info. */
+  version?: string;
 }
 
 export class SessionControllerManager {
@@ -46,6 +49,10 @@ export class SessionControllerManager {
   private readonly server: MetricsServer;
   private readonly abort = new AbortController();
   private rowsResynced = false;
+  /** Keys of the first full resync not yet reconciled once; /readyz waits for it to empty. */
+  private firstResync: Set<string> | undefined;
+  private readonly startedAt = new Date();
+  private announcedReady = false;
   private stopping: Promise<void> | undefined;
 
   constructor(private readonly options: SessionControllerOptions) {
@@ -104,6 +111,10 @@ export class SessionControllerManager {
       },
     });
     this.controller = new Controller({ name: CONTROLLER_NAME, reconcile: reconciler.reconcile, workers: config.workers, logger, metrics });
+    this.controller.on('reconciled', (key) => {
+      if (this.firstResync?.delete(key)) this.noteReadiness();
+    });
+    metrics.buildInfo.set({ version: options.version ?? 'unknown' }, 1);
     this.listener = new SessionListener({
       connectionString: options.connectionString,
       logger,
@@ -132,12 +143,38 @@ export class SessionControllerManager {
       run: () => this.fullResync(),
       onError: (error) => logger.warn({ err: error }, 'full resync failed'),
     });
-    this.server = new MetricsServer({ host: config.metricsHost, port: config.metricsPort, registry: metrics.registry, ready: () => this.ready });
+    this.server = new MetricsServer({
+      host: config.metricsHost,
+      port: config.metricsPort,
+      registry: metrics.registry,
+      ready: () => this.ready,
+      health: () =>
+        healthReport({
+          db: pool,
+          hosts: [
+            {
+              name: host.name,
+              url: dockerHost.url,
+              version: () => host.version(),
+              containersManaged: () => this.inventory.size,
+              eventsConnected: () => this.inventory.connected,
+            },
+          ],
+          listener: this.listener,
+          queue: { depth: this.controller.queue.depth, inFlight: this.controller.queue.inFlight().size, oldestWaiting: () => this.controller.queue.oldestWaiting() },
+          version: options.version ?? 'unknown',
+          startedAt: this.startedAt,
+          ready: () => this.ready,
+        }),
+    });
   }
 
-  /** Ready once the inventory has listed the host and every row has been queued once. */
+  /**
+   * Ready once the inventory has listed the host and every session of the first full resync (rows
+   * and containers) has been reconciled once: before that, status and containers may still disagree.
+   */
   get ready(): boolean {
-    return this.inventory.synced && this.rowsResynced;
+    return this.inventory.synced && this.rowsResynced && this.firstResync?.size === 0;
   }
 
   async start(): Promise<void> {
@@ -150,6 +187,10 @@ export class SessionControllerManager {
     // containers that already exist.
     while (!this.inventory.synced && !this.abort.signal.aborted) await sleep(50, this.abort.signal);
     if (this.abort.signal.aborted) return;
+    // Sessions that only have containers (orphans) belong to the first resync too, when the rows
+    // are already in: they were queued by the list, and no worker has taken them yet.
+    for (const session of this.firstResync ? this.inventory.sessions() : []) this.firstResync?.add(session);
+    this.noteReadiness();
     this.controller.start();
     this.poll.start();
     this.resync.start();
@@ -158,8 +199,18 @@ export class SessionControllerManager {
 
   /** Rows only: after (re)connecting the listener, anything written while it was away is queued. */
   async resyncRows(): Promise<void> {
-    for (const name of await listSessionNames(this.options.pool)) this.controller.queue.add(name);
+    const names = await listSessionNames(this.options.pool);
+    for (const name of names) this.controller.queue.add(name);
+    this.firstResync ??= new Set(names);
     this.rowsResynced = true;
+    this.noteReadiness();
+  }
+
+  private noteReadiness(): void {
+    if (!this.ready || this.announcedReady) return;
+    this.announcedReady = true;
+    this.options.metrics.ready.set(1);
+    this.options.logger.info('first full resync reconciled; ready');
   }
 
   /** One list per host and one query, whatever the number of sessions. */

@@ -117,6 +117,8 @@ export class SessionReconciler {
       this.options.rollout.forget(key);
     }
 
+    // The whole spec at debug level, for "why did it do that?"; the logger redacts spec.env.
+    logger.debug({ generation: row?.generation, spec: row?.spec, actions: result.actions.map((action) => action.type), waiting: result.waiting }, 'planned');
     const restartCount = row && row.status.observedGeneration === row.generation ? (row.status.restartCount ?? 0) : 0;
     const execution = await this.executor.execute({ key, row, spec: valid, revision, restartCount, logger, imageDigest: image?.digest, imageBatch: image?.batch }, result.actions);
     if (execution.failure?.reason === 'ImageNotPresent' && valid) this.options.images.forget(valid.image);

@@ -36,13 +36,18 @@ install_packages() {
   # The registry tests run Debian's registry (basic and token auth); htpasswd makes its bcrypt users.
   command -v docker-registry >/dev/null || pkgs+=(docker-registry)
   command -v htpasswd >/dev/null || pkgs+=(apache2-utils)
-  ((${#pkgs[@]} > 0)) || return 0
+  # Operability tests and the benchmark: promtool/prometheus and the docker-compose users run today.
+  # Installed without recommends: prometheus would bring node-exporter, one more listening service.
+  local ops=()
+  command -v promtool >/dev/null || ops+=(prometheus)
+  command -v docker-compose >/dev/null || ops+=(docker-compose)
+  ((${#pkgs[@]} + ${#ops[@]} > 0)) || return 0
 
   if [[ $(id -u) -ne 0 ]]; then
-    echo "env-up: WARNING: missing ${pkgs[*]} but not root; skipping the install (later steps may fail)" >&2
+    echo "env-up: WARNING: missing ${pkgs[*]} ${ops[*]} but not root; skipping the install (later steps may fail)" >&2
     return 0
   fi
-  step "installing ${pkgs[*]}"
+  step "installing ${pkgs[*]} ${ops[*]}"
   # Keep the packages' own services (system dockerd with /var/run/docker.sock,
   # system containerd) from being started by the install: policy-rc.d exit 101.
   local policy=/usr/sbin/policy-rc.d made_policy=0
@@ -50,9 +55,11 @@ install_packages() {
     printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 0755 "$policy" && made_policy=1
   fi
   local rc=0
-  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y "${pkgs[@]}"; } || rc=$?
+  apt-get update || rc=$?
+  if ((rc == 0 && ${#pkgs[@]} > 0)); then DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y "${pkgs[@]}" || rc=$?; fi
+  if ((rc == 0 && ${#ops[@]} > 0)); then DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends "${ops[@]}" || rc=$?; fi
   ((made_policy)) && rm -f "$policy"
-  ((rc == 0)) || fail "apt-get install ${pkgs[*]} failed"
+  ((rc == 0)) || fail "apt-get install ${pkgs[*]} ${ops[*]} failed"
   # On a systemd machine the units are enabled for the next boot: we never want
   # the system daemon's unix socket, so disable what we just brought in.
   if [[ " ${pkgs[*]} " == *" docker.io "* && -d /run/systemd/system ]] && command -v systemctl >/dev/null; then
@@ -61,6 +68,14 @@ install_packages() {
   # Debian's registry service would listen on :5000 on every interface; the tests start their own on 127.0.0.1.
   if [[ " ${pkgs[*]} " == *" docker-registry "* && -d /run/systemd/system ]] && command -v systemctl >/dev/null; then
     systemctl disable --now docker-registry.service >/dev/null 2>&1 || true
+  fi
+  # Tests run their own Prometheus on a free port; the packaged service must never hold 9090.
+  if [[ " ${ops[*]} " == *" prometheus "* ]]; then
+    if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null; then
+      systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+    elif command -v update-rc.d >/dev/null; then
+      update-rc.d prometheus disable >/dev/null 2>&1 || true
+    fi
   fi
 }
 install_packages

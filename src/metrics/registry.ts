@@ -14,6 +14,9 @@ const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // These are gauges whose names end in _total, which Prometheus reserves for counters:
+  // `promtool check metrics` rejects them. nodejs_active_handles/requests carry the same numbers.
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
   const reg = [registry];
   // Gauges about in-flight work are computed at scrape time from each queue's start times.
   const inFlightByQueue = new Map<string, () => Iterable<number>>();
@@ -68,6 +71,8 @@ export function createMetrics() {
     registryRequests: new Counter({ name: 'sessionctl_registry_requests_total', help: 'HTTP requests the controller made to registries and their token services, by registry and status code', labelNames: ['registry', 'code'], registers: reg }),
     registryTokenCacheHits: new Counter({ name: 'sessionctl_registry_token_cache_hits_total', help: 'Registry requests that reused a cached bearer token', registers: reg }),
     registryTokenCacheMisses: new Counter({ name: 'sessionctl_registry_token_cache_misses_total', help: 'Bearer tokens fetched from a token service because none was cached (or it was expired or refused)', registers: reg }),
+    ready: new Gauge({ name: 'sessionctl_ready', help: '1 once the first full resync has been reconciled (the same as /readyz)', registers: reg }),
+    buildInfo: new Gauge({ name: 'sessionctl_build_info', help: 'Always 1; the version label says which build is running', labelNames: ['version'], registers: reg }),
     notifyLatency: new Histogram({ name: 'sessionctl_notify_pickup_seconds', help: 'Time from the row trigger firing to the controller queueing the key', buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1], registers: reg }),
   };
   return metrics;
@@ -95,4 +100,5 @@ export function preinitialise(metrics: Metrics, controller: string): void {
   for (const result of ['success', 'failure'] as const) metrics.imagePulls.inc({ result }, 0);
   metrics.registryTokenCacheHits.inc(0);
   metrics.registryTokenCacheMisses.inc(0);
+  metrics.ready.set(0);
 }

@@ -1,6 +1,7 @@
 /**
  * The operator's HTTP endpoint: `/metrics` for Prometheus, `/healthz` (the process is alive) and
- * `/readyz` (the first full resync has finished) for probes.
+ * `/readyz` (the first full resync has been reconciled) for probes, and `/health`, a JSON report
+ * of every dependency for people.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,6 +12,8 @@ export interface MetricsServerOptions {
   port: number;
   registry: Registry;
   ready(): boolean;
+  /** The `/health` document; its `status` decides 200 (ok) or 503 (degraded). */
+  health?(): Promise<{ status: string }>;
 }
 
 export class MetricsServer {
@@ -47,8 +50,11 @@ export class MetricsServer {
       } else if (path === '/readyz') {
         const ready = this.options.ready();
         response.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ok\n' : 'waiting for the first full resync\n');
+      } else if (path === '/health' && this.options.health) {
+        const report = await this.options.health();
+        response.writeHead(report.status === 'ok' ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify(report, null, 2)}\n`);
       } else {
-        response.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz or /readyz\n');
+        response.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /health, /healthz or /readyz\n');
       }
     } catch (error) {
       response.writeHead(500, { 'content-type': 'text/plain' }).end(`${(error as Error).message}\n`);

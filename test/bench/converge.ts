@@ -1,6 +1,8 @@
 /**
- * `npm run bench`: sessionctl against raw dockerode, side by side in one run on the same daemon and
- * image. (a) create+start throughput, (b) LISTEN pickup latency, (c) SIGKILL recovery, (d) idle cost.
+ * `npm run bench`: sessionctl against raw dockerode and docker-compose, side by side in one run on
+ * the same daemon and image. (a) create+start throughput for each session count (50 and 200 by
+ * default) and a one-session edit, (b) LISTEN pickup latency, (c) SIGKILL recovery against Docker's
+ * restart=always, (d) idle cost; controller CPU and RSS under load and idle.
  * Writes test/bench/results/latest.{json,md,svg} (+ latest-controller.log) and prints the table.
  *
  * It must not run against the same Docker daemon as the test suite: test controllers remove managed
@@ -10,7 +12,8 @@
  *   SESSIONCTL_STATE_DIR=/tmp/sctl-bench SESSIONCTL_DOCKER_PORT=2377 SESSIONCTL_PG_PORT=54339 npm run bench
  * (then `SESSIONCTL_STATE_DIR=/tmp/sctl-bench SESSIONCTL_DOCKER_PORT=2377 SESSIONCTL_PG_PORT=54339 npm run env:down`).
  *
- * Flags: --n 100 --rounds 3 --m 50 --k 10 --idle-seconds 60 --spacing-ms 50 --poll-ms 50 --force
+ * Flags: --sizes 50,200 (or --n 100 for one size) --rounds 3 --edits 5 --no-compose --m 50 --k 10
+ *        --idle-seconds 60 --spacing-ms 50 --poll-ms 50 --force
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -19,6 +22,7 @@ import type { ControllerProcess } from '../helpers/controller';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
 import { testDocker } from '../helpers/docker';
 import { packageRoot } from '../../src/store/migrate';
+import { execFileSync } from 'node:child_process';
 import { startBenchController } from './lib/controller';
 import { SESSION_PREFIX, benchSpec, foreignContainers, removeBenchContainers } from './lib/docker';
 import { foreignActivity, waitHostQuiet, type ForeignProcess } from './lib/proc';
@@ -27,13 +31,16 @@ import { idleCost } from './phases/idle';
 import { pickupLatency } from './phases/pickup';
 import { recovery } from './phases/recovery';
 import { throughputRounds } from './phases/rounds';
-import { rawThroughput } from './phases/throughput';
+import { controllerDelete, rawThroughput } from './phases/throughput';
 import { buildReport, type BenchParams } from './summary';
 
 const { values: flags } = parseArgs({
   options: {
-    n: { type: 'string', default: '100' },
+    sizes: { type: 'string', default: '50,200' },
+    n: { type: 'string' },
     rounds: { type: 'string', default: '3' },
+    edits: { type: 'string', default: '5' },
+    'no-compose': { type: 'boolean', default: false },
     m: { type: 'string', default: '50' },
     k: { type: 'string', default: '10' },
     'idle-seconds': { type: 'string', default: '60' },
@@ -42,9 +49,14 @@ const { values: flags } = parseArgs({
     force: { type: 'boolean', default: false },
   },
 });
+const sizes = (flags.n ?? flags.sizes).split(',').map(Number).sort((a, b) => a - b);
+if (sizes.some((size) => !Number.isInteger(size) || size < 1)) throw new Error(`--sizes: expected positive integers such as 50,200, got ${flags.sizes}`);
 const params: BenchParams = {
-  n: Number(flags.n),
+  sizes,
+  n: sizes.at(-1)!,
   rounds: Number(flags.rounds),
+  edits: Number(flags.edits),
+  compose: !flags['no-compose'],
   m: Number(flags.m),
   k: Number(flags.k),
   idleSeconds: Number(flags['idle-seconds']),
@@ -143,7 +155,15 @@ async function main(): Promise<void> {
   const leftovers = await removeBenchContainers(docker, CONCURRENCY);
   if (leftovers) log(`removed ${leftovers} leftover benchmark containers`);
   const foreignAtStart = await foreignContainers(docker);
-  log(`docker ${version.Version}; N=${params.n} x ${params.rounds} rounds, M=${params.m}, K=${params.k}, idle ${params.idleSeconds} s, Docker concurrency ${CONCURRENCY}; other containers on the daemon: ${foreignAtStart.total}`);
+  let composeVersion: string | undefined;
+  if (params.compose) {
+    try {
+      composeVersion = execFileSync('docker-compose', ['version', '--short'], { encoding: 'utf8' }).trim();
+    } catch {
+      throw new Error('docker-compose is not installed: `npm run env:up` installs Debian\'s package (or pass --no-compose)');
+    }
+  }
+  log(`docker ${version.Version}, docker-compose ${composeVersion ?? 'not run'}; N=${params.sizes.join(',')} x ${params.rounds} rounds, M=${params.m}, K=${params.k}, idle ${params.idleSeconds} s, Docker concurrency ${CONCURRENCY}; other containers on the daemon: ${foreignAtStart.total}`);
 
   // Warm-up: the image, the daemon's caches and our TLS connections, equally for both sides.
   await rawThroughput(docker, Array.from({ length: 8 }, (_, index) => `warm-${pad(index)}`), CONCURRENCY);
@@ -158,10 +178,18 @@ async function main(): Promise<void> {
   log(`controller pid ${controller.child.pid} ready`);
   const spec = benchSpec();
 
-  const throughput = await throughputRounds({
-    docker, db, controller, spec, n: params.n, rounds: params.rounds, concurrency: CONCURRENCY, pollMs: params.pollMs, log,
-  });
-  const names = throughput.finalNames;
+  const throughput = [];
+  for (const n of params.sizes) {
+    log(`(a) N=${n}`);
+    const result = await throughputRounds({
+      docker, db, controller, spec, n, rounds: params.rounds, concurrency: CONCURRENCY, pollMs: params.pollMs, edits: params.edits, skipCompose: !params.compose, log,
+    });
+    throughput.push(result);
+    // The sessions of the largest size stay for (b)-(d).
+    if (n !== params.n) await controllerDelete(db, result.finalNames);
+  }
+  const names = throughput.at(-1)!.finalNames;
+  const settleSeconds = Object.fromEntries(throughput.flatMap((result) => Object.entries(result.settleSeconds).map(([phase, seconds]) => [`N=${result.n} ${phase}`, seconds])));
 
   log(`(d) idle window ${params.idleSeconds} s with ${params.n} sessions`);
   const idle = await idleCost(controller, params.idleSeconds);
@@ -181,8 +209,8 @@ async function main(): Promise<void> {
   });
 
   const report = buildReport({
-    params, version, foreignAtStart, contamination, throughput, idle, pickup, restart,
-    settleSeconds: { ...throughput.settleSeconds, recovery: recoverySettle },
+    params, version, composeVersion, foreignAtStart, contamination, throughput, idle, pickup, restart,
+    settleSeconds: { ...settleSeconds, recovery: recoverySettle },
     secondsFromControllerStartToIdleEnd: (idleEndedAt - controllerStartedAt) / 1000,
   });
   const files = writeResults(RESULTS, report.json, report.markdown, report.svg);

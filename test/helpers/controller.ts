@@ -32,20 +32,20 @@ export interface ControllerProcess {
   metric(name: string, labels?: Record<string, string>): Promise<number>;
 }
 
-export async function startController(options: { databaseUrl: string; env?: Record<string, string>; waitReady?: boolean }): Promise<ControllerProcess> {
+export async function startController(options: { databaseUrl: string; env?: Record<string, string>; unsetEnv?: string[]; waitReady?: boolean }): Promise<ControllerProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, [CLI, 'controller'], {
-    env: {
-      ...process.env,
-      DATABASE_URL: options.databaseUrl,
-      SESSIONCTL_METRICS_ADDR: `127.0.0.1:${port}`,
-      SESSIONCTL_POLL_SECONDS: '2',
-      LOG_LEVEL: 'info',
-      SESSIONCTL_LOG_FORMAT: 'json',
-      ...options.env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DATABASE_URL: options.databaseUrl,
+    SESSIONCTL_METRICS_ADDR: `127.0.0.1:${port}`,
+    SESSIONCTL_POLL_SECONDS: '2',
+    LOG_LEVEL: 'info',
+    SESSIONCTL_LOG_FORMAT: 'json',
+    ...options.env,
+  };
+  // To see the controller's own defaults, such as the log format.
+  for (const name of options.unsetEnv ?? []) delete env[name];
+  const child = spawn(process.execPath, [CLI, 'controller'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));

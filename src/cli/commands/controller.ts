@@ -21,7 +21,7 @@ async function runController(version: string): Promise<void> {
   logger.info({ database: maskUrl(url), dockerHost: dockerHost.url, version }, 'starting controller');
   const pool = createPool(url, { applicationName: 'sessionctl-controller', max: config.workers + 4 });
   await migrate(pool);
-  const manager = new SessionControllerManager({ config, dockerHost, pool, connectionString: url, logger, metrics: createMetrics() });
+  const manager = new SessionControllerManager({ config, dockerHost, pool, connectionString: url, logger, metrics: createMetrics(), version });
   let exiting = false;
   const shutdown = (signal: string) => {
     if (exiting) return;

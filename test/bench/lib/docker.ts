@@ -17,7 +17,8 @@ import { sleep } from './stats';
 export const SESSION_PREFIX = 'bench-';
 export const RAW_PREFIX = 'benchraw-';
 const RAW_LABEL = 'sessionctl-bench.baseline';
-const OWN_NAME = new RegExp(`^/?(${RAW_PREFIX}|sessionctl-${SESSION_PREFIX})`);
+/** Also docker-compose's containers (lib/compose.ts names them benchcompose_<service>_1). */
+const OWN_NAME = new RegExp(`^/?(${RAW_PREFIX}|sessionctl-${SESSION_PREFIX}|benchcompose_)`);
 
 export function benchSpec(extra: Partial<SessionSpecInput> = {}): SessionSpecInput {
   return httpSpec({ env: { MODE: 'bench' }, ...extra });

@@ -43,10 +43,11 @@ function parentPid(pid: number): number | undefined {
   }
 }
 
+/** The process's DOCKER_HOST; '' when it has none (it cannot reach a TCP daemon: unit tests); undefined when unreadable. */
 function dockerHostOf(pid: number): string | undefined {
   try {
     const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
-    return environ.find((entry) => entry.startsWith('DOCKER_HOST='))?.slice('DOCKER_HOST='.length);
+    return environ.find((entry) => entry.startsWith('DOCKER_HOST='))?.slice('DOCKER_HOST='.length) ?? '';
   } catch {
     return undefined;
   }

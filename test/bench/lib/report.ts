@@ -9,6 +9,8 @@ import { round, roundDeep } from './stats';
 export interface Row {
   measure: string;
   baseline?: number;
+  /** docker-compose's figure, where the measure has one. */
+  compose?: number | string;
   controller: number | string;
   unit: string;
   /** controller / baseline */
@@ -21,10 +23,11 @@ const show = (value: number | string | undefined, digits = 3) =>
   value === undefined ? '—' : typeof value === 'string' ? value : Number.isFinite(value) ? String(round(value, digits)) : 'n/a';
 
 export function markdownTable(rows: Row[]): string {
-  const header = ['Measure', 'Docker baseline', 'sessionctl', 'Ratio', 'Target', 'Result'];
+  const header = ['Measure', 'raw dockerode / Docker', 'docker-compose', 'sessionctl', 'sessionctl ÷ raw', 'Target', 'Result'];
   const lines = rows.map((row) => [
     row.measure,
     row.baseline === undefined ? '—' : `${show(row.baseline)} ${row.unit}`,
+    row.compose === undefined ? '—' : typeof row.compose === 'string' ? row.compose : `${show(row.compose)} ${row.unit}`,
     typeof row.controller === 'string' ? row.controller : `${show(row.controller)} ${row.unit}`,
     row.ratio === undefined ? '—' : `${show(row.ratio, 2)}×`,
     row.target ?? '—',
@@ -35,7 +38,7 @@ export function markdownTable(rows: Row[]): string {
   return [format(header), `|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`, ...lines.map(format)].join('\n');
 }
 
-interface Bar {
+export interface Bar {
   label: string;
   value: number;
   color: string;
@@ -46,7 +49,7 @@ function panel(x: number, title: string, unit: string, bars: Bar[]): string {
   const top = 60;
   const plotHeight = 200;
   const max = Math.max(...bars.map((bar) => bar.value).filter(Number.isFinite), 1e-9) * 1.15;
-  const barWidth = 80;
+  const barWidth = bars.length > 2 ? 72 : 80;
   const gap = (width - bars.length * barWidth) / (bars.length + 1);
   const parts = [`<text x="${x + width / 2}" y="40" text-anchor="middle" font-size="14" font-weight="bold">${escape(title)}</text>`];
   parts.push(`<line x1="${x + 10}" y1="${top + plotHeight}" x2="${x + width - 10}" y2="${top + plotHeight}" stroke="#333"/>`);
@@ -66,20 +69,15 @@ function escape(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-export function svgChart(options: { n: number; rawSeconds: number; controllerSeconds: number; dockerRestartMs: number; controllerRestartMs: number; caption: string }): string {
-  const raw = '#8c8c8c';
-  const ctl = '#2f6db5';
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="640" height="330" viewBox="0 0 640 330" font-family="sans-serif">
-  <rect width="640" height="330" fill="#fff"/>
-  ${panel(10, `Create+start N=${options.n}: total`, 's', [
-    { label: 'raw dockerode', value: options.rawSeconds, color: raw },
-    { label: 'sessionctl', value: options.controllerSeconds, color: ctl },
-  ])}
-  ${panel(330, 'SIGKILL to running again: p50', 'ms', [
-    { label: 'Docker restart', value: options.dockerRestartMs, color: raw },
-    { label: 'sessionctl', value: options.controllerRestartMs, color: ctl },
-  ])}
-  <text x="320" y="318" text-anchor="middle" font-size="11" fill="#555">${escape(options.caption)}</text>
+export const COLORS = { raw: '#8c8c8c', compose: '#d9822b', controller: '#2f6db5' };
+
+/** Side-by-side bar panels, 320 px each, one caption line under them. */
+export function svgChart(panels: Array<{ title: string; unit: string; bars: Bar[] }>, caption: string): string {
+  const width = panels.length * 320;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="330" viewBox="0 0 ${width} 330" font-family="sans-serif">
+  <rect width="${width}" height="330" fill="#fff"/>
+  ${panels.map((entry, index) => panel(10 + index * 320, entry.title, entry.unit, entry.bars)).join('\n  ')}
+  <text x="${width / 2}" y="318" text-anchor="middle" font-size="11" fill="#555">${escape(caption)}</text>
 </svg>
 `;
 }

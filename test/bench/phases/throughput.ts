@@ -174,6 +174,7 @@ export async function controllerThroughput(
       eventsWritten: eventsAfter - eventsBefore,
       controllerCpuSeconds: cpuSecondsBetween(procBefore, procAfter),
       controllerCpuPercentOfOneCore: (cpuSecondsBetween(procBefore, procAfter) / wallSeconds) * 100,
+      controllerRssMbAfter: procAfter.rssKb / 1024,
     },
   };
 }
