@@ -17,6 +17,7 @@ import { leakedSecrets, readableRecords } from '../helpers/secrets';
 import { condition, row, upsert, waitAllReady, waitConverged } from '../helpers/sessions';
 import { waitFor } from '../helpers/wait';
 import { listEvents } from '../../src/store/events';
+import { encodeRegistryAuth } from '../../src/registry/auth-header';
 
 const username = 'puller';
 const password = `pw-${randomBytes(12).toString('hex')}`;
@@ -160,6 +161,9 @@ test('no password, auth header or credentials encoding in logs, status or events
   const text = await readableRecords(db.pool, controller.output());
   expect(text).toContain('ImagePullFailed');
   expect(leakedSecrets(text, [password, 'wrong-password-123', `${username}:${password}`])).toEqual([]);
+  // Nor the header the daemon was sent.
+  expect(text).not.toContain(encodeRegistryAuth({ username, password }, registry.host));
+  expect(text).not.toContain(encodeRegistryAuth({ username, password: 'wrong-password-123' }, registry.host));
   expect(text).not.toMatch(/X-Registry-Auth/i);
 });
 
