@@ -76,6 +76,9 @@ export class ImageManager {
   private readonly failures = new Map<string, PullFailure>();
   private readonly remote = new Map<string, { digest: string; at: number }>();
   private readonly checks = new Map<string, Promise<string>>();
+  private readonly inspects = new Map<string, Promise<LocalImage | undefined>>();
+  /** How many pulls of each image have ended, so that a look at the host can tell it is stale. */
+  private readonly pullsEnded = new Map<string, number>();
   /** Polled images: when the next check is due, and which sessions follow the tag. */
   private readonly polls = new Map<string, { nextAt: number; sessions: Set<string> }>();
   private readonly pullQueue: PQueue;
@@ -93,11 +96,9 @@ export class ImageManager {
   async ensure(session: string, image: string, policy: PullPolicy): Promise<ImageState> {
     const ref = pullReference(image);
     const reference = parseImageReference(ref);
-    const pulling = this.pulls.get(ref);
-    if (pulling) return this.joinPull(ref, session);
-    const failure = this.failures.get(ref);
-    if (failure && failure.retryAt > this.now()) return this.backoffState(ref, failure);
-    const local = await this.inspect(ref);
+    // The local image and the policy decide first: a failed or running pull of the same tag (a Poll
+    // update, say) must not hold up a session that can start from the image already here.
+    const local = await this.inspectSettled(ref);
     if (policy === 'Never') {
       return local
         ? { ready: true, digest: localDigest(local, reference) }
@@ -105,13 +106,25 @@ export class ImageManager {
     }
     if (local && (policy === 'IfNotPresent' || reference.digest)) return { ready: true, digest: localDigest(local, reference) };
     if (local) {
-      // Always: pull only when the registry's digest differs from the local image's.
+      // Always: a running pull fetches the tag's newest image anyway, so join it without asking.
+      if (this.pulls.has(ref)) return this.joinPull(ref, session);
+      // Otherwise pull only when the registry's digest differs from the local image's.
       const remote = await this.remoteDigest(ref, reference, DIGEST_FRESH_MS).catch((error: unknown) => {
         this.options.logger.warn({ image: ref, err: { message: (error as Error).message } }, 'could not resolve the image digest; using the local image');
         return undefined;
       });
       if (remote === undefined || remote === localDigest(local, reference)) return { ready: true, digest: localDigest(local, reference) };
     }
+    // Synchronous from here on: the pull and failure maps are read after the last await, so that a
+    // pull that ended (or failed) while we looked is joined or backed off from, never started again.
+    return this.pullNeeded(ref, reference, session);
+  }
+
+  /** A pull is needed: join the running one, wait out a recent failure, or start one. */
+  private pullNeeded(ref: string, reference: ImageReference, session: string): ImageState {
+    if (this.pulls.has(ref)) return this.joinPull(ref, session);
+    const failure = this.failures.get(ref);
+    if (failure && failure.retryAt > this.now()) return this.backoffState(ref, failure);
     this.startPull(ref, reference);
     return this.joinPull(ref, session);
   }
@@ -127,10 +140,17 @@ export class ImageManager {
     const entry = this.polls.get(ref) ?? { nextAt: this.now() + intervalMs, sessions: new Set<string>() };
     entry.sessions.add(session);
     this.polls.set(ref, entry);
-    if (entry.nextAt <= this.now() && !this.checks.has(ref) && !this.pulls.has(ref)) {
+    // A failing pull of the tag: no check (and so no pull) before its back-off ends.
+    const failure = this.failures.get(ref);
+    if (failure && failure.retryAt > entry.nextAt) entry.nextAt = failure.retryAt;
+    const busy = this.checks.has(ref) || this.pulls.has(ref);
+    if (entry.nextAt <= this.now() && !busy) {
       entry.nextAt = this.now() + intervalMs;
       this.checkForUpdate(ref).catch((error: unknown) => this.options.logger.warn({ image: ref, err: { message: (error as Error).message } }, 'image update check failed'));
     }
+    // Due, but a check or pull of the tag is running: the pull's end wakes every follower, so asking
+    // again every second would only rewrite each follower's status once a second for nothing.
+    if (busy && entry.nextAt <= this.now()) return { nextCheckInMs: intervalMs };
     return { nextCheckInMs: Math.max(1_000, entry.nextAt - this.now()) };
   }
 
@@ -164,8 +184,17 @@ export class ImageManager {
       }
       throw error;
     });
-    const local = await this.inspect(ref);
+    const local = await this.inspectSettled(ref);
     if (local && localDigest(local, reference) === remote) return;
+    if (this.pulls.has(ref)) return;
+    // A pull of the tag failed lately: retrying now, every interval, would be the hot loop the
+    // back-off exists to prevent, and would wake every follower each time.
+    const failure = this.failures.get(ref);
+    if (failure && failure.retryAt > this.now()) {
+      const entry = this.polls.get(ref);
+      if (entry) entry.nextAt = Math.max(entry.nextAt, failure.retryAt);
+      return;
+    }
     this.options.logger.info({ image: ref, digest: remote }, 'image tag moved; pulling');
     this.startPull(ref, reference);
   }
@@ -187,18 +216,40 @@ export class ImageManager {
     return check;
   }
 
-  private async inspect(ref: string): Promise<LocalImage | undefined> {
-    const cached = this.local.get(ref);
-    if (cached) return cached;
-    try {
-      const info = await this.options.host.call('image_inspect', () => this.options.host.docker.getImage(ref).inspect());
-      const image = { id: info.Id, repoDigests: info.RepoDigests ?? [] };
-      this.local.set(ref, image);
-      return image;
-    } catch (error) {
-      if (dockerStatusCode(error) === 404) return undefined;
-      throw error;
+  /**
+   * The local image, looked at again when a pull of it ended while we looked: a "not present" read
+   * before a successful pull must not start a second one.
+   */
+  private async inspectSettled(ref: string): Promise<LocalImage | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      const before = this.pullsEnded.get(ref) ?? 0;
+      const local = await this.inspect(ref);
+      if ((this.pullsEnded.get(ref) ?? 0) === before || attempt >= 2) return local;
     }
+  }
+
+  /** One image inspect per image at a time, shared by every session that asks meanwhile. */
+  private inspect(ref: string): Promise<LocalImage | undefined> {
+    const cached = this.local.get(ref);
+    if (cached) return Promise.resolve(cached);
+    let running = this.inspects.get(ref);
+    if (!running) {
+      const before = this.pullsEnded.get(ref) ?? 0;
+      running = (async () => {
+        try {
+          const info = await this.options.host.call('image_inspect', () => this.options.host.docker.getImage(ref).inspect());
+          const image = { id: info.Id, repoDigests: info.RepoDigests ?? [] };
+          // An answer from before a pull ended may name the old image: not worth remembering.
+          if ((this.pullsEnded.get(ref) ?? 0) === before) this.local.set(ref, image);
+          return image;
+        } catch (error) {
+          if (dockerStatusCode(error) === 404) return undefined;
+          throw error;
+        }
+      })().finally(() => this.inspects.delete(ref));
+      this.inspects.set(ref, running);
+    }
+    return running;
   }
 
   private joinPull(ref: string, session: string): ImageState {
@@ -259,6 +310,7 @@ export class ImageManager {
       )
       .finally(() => {
         this.pulls.delete(ref);
+        this.pullsEnded.set(ref, (this.pullsEnded.get(ref) ?? 0) + 1);
         const woken = new Set([...pull.waiters, ...(this.polls.get(ref)?.sessions ?? [])]);
         if (woken.size > 0) this.options.wake([...woken]);
       })

@@ -1,0 +1,249 @@
+/**
+ * ImageManager's decisions: when a session can start from the local image, when it waits for a
+ * pull, and when it backs off. The Docker host here is a real DockerHost over a fake Engine API
+ * (image inspect and the pull stream, each held open until the test lets it go), and time is the
+ * test's, so that back-off windows are exact and nothing sleeps.
+ */
+import { PassThrough } from 'node:stream';
+import type Dockerode from 'dockerode';
+import pino from 'pino';
+import { ImageManager, PULL_BACKOFF } from '../../controllers/session/image';
+import { DockerHost } from '../../src/docker/host';
+import { createMetrics } from '../../src/metrics/registry';
+import type { RegistryClient } from '../../src/registry/client';
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve: (value: T) => void;
+  reject: (error: unknown) => void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+const REF = '127.0.0.1:5999/team/app:v1';
+const IMAGE = { Id: 'sha256:local', RepoDigests: ['127.0.0.1:5999/team/app@sha256:old'] };
+
+/** A fake Engine API: which images exist, and pulls the test ends by hand. */
+class FakeEngine {
+  present = true;
+  inspects = 0;
+  /** When set, inspects wait for it (to end a pull while a session looks). */
+  inspectGate?: Deferred<void>;
+  readonly pulls: PassThrough[] = [];
+
+  readonly docker = {
+    getImage: () => ({
+      inspect: async () => {
+        this.inspects++;
+        // What the daemon would have answered when asked, even if the answer arrives later.
+        const present = this.present;
+        if (this.inspectGate) await this.inspectGate.promise;
+        if (!present) throw Object.assign(new Error('(HTTP code 404) no such image'), { statusCode: 404 });
+        return IMAGE;
+      },
+    }),
+    createImage: async () => {
+      const stream = new PassThrough();
+      this.pulls.push(stream);
+      return stream;
+    },
+  } as unknown as Dockerode;
+
+  /** Ends the latest pull: with the daemon's error line, or as a success. */
+  finishPull(error?: string): void {
+    const stream = this.pulls[this.pulls.length - 1];
+    if (error) stream.write(`${JSON.stringify({ errorDetail: { message: error }, error })}\n`);
+    else stream.write(`${JSON.stringify({ id: 'layer1', status: 'Pull complete' })}\n`);
+    stream.end();
+  }
+}
+
+function setup(options: { digest?: string; headGate?: Promise<void> } = {}) {
+  const engine = new FakeEngine();
+  const metrics = createMetrics();
+  const host = new DockerHost('test-host', engine.docker, engine.docker, metrics, 8);
+  let now = 1_000_000;
+  const heads: string[] = [];
+  const registry = {
+    resolveDigest: async () => {
+      heads.push(REF);
+      if (options.headGate) await options.headGate;
+      return options.digest ?? 'sha256:old';
+    },
+  } as unknown as RegistryClient;
+  const woken: string[][] = [];
+  const images = new ImageManager({
+    host,
+    registry,
+    credentials: async () => undefined,
+    metrics,
+    logger: pino({ level: 'silent' }),
+    pullConcurrency: 2,
+    wake: (sessions) => woken.push(sessions),
+    now: () => now,
+  });
+  return { engine, images, heads, woken, advance: (ms: number) => (now += ms), metrics };
+}
+
+/** Lets promise chains (the pull queue, its bookkeeping) run to their end. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/** A failed pull of REF: the image is absent, one session asks, the daemon refuses. */
+async function failOnePull(env: ReturnType<typeof setup>): Promise<void> {
+  env.engine.present = false;
+  expect(await env.images.ensure('first', REF, 'IfNotPresent')).toMatchObject({ ready: false, reason: 'ImagePulling' });
+  await settle();
+  env.engine.finishPull('manifest unknown');
+  await settle();
+}
+
+describe('ImageManager.ensure', () => {
+  test('a present image is ready for IfNotPresent and Never despite a recent pull failure', async () => {
+    const env = setup();
+    await failOnePull(env);
+    expect(await env.images.ensure('other', REF, 'Always')).toMatchObject({ ready: false, reason: 'ImagePullFailed' });
+    env.engine.present = true;
+    for (const policy of ['IfNotPresent', 'Never'] as const) {
+      expect(await env.images.ensure(`s-${policy}`, REF, policy)).toEqual({ ready: true, digest: 'sha256:old' });
+    }
+    expect(env.engine.pulls).toHaveLength(1);
+  });
+
+  test('a present image is ready for IfNotPresent while an update pull of its tag runs', async () => {
+    const moved = setup({ digest: 'sha256:new' });
+    expect(await moved.images.ensure('warm', REF, 'IfNotPresent')).toMatchObject({ ready: true });
+    moved.images.poll('follower', REF, 60_000);
+    moved.advance(61_000);
+    moved.images.poll('follower', REF, 60_000);
+    await settle();
+    expect(moved.engine.pulls).toHaveLength(1);
+    expect(await moved.images.ensure('new-session', REF, 'IfNotPresent')).toEqual({ ready: true, digest: 'sha256:old' });
+    // Always does wait for the running pull: it fetches the newest image of the tag.
+    expect(await moved.images.ensure('always', REF, 'Always')).toMatchObject({ ready: false, reason: 'ImagePulling' });
+    moved.engine.finishPull();
+    await settle();
+    expect(moved.woken.flat().sort()).toEqual(['always', 'follower']);
+  });
+
+  test('20 sessions asking at once make one inspect and one pull, and all are woken', async () => {
+    const env = setup();
+    env.engine.present = false;
+    const names = Array.from({ length: 20 }, (_, i) => `s${i}`);
+    const states = await Promise.all(names.map((name) => env.images.ensure(name, REF, 'IfNotPresent')));
+    expect(states.every((state) => !state.ready && state.reason === 'ImagePulling')).toBe(true);
+    await settle();
+    expect(env.engine.inspects).toBe(1);
+    expect(env.engine.pulls).toHaveLength(1);
+    env.engine.present = true;
+    env.engine.finishPull();
+    await settle();
+    expect(env.woken.flat().sort()).toEqual([...names].sort());
+    expect(await env.images.ensure('s0', REF, 'IfNotPresent')).toEqual({ ready: true, digest: 'sha256:old' });
+  });
+
+  test('a pull that fails while a session looks at the host is backed off from, not retried at once', async () => {
+    const env = setup();
+    env.engine.present = false;
+    await env.images.ensure('first', REF, 'IfNotPresent');
+    await settle();
+    env.engine.inspectGate = deferred<void>();
+    const looking = env.images.ensure('second', REF, 'IfNotPresent');
+    env.engine.finishPull('unauthorized: authentication required');
+    await settle();
+    env.engine.inspectGate.resolve();
+    expect(await looking).toMatchObject({ ready: false, reason: 'ImagePullFailed', requeueAfterMs: PULL_BACKOFF.baseMs });
+    expect(env.engine.pulls).toHaveLength(1);
+    // After the back-off, the next ask pulls again.
+    env.engine.inspectGate = undefined;
+    env.advance(PULL_BACKOFF.baseMs);
+    expect(await env.images.ensure('second', REF, 'IfNotPresent')).toMatchObject({ reason: 'ImagePulling' });
+    await settle();
+    expect(env.engine.pulls).toHaveLength(2);
+  });
+
+  test('a pull that succeeds while a session looks is not started again', async () => {
+    const env = setup();
+    env.engine.present = false;
+    await env.images.ensure('first', REF, 'IfNotPresent');
+    await settle();
+    env.engine.inspectGate = deferred<void>();
+    const looking = env.images.ensure('second', REF, 'IfNotPresent');
+    await settle();
+    env.engine.finishPull();
+    await settle();
+    // The look began before the pull ended, and the image was absent then.
+    env.engine.present = true;
+    env.engine.inspectGate.resolve();
+    env.engine.inspectGate = undefined;
+    expect(await looking).toEqual({ ready: true, digest: 'sha256:old' });
+    expect(env.engine.pulls).toHaveLength(1);
+  });
+});
+
+describe('ImageManager.poll', () => {
+  test('a moved tag whose pull keeps failing is retried after the back-off, not every interval', async () => {
+    const env = setup({ digest: 'sha256:new' });
+    env.images.poll('follower', REF, 1_000);
+    env.advance(1_000);
+    env.images.poll('follower', REF, 1_000);
+    await settle();
+    expect(env.engine.pulls).toHaveLength(1);
+    env.engine.finishPull('manifest unknown');
+    await settle();
+    expect(env.woken).toHaveLength(1);
+    // Polls every second of the 5 s back-off: no check, no pull, no wake.
+    for (let second = 1; second < PULL_BACKOFF.baseMs / 1000; second++) {
+      env.advance(1_000);
+      const { nextCheckInMs } = env.images.poll('follower', REF, 1_000);
+      expect(nextCheckInMs).toBeGreaterThanOrEqual(PULL_BACKOFF.baseMs - second * 1_000);
+      await settle();
+    }
+    expect(env.engine.pulls).toHaveLength(1);
+    expect(env.woken).toHaveLength(1);
+    env.advance(1_000);
+    env.images.poll('follower', REF, 1_000);
+    await settle();
+    expect(env.engine.pulls).toHaveLength(2);
+  });
+
+  test('a check whose HEAD ends inside a back-off does not pull, and moves the next check past it', async () => {
+    const head = deferred<void>();
+    const env = setup({ digest: 'sha256:new', headGate: head.promise });
+    env.images.poll('follower', REF, 1_000);
+    env.advance(1_000);
+    env.images.poll('follower', REF, 1_000);
+    await settle();
+    expect(env.heads).toHaveLength(1);
+    // While the HEAD is out, a new session's pull of the same tag fails.
+    await failOnePull(env);
+    head.resolve();
+    await settle();
+    expect(env.engine.pulls).toHaveLength(1);
+    expect(env.images.poll('follower', REF, 1_000).nextCheckInMs).toBe(PULL_BACKOFF.baseMs);
+  });
+
+  test('while the pull of a moved tag runs, followers are not asked back every second', async () => {
+    const env = setup({ digest: 'sha256:new' });
+    env.images.poll('follower', REF, 30_000);
+    env.advance(30_000);
+    env.images.poll('follower', REF, 30_000);
+    await settle();
+    expect(env.engine.pulls).toHaveLength(1);
+    env.advance(31_000);
+    expect(env.images.poll('follower', REF, 30_000)).toEqual({ nextCheckInMs: 30_000 });
+    expect(env.images.poll('other', REF, 30_000)).toEqual({ nextCheckInMs: 30_000 });
+    env.engine.finishPull();
+    await settle();
+    expect(env.woken.flat().sort()).toEqual(['follower', 'other']);
+  });
+});
