@@ -9,6 +9,7 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { DOCKER_HUB } from '../../crds/image-policy';
 import type { RegistryCredentials } from './auth-header';
+import { jsonErrorPosition } from './json-position';
 
 export class CredentialsFileError extends Error {
   override readonly name = 'CredentialsFileError';
@@ -40,8 +41,10 @@ export function parseDockerConfig(text: string, file: string): DockerConfigFile 
   let json: unknown;
   try {
     json = JSON.parse(text);
-  } catch (error) {
-    throw new CredentialsFileError(`${file} is not valid JSON: ${(error as Error).message}`);
+  } catch {
+    // Only where, never JSON.parse's words: they quote the file around the error, secrets included.
+    const at = jsonErrorPosition(text);
+    throw new CredentialsFileError(`${file} is not valid JSON${at ? ` (line ${at.line}, column ${at.column})` : ''}`);
   }
   if (!json || typeof json !== 'object') throw new CredentialsFileError(`${file} must hold a JSON object with "auths"`);
   const config = json as { auths?: Record<string, { auth?: string; username?: string; password?: string; identitytoken?: string }>; credsStore?: string; credHelpers?: Record<string, string> };

@@ -95,6 +95,30 @@ describe('credentials', () => {
     }
   });
 
+  test('a file that is not JSON is reported by line and column, with nothing of its text', () => {
+    const secret = auth('pull-user:hunter2-very-secret');
+    const broken = [
+      `{"auths": {\n  "r.example": {"auth": ${secret}}}}`, // unquoted: V8 would quote the text around it
+      `{"auths": {"r.example": {"auth": "${secret}" "x": 1}}}`,
+      `{"auths": {"r.example": {"auth": "${secret}"`,
+      `{"auths": {"r.example": {"auth": "${secret}\\q"}}}`,
+    ];
+    // The same offsets V8 reports ("at position 76"...), counted from 1.
+    const expected = ['line 2, column 25', 'line 1, column 77', 'line 1, column 76', 'line 1, column 76'];
+    broken.forEach((text, index) => {
+      let message = '';
+      try {
+        parseDockerConfig(text, '/x/config.json');
+      } catch (error) {
+        expect(error).toBeInstanceOf(CredentialsFileError);
+        message = (error as Error).message;
+      }
+      expect(message).toBe(`/x/config.json is not valid JSON (${expected[index]})`);
+      // Not even a piece of the base64: V8's context is 10 characters either side.
+      for (let start = 0; start + 6 <= secret.length; start++) expect(message).not.toContain(secret.slice(start, start + 6));
+    });
+  });
+
   test('the table wins over the file; Docker Hub has one key whatever its spelling', () => {
     const table = new Map([['r.example', { username: 'from-table', password: 't' }]]);
     const file = new Map([
