@@ -7,6 +7,9 @@
  *   so that a revoked token heals itself. A 401 with a cached token drops it and retries once.
  *   401 + `Basic` -> the credentials themselves.
  * A 429 stops every request to that registry until its Retry-After (or a doubling back-off) passes.
+ * The credentials go to the realm the registry names (Docker Hub's is another host), so the realm
+ * must be https (or loopback, or the registry insecure by configuration), and its redirects are not
+ * followed. Sessions asking together share one token request per registry and scope.
  */
 import type { ImageReference } from '../../crds/image-policy';
 import { DOCKER_HUB } from '../../crds/image-policy';
@@ -44,6 +47,8 @@ export interface RegistryClientOptions {
   insecureRegistries?: string[];
   requestTimeoutMs?: number;
   now?: () => number;
+  /** For unit tests; the global fetch otherwise. */
+  fetch?: typeof fetch;
 }
 
 interface CachedToken {
@@ -56,11 +61,38 @@ export const USER_AGENT = 'sessionctl-registry-client';
 
 export const RATE_LIMIT_BACKOFF = { baseMs: 5_000, maxMs: 300_000 };
 
+/** `localhost`, `127.x.y.z` or `[::1]`, with or without a port: reached over plain HTTP by default. */
+export function isLoopbackHost(host: string): boolean {
+  const name = host.startsWith('[') ? host.replace(/^\[(.*)\](:\d+)?$/, '$1') : host.replace(/:\d+$/, '');
+  return name === 'localhost' || /^127\./.test(name) || name === '::1';
+}
+
+/**
+ * The token service URL from a registry's challenge, or a RegistryError when the credentials would
+ * cross the network in clear text: whoever answers the registry's 401 chooses the realm.
+ */
+export function tokenRealmUrl(realm: string, registry: string, insecureRegistries: readonly string[] = []): URL {
+  let url: URL;
+  try {
+    url = new URL(realm);
+  } catch {
+    throw new RegistryError('Unavailable', `registry ${registry} named a token service that is not a URL`);
+  }
+  if (url.protocol === 'https:') return url;
+  if (url.protocol === 'http:' && (isLoopbackHost(url.host) || insecureRegistries.includes(registry))) return url;
+  throw new RegistryError(
+    'Unavailable',
+    `registry ${registry} named the token service ${url.protocol}//${url.host}, which is not https: credentials go over plain HTTP only to loopback hosts and to registries in SESSIONCTL_INSECURE_REGISTRIES`,
+  );
+}
+
 export class RegistryClient {
   private readonly tokens = new Map<string, CachedToken>();
   /** Registries that answered with a Basic challenge: send the credentials directly next time. */
   private readonly basicRegistries = new Set<string>();
   private readonly blocked = new Map<string, { until: number; strikes: number }>();
+  /** Token requests in flight per registry and scope: sessions asking together share one. */
+  private readonly tokenFetches = new Map<string, Promise<CachedToken>>();
   private readonly now: () => number;
 
   constructor(private readonly options: RegistryClientOptions) {
@@ -95,8 +127,12 @@ export class RegistryClient {
         retried = true;
         const challenge = parseChallenge(response.headers.get('www-authenticate'));
         if (challenge?.scheme === 'bearer' && challenge.params.realm) {
-          const token = await this.fetchToken(registry, challenge.params, scope, credentials);
-          this.tokens.set(cacheKey, token);
+          let fetching = this.tokenFetches.get(cacheKey);
+          if (!fetching) {
+            fetching = this.fetchToken(registry, challenge.params, scope, credentials).finally(() => this.tokenFetches.delete(cacheKey));
+            this.tokenFetches.set(cacheKey, fetching);
+          }
+          this.tokens.set(cacheKey, await fetching);
         } else if (challenge?.scheme === 'basic' && credentials && !this.basicRegistries.has(registry)) {
           this.basicRegistries.add(registry);
         } else if (!cached) {
@@ -130,14 +166,19 @@ export class RegistryClient {
   }
 
   private async fetchToken(registry: string, params: Record<string, string>, scope: string, credentials?: RegistryCredentials): Promise<CachedToken> {
+    const url = tokenRealmUrl(params.realm, registry, this.options.insecureRegistries);
     this.options.metrics.registryTokenCacheMisses.inc();
-    const url = new URL(params.realm);
     if (params.service) url.searchParams.set('service', params.service);
     url.searchParams.set('scope', params.scope ?? scope);
     const headers: Record<string, string> = {};
     if (credentials) headers.Authorization = basicAuthorization(credentials);
     const requestedAt = this.now();
-    const response = await this.request(registry, url.toString(), { method: 'GET', headers });
+    // A redirect would carry the credentials to a place the challenge did not name: not followed.
+    const response = await this.request(registry, url.toString(), { method: 'GET', headers, redirect: 'manual' });
+    if (response.status >= 300 && response.status < 400) {
+      await response.body?.cancel().catch(() => undefined);
+      throw new RegistryError('Unavailable', `the token service of registry ${registry} answered a redirect (HTTP ${response.status}), which is not followed: credentials go only to the realm the registry named`);
+    }
     if (response.status === 401 || response.status === 403) {
       throw new RegistryError('Unauthorized', `the token service of registry ${registry} refused ${credentials ? `user "${credentials.username}"` : 'anonymous access'} (HTTP ${response.status}): check the credentials (sessionctl registry list)`);
     }
@@ -151,7 +192,7 @@ export class RegistryClient {
   }
 
   /** One HTTP request, refused up front while the registry asked us to wait. */
-  private async request(registry: string, url: string, init: { method: string; headers: Record<string, string> }): Promise<Response> {
+  private async request(registry: string, url: string, init: { method: string; headers: Record<string, string>; redirect?: 'follow' | 'manual' }): Promise<Response> {
     const block = this.blocked.get(registry);
     if (block && block.until > this.now()) {
       const wait = block.until - this.now();
@@ -159,7 +200,7 @@ export class RegistryClient {
     }
     let response: Response;
     try {
-      response = await fetch(url, { ...init, headers: { ...init.headers, 'User-Agent': USER_AGENT }, redirect: 'follow', signal: AbortSignal.timeout(this.options.requestTimeoutMs ?? 10_000) });
+      response = await (this.options.fetch ?? fetch)(url, { ...init, headers: { ...init.headers, 'User-Agent': USER_AGENT }, redirect: init.redirect ?? 'follow', signal: AbortSignal.timeout(this.options.requestTimeoutMs ?? 10_000) });
     } catch (error) {
       this.options.metrics.registryRequests.inc({ registry, code: 'error' });
       throw error;
@@ -179,8 +220,7 @@ export class RegistryClient {
 
   private baseUrl(registry: string): string {
     if (registry === DOCKER_HUB) return 'https://registry-1.docker.io';
-    const host = registry.replace(/:\d+$/, '');
-    const plain = host === 'localhost' || /^127\./.test(host) || host === '[::1]' || (this.options.insecureRegistries ?? []).includes(registry);
+    const plain = isLoopbackHost(registry) || (this.options.insecureRegistries ?? []).includes(registry);
     return `${plain ? 'http' : 'https'}://${registry}`;
   }
 }
