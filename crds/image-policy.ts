@@ -48,6 +48,9 @@ export interface ImageReference {
 
 export const DOCKER_HUB = 'docker.io';
 
+/** A registry as configured and stored: HOST or HOST:PORT, lower case, no scheme and no path. */
+export const REGISTRY_HOST_PATTERN = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:\d{1,5})?$/;
+
 /**
  * The docker CLI's rule: the first path component is a registry when it has a "." or a ":", or is
  * "localhost"; otherwise the image is on Docker Hub.

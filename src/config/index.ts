@@ -5,6 +5,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { REGISTRY_HOST_PATTERN } from '../../crds/image-policy';
 import { MIN_MEMORY_BYTES, parseMemoryBytes, parseNanoCpus } from '../../crds/quantity';
 import { forbiddenHostPath, normaliseHostPath } from '../../crds/runtime-fields';
 import { DEFAULT_ROLES, ROLE_NAME_PATTERN, type DatabaseRoles } from '../store/migrate';
@@ -125,7 +126,7 @@ const envSchema = z.object({
   SESSIONCTL_INSECURE_REGISTRIES: z
     .string()
     .default('')
-    .refine((value) => splitRegistries(value).every((entry) => /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:\d{1,5})?$/.test(entry)), 'expected comma-separated registry hosts such as registry.lan:5000 (no scheme, no path)'),
+    .refine((value) => splitRegistries(value).every((entry) => REGISTRY_HOST_PATTERN.test(entry)), 'expected comma-separated registry hosts such as registry.lan:5000 (no scheme, no path)'),
   SESSIONCTL_WRITER_ROLE: roleName(DEFAULT_ROLES.writer),
   SESSIONCTL_CONTROLLER_ROLE: roleName(DEFAULT_ROLES.controller),
 }).refine((values) => values.SESSIONCTL_WRITER_ROLE !== values.SESSIONCTL_CONTROLLER_ROLE, {

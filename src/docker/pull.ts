@@ -4,7 +4,7 @@
  * tag), so the last `error` line decides the outcome, not the HTTP status. Progress is summed over
  * layers for status ("3/5 layers, 12.1 of 40.0 MB").
  */
-import type { DockerHost } from './host';
+import { dockerErrorMessage, dockerStatusCode, type DockerHost } from './host';
 import { onJsonLines } from './json-lines';
 
 export interface PullProgress {
@@ -64,10 +64,9 @@ export async function pullImage(host: DockerHost, reference: string, registryAut
       // dockerode sends `key` verbatim as X-Registry-Auth; without credentials, no header at all.
       stream = (await host.docker.createImage(registryAuth ? { key: registryAuth } : undefined, { fromImage: reference })) as NodeJS.ReadableStream;
     } catch (error) {
-      const apiError = error as { statusCode?: number; json?: { message?: string }; message?: string };
       // docker-modem prefixes the daemon's words with "(HTTP code 500) server error - ": keep the words.
-      const message = apiError.json?.message ?? (apiError.message ?? String(error)).replace(/^\(HTTP code \d+\) [^-]*- /, '');
-      throw new PullError(message.trim(), apiError.statusCode);
+      const message = dockerErrorMessage(error).replace(/^\(HTTP code \d+\) [^-]*- /, '');
+      throw new PullError(message.trim(), dockerStatusCode(error));
     }
     await new Promise<void>((resolve, reject) => {
       let failure: string | undefined;

@@ -51,6 +51,4 @@ export function createLogger(options: { level: string; format?: 'json' | 'pretty
 }
 
 /** Connection URLs carry passwords; log them with the password masked. */
-export function maskUrl(url: string): string {
-  return url.replace(/(\/\/[^:/@]+:)[^@]*@/, '$1***@');
-}
+export { maskUrl } from './mask';

@@ -8,6 +8,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { DOCKER_HUB } from '../../crds/image-policy';
+import { maskUrl } from '../log/mask';
 import type { RegistryCredentials } from './auth-header';
 import { jsonErrorPosition } from './json-position';
 
@@ -106,7 +107,7 @@ export function pickCredentials(
  * registry error could quote what it was sent. Also the `user:password@` of a URL.
  */
 export function redactSecrets(message: string, secrets: Array<string | undefined>): string {
-  let clean = message.replace(/(\/\/[^:/@\s]+:)[^@\s]*@/g, '$1***@');
+  let clean = maskUrl(message);
   for (const secret of secrets) {
     if (secret && secret.length >= 4) clean = clean.split(secret).join('***');
   }

@@ -1,4 +1,6 @@
 /** The pure parts of registry access: header encoding, challenges, Retry-After, credentials, redaction. */
+import { REGISTRY_HOST_PATTERN } from '../../crds/image-policy';
+import { maskUrl } from '../../src/log';
 import { basicAuthorization, encodeRegistryAuth } from '../../src/registry/auth-header';
 import { parseChallenge, retryAfterMs } from '../../src/registry/challenge';
 import { parseDockerConfig, pickCredentials, redactSecrets, registryHostOf, serverAddressOf, CredentialsFileError } from '../../src/registry/credentials';
@@ -137,5 +139,8 @@ describe('credentials', () => {
   test('redaction removes given secrets and URL passwords from messages', () => {
     expect(redactSecrets('Head "http://u:hunter22@r/v2/": unauthorized, sent hunter22', ['hunter22'])).toBe('Head "http://u:***@r/v2/": unauthorized, sent ***');
     expect(redactSecrets('nothing to hide', [undefined, 'abc'])).toBe('nothing to hide');
+    // The logger's maskUrl does the URL part: every URL of a message, and no further than its end.
+    expect(maskUrl('postgres://app:pw1@db:5432/x, then https://u:pw2@r.example/v2/ by a@b')).toBe('postgres://app:***@db:5432/x, then https://u:***@r.example/v2/ by a@b');
+    expect(REGISTRY_HOST_PATTERN.test('registry.lan:5000') && !REGISTRY_HOST_PATTERN.test('https://registry.lan') && !REGISTRY_HOST_PATTERN.test('r.lan/path')).toBe(true);
   });
 });

@@ -5,21 +5,10 @@
  * from the command line (where `ps` and shell history would keep it), and `list` never shows it.
  */
 import type { Command } from 'commander';
-import { loadConfig } from '../../config';
+import { REGISTRY_HOST_PATTERN } from '../../../crds/image-policy';
 import { registryHostOf } from '../../registry/credentials';
 import { deleteRegistryCredentials, listRegistryCredentials, saveRegistryCredentials } from '../../store/registry-credentials';
-import { CommandError } from '../context';
-import { openDatabase } from '../database';
-import type { Pool } from 'pg';
-
-async function withPool<T>(work: (pool: Pool) => Promise<T>): Promise<T> {
-  const { pool } = await openDatabase(loadConfig(), 'sessionctl-cli');
-  try {
-    return await work(pool);
-  } finally {
-    await pool.end();
-  }
-}
+import { CommandError, withClient } from '../context';
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -30,7 +19,7 @@ async function readStdin(): Promise<string> {
 /** `https://registry.example:5000/` -> `registry.example:5000`; Docker Hub's spellings -> `docker.io`. */
 export function registryArgument(value: string): string {
   const host = registryHostOf(value);
-  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?$/.test(host)) throw new CommandError(`"${value}" is not a registry host: expected HOST or HOST:PORT, such as registry.example:5000 or docker.io`, 2);
+  if (!REGISTRY_HOST_PATTERN.test(host)) throw new CommandError(`"${value}" is not a registry host: expected HOST or HOST:PORT, such as registry.example:5000 or docker.io`, 2);
   return host;
 }
 
@@ -52,7 +41,7 @@ export function registerRegistry(program: Command): void {
       if (!options.passwordStdin) throw new CommandError('pass the password with --password-stdin: a password on the command line would stay in `ps` and the shell history', 2);
       const password = await readStdin();
       if (!password) throw new CommandError('no password on stdin', 2);
-      const result = await withPool((pool) => saveRegistryCredentials(pool, host, { username: options.username, password }));
+      const result = await withClient(({ pool }) => saveRegistryCredentials(pool, host, { username: options.username, password }));
       console.log(`registry/${host} ${result} (user ${options.username})`);
     });
 
@@ -62,7 +51,7 @@ export function registerRegistry(program: Command): void {
     .argument('<registry>', 'registry host[:port]')
     .action(async (value: string) => {
       const host = registryArgument(value);
-      const removed = await withPool((pool) => deleteRegistryCredentials(pool, host));
+      const removed = await withClient(({ pool }) => deleteRegistryCredentials(pool, host));
       if (!removed) throw new CommandError(`no credentials stored for registry ${host}`);
       console.log(`registry/${host} removed`);
     });
@@ -71,7 +60,7 @@ export function registerRegistry(program: Command): void {
     .command('list')
     .description('List the registries with stored credentials (never the passwords)')
     .action(async () => {
-      const rows = await withPool((pool) => listRegistryCredentials(pool));
+      const rows = await withClient(({ pool }) => listRegistryCredentials(pool));
       const width = Math.max(8, ...rows.map((row) => row.registry.length));
       console.log(`${'REGISTRY'.padEnd(width)}  ${'USERNAME'.padEnd(16)}  UPDATED`);
       for (const row of rows) console.log(`${row.registry.padEnd(width)}  ${row.username.padEnd(16)}  ${row.updatedAt.toISOString()}`);
