@@ -56,6 +56,9 @@ interface PullFailure {
   message: string;
 }
 
+/** How the daemon words a registry's 429 (Docker Hub: "toomanyrequests: You have reached your pull rate limit"). */
+export const RATE_LIMITED_PULL = /toomanyrequests|too many requests|\b429\b/i;
+
 export function pullBackoffMs(attempts: number): number {
   return Math.min(PULL_BACKOFF.maxMs, PULL_BACKOFF.baseMs * 2 ** Math.max(0, attempts - 1));
 }
@@ -125,6 +128,12 @@ export class ImageManager {
     if (this.pulls.has(ref)) return this.joinPull(ref, session);
     const failure = this.failures.get(ref);
     if (failure && failure.retryAt > this.now()) return this.backoffState(ref, failure);
+    // The registry rate-limited a pull (of any of its images) or a digest check: no pull there yet.
+    const blocked = this.options.registry.blockedFor(reference.registry);
+    if (blocked !== undefined) {
+      const seconds = Math.ceil(blocked / 1000);
+      return { ready: false, reason: 'ImagePullBackOff', message: `registry ${reference.registry} is rate limiting us: pull of image ${ref} waits; next attempt in ${seconds}s`, requeueAfterMs: Math.max(1_000, blocked) };
+    }
     this.startPull(ref, reference);
     return this.joinPull(ref, session);
   }
@@ -304,7 +313,10 @@ export class ImageManager {
           metrics.imagePulls.inc({ result: 'failure' });
           const attempts = (this.failures.get(ref)?.attempts ?? 0) + 1;
           const message = (error as Error).message;
-          this.failures.set(ref, { attempts, retryAt: this.now() + pullBackoffMs(attempts), message });
+          let retryAt = this.now() + pullBackoffMs(attempts);
+          // A rate limit is the registry's: its other images must wait too, and the digest checks.
+          if (RATE_LIMITED_PULL.test(message)) retryAt = Math.max(retryAt, this.now() + this.options.registry.rateLimited(reference.registry));
+          this.failures.set(ref, { attempts, retryAt, message });
           logger.warn({ image: ref, attempts, err: { message } }, 'image pull failed');
         },
       )

@@ -145,6 +145,23 @@ export class RegistryClient {
     }
   }
 
+  /**
+   * The daemon's pull from `registry` was refused with 429 (Docker Hub's "toomanyrequests"): the limit
+   * is the registry's, not the image's, so every request and pull there waits. Returns the wait (ms).
+   */
+  rateLimited(registry: string, retryAfterMs?: number): number {
+    const strikes = (this.blocked.get(registry)?.strikes ?? 0) + 1;
+    const wait = retryAfterMs ?? Math.min(RATE_LIMIT_BACKOFF.maxMs, RATE_LIMIT_BACKOFF.baseMs * 2 ** (strikes - 1));
+    this.blocked.set(registry, { until: this.now() + wait, strikes });
+    return wait;
+  }
+
+  /** How long `registry` still asked us to wait (ms), or undefined when it did not. */
+  blockedFor(registry: string): number | undefined {
+    const block = this.blocked.get(registry);
+    return block && block.until > this.now() ? block.until - this.now() : undefined;
+  }
+
   /** Forgets every cached token: for tests and for an operator changing credentials. */
   dropTokens(): void {
     this.tokens.clear();
@@ -207,10 +224,7 @@ export class RegistryClient {
     }
     this.options.metrics.registryRequests.inc({ registry, code: String(response.status) });
     if (response.status === 429) {
-      const strikes = (block?.strikes ?? 0) + 1;
-      const fallback = Math.min(RATE_LIMIT_BACKOFF.maxMs, RATE_LIMIT_BACKOFF.baseMs * 2 ** (strikes - 1));
-      const wait = retryAfterMs(response.headers.get('retry-after'), this.now()) ?? fallback;
-      this.blocked.set(registry, { until: this.now() + wait, strikes });
+      const wait = this.rateLimited(registry, retryAfterMs(response.headers.get('retry-after'), this.now()));
       await response.body?.cancel().catch(() => undefined);
       throw new RegistryError('RateLimited', `registry ${registry} answered 429 Too Many Requests: next request in ${Math.ceil(wait / 1000)}s`, wait);
     }

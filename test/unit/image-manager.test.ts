@@ -8,9 +8,10 @@ import { PassThrough } from 'node:stream';
 import type Dockerode from 'dockerode';
 import pino from 'pino';
 import { ImageManager, PULL_BACKOFF } from '../../controllers/session/image';
+import { parseImageReference } from '../../crds/image-policy';
 import { DockerHost } from '../../src/docker/host';
 import { createMetrics } from '../../src/metrics/registry';
-import type { RegistryClient } from '../../src/registry/client';
+import { RegistryClient } from '../../src/registry/client';
 
 interface Deferred<T> {
   promise: Promise<T>;
@@ -72,13 +73,17 @@ function setup(options: { digest?: string; headGate?: Promise<void> } = {}) {
   const host = new DockerHost('test-host', engine.docker, engine.docker, metrics, 8);
   let now = 1_000_000;
   const heads: string[] = [];
-  const registry = {
-    resolveDigest: async () => {
-      heads.push(REF);
+  // The real client, on a scripted loopback registry that answers manifest HEADs with a digest.
+  const registry = new RegistryClient({
+    metrics,
+    tokenTtlMs: 3_600_000,
+    now: () => now,
+    fetch: (async (url: string | URL) => {
+      heads.push(String(url));
       if (options.headGate) await options.headGate;
-      return options.digest ?? 'sha256:old';
-    },
-  } as unknown as RegistryClient;
+      return new Response(null, { status: 200, headers: { 'Docker-Content-Digest': options.digest ?? 'sha256:old' } });
+    }) as typeof fetch,
+  });
   const woken: string[][] = [];
   const images = new ImageManager({
     host,
@@ -90,7 +95,7 @@ function setup(options: { digest?: string; headGate?: Promise<void> } = {}) {
     wake: (sessions) => woken.push(sessions),
     now: () => now,
   });
-  return { engine, images, heads, woken, advance: (ms: number) => (now += ms), metrics };
+  return { engine, images, heads, woken, registry, advance: (ms: number) => (now += ms), metrics };
 }
 
 /** Lets promise chains (the pull queue, its bookkeeping) run to their end. */
@@ -187,6 +192,36 @@ describe('ImageManager.ensure', () => {
     env.engine.inspectGate = undefined;
     expect(await looking).toEqual({ ready: true, digest: 'sha256:old' });
     expect(env.engine.pulls).toHaveLength(1);
+  });
+});
+
+describe('a rate-limited pull', () => {
+  const OTHER = '127.0.0.1:5999/team/other:v1';
+
+  test('blocks pulls of every image of that registry, and its digest checks, for the back-off', async () => {
+    const env = setup();
+    env.engine.present = false;
+    await env.images.ensure('first', REF, 'IfNotPresent');
+    await settle();
+    env.engine.finishPull('toomanyrequests: You have reached your pull rate limit.');
+    await settle();
+    const other = await env.images.ensure('second', OTHER, 'IfNotPresent');
+    expect(other).toEqual({ ready: false, reason: 'ImagePullBackOff', message: `registry 127.0.0.1:5999 is rate limiting us: pull of image ${OTHER} waits; next attempt in 5s`, requeueAfterMs: 5_000 });
+    expect(env.engine.pulls).toHaveLength(1);
+    await expect(env.registry.resolveDigest(parseImageReference(OTHER))).rejects.toMatchObject({ code: 'RateLimited' });
+    expect(env.heads).toEqual([]);
+    env.advance(5_000);
+    expect(await env.images.ensure('second', OTHER, 'IfNotPresent')).toMatchObject({ reason: 'ImagePulling' });
+    await settle();
+    expect(env.engine.pulls).toHaveLength(2);
+  });
+
+  test('any other failure stays with its image', async () => {
+    const env = setup();
+    await failOnePull(env);
+    expect(await env.images.ensure('second', OTHER, 'IfNotPresent')).toMatchObject({ reason: 'ImagePulling' });
+    await settle();
+    expect(env.engine.pulls).toHaveLength(2);
   });
 });
 
