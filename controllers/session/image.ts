@@ -99,8 +99,12 @@ export class ImageManager {
   async ensure(session: string, image: string, policy: PullPolicy): Promise<ImageState> {
     const ref = pullReference(image);
     const reference = parseImageReference(ref);
-    // The local image and the policy decide first: a failed or running pull of the same tag (a Poll
-    // update, say) must not hold up a session that can start from the image already here.
+    // A running pull of an image not known to be here is its first pull (an update pull starts only
+    // after the local image was looked at, and so remembered): join it without asking the daemon, so
+    // that sessions arriving during the pull see it, as many do when they are created together.
+    if (policy !== 'Never' && this.pulls.has(ref) && !this.local.has(ref)) return this.joinPull(ref, session);
+    // Otherwise the local image and the policy decide first: a failed or running pull of the same tag
+    // (a Poll update, say) must not hold up a session that can start from the image already here.
     const local = await this.inspectSettled(ref);
     if (policy === 'Never') {
       return local

@@ -156,38 +156,56 @@ describe('ImageManager.ensure', () => {
     expect(await env.images.ensure('s0', REF, 'IfNotPresent')).toEqual({ ready: true, digest: 'sha256:old' });
   });
 
-  test('a pull that fails while a session looks at the host is backed off from, not retried at once', async () => {
+  test('sessions arriving while the first pull runs join it without asking the daemon again', async () => {
     const env = setup();
     env.engine.present = false;
     await env.images.ensure('first', REF, 'IfNotPresent');
     await settle();
-    env.engine.inspectGate = deferred<void>();
-    const looking = env.images.ensure('second', REF, 'IfNotPresent');
+    const inspects = env.engine.inspects;
+    for (const name of ['late-1', 'late-2']) expect(await env.images.ensure(name, REF, 'IfNotPresent')).toMatchObject({ reason: 'ImagePulling' });
+    expect(env.engine.inspects).toBe(inspects);
+    env.engine.finishPull();
+    await settle();
+    expect(env.woken.flat().sort()).toEqual(['first', 'late-1', 'late-2']);
+  });
+
+  test('a pull that fails while a session waits on the registry is backed off from, not retried at once', async () => {
+    const head = deferred<void>();
+    const env = setup({ digest: 'sha256:new', headGate: head.promise });
+    expect(await env.images.ensure('warm', REF, 'IfNotPresent')).toMatchObject({ ready: true });
+    // An Always session asks the registry; the tag moved, but its answer is slow.
+    const asking = env.images.ensure('always', REF, 'Always');
+    await settle();
+    expect(env.heads).toHaveLength(1);
+    // Meanwhile the image vanished from the host, and another session's pull of it fails.
+    env.engine.present = false;
+    env.images.forget(REF);
+    expect(await env.images.ensure('other', REF, 'IfNotPresent')).toMatchObject({ reason: 'ImagePulling' });
+    await settle();
     env.engine.finishPull('unauthorized: authentication required');
     await settle();
-    env.engine.inspectGate.resolve();
-    expect(await looking).toMatchObject({ ready: false, reason: 'ImagePullFailed', requeueAfterMs: PULL_BACKOFF.baseMs });
+    head.resolve();
+    expect(await asking).toMatchObject({ ready: false, reason: 'ImagePullFailed', requeueAfterMs: PULL_BACKOFF.baseMs });
     expect(env.engine.pulls).toHaveLength(1);
     // After the back-off, the next ask pulls again.
-    env.engine.inspectGate = undefined;
     env.advance(PULL_BACKOFF.baseMs);
-    expect(await env.images.ensure('second', REF, 'IfNotPresent')).toMatchObject({ reason: 'ImagePulling' });
+    expect(await env.images.ensure('always', REF, 'Always')).toMatchObject({ reason: 'ImagePulling' });
     await settle();
     expect(env.engine.pulls).toHaveLength(2);
   });
 
-  test('a pull that succeeds while a session looks is not started again', async () => {
+  test('a look at the host that began before a pull ended is taken again, not believed', async () => {
     const env = setup();
     env.engine.present = false;
     await env.images.ensure('first', REF, 'IfNotPresent');
     await settle();
+    // Never never joins a pull: it looks at the host, and the pull ends while it looks.
     env.engine.inspectGate = deferred<void>();
-    const looking = env.images.ensure('second', REF, 'IfNotPresent');
+    const looking = env.images.ensure('never', REF, 'Never');
     await settle();
+    env.engine.present = true;
     env.engine.finishPull();
     await settle();
-    // The look began before the pull ended, and the image was absent then.
-    env.engine.present = true;
     env.engine.inspectGate.resolve();
     env.engine.inspectGate = undefined;
     expect(await looking).toEqual({ ready: true, digest: 'sha256:old' });
