@@ -77,8 +77,8 @@ export function foreignActivity(ownPids: number[] = []): ForeignProcess[] {
       const pid = Number(line.split(' ')[0]);
       if (pid === process.pid || ownPids.includes(pid) || parentPid(pid) === process.pid) continue;
       const host = dockerHostOf(pid);
-      // Gone before we could read its environment: a short-lived process that can touch nothing now.
-      if (host === undefined && !existsSync(`/proc/${pid}`)) continue;
+      // Gone before we could read its environment, or a zombie waiting to be reaped: it can touch nothing now.
+      if (host === undefined && (!existsSync(`/proc/${pid}`) || line.includes('<defunct>'))) continue;
       found.push({ line, sameDaemon: host === undefined || host === process.env.DOCKER_HOST });
     }
   }
