@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { MIN_MEMORY_BYTES, parseMemoryBytes, parseNanoCpus } from './quantity';
 import { closest } from './suggest';
+import { imagePolicyShape } from './image-policy';
 import { authSchema, checkRuntimeFields, healthCheckSchema, runtimeFieldsShape, securityContextSchema, volumeSchema } from './runtime-fields';
 
 export const API_VERSION = 'sessionctl.dev/v1alpha1';
@@ -80,7 +81,7 @@ export const sessionSpecSchema = z
       .min(1)
       .max(512)
       .regex(IMAGE_PATTERN, 'expected an image reference such as "registry.example/team/image:tag"')
-      .describe('Image reference such as "registry.example/team/image:tag", optionally pinned with "@sha256:<digest>". It must be present on the Docker host: the session reports ImageNotPresent otherwise.'),
+      .describe('Image reference such as "registry.example/team/image:tag", optionally pinned with "@sha256:<digest>". It is pulled as imagePullPolicy says, with the credentials configured for its registry.'),
     command: z
       .array(z.string())
       .describe("Replaces the image's entrypoint (Docker's Entrypoint). Not run through a shell: use [\"sh\", \"-c\"] and put the script in args.")
@@ -106,6 +107,7 @@ export const sessionSpecSchema = z
       .default('Always')
       .describe('Whether the controller restarts a container that exited, with crash backoff: Always; OnFailure, after a non-zero exit code or an out-of-memory kill; or Never.'),
     ...runtimeFieldsShape,
+    ...imagePolicyShape,
   })
   .superRefine((spec, ctx) => {
     const names = new Set<string>();

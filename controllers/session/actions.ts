@@ -37,6 +37,10 @@ export interface ExecutionContext {
   /** Restarts already made at this generation. */
   restartCount: number;
   logger: Logger;
+  /** The digest of the image a created container gets as its label. */
+  imageDigest?: string;
+  /** The image rollout batch a recreate for a moved tag belongs to. */
+  imageBatch?: number;
 }
 
 export interface ActionExecutorOptions {
@@ -183,7 +187,7 @@ export class ActionExecutor {
     if (action.replaced) {
       await inventory.host.remove(action.replaced.id);
       inventory.forget(action.replaced.id);
-      metrics.driftCorrections.inc({ kind: 'spec_changed' });
+      if (!action.forImage) metrics.driftCorrections.inc({ kind: 'spec_changed' });
     } else if (this.options.hadContainer.has(row!.uid) || row!.status.containerId) {
       metrics.driftCorrections.inc({ kind: 'container_missing' });
     }
@@ -197,7 +201,7 @@ export class ActionExecutor {
       execution.replan = true;
       return false;
     }
-    const options = containerCreateOptions({ name: key, uid: row!.uid, generation: row!.generation }, spec!, this.options.defaults, { revision: context.revision, token: token?.token });
+    const options = containerCreateOptions({ name: key, uid: row!.uid, generation: row!.generation }, spec!, this.options.defaults, { revision: context.revision, token: token?.token, imageDigest: context.imageDigest });
     const created = await this.create(context, options, action.start);
     if (!created) {
       execution.replan = true;
@@ -206,7 +210,10 @@ export class ActionExecutor {
     const started = action.start && created.startError === undefined;
     inventory.record({ id: created.id, name: options.name!, labels: options.Labels!, state: started ? 'running' : 'created', startedAt: started ? this.options.now() : undefined });
     const verb: EventReason = action.replaced ? 'Recreated' : 'Created';
-    await this.event(context, 'Normal', verb, action.replaced ? `container changed: replaced ${short(action.replaced.id)} with ${short(created.id)}` : `created container ${short(created.id)}`);
+    const why = action.forImage
+      ? `image ${spec!.image} moved to ${context.imageDigest?.slice(0, 19)} (update batch ${context.imageBatch ?? 1})`
+      : 'container changed';
+    await this.event(context, 'Normal', verb, action.replaced ? `${why}: replaced ${short(action.replaced.id)} with ${short(created.id)}` : `created container ${short(created.id)}`);
     logger.info({ containerId: created.id, replaced: action.replaced?.id }, action.replaced ? 'container recreated' : 'container created');
     if (created.startError !== undefined) throw new StartError(created.id, created.startError);
     if (started) {

@@ -19,7 +19,11 @@ import { sleep } from '../../src/runtime/backoff';
 import { pruneEventsOfDeletedSessions } from '../../src/store/events';
 import { SessionListener } from '../../src/store/listener';
 import { countSessionsByPhase, listSessionNames, listUnobservedSessionNames } from '../../src/store/sessions';
+import { RegistryClient } from '../../src/registry/client';
 import { Admission } from './admission';
+import { ImageManager } from './image';
+import { credentialsLookup } from './image-wiring';
+import { ImageRollout } from './rollout';
 import { SessionReconciler } from './reconcile';
 
 export const CONTROLLER_NAME = 'session';
@@ -77,7 +81,21 @@ export class SessionControllerManager {
         sessions.forEach((session) => this.controller.queue.add(session));
       },
     });
+    const wake = (sessions: string[]) => sessions.forEach((session) => this.controller.queue.add(session));
+    const images = new ImageManager({
+      host,
+      registry: new RegistryClient({ metrics, tokenTtlMs: config.images.tokenTtlMs, insecureRegistries: config.images.insecureRegistries }),
+      credentials: credentialsLookup(pool, config.images.dockerConfigDir, logger),
+      metrics,
+      logger,
+      pullConcurrency: config.images.pullConcurrency,
+      wake,
+    });
+    // A batch member that has not finished in 10 minutes (a crash-looping new image) no longer holds the rollout back.
+    const rollout = new ImageRollout({ batchSize: config.images.updateBatchSize, wake, stuckAfterMs: 600_000 });
     const reconciler = new SessionReconciler({
+      images,
+      rollout,
       db: pool,
       inventory: this.inventory,
       metrics,

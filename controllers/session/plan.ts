@@ -22,6 +22,8 @@ export interface DesiredSession extends LifetimeInput {
   restartCount?: number;
   /** When the access token expires (ms epoch), so that rotation is a timer. */
   tokenExpiresAt?: number;
+  /** The image tag moved and this session's turn in the rollout came: recreate the container. */
+  recreateForImage?: boolean;
 }
 
 export interface RestartHistory {
@@ -53,7 +55,7 @@ export type ExpireReason = 'MaxLifetimeExceeded' | 'IdleTimeout';
 export type Action =
   | { type: 'addFinalizer' }
   | { type: 'remove'; container: ObservedContainer; reason: RemoveReason }
-  | { type: 'create'; start: boolean; replaced?: ObservedContainer }
+  | { type: 'create'; start: boolean; replaced?: ObservedContainer; forImage?: boolean }
   | { type: 'start'; container: ObservedContainer }
   | { type: 'restart'; container: ObservedContainer; exitCode?: number; oomKilled: boolean; unhealthy?: boolean }
   | { type: 'stop'; container: ObservedContainer; reason: StopReason }
@@ -158,14 +160,15 @@ function planContainer(input: PlanInput, spec: SessionSpec, own: ObservedContain
   };
 
   const hash = desired.containerHash ?? specHash(spec);
-  if (!primary || primary.labels[LABELS.specHash] !== hash) {
+  const forImage = desired.recreateForImage === true && primary !== undefined && primary.labels[LABELS.specHash] === hash;
+  if (!primary || primary.labels[LABELS.specHash] !== hash || forImage) {
     // A session that runs keeps its room across a recreate; only a new one waits for room.
     if (wantRunning && primary?.state !== 'running') {
       const refused = admit();
       if (refused) return refused;
     }
     if (!desired.hasFinalizer) actions.push({ type: 'addFinalizer' });
-    actions.push({ type: 'create', start: wantRunning, replaced: primary });
+    actions.push({ type: 'create', start: wantRunning, replaced: primary, ...(forImage ? { forImage } : {}) });
     return { actions, holdsRoom: wantRunning, waiting: idleWaiting };
   }
 

@@ -19,8 +19,11 @@ import { CONTAINER_FINALIZER, getSession, writeStatus, type SessionRow, type Ses
 import { deleteToken, mintToken } from '../../src/store/tokens';
 import { ActionExecutor, emitEvent } from './actions';
 import type { Admission } from './admission';
-import { plan, type RestartHistory } from './plan';
+import type { ImageManager } from './image';
+import { imageStep, type ImageOutcome } from './image-wiring';
+import { plan, type DesiredSession, type RestartHistory } from './plan';
 import { hostPolicyProblems } from './policy';
+import type { ImageRollout } from './rollout';
 import { computeStatus } from './status';
 
 export interface SessionReconcilerOptions {
@@ -29,6 +32,8 @@ export interface SessionReconcilerOptions {
   metrics: Metrics;
   defaults: ContainerDefaults;
   admission: Admission;
+  images: ImageManager;
+  rollout: ImageRollout;
   /** Host directories spec.volumes[].hostPath may bind-mount. */
   allowedHostPaths?: string[];
   /** Written into status.endpoints. */
@@ -78,33 +83,45 @@ export class SessionReconciler {
     const containerHash = valid ? specHash(valid, revision) : undefined;
     const memoryBytes = valid ? (effectiveMemoryBytes(valid, this.options.defaults) ?? 0) : 0;
 
-    const result = plan({
-      name: key,
-      desired: row && spec && {
-        name: row.name,
-        uid: row.uid,
-        generation: row.generation,
-        deletionRequested: row.deletionRequestedAt !== null,
-        hasFinalizer: row.finalizers.includes(CONTAINER_FINALIZER),
-        spec,
-        containerHash,
-        restartCount: row.status.observedGeneration === row.generation ? (row.status.restartCount ?? 0) : 0,
-        tokenExpiresAt: valid?.auth ? row.token?.expiresAt.getTime() : undefined,
-        createdAt: row.createdAt.getTime(),
-        generationChangedAt: row.generationChangedAt.getTime(),
-        lastActivityAt: row.lastActivityAt?.getTime(),
-      },
-      containers: inventory.forSession(key),
-      restarts: this.restarts.get(key) ?? { consecutive: 0 },
-      now: this.now(),
-      jitter: this.random(),
-      admit: () => admission.tryAdmit(key, row!.createdAt.getTime(), memoryBytes),
-    });
+    const desired: DesiredSession | undefined = row && spec && {
+      name: row.name,
+      uid: row.uid,
+      generation: row.generation,
+      deletionRequested: row.deletionRequestedAt !== null,
+      hasFinalizer: row.finalizers.includes(CONTAINER_FINALIZER),
+      spec,
+      containerHash,
+      restartCount: row.status.observedGeneration === row.generation ? (row.status.restartCount ?? 0) : 0,
+      tokenExpiresAt: valid?.auth ? row.token?.expiresAt.getTime() : undefined,
+      createdAt: row.createdAt.getTime(),
+      generationChangedAt: row.generationChangedAt.getTime(),
+      lastActivityAt: row.lastActivityAt?.getTime(),
+    };
+    const planFor = (recreateForImage: boolean) =>
+      plan({
+        name: key,
+        desired: desired && { ...desired, recreateForImage },
+        containers: inventory.forSession(key),
+        restarts: this.restarts.get(key) ?? { consecutive: 0 },
+        now: this.now(),
+        jitter: this.random(),
+        admit: () => admission.tryAdmit(key, row!.createdAt.getTime(), memoryBytes),
+      });
+    let result = planFor(false);
+    let image: ImageOutcome | undefined;
+    if (row && valid && !row.deletionRequestedAt) {
+      image = await imageStep(this.options.images, this.options.rollout, { key, spec: valid, plan: result, replanForImage: () => planFor(true) });
+      result = image.plan;
+    } else {
+      this.options.images.unfollow(key);
+      this.options.rollout.forget(key);
+    }
 
     // The whole spec at debug level, for "why did it do that?"; the logger redacts spec.env.
     logger.debug({ generation: row?.generation, spec: row?.spec, actions: result.actions.map((action) => action.type), waiting: result.waiting }, 'planned');
     const restartCount = row && row.status.observedGeneration === row.generation ? (row.status.restartCount ?? 0) : 0;
-    const execution = await this.executor.execute({ key, row, spec: valid, revision, restartCount, logger }, result.actions);
+    const execution = await this.executor.execute({ key, row, spec: valid, revision, restartCount, logger, imageDigest: image?.digest, imageBatch: image?.batch }, result.actions);
+    if (execution.failure?.reason === 'ImageNotPresent' && valid) this.options.images.forget(valid.image);
     const unschedulable = result.waiting && 'unschedulable' in result.waiting;
     if (result.holdsRoom && !execution.finalized) admission.hold(key, memoryBytes);
     else if (!unschedulable) admission.release(key);
@@ -131,6 +148,7 @@ export class SessionReconciler {
       restartsDone: execution.restartsDone,
       lastExit: execution.lastExit,
       containerHash,
+      image: image && { waiting: image.waiting, updatePending: image.updatePending },
       restartLimitExceeded: result.restartLimitExceeded,
       advertiseAddress: this.options.advertiseAddress,
       now: new Date(this.now()),
@@ -146,8 +164,12 @@ export class SessionReconciler {
       throw new ReportedFailure('the spec is invalid');
     }
     if (execution.failure) throw new ReportedFailure(execution.failure.message);
+    // A failed pull (or an image that may not be pulled) is a failure like any other: the queue backs
+    // off on top of the per-image pull back-off, and the error counts. A pull in progress is not.
+    if (image?.waiting && image.waiting.reason !== 'ImagePulling') throw new ReportedFailure(image.waiting.message);
     if (result.waiting?.reason === 'BackOff') await this.event(row, 'Warning', 'BackOff', result.waiting.message, logger);
-    return result.requeueAfterMs !== undefined ? { requeueAfterMs: result.requeueAfterMs } : {};
+    const timers = [result.requeueAfterMs, image?.requeueAfterMs].filter((ms): ms is number => ms !== undefined);
+    return timers.length > 0 ? { requeueAfterMs: Math.min(...timers) } : {};
   };
 
   /** The schema, then what this controller's configuration allows. */
@@ -194,11 +216,25 @@ export class SessionReconciler {
     } else if (scheduled?.status === 'True' && before?.status === 'False') {
       await this.event(row, 'Normal', 'Scheduled', `room freed on Docker host ${this.options.inventory.host.name}`, logger);
     }
+    await this.imageEvents(row, status, logger);
     const ready = findCondition(status, 'Ready');
     if (ready?.reason === 'RestartLimitExceeded' && findCondition(row.status, 'Ready')?.reason !== 'RestartLimitExceeded') {
       this.options.metrics.restartLimitExceeded.inc();
       await this.event(row, 'Warning', 'RestartLimitExceeded', ready.message, logger);
     }
+  }
+
+  /** Pulling, Pulled, and pull failures, once per change of the ImageReady reason. */
+  private async imageEvents(row: Row, status: SessionStatus, logger: Logger): Promise<void> {
+    const now = findCondition(status, 'ImageReady');
+    const before = findCondition(row.status, 'ImageReady');
+    if (!now || now.reason === before?.reason) return;
+    const image = (row.spec as { image?: string }).image;
+    if (now.reason === 'ImagePulling') await this.event(row, 'Normal', 'Pulling', `pulling image ${image}`, logger);
+    else if (now.reason === 'ImagePullFailed' || now.reason === 'ImagePullBackOff') await this.event(row, 'Warning', now.reason, now.message, logger);
+    else if (now.reason === 'ImageNotPresent') await this.event(row, 'Warning', 'ImageNotPresent', now.message, logger);
+    else if (now.reason === 'ImageUpdatePending') await this.event(row, 'Normal', 'ImageUpdatePending', now.message, logger);
+    else if (now.status === 'True' && before?.reason === 'ImagePulling') await this.event(row, 'Normal', 'Pulled', `image ${image} is on host ${this.options.inventory.host.name}`, logger);
   }
 
   private observeReadiness(row: Row, status: SessionStatus): void {

@@ -31,6 +31,8 @@ export interface StatusInput {
   /** The hash the container must carry; specHash(spec) when absent. */
   containerHash?: string;
   restartLimitExceeded?: { message: string };
+  /** The image step: why a create waits for its image, or that a moved tag waits for its batch. */
+  image?: { waiting?: { reason: string; message: string }; updatePending?: string };
   expiring?: { reason: ExpireReason; message: string };
   /** Where published ports are reached: the controller's advertised address. */
   advertiseAddress?: string;
@@ -92,12 +94,17 @@ function conditionDrafts(input: StatusInput): Record<ConditionType, ConditionDra
   const { container, failure } = input;
   const current = container !== undefined && container.labels[LABELS.specHash] === (input.containerHash ?? specHash(spec));
   const unschedulable = input.waiting && 'unschedulable' in input.waiting ? input.waiting : undefined;
+  const imageWaiting = input.image?.waiting;
   const imageReady: ConditionDraft =
     failure?.reason === 'ImageNotPresent'
       ? { status: 'False', reason: 'ImageNotPresent', message: failure.message }
-      : current
-        ? { status: 'True', reason: 'ImagePresent', message: `image ${spec.image} is present on ${input.host}` }
-        : unknown('NoContainer', 'checked when the container is created');
+      : imageWaiting
+        ? { status: 'False', reason: imageWaiting.reason, message: imageWaiting.message }
+        : current && input.image?.updatePending
+          ? { status: 'True', reason: 'ImageUpdatePending', message: input.image.updatePending }
+          : current
+            ? { status: 'True', reason: 'ImagePresent', message: `image ${spec.image} is present on ${input.host}` }
+            : unknown('NoContainer', 'checked when the container is created');
   const running = containerCondition(input, wantRunning);
   const healthy: ConditionDraft =
     container?.state !== 'running'
@@ -117,6 +124,7 @@ function conditionDrafts(input: StatusInput): Record<ConditionType, ConditionDra
   else if (unschedulable) ready = { status: 'False', reason: unschedulable.reason, message: unschedulable.message };
   else if (input.waiting?.reason === 'IdleTimeout') ready = { status: 'False', reason: 'IdleTimeout', message: input.waiting.message };
   else if (!wantRunning) ready = { status: 'False', reason: 'Stopped', message: 'the session is stopped as requested (spec.state: Stopped)' };
+  else if (imageWaiting && (running.status !== 'True' || !current)) ready = { status: 'False', reason: imageWaiting.reason, message: imageWaiting.message };
   else if (running.status !== 'True') ready = { status: 'False', reason: running.reason, message: running.message };
   else if (!current) ready = { status: 'False', reason: 'SpecChanging', message: 'the container is being replaced to match the spec' };
   else if (healthy.status === 'False') ready = { status: 'False', reason: healthy.reason, message: healthy.message };
@@ -149,7 +157,7 @@ function phaseOf(input: StatusInput, drafts: Record<ConditionType, ConditionDraf
     if (drafts.ContainerRunning.reason === 'BackOff' || input.failure) return 'Running';
     return container.exitCode === 0 && !container.oomKilled ? 'Stopped' : 'Failed';
   }
-  return input.failure || input.waiting ? 'Pending' : 'Creating';
+  return input.failure || input.waiting || input.image?.waiting ? 'Pending' : 'Creating';
 }
 
 export function computeStatus(input: StatusInput): SessionStatus {

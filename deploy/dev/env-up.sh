@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Bring up the development/test environment (`npm run env:up`):
-#   Debian packages -> mTLS certificates -> dedicated dockerd on tcp://127.0.0.1:2376
+#   Debian packages (docker.io, busybox-static, docker-registry, apache2-utils) -> mTLS certificates -> dedicated dockerd on tcp://127.0.0.1:2376
 #   -> image sessionctl/base:dev -> embedded PostgreSQL (unless DATABASE_URL is
 #   given) -> $STATE/env for `. .sessionctl/env`.
 # Idempotent: every step checks first and does nothing when already done, so a
@@ -33,6 +33,9 @@ install_packages() {
   fi
   command -v openssl >/dev/null || pkgs+=(openssl)
   command -v ip >/dev/null || pkgs+=(iproute2)
+  # The registry tests run Debian's registry (basic and token auth); htpasswd makes its bcrypt users.
+  command -v docker-registry >/dev/null || pkgs+=(docker-registry)
+  command -v htpasswd >/dev/null || pkgs+=(apache2-utils)
   # Operability tests and the benchmark: promtool/prometheus and the docker-compose users run today.
   # Installed without recommends: prometheus would bring node-exporter, one more listening service.
   local ops=()
@@ -53,14 +56,18 @@ install_packages() {
   fi
   local rc=0
   apt-get update || rc=$?
-  if ((rc == 0 && ${#pkgs[@]} > 0)); then DEBIAN_FRONTEND=noninteractive apt-get install -y "${pkgs[@]}" || rc=$?; fi
-  if ((rc == 0 && ${#ops[@]} > 0)); then DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${ops[@]}" || rc=$?; fi
+  if ((rc == 0 && ${#pkgs[@]} > 0)); then DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y "${pkgs[@]}" || rc=$?; fi
+  if ((rc == 0 && ${#ops[@]} > 0)); then DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends "${ops[@]}" || rc=$?; fi
   ((made_policy)) && rm -f "$policy"
   ((rc == 0)) || fail "apt-get install ${pkgs[*]} ${ops[*]} failed"
   # On a systemd machine the units are enabled for the next boot: we never want
   # the system daemon's unix socket, so disable what we just brought in.
   if [[ " ${pkgs[*]} " == *" docker.io "* && -d /run/systemd/system ]] && command -v systemctl >/dev/null; then
     systemctl disable --now docker.socket docker.service >/dev/null 2>&1 || true # never a system socket
+  fi
+  # Debian's registry service would listen on :5000 on every interface; the tests start their own on 127.0.0.1.
+  if [[ " ${pkgs[*]} " == *" docker-registry "* && -d /run/systemd/system ]] && command -v systemctl >/dev/null; then
+    systemctl disable --now docker-registry.service >/dev/null 2>&1 || true
   fi
   # Tests run their own Prometheus on a free port; the packaged service must never hold 9090.
   if [[ " ${ops[*]} " == *" prometheus "* ]]; then

@@ -14,6 +14,7 @@ import { registerDelete } from './commands/delete';
 import { registerDescribe } from './commands/describe';
 import { registerGet } from './commands/get';
 import { registerLogs } from './commands/logs';
+import { registerRegistry } from './commands/registry';
 import { registerRuntimeCommands } from './commands/runtime';
 import { CommandError } from './context';
 import { DurationError } from './format';
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerDelete(program);
   registerLogs(program);
   registerRuntimeCommands(program);
+  registerRegistry(program);
   return program;
 }
 

@@ -49,6 +49,8 @@ export interface Config {
   allowedHostPaths: string[];
   /** Host admission; unlimited where unset. */
   capacity: { maxSessions?: number; allocatableMemoryBytes?: number };
+  /** Images: pulls at once per host, registry settings, and how many sessions a moved tag recreates at once. */
+  images: { pullConcurrency: number; tokenTtlMs: number; updateBatchSize: number; insecureRegistries: string[]; dockerConfigDir: string };
   /** The group roles migration 003 creates and grants to: pass to migrate() as `roles`. */
   roles: DatabaseRoles;
 }
@@ -66,6 +68,10 @@ const FORBIDDEN_CAPABILITIES = ['SYS_ADMIN', 'SYS_MODULE', 'SYS_PTRACE', 'SYS_RA
 
 function splitList(value: string): string[] {
   return value.split(/[,:]/).map((entry) => entry.trim()).filter((entry) => entry !== '');
+}
+
+function splitRegistries(value: string): string[] {
+  return value.split(',').map((entry) => entry.trim().toLowerCase()).filter((entry) => entry !== '');
 }
 
 function memoryQuantity(fallback?: string) {
@@ -112,6 +118,14 @@ const envSchema = z.object({
     }),
   SESSIONCTL_HOST_MAX_SESSIONS: z.coerce.number().int().positive().optional(),
   SESSIONCTL_HOST_ALLOCATABLE_MEMORY: memoryQuantity().optional(),
+  DOCKER_CONFIG: z.string().optional(),
+  SESSIONCTL_PULL_CONCURRENCY: positiveInt(2),
+  SESSIONCTL_REGISTRY_TOKEN_TTL_SECONDS: positiveInt(3600),
+  SESSIONCTL_IMAGE_UPDATE_BATCH_SIZE: positiveInt(5),
+  SESSIONCTL_INSECURE_REGISTRIES: z
+    .string()
+    .default('')
+    .refine((value) => splitRegistries(value).every((entry) => /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:\d{1,5})?$/.test(entry)), 'expected comma-separated registry hosts such as registry.lan:5000 (no scheme, no path)'),
   SESSIONCTL_WRITER_ROLE: roleName(DEFAULT_ROLES.writer),
   SESSIONCTL_CONTROLLER_ROLE: roleName(DEFAULT_ROLES.controller),
 }).refine((values) => values.SESSIONCTL_WRITER_ROLE !== values.SESSIONCTL_CONTROLLER_ROLE, {
@@ -216,6 +230,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       allocatableMemoryBytes: values.SESSIONCTL_HOST_ALLOCATABLE_MEMORY === undefined ? undefined : parseMemoryBytes(values.SESSIONCTL_HOST_ALLOCATABLE_MEMORY),
     },
     shutdownTimeoutMs: values.SESSIONCTL_SHUTDOWN_TIMEOUT_SECONDS * 1000,
+    images: {
+      pullConcurrency: values.SESSIONCTL_PULL_CONCURRENCY,
+      tokenTtlMs: values.SESSIONCTL_REGISTRY_TOKEN_TTL_SECONDS * 1000,
+      updateBatchSize: values.SESSIONCTL_IMAGE_UPDATE_BATCH_SIZE,
+      insecureRegistries: splitRegistries(values.SESSIONCTL_INSECURE_REGISTRIES),
+      dockerConfigDir: values.DOCKER_CONFIG ? path.resolve(cwd, values.DOCKER_CONFIG) : path.join(os.homedir(), '.docker'),
+    },
     roles: { writer: values.SESSIONCTL_WRITER_ROLE, controller: values.SESSIONCTL_CONTROLLER_ROLE },
   };
 }

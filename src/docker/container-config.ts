@@ -36,6 +36,8 @@ export interface ContainerExtras {
   revision?: ContainerRevision;
   /** The plaintext access token, injected as spec.auth.envName. */
   token?: string;
+  /** The image digest the container is created from, so that a moved tag can be told apart. */
+  imageDigest?: string;
 }
 
 export function containerLabels(session: SessionIdentity, hash: string, memoryBytes: number | undefined): Record<string, string> {
@@ -131,7 +133,7 @@ export function containerCreateOptions(
     WorkingDir: spec.workingDir,
     User: security?.runAsUser === undefined ? undefined : `${security.runAsUser}${security.runAsGroup === undefined ? '' : `:${security.runAsGroup}`}`,
     Env: env,
-    Labels: containerLabels(session, specHash(spec, extras.revision), memory),
+    Labels: { ...containerLabels(session, specHash(spec, extras.revision), memory), ...(extras.imageDigest ? { [LABELS.imageDigest]: extras.imageDigest } : {}) },
     ExposedPorts: exposed,
     Healthcheck: healthcheckConfig(spec),
     HostConfig: {

@@ -19,7 +19,9 @@ export type DockerOperation =
   | 'events'
   | 'ping'
   | 'volume_create'
-  | 'volume_remove';
+  | 'volume_remove'
+  | 'image_inspect'
+  | 'image_pull';
 
 export interface DockerApiError extends Error {
   statusCode?: number;

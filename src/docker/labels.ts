@@ -15,6 +15,8 @@ export const LABELS = {
   specHash: 'dev.sessionctl.spec-hash',
   /** The memory limit the container was admitted with, so that admission can be rebuilt from a list. */
   memoryBytes: 'dev.sessionctl.memory-bytes',
+  /** The image digest (repo digest, else image id) the container was created from: a moved tag differs. */
+  imageDigest: 'dev.sessionctl.image-digest',
 } as const;
 export const MANAGED_BY = 'sessionctl';
 export const MANAGED_FILTER = `${LABELS.managedBy}=${MANAGED_BY}`;

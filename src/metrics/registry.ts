@@ -66,6 +66,11 @@ export function createMetrics() {
     healthTransitions: new Counter({ name: 'sessionctl_health_status_total', help: 'Docker health_status changes of session containers, by status', labelNames: ['status'], registers: reg }),
     lifetimeActions: new Counter({ name: 'sessionctl_lifetime_actions_total', help: 'Idle stops and deletions made by the controller, by reason and action', labelNames: ['reason', 'action'], registers: reg }),
     tokenRotations: new Counter({ name: 'sessionctl_token_rotations_total', help: 'Access tokens minted, by reason (initial, expired, requested)', labelNames: ['reason'], registers: reg }),
+    imagePulls: new Counter({ name: 'sessionctl_image_pulls_total', help: 'Image pulls by the controller, by result (success, failure)', labelNames: ['result'], registers: reg }),
+    imagePullDuration: new Histogram({ name: 'sessionctl_image_pull_duration_seconds', help: 'Time an image pull took, successful or not', buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600], registers: reg }),
+    registryRequests: new Counter({ name: 'sessionctl_registry_requests_total', help: 'HTTP requests the controller made to registries and their token services, by registry and status code', labelNames: ['registry', 'code'], registers: reg }),
+    registryTokenCacheHits: new Counter({ name: 'sessionctl_registry_token_cache_hits_total', help: 'Registry requests that reused a cached bearer token', registers: reg }),
+    registryTokenCacheMisses: new Counter({ name: 'sessionctl_registry_token_cache_misses_total', help: 'Bearer tokens fetched from a token service because none was cached (or it was expired or refused)', registers: reg }),
     ready: new Gauge({ name: 'sessionctl_ready', help: '1 once the first full resync has been reconciled (the same as /readyz)', registers: reg }),
     buildInfo: new Gauge({ name: 'sessionctl_build_info', help: 'Always 1; the version label says which build is running', labelNames: ['version'], registers: reg }),
     notifyLatency: new Histogram({ name: 'sessionctl_notify_pickup_seconds', help: 'Time from the row trigger firing to the controller queueing the key', buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1], registers: reg }),
@@ -92,5 +97,8 @@ export function preinitialise(metrics: Metrics, controller: string): void {
   for (const status of ['healthy', 'unhealthy'] as const) metrics.healthTransitions.inc({ status }, 0);
   for (const reason of TOKEN_ROTATION_REASONS) metrics.tokenRotations.inc({ reason }, 0);
   for (const phase of PHASES) metrics.sessions.set({ phase }, 0);
+  for (const result of ['success', 'failure'] as const) metrics.imagePulls.inc({ result }, 0);
+  metrics.registryTokenCacheHits.inc(0);
+  metrics.registryTokenCacheMisses.inc(0);
   metrics.ready.set(0);
 }

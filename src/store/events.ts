@@ -26,6 +26,12 @@ export const EVENT_REASONS = [
   'Expired',
   'TokenRotated',
   'VolumeRemoved',
+  'Pulling',
+  'Pulled',
+  'ImagePullFailed',
+  'ImagePullBackOff',
+  'ImageNotPresent',
+  'ImageUpdatePending',
 ] as const;
 export type EventReason = (typeof EVENT_REASONS)[number];
 

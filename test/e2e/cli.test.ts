@@ -82,6 +82,39 @@ test('a misspelled field is reported with its path and position', async () => {
   expect(result.stderr).toContain(`${file}:6:3: spec.enviroment: unknown field`);
 });
 
+test('apply refuses privileged, cpus "-1" and a health port that names no port, each with its path and position, and writes nothing', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sessionctl-'));
+  const file = path.join(dir, 'unsafe.yaml');
+  writeFileSync(
+    file,
+    [
+      'apiVersion: sessionctl.dev/v1alpha1',
+      'kind: Session',
+      'metadata: {name: unsafe}',
+      'spec:',
+      '  image: sessionctl/base:dev',
+      '  ports: [{name: http, containerPort: 8080}]',
+      '  resources: {cpus: "-1"}',
+      '  securityContext: {privileged: true}',
+      '---',
+      'apiVersion: sessionctl.dev/v1alpha1',
+      'kind: Session',
+      'metadata: {name: unhealthy}',
+      'spec:',
+      '  image: sessionctl/base:dev',
+      '  ports: [{name: http, containerPort: 8080}]',
+      '  healthCheck: {httpGet: {port: web, path: /}}',
+      '',
+    ].join('\n'),
+  );
+  const result = await sessionctl(['apply', '-f', file]);
+  expect(result.code).toBe(1);
+  expect(result.stderr).toMatch(new RegExp(`${file}:7:\\d+: spec\\.resources\\.cpus: .*positive number of CPUs`));
+  expect(result.stderr).toMatch(new RegExp(`${file}:8:\\d+: spec\\.securityContext\\.privileged: .*never allowed`));
+  expect(result.stderr).toMatch(new RegExp(`${file}:16:\\d+: spec\\.healthCheck\\.httpGet\\.port: names no port`));
+  expect((await db.pool.query("SELECT count(*)::int AS n FROM sessionctl.sessions WHERE name IN ('unsafe', 'unhealthy')")).rows[0].n).toBe(0);
+});
+
 test('the shipped examples apply, converge under the controller, and re-apply unchanged', async () => {
   const applied = await sessionctl(['apply', '-f', path.join(ROOT, 'crds', 'examples')]);
   expect(applied.code).toBe(0);

@@ -149,7 +149,7 @@ test('logs prints the container output over mutual TLS', async () => {
 
 test('apply --wait exits non-zero naming each session that failed and why', async () => {
   const bad = path.join(dir, 'bad.yaml');
-  writeFileSync(bad, stringify({ apiVersion: 'sessionctl.dev/v1alpha1', kind: 'Session', metadata: { name: 'decl-missing-image' }, spec: { image: 'sessionctl/absent:dev' } }));
+  writeFileSync(bad, stringify({ apiVersion: 'sessionctl.dev/v1alpha1', kind: 'Session', metadata: { name: 'decl-missing-image' }, spec: { image: 'sessionctl/absent:dev', imagePullPolicy: 'Never' } }));
   const result = await cli('apply', '-f', bad, '--wait', '--timeout', '8s');
   expect(result.code).toBe(1);
   expect(result.stderr).toMatch(/session\/decl-missing-image: timed out: ImageNotPresent: image sessionctl\/absent:dev is not present/);

@@ -51,7 +51,7 @@ function retryDelays(session: string): number[] {
 test('broken rows are reported with the field path, retried with growing backoff, and others are unaffected', async () => {
   await upsert(db.pool, 'bad-memory', httpSpec({ resources: { memory: 'lots' } }));
   await upsert(db.pool, 'bad-type', { image: 42, ports: 'http' });
-  await upsert(db.pool, 'bad-image', httpSpec({ image: 'sessionctl/missing:dev' }));
+  await upsert(db.pool, 'bad-image', httpSpec({ image: 'sessionctl/missing:dev', imagePullPolicy: 'Never' }));
   await upsert(db.pool, 'good', httpSpec());
 
   const memory = await waitReason('bad-memory', 'Valid', 'InvalidSpec');
@@ -85,6 +85,24 @@ test('broken rows are reported with the field path, retried with growing backoff
   expect(condition(await row(db.pool, 'good'), 'Ready')?.status).toBe('True');
 });
 
+test('runtime fields: privileged, cpus "-1" and a health port that names no port are refused with the field path, and no container is made', async () => {
+  const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+    ['bad-privileged', { securityContext: { privileged: true } }, /spec\.securityContext\.privileged: .*never allowed/],
+    ['bad-privileged-top', { privileged: true }, /spec\.privileged: .*never allowed/],
+    ['bad-cpus', { resources: { cpus: '-1' } }, /spec\.resources\.cpus: .*positive number of CPUs/],
+    ['bad-health-port', { healthCheck: { httpGet: { port: 'web', path: '/' } } }, /spec\.healthCheck\.httpGet\.port: names no port: spec\.ports has "http"/],
+  ];
+  for (const [name, fields] of cases) await upsert(db.pool, name, httpSpec(fields));
+  for (const [name, , message] of cases) {
+    const view = await waitReason(name, 'Valid', 'InvalidSpec');
+    expect(condition(view, 'Valid')).toMatchObject({ status: 'False' });
+    expect(condition(view, 'Valid')!.message).toMatch(message);
+    expect(view.status.containerId).toBeUndefined();
+  }
+  expect(controller.child.exitCode).toBeNull();
+  expect(condition(await row(db.pool, 'good'), 'Ready')?.status).toBe('True');
+});
+
 test('fixing a broken spec converges at once, without waiting out the backoff', async () => {
   await upsert(db.pool, 'bad-memory', httpSpec({ resources: { memory: '64Mi' } }));
   await waitConverged(db.pool, 'bad-memory', 'True', 5_000);
@@ -105,7 +123,7 @@ test('a unix socket is refused unless the development flag is set', async () => 
 test('the daemon refuses a client without a certificate', async () => {
   const ca = readFileSync(path.join(process.env.DOCKER_CERT_PATH!, 'ca.pem'));
   const outcome = await new Promise<string>((resolve) => {
-    const request = https.get({ host: '127.0.0.1', port: 2376, path: '/version', ca }, (response) => resolve(`HTTP ${response.statusCode}`));
+    const request = https.get({ host: '127.0.0.1', port: Number(new URL(process.env.DOCKER_HOST!.replace(/^tcp:/, 'https:')).port), path: '/version', ca }, (response) => resolve(`HTTP ${response.statusCode}`));
     request.on('error', (error) => resolve(`error: ${error.message}`));
   });
   expect(outcome).toMatch(/^error: .*(certificate|handshake|socket hang up|ECONNRESET)/i);

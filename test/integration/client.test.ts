@@ -70,6 +70,6 @@ test('invalid input is refused before anything is written, naming the field', as
 });
 
 test('waitFor times out with the last reason', async () => {
-  await sessions.apply({ metadata: { name: 'svc-never' }, spec: { image: 'sessionctl/absent:dev' } });
+  await sessions.apply({ metadata: { name: 'svc-never' }, spec: { image: 'sessionctl/absent:dev', imagePullPolicy: 'Never' } });
   await expect(sessions.waitFor('svc-never', 'Ready', { timeoutMs: 3_000 })).rejects.toThrow(/timed out waiting for session svc-never to be Ready \(Ready=False ImageNotPresent/);
 });

@@ -97,7 +97,8 @@ test('DELETE FROM sessionctl.sessions removes the container, then the row', asyn
 });
 
 test('status writes do not wake the controller: an idle controller makes no Docker calls', async () => {
-  await waitFor(async () => (await controller.metric('workqueue_depth')) === 0, { what: 'an empty queue' });
+  // Idle means nothing queued and no reconcile still running (a slow one finishing would count).
+  await waitFor(async () => (await controller.metric('workqueue_depth')) === 0 && (await controller.metric('controller_runtime_active_workers')) === 0, { what: 'an empty queue and no active worker' });
   const before = await controller.metric('sessionctl_docker_requests_total');
   const reconcilesBefore = await controller.metric('controller_runtime_reconcile_total');
   await new Promise((resolve) => setTimeout(resolve, 3_000));

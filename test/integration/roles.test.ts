@@ -1,5 +1,5 @@
 /**
- * The SQL contract enforced by the database (migration 003): a writer role that may insert, upsert,
+ * The SQL contract enforced by the database (migrations 003, 005, 006): a writer role that may insert, upsert,
  * delete and change only spec, labels, deletion and activity; a controller role that may write status;
  * role names configurable; migrations still idempotent and serialised. Runs as real login users.
  *
@@ -15,6 +15,7 @@ import { createPool } from '../../src/store/db';
 import { DEFAULT_ROLES, loadMigrations, migrate, migrationsDirectory, type DatabaseRoles } from '../../src/store/migrate';
 import { addFinalizer, finishDeletion, getSession, listUnobservedSessionNames, requestRestart, upsertSessions, writeStatus } from '../../src/store/sessions';
 import { mintToken, readToken, requestTokenRotation } from '../../src/store/tokens';
+import { deleteRegistryCredentials, readRegistryCredentials, saveRegistryCredentials } from '../../src/store/registry-credentials';
 import { listEvents, recordEvent } from '../../src/store/events';
 import { SESSIONS_CHANNEL, parseNotification } from '../../src/store/listener';
 import type { SessionStatus } from '../../crds/status';
@@ -197,6 +198,17 @@ describe('access tokens and restart requests (migration 005)', () => {
     const before = (await getSession(writer, 't-one'))!.generation;
     expect(await requestRestart(writer, 't-one')).toBe(true);
     expect((await getSession(writer, 't-one'))!.generation).toBe(before + 1);
+  });
+});
+
+describe('registry credentials (migration 006)', () => {
+  test('the controller only reads them; writers cannot even read them; only the schema owner changes them', async () => {
+    await saveRegistryCredentials(db.pool, 'registry.example:5000', { username: 'ci', password: 'pull-secret' });
+    expect(await readRegistryCredentials(controller)).toEqual(new Map([['registry.example:5000', { username: 'ci', password: 'pull-secret' }]]));
+    expect(await sqlstate(saveRegistryCredentials(controller, 'registry.example:5000', { username: 'ci', password: 'forged' }))).toBe('42501');
+    expect(await sqlstate(deleteRegistryCredentials(controller, 'registry.example:5000'))).toBe('42501');
+    expect(await sqlstate(readRegistryCredentials(writer))).toBe('42501');
+    expect(await sqlstate(saveRegistryCredentials(db.pool, 'https://registry.example/', { username: 'ci', password: 'x' }))).toBe('23514');
   });
 });
 

@@ -47,4 +47,16 @@ describe('loadConfig', () => {
     expect(load).toThrow(/SESSIONCTL_WORKERS: Too small/);
     expect(load).toThrow(/DATABASE_URL: expected a postgres:\/\/ connection URL/);
   });
+
+  it('reads the image and registry settings', () => {
+    expect(loadConfig({ DOCKER_CONFIG: 'cfg', SESSIONCTL_PULL_CONCURRENCY: '3', SESSIONCTL_INSECURE_REGISTRIES: 'Registry.lan:5000, other.lan' }, '/srv').images).toEqual({
+      pullConcurrency: 3,
+      tokenTtlMs: 3_600_000,
+      updateBatchSize: 5,
+      insecureRegistries: ['registry.lan:5000', 'other.lan'],
+      dockerConfigDir: '/srv/cfg',
+    });
+    expect(() => loadConfig({ SESSIONCTL_INSECURE_REGISTRIES: 'https://registry.lan/' })).toThrow(/SESSIONCTL_INSECURE_REGISTRIES: expected comma-separated registry hosts/);
+    expect(() => loadConfig({ SESSIONCTL_IMAGE_UPDATE_BATCH_SIZE: '0' })).toThrow(/SESSIONCTL_IMAGE_UPDATE_BATCH_SIZE/);
+  });
 });

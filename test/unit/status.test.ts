@@ -72,4 +72,24 @@ describe('computeStatus', () => {
     expect(status.phase).toBe('Terminating');
     expect(ready(status).reason).toBe('Terminating');
   });
+
+  it('reports a create waiting for its image: ImageReady and Ready say why, phase Pending', () => {
+    const status = computeStatus(input({ image: { waiting: { reason: 'ImagePullBackOff', message: 'back-off 10s pulling image x failed (attempt 2): unauthorized' } } }));
+    expect(status.phase).toBe('Pending');
+    expect(status.conditions.find((condition) => condition.type === 'ImageReady')).toMatchObject({ status: 'False', reason: 'ImagePullBackOff' });
+    expect(ready(status)).toMatchObject({ status: 'False', reason: 'ImagePullBackOff', message: expect.stringContaining('unauthorized') });
+  });
+
+  it('keeps a running session Ready while its moved tag waits for a batch', () => {
+    const status = computeStatus(input({ container: running, image: { updatePending: 'a new image digest waits for its batch' } }));
+    expect(status.conditions.find((condition) => condition.type === 'ImageReady')).toMatchObject({ status: 'True', reason: 'ImageUpdatePending' });
+    expect(ready(status)).toMatchObject({ status: 'True', reason: 'SessionReady' });
+  });
+
+  it('a spec change waiting for its new image says ImagePulling while the old container keeps running', () => {
+    const old = { ...running, labels: { 'dev.sessionctl.spec-hash': 'previous' } };
+    const status = computeStatus(input({ container: old, image: { waiting: { reason: 'ImagePulling', message: 'pulling image x: 1/3 layers' } } }));
+    expect(ready(status)).toMatchObject({ status: 'False', reason: 'ImagePulling' });
+    expect(status.phase).toBe('Running');
+  });
 });

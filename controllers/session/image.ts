@@ -1,0 +1,267 @@
+/**
+ * Images on one Docker host: is the image a session needs there, and if not, one pull for everyone.
+ *
+ * - One pull per image per host: sessions that need the same image share the in-flight pull and are
+ *   woken when it ends. Pulls have their own concurrency limit, apart from the host's API calls.
+ * - A failed pull backs off per image (5 s doubling to 5 min), so that wrong credentials or a missing
+ *   tag never make a hot loop, whatever the number of sessions waiting.
+ * - Tag-to-digest checks (imagePullPolicy: Always, imageUpdatePolicy: Poll) are HEAD requests on the
+ *   registry, shared per image, and a pull happens only when the digest differs from the local image.
+ * Every promise started here is caught: a registry or daemon failure is data, never a crash.
+ */
+import type { Logger } from 'pino';
+import PQueue from 'p-queue';
+import { parseImageReference, pullReference, type ImageReference, type PullPolicy } from '../../crds/image-policy';
+import type { DockerHost } from '../../src/docker/host';
+import { dockerStatusCode } from '../../src/docker/host';
+import { describeProgress, pullImage, type PullProgress } from '../../src/docker/pull';
+import type { Metrics } from '../../src/metrics/registry';
+import { encodeRegistryAuth, type RegistryCredentials } from '../../src/registry/auth-header';
+import { RegistryError, type RegistryClient } from '../../src/registry/client';
+import { redactSecrets, serverAddressOf } from '../../src/registry/credentials';
+
+export type ImageWaitReason = 'ImagePulling' | 'ImagePullFailed' | 'ImagePullBackOff' | 'ImageNotPresent';
+
+export type ImageState =
+  | { ready: true; digest: string }
+  | { ready: false; reason: ImageWaitReason; message: string; requeueAfterMs?: number };
+
+export interface ImageManagerOptions {
+  host: DockerHost;
+  registry: RegistryClient;
+  /** Credentials for a registry host, or undefined for anonymous access. */
+  credentials: (registry: string) => Promise<RegistryCredentials | undefined>;
+  metrics: Metrics;
+  logger: Logger;
+  pullConcurrency: number;
+  /** Queues sessions again: when a pull they wait for ends, or when a polled tag moved. */
+  wake: (sessions: string[]) => void;
+  now?: () => number;
+}
+
+export const PULL_BACKOFF = { baseMs: 5_000, maxMs: 300_000 };
+/** How long a digest from a HEAD stays good for Always: sessions created together make one request. */
+export const DIGEST_FRESH_MS = 10_000;
+/** While a pull runs, waiting sessions refresh their status this often, to show its progress. */
+export const PROGRESS_REFRESH_MS = 2_000;
+
+interface LocalImage {
+  id: string;
+  repoDigests: string[];
+}
+
+interface PullFailure {
+  attempts: number;
+  retryAt: number;
+  message: string;
+}
+
+export function pullBackoffMs(attempts: number): number {
+  return Math.min(PULL_BACKOFF.maxMs, PULL_BACKOFF.baseMs * 2 ** Math.max(0, attempts - 1));
+}
+
+/** The repo digest the daemon recorded for this repository, else the image id: what the label holds. */
+export function localDigest(image: LocalImage, reference: ImageReference): string {
+  for (const entry of image.repoDigests) {
+    const [name, digest] = entry.split('@');
+    const parsed = parseImageReference(name);
+    if (digest && parsed.registry === reference.registry && parsed.repository === reference.repository) return digest;
+  }
+  return image.id;
+}
+
+export class ImageManager {
+  private readonly local = new Map<string, LocalImage>();
+  private readonly pulls = new Map<string, { progress?: PullProgress; waiters: Set<string> }>();
+  private readonly failures = new Map<string, PullFailure>();
+  private readonly remote = new Map<string, { digest: string; at: number }>();
+  private readonly checks = new Map<string, Promise<string>>();
+  /** Polled images: when the next check is due, and which sessions follow the tag. */
+  private readonly polls = new Map<string, { nextAt: number; sessions: Set<string> }>();
+  private readonly pullQueue: PQueue;
+  private readonly now: () => number;
+
+  constructor(private readonly options: ImageManagerOptions) {
+    this.pullQueue = new PQueue({ concurrency: options.pullConcurrency });
+    this.now = options.now ?? Date.now;
+  }
+
+  /**
+   * Whether `image` can be used for a new container now. Never blocks on a pull: the session waits
+   * with ImagePulling and is woken when the pull ends.
+   */
+  async ensure(session: string, image: string, policy: PullPolicy): Promise<ImageState> {
+    const ref = pullReference(image);
+    const reference = parseImageReference(ref);
+    const pulling = this.pulls.get(ref);
+    if (pulling) return this.joinPull(ref, session);
+    const failure = this.failures.get(ref);
+    if (failure && failure.retryAt > this.now()) return this.backoffState(ref, failure);
+    const local = await this.inspect(ref);
+    if (policy === 'Never') {
+      return local
+        ? { ready: true, digest: localDigest(local, reference) }
+        : { ready: false, reason: 'ImageNotPresent', message: `image ${image} is not present on host ${this.options.host.name}, and imagePullPolicy is Never`, requeueAfterMs: 60_000 };
+    }
+    if (local && (policy === 'IfNotPresent' || reference.digest)) return { ready: true, digest: localDigest(local, reference) };
+    if (local) {
+      // Always: pull only when the registry's digest differs from the local image's.
+      const remote = await this.remoteDigest(ref, reference, DIGEST_FRESH_MS).catch((error: unknown) => {
+        this.options.logger.warn({ image: ref, err: { message: (error as Error).message } }, 'could not resolve the image digest; using the local image');
+        return undefined;
+      });
+      if (remote === undefined || remote === localDigest(local, reference)) return { ready: true, digest: localDigest(local, reference) };
+    }
+    this.startPull(ref, reference);
+    return this.joinPull(ref, session);
+  }
+
+  /**
+   * imageUpdatePolicy: Poll. Starts a digest check of the tag when one is due (in the background,
+   * shared by every session on the image) and says when the next is due. A moved tag is pulled and
+   * the sessions on it are woken, to be recreated in batches.
+   */
+  poll(session: string, image: string, intervalMs: number): { nextCheckInMs: number } {
+    const ref = pullReference(image);
+    this.unfollow(session, ref);
+    const entry = this.polls.get(ref) ?? { nextAt: this.now() + intervalMs, sessions: new Set<string>() };
+    entry.sessions.add(session);
+    this.polls.set(ref, entry);
+    if (entry.nextAt <= this.now() && !this.checks.has(ref) && !this.pulls.has(ref)) {
+      entry.nextAt = this.now() + intervalMs;
+      this.checkForUpdate(ref).catch((error: unknown) => this.options.logger.warn({ image: ref, err: { message: (error as Error).message } }, 'image update check failed'));
+    }
+    return { nextCheckInMs: Math.max(1_000, entry.nextAt - this.now()) };
+  }
+
+  /** The digest the image has on the host now, from the cache; undefined when not known yet. */
+  async currentDigest(image: string): Promise<string | undefined> {
+    const ref = pullReference(image);
+    const local = await this.inspect(ref);
+    return local && localDigest(local, parseImageReference(ref));
+  }
+
+  /** A session that no longer follows any image (deleted, or moved to another image). */
+  unfollow(session: string, exceptRef?: string): void {
+    for (const [ref, entry] of this.polls) {
+      if (ref === exceptRef) continue;
+      entry.sessions.delete(session);
+      if (entry.sessions.size === 0) this.polls.delete(ref);
+    }
+  }
+
+  /** The daemon said the image is gone (removed behind our back): look again next time. */
+  forget(image: string): void {
+    this.local.delete(pullReference(image));
+  }
+
+  private async checkForUpdate(ref: string): Promise<void> {
+    const reference = parseImageReference(ref);
+    const remote = await this.remoteDigest(ref, reference, 0).catch((error: unknown) => {
+      if (error instanceof RegistryError && error.retryAfterMs !== undefined) {
+        const entry = this.polls.get(ref);
+        if (entry) entry.nextAt = Math.max(entry.nextAt, this.now() + error.retryAfterMs);
+      }
+      throw error;
+    });
+    const local = await this.inspect(ref);
+    if (local && localDigest(local, reference) === remote) return;
+    this.options.logger.info({ image: ref, digest: remote }, 'image tag moved; pulling');
+    this.startPull(ref, reference);
+  }
+
+  /** One HEAD per image at a time; a digest younger than maxAgeMs is reused. */
+  private remoteDigest(ref: string, reference: ImageReference, maxAgeMs: number): Promise<string> {
+    const cached = this.remote.get(ref);
+    if (cached && this.now() - cached.at < maxAgeMs) return Promise.resolve(cached.digest);
+    let check = this.checks.get(ref);
+    if (!check) {
+      check = (async () => {
+        const credentials = await this.options.credentials(reference.registry);
+        const digest = await this.options.registry.resolveDigest(reference, credentials);
+        this.remote.set(ref, { digest, at: this.now() });
+        return digest;
+      })().finally(() => this.checks.delete(ref));
+      this.checks.set(ref, check);
+    }
+    return check;
+  }
+
+  private async inspect(ref: string): Promise<LocalImage | undefined> {
+    const cached = this.local.get(ref);
+    if (cached) return cached;
+    try {
+      const info = await this.options.host.call('image_inspect', () => this.options.host.docker.getImage(ref).inspect());
+      const image = { id: info.Id, repoDigests: info.RepoDigests ?? [] };
+      this.local.set(ref, image);
+      return image;
+    } catch (error) {
+      if (dockerStatusCode(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
+  private joinPull(ref: string, session: string): ImageState {
+    const pull = this.pulls.get(ref);
+    if (!pull) {
+      const failure = this.failures.get(ref);
+      return failure ? this.backoffState(ref, failure) : { ready: false, reason: 'ImagePulling', message: `pulling image ${ref}`, requeueAfterMs: PROGRESS_REFRESH_MS };
+    }
+    pull.waiters.add(session);
+    return { ready: false, reason: 'ImagePulling', message: `pulling image ${ref} on host ${this.options.host.name}: ${describeProgress(pull.progress)}`, requeueAfterMs: PROGRESS_REFRESH_MS };
+  }
+
+  private backoffState(ref: string, failure: PullFailure): ImageState {
+    const seconds = Math.max(1, Math.ceil((failure.retryAt - this.now()) / 1000));
+    return {
+      ready: false,
+      reason: failure.attempts <= 1 ? 'ImagePullFailed' : 'ImagePullBackOff',
+      message: `${failure.attempts <= 1 ? 'pull' : `back-off ${seconds}s pulling`} image ${ref} failed (attempt ${failure.attempts}): ${failure.message}; next attempt in ${seconds}s`,
+      requeueAfterMs: Math.max(1_000, failure.retryAt - this.now()),
+    };
+  }
+
+  /** Starts the one pull of `ref` on this host; waiters are woken when it ends, either way. */
+  private startPull(ref: string, reference: ImageReference): void {
+    if (this.pulls.has(ref)) return;
+    const pull: { progress?: PullProgress; waiters: Set<string> } = { waiters: new Set() };
+    this.pulls.set(ref, pull);
+    const { metrics, logger } = this.options;
+    void this.pullQueue
+      .add(async () => {
+        const credentials = await this.options.credentials(reference.registry);
+        const header = credentials ? encodeRegistryAuth(credentials, serverAddressOf(reference.registry)) : undefined;
+        const stop = metrics.imagePullDuration.startTimer();
+        logger.info({ image: ref, authenticated: credentials !== undefined }, 'pulling image');
+        try {
+          await pullImage(this.options.host, ref, header, (progress) => (pull.progress = progress));
+        } catch (error) {
+          throw new Error(redactSecrets((error as Error).message ?? String(error), [credentials?.password, header]));
+        } finally {
+          stop();
+        }
+      })
+      .then(
+        () => {
+          metrics.imagePulls.inc({ result: 'success' });
+          this.failures.delete(ref);
+          this.local.delete(ref);
+          this.remote.delete(ref);
+          logger.info({ image: ref }, 'image pulled');
+        },
+        (error: unknown) => {
+          metrics.imagePulls.inc({ result: 'failure' });
+          const attempts = (this.failures.get(ref)?.attempts ?? 0) + 1;
+          const message = (error as Error).message;
+          this.failures.set(ref, { attempts, retryAt: this.now() + pullBackoffMs(attempts), message });
+          logger.warn({ image: ref, attempts, err: { message } }, 'image pull failed');
+        },
+      )
+      .finally(() => {
+        this.pulls.delete(ref);
+        const woken = new Set([...pull.waiters, ...(this.polls.get(ref)?.sessions ?? [])]);
+        if (woken.size > 0) this.options.wake([...woken]);
+      })
+      .catch((error: unknown) => logger.error({ image: ref, err: error }, 'image pull bookkeeping failed'));
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * A minimal Docker Registry HTTP API v2 client for one question: which digest does this tag point to
+ * now? It asks with a HEAD on the manifest, which Docker Hub does not count as a pull, and does the
+ * token dance the registries ask for:
+ *   401 + `WWW-Authenticate: Bearer realm,service,scope` -> GET the realm with the credentials ->
+ *   a bearer token, cached per registry and scope until the earlier of its expiry and our own TTL,
+ *   so that a revoked token heals itself. A 401 with a cached token drops it and retries once.
+ *   401 + `Basic` -> the credentials themselves.
+ * A 429 stops every request to that registry until its Retry-After (or a doubling back-off) passes.
+ */
+import type { ImageReference } from '../../crds/image-policy';
+import { DOCKER_HUB } from '../../crds/image-policy';
+import type { Metrics } from '../metrics/registry';
+import { basicAuthorization, type RegistryCredentials } from './auth-header';
+import { parseChallenge, retryAfterMs } from './challenge';
+import { redactSecrets } from './credentials';
+
+/** Manifest lists, OCI indexes and single manifests: the digest the daemon records is the one served. */
+export const MANIFEST_ACCEPT = [
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.oci.image.manifest.v1+json',
+].join(', ');
+
+export type RegistryErrorCode = 'Unauthorized' | 'NotFound' | 'RateLimited' | 'Unavailable';
+
+export class RegistryError extends Error {
+  override readonly name = 'RegistryError';
+  constructor(
+    readonly code: RegistryErrorCode,
+    message: string,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface RegistryClientOptions {
+  metrics: Metrics;
+  /** Our own upper bound on a cached token's life (default one hour). */
+  tokenTtlMs: number;
+  /** Registries reached over plain HTTP besides loopback ones, as the daemon's insecure-registries. */
+  insecureRegistries?: string[];
+  requestTimeoutMs?: number;
+  now?: () => number;
+}
+
+interface CachedToken {
+  token: string;
+  expiresAt: number;
+}
+
+/** So that registry operators (and the tests' access logs) can tell our checks from the daemon's pulls. */
+export const USER_AGENT = 'sessionctl-registry-client';
+
+export const RATE_LIMIT_BACKOFF = { baseMs: 5_000, maxMs: 300_000 };
+
+export class RegistryClient {
+  private readonly tokens = new Map<string, CachedToken>();
+  /** Registries that answered with a Basic challenge: send the credentials directly next time. */
+  private readonly basicRegistries = new Set<string>();
+  private readonly blocked = new Map<string, { until: number; strikes: number }>();
+  private readonly now: () => number;
+
+  constructor(private readonly options: RegistryClientOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The digest the tag points to now (`sha256:...`). Throws RegistryError, with no secret in its message. */
+  async resolveDigest(reference: ImageReference, credentials?: RegistryCredentials): Promise<string> {
+    if (reference.digest) return reference.digest;
+    const registry = reference.registry;
+    const scope = `repository:${reference.repository}:pull`;
+    const url = `${this.baseUrl(registry)}/v2/${reference.repository}/manifests/${reference.tag ?? 'latest'}`;
+    const secrets = [credentials?.password];
+    try {
+      let retried = false;
+      for (;;) {
+        const cacheKey = `${registry}|${scope}`;
+        const cached = this.cachedToken(cacheKey);
+        const headers: Record<string, string> = { Accept: MANIFEST_ACCEPT };
+        if (cached) headers.Authorization = `Bearer ${cached}`;
+        else if (credentials && this.basicRegistries.has(registry)) headers.Authorization = basicAuthorization(credentials);
+        const response = await this.request(registry, url, { method: 'HEAD', headers });
+        if (response.status === 200) {
+          const digest = response.headers.get('docker-content-digest');
+          if (!digest) throw new RegistryError('Unavailable', `registry ${registry} answered the manifest of ${reference.repository} without a Docker-Content-Digest header`);
+          return digest;
+        }
+        if (response.status === 404) throw new RegistryError('NotFound', `registry ${registry} has no manifest ${reference.repository}:${reference.tag ?? 'latest'}`);
+        if (response.status !== 401) throw new RegistryError('Unavailable', `registry ${registry} answered HTTP ${response.status} for the manifest of ${reference.repository}`);
+        if (cached) this.tokens.delete(cacheKey);
+        if (retried) throw this.unauthorized(registry, reference, credentials);
+        retried = true;
+        const challenge = parseChallenge(response.headers.get('www-authenticate'));
+        if (challenge?.scheme === 'bearer' && challenge.params.realm) {
+          const token = await this.fetchToken(registry, challenge.params, scope, credentials);
+          this.tokens.set(cacheKey, token);
+        } else if (challenge?.scheme === 'basic' && credentials && !this.basicRegistries.has(registry)) {
+          this.basicRegistries.add(registry);
+        } else if (!cached) {
+          throw this.unauthorized(registry, reference, credentials);
+        }
+      }
+    } catch (error) {
+      if (error instanceof RegistryError) throw new RegistryError(error.code, redactSecrets(error.message, secrets), error.retryAfterMs);
+      throw new RegistryError('Unavailable', `registry ${registry} did not answer: ${redactSecrets((error as Error).message ?? String(error), secrets)}`);
+    }
+  }
+
+  /** Forgets every cached token: for tests and for an operator changing credentials. */
+  dropTokens(): void {
+    this.tokens.clear();
+  }
+
+  private unauthorized(registry: string, reference: ImageReference, credentials?: RegistryCredentials): RegistryError {
+    const who = credentials ? `as user "${credentials.username}"` : 'anonymously (no credentials are configured for it)';
+    return new RegistryError('Unauthorized', `registry ${registry} refused access to ${reference.repository} ${who}: check the credentials (sessionctl registry list)`);
+  }
+
+  private cachedToken(key: string): string | undefined {
+    const cached = this.tokens.get(key);
+    if (cached && cached.expiresAt > this.now()) {
+      this.options.metrics.registryTokenCacheHits.inc();
+      return cached.token;
+    }
+    if (cached) this.tokens.delete(key);
+    return undefined;
+  }
+
+  private async fetchToken(registry: string, params: Record<string, string>, scope: string, credentials?: RegistryCredentials): Promise<CachedToken> {
+    this.options.metrics.registryTokenCacheMisses.inc();
+    const url = new URL(params.realm);
+    if (params.service) url.searchParams.set('service', params.service);
+    url.searchParams.set('scope', params.scope ?? scope);
+    const headers: Record<string, string> = {};
+    if (credentials) headers.Authorization = basicAuthorization(credentials);
+    const requestedAt = this.now();
+    const response = await this.request(registry, url.toString(), { method: 'GET', headers });
+    if (response.status === 401 || response.status === 403) {
+      throw new RegistryError('Unauthorized', `the token service of registry ${registry} refused ${credentials ? `user "${credentials.username}"` : 'anonymous access'} (HTTP ${response.status}): check the credentials (sessionctl registry list)`);
+    }
+    if (response.status !== 200) throw new RegistryError('Unavailable', `the token service of registry ${registry} answered HTTP ${response.status}`);
+    const body = (await response.json()) as { token?: string; access_token?: string; expires_in?: number };
+    const token = body.token ?? body.access_token;
+    if (!token) throw new RegistryError('Unavailable', `the token service of registry ${registry} answered without a token`);
+    // The token spec's default lifetime is 60 s; a few seconds of margin so that it never expires in flight.
+    const lifetimeMs = Math.max(1_000, (typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : 60) * 1000 - 5_000);
+    return { token, expiresAt: requestedAt + Math.min(lifetimeMs, this.options.tokenTtlMs) };
+  }
+
+  /** One HTTP request, refused up front while the registry asked us to wait. */
+  private async request(registry: string, url: string, init: { method: string; headers: Record<string, string> }): Promise<Response> {
+    const block = this.blocked.get(registry);
+    if (block && block.until > this.now()) {
+      const wait = block.until - this.now();
+      throw new RegistryError('RateLimited', `registry ${registry} is rate limiting us: next request in ${Math.ceil(wait / 1000)}s`, wait);
+    }
+    let response: Response;
+    try {
+      response = await fetch(url, { ...init, headers: { ...init.headers, 'User-Agent': USER_AGENT }, redirect: 'follow', signal: AbortSignal.timeout(this.options.requestTimeoutMs ?? 10_000) });
+    } catch (error) {
+      this.options.metrics.registryRequests.inc({ registry, code: 'error' });
+      throw error;
+    }
+    this.options.metrics.registryRequests.inc({ registry, code: String(response.status) });
+    if (response.status === 429) {
+      const strikes = (block?.strikes ?? 0) + 1;
+      const fallback = Math.min(RATE_LIMIT_BACKOFF.maxMs, RATE_LIMIT_BACKOFF.baseMs * 2 ** (strikes - 1));
+      const wait = retryAfterMs(response.headers.get('retry-after'), this.now()) ?? fallback;
+      this.blocked.set(registry, { until: this.now() + wait, strikes });
+      await response.body?.cancel().catch(() => undefined);
+      throw new RegistryError('RateLimited', `registry ${registry} answered 429 Too Many Requests: next request in ${Math.ceil(wait / 1000)}s`, wait);
+    }
+    if (block) this.blocked.delete(registry);
+    return response;
+  }
+
+  private baseUrl(registry: string): string {
+    if (registry === DOCKER_HUB) return 'https://registry-1.docker.io';
+    const host = registry.replace(/:\d+$/, '');
+    const plain = host === 'localhost' || /^127\./.test(host) || host === '[::1]' || (this.options.insecureRegistries ?? []).includes(registry);
+    return `${plain ? 'http' : 'https'}://${registry}`;
+  }
+}
