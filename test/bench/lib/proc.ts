@@ -3,7 +3,7 @@
  * let the daemon settle between phases), and whether anything else shares the daemon.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { sleep } from './stats';
 
@@ -77,6 +77,8 @@ export function foreignActivity(ownPids: number[] = []): ForeignProcess[] {
       const pid = Number(line.split(' ')[0]);
       if (pid === process.pid || ownPids.includes(pid) || parentPid(pid) === process.pid) continue;
       const host = dockerHostOf(pid);
+      // Gone before we could read its environment, or a zombie waiting to be reaped: it can touch nothing now.
+      if (host === undefined && (!existsSync(`/proc/${pid}`) || line.includes('<defunct>'))) continue;
       found.push({ line, sameDaemon: host === undefined || host === process.env.DOCKER_HOST });
     }
   }
