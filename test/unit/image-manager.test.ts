@@ -104,6 +104,14 @@ async function settle(): Promise<void> {
 }
 
 /** A failed pull of REF: the image is absent, one session asks, the daemon refuses. */
+/** A follower polls, its interval passes, and it polls again: the check of the tag is due. */
+async function pollPastInterval(env: ReturnType<typeof setup>, intervalMs: number): Promise<void> {
+  env.images.poll('follower', REF, intervalMs);
+  env.advance(intervalMs);
+  env.images.poll('follower', REF, intervalMs);
+  await settle();
+}
+
 async function failOnePull(env: ReturnType<typeof setup>): Promise<void> {
   env.engine.present = false;
   expect(await env.images.ensure('first', REF, 'IfNotPresent')).toMatchObject({ ready: false, reason: 'ImagePulling' });
@@ -246,10 +254,7 @@ describe('a rate-limited pull', () => {
 describe('ImageManager.poll', () => {
   test('a moved tag whose pull keeps failing is retried after the back-off, not every interval', async () => {
     const env = setup({ digest: 'sha256:new' });
-    env.images.poll('follower', REF, 1_000);
-    env.advance(1_000);
-    env.images.poll('follower', REF, 1_000);
-    await settle();
+    await pollPastInterval(env, 1_000);
     expect(env.engine.pulls).toHaveLength(1);
     env.engine.finishPull('manifest unknown');
     await settle();
@@ -272,10 +277,7 @@ describe('ImageManager.poll', () => {
   test('a check whose HEAD ends inside a back-off does not pull, and moves the next check past it', async () => {
     const head = deferred<void>();
     const env = setup({ digest: 'sha256:new', headGate: head.promise });
-    env.images.poll('follower', REF, 1_000);
-    env.advance(1_000);
-    env.images.poll('follower', REF, 1_000);
-    await settle();
+    await pollPastInterval(env, 1_000);
     expect(env.heads).toHaveLength(1);
     // While the HEAD is out, a new session's pull of the same tag fails.
     await failOnePull(env);
@@ -287,10 +289,7 @@ describe('ImageManager.poll', () => {
 
   test('while the pull of a moved tag runs, followers are not asked back every second', async () => {
     const env = setup({ digest: 'sha256:new' });
-    env.images.poll('follower', REF, 30_000);
-    env.advance(30_000);
-    env.images.poll('follower', REF, 30_000);
-    await settle();
+    await pollPastInterval(env, 30_000);
     expect(env.engine.pulls).toHaveLength(1);
     env.advance(31_000);
     expect(env.images.poll('follower', REF, 30_000)).toEqual({ nextCheckInMs: 30_000 });
