@@ -32,6 +32,8 @@ export interface RestartHistory {
   lastRestartAt?: number;
   /** The generation the restarts were made at: a new one starts a fresh backoff. */
   generation?: number;
+  /** The due restart has waited for a busy host (so that it is counted once). */
+  deferred?: boolean;
 }
 
 export interface PlanInput {
@@ -46,6 +48,8 @@ export interface PlanInput {
   jitter: number;
   /** Asked only when the plan would start a container of a session that holds no room yet. */
   admit?: () => AdmissionResult;
+  /** The host is creating other sessions' containers: a crash loop's restart waits (see restartWait). */
+  hostBusyCreating?: boolean;
 }
 
 export type RemoveReason = 'orphan' | 'stale-uid' | 'duplicate' | 'spec-changed' | 'deleting';
@@ -65,7 +69,7 @@ export type Action =
   | { type: 'finalize' };
 
 export type Waiting =
-  | { reason: 'BackOff' | 'Transitioning' | 'IdleTimeout'; message: string }
+  | { reason: 'BackOff' | 'Transitioning' | 'IdleTimeout'; message: string; deferred?: true }
   | { reason: UnschedulableReason; message: string; unschedulable: true };
 
 export interface Plan {
@@ -81,6 +85,12 @@ export interface Plan {
 }
 
 export const CRASH_BACKOFF = { baseMs: 1_000, maxMs: 300_000, stableAfterMs: 600_000 };
+/**
+ * A crash loop's restart that is due waits while its host creates other sessions, looking again every
+ * pollMs, but never more than maxMs past its due time, so that a host that is always busy still
+ * restarts it.
+ */
+export const CRASH_RESTART_DEFERRAL = { pollMs: 1_000, maxMs: 30_000 };
 export const STOP_TIMEOUT_SECONDS = 10;
 export const MAX_TIMER_MS = 3_600_000;
 
@@ -185,7 +195,7 @@ function planContainer(input: PlanInput, spec: SessionSpec, own: ObservedContain
           actions.push({ type: 'stop', container: primary, reason: 'RestartLimitExceeded' });
           return { actions, primary, holdsRoom: false, restartLimitExceeded: { message: budget.message } };
         }
-        const backoff = backoffWait(input, primary, 'the container is unhealthy');
+        const backoff = restartWait(input, primary, 'the container is unhealthy');
         if (backoff) return { ...backoff, actions, primary, holdsRoom: true };
         actions.push({ type: 'restart', container: primary, oomKilled: false, unhealthy: true });
         return { actions, primary, holdsRoom: true };
@@ -206,7 +216,7 @@ function planContainer(input: PlanInput, spec: SessionSpec, own: ObservedContain
     case 'dead': {
       if (!wantRunning || !shouldRestart(spec, primary)) return { actions, primary, holdsRoom: false, waiting: idleWaiting };
       if (budget.spent) return { actions, primary, holdsRoom: false, restartLimitExceeded: { message: budget.message } };
-      const backoff = backoffWait(input, primary, `the container exited with code ${primary.exitCode ?? 'unknown'}`);
+      const backoff = restartWait(input, primary, `the container exited with code ${primary.exitCode ?? 'unknown'}`);
       if (backoff) return { ...backoff, actions, primary, holdsRoom: true };
       const refused = admit();
       if (refused) return refused;
@@ -224,14 +234,26 @@ function restartBudget(spec: SessionSpec, restartCount: number, session: string)
   };
 }
 
-/** The crash backoff still running for this container, if any. */
-function backoffWait(input: PlanInput, primary: ObservedContainer, why: string): Pick<Plan, 'requeueAfterMs' | 'waiting'> | undefined {
+/**
+ * Why this container's restart must wait, if it must: the crash backoff still running, or, for a
+ * crash loop whose backoff is over, a host busy creating other sessions' containers. The first
+ * restart after a failure never waits for the host: only a container that keeps crashing yields.
+ */
+function restartWait(input: PlanInput, primary: ObservedContainer, why: string): Pick<Plan, 'requeueAfterMs' | 'waiting'> | undefined {
   const consecutive = ranStably(primary, input.now) ? 0 : input.restarts.consecutive;
   const delay = crashBackoffMs(consecutive, input.jitter);
+  if (delay <= 0) return undefined;
   const readyAt = (input.restarts.lastRestartAt ?? 0) + delay;
-  if (delay <= 0 || readyAt <= input.now) return undefined;
-  const seconds = Math.ceil((readyAt - input.now) / 1000);
-  return { requeueAfterMs: readyAt - input.now, waiting: { reason: 'BackOff', message: `back-off ${seconds}s restarting: ${why}` } };
+  if (readyAt > input.now) {
+    const seconds = Math.ceil((readyAt - input.now) / 1000);
+    return { requeueAfterMs: readyAt - input.now, waiting: { reason: 'BackOff', message: `back-off ${seconds}s restarting: ${why}` } };
+  }
+  const overdue = input.now - readyAt;
+  if (!input.hostBusyCreating || overdue >= CRASH_RESTART_DEFERRAL.maxMs) return undefined;
+  return {
+    requeueAfterMs: Math.min(CRASH_RESTART_DEFERRAL.pollMs, CRASH_RESTART_DEFERRAL.maxMs - overdue),
+    waiting: { reason: 'BackOff', message: `back-off restarting: ${why}; the restart waits while the host creates other sessions`, deferred: true },
+  };
 }
 
 /** When several own containers exist, keep the one that is furthest along. */

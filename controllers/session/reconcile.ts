@@ -106,6 +106,7 @@ export class SessionReconciler {
         now: this.now(),
         jitter: this.random(),
         admit: () => admission.tryAdmit(key, row!.createdAt.getTime(), memoryBytes),
+        hostBusyCreating: inventory.host.creates.busyWithOthers(key),
       });
     let result = planFor(false);
     let image: ImageOutcome | undefined;
@@ -167,7 +168,7 @@ export class SessionReconciler {
     // A failed pull (or an image that may not be pulled) is a failure like any other: the queue backs
     // off on top of the per-image pull back-off, and the error counts. A pull in progress is not.
     if (image?.waiting && image.waiting.reason !== 'ImagePulling') throw new ReportedFailure(image.waiting.message);
-    if (result.waiting?.reason === 'BackOff') await this.event(row, 'Warning', 'BackOff', result.waiting.message, logger);
+    if (result.waiting?.reason === 'BackOff') await this.backOffEvent(key, row, result.waiting, logger);
     const timers = [result.requeueAfterMs, image?.requeueAfterMs].filter((ms): ms is number => ms !== undefined);
     return timers.length > 0 ? { requeueAfterMs: Math.min(...timers) } : {};
   };
@@ -204,6 +205,16 @@ export class SessionReconciler {
       logger.info({ reason, tokenId: minted.tokenId }, 'access token minted');
     }
     revision.tokenId = row.token?.tokenId;
+  }
+
+  /** One event per backoff: a due restart deferred for a busy host is the same wait, told in status and counted once. */
+  private async backOffEvent(key: string, row: Row, waiting: { message: string; deferred?: true }, logger: Logger): Promise<void> {
+    if (!waiting.deferred) return this.event(row, 'Warning', 'BackOff', waiting.message, logger);
+    const history = this.restarts.get(key);
+    if (history && !history.deferred) {
+      history.deferred = true;
+      this.options.metrics.crashRestartsDeferred.inc();
+    }
   }
 
   /** Events for conditions that just changed: scheduling and the restart budget. */

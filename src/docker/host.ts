@@ -6,6 +6,8 @@
 import type Dockerode from 'dockerode';
 import PQueue from 'p-queue';
 import type { Metrics } from '../metrics/registry';
+import { CreateActivity } from './create-activity';
+import { LABELS } from './labels';
 
 export type DockerOperation =
   | 'list'
@@ -44,6 +46,8 @@ export const LOW_PRIORITY = -1;
 
 export class DockerHost {
   private readonly limiter: PQueue;
+  /** Sessions whose containers this host is creating: crash-loop restarts wait for them. */
+  readonly creates = new CreateActivity();
 
   constructor(
     readonly name: string,
@@ -58,8 +62,8 @@ export class DockerHost {
 
   /**
    * Runs one API call under the host's concurrency limit, recording its latency and outcome.
-   * Work of LOW_PRIORITY (crash-loop restarts) waits while any other call is queued, so that a
-   * crash loop never delays healthy sessions.
+   * Work of LOW_PRIORITY (crash-loop restarts) waits while any other call is queued; the planner
+   * also holds a crash loop's restart back while the host creates other sessions (`creates`).
    */
   async call<T>(operation: DockerOperation, request: () => Promise<T>, priority = 0): Promise<T> {
     return this.limiter.add(() => this.measure(operation, request), { priority }) as Promise<T>;
@@ -90,7 +94,7 @@ export class DockerHost {
    * not left waiting for a start behind other creates. A failed start still returns the id.
    */
   createAndStart(options: Dockerode.ContainerCreateOptions, start: boolean): Promise<{ id: string; startError?: unknown }> {
-    return this.limiter.add(async () => {
+    const work = () => this.limiter.add(async () => {
       const container = await this.measure('create', () => this.docker.createContainer(options));
       if (!start) return { id: container.id };
       try {
@@ -100,6 +104,8 @@ export class DockerHost {
       }
       return { id: container.id };
     }) as Promise<{ id: string; startError?: unknown }>;
+    const session = options.Labels?.[LABELS.session];
+    return start && session ? this.creates.track(session, work) : work();
   }
 
   async start(id: string, priority = 0): Promise<void> {

@@ -5,14 +5,14 @@
  * the write to Ready (per session p50/p95 and until all are Ready) and the ratio; the target is
  * within 10%. Results go to test/bench/results/isolation.json.
  *
- *   npm run bench:isolation -- --rounds 3 --healthy 50 --crashing 20
+ *   npm run bench:isolation -- --rounds 5 --healthy 50 --crashing 20
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
 import { removeManagedContainers } from '../helpers/docker';
-import { startController } from '../helpers/controller';
+import { startController, type ControllerProcess } from '../helpers/controller';
 import { httpSpec } from '../helpers/sessions';
 import { waitFor } from '../helpers/wait';
 import { packageRoot } from '../../src/store/migrate';
@@ -20,7 +20,7 @@ import { percentile } from './lib/stats';
 
 const { values } = parseArgs({
   options: {
-    rounds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '5' },
     healthy: { type: 'string', default: '50' },
     crashing: { type: 'string', default: '20' },
   },
@@ -33,6 +33,9 @@ interface Side {
   p50: number;
   p95: number;
   all: number;
+  /** Beside crash loops: when they restarted between the write and the last Ready (s after the write), and how many restarts were deferred. */
+  crashRestartsDuring?: number[];
+  crashRestartsDeferred?: number;
 }
 
 async function insert(db: TestDatabase, names: string[], spec: object): Promise<void> {
@@ -55,9 +58,18 @@ async function clear(db: TestDatabase): Promise<void> {
   await waitFor(async () => (await db.pool.query('SELECT count(*)::int AS n FROM sessionctl.sessions')).rows[0].n === 0, { timeoutMs: 120_000, what: 'every session to be deleted' });
 }
 
-async function measure(db: TestDatabase, round: number, withCrashers: boolean): Promise<Side> {
+async function restartsBetween(db: TestDatabase, names: string[], from: Date, to: Date): Promise<number[]> {
+  const result = await db.pool.query<{ at: number }>(
+    `SELECT round(extract(epoch FROM first_seen - $2::timestamptz)::numeric, 2)::float8 AS at FROM sessionctl.events
+      WHERE session_name = ANY($1) AND reason = 'Restarted' AND first_seen BETWEEN $2 AND $3 ORDER BY first_seen`,
+    [names, from, to],
+  );
+  return result.rows.map((row) => row.at);
+}
+
+async function measure(db: TestDatabase, controller: ControllerProcess, round: number, withCrashers: boolean): Promise<Side> {
+  const crashers = Array.from({ length: CRASHING }, (_, index) => `crash-${round}-${index}`);
   if (withCrashers) {
-    const crashers = Array.from({ length: CRASHING }, (_, index) => `crash-${round}-${index}`);
     await insert(db, crashers, httpSpec({ command: ['sh', '-c', 'sleep 0.2; exit 1'], ports: [], restartPolicy: 'Always' }));
     // Let them settle into the loop: every one has crashed and been restarted at least twice.
     await waitFor(
@@ -66,13 +78,20 @@ async function measure(db: TestDatabase, round: number, withCrashers: boolean): 
     );
   }
   const names = Array.from({ length: HEALTHY }, (_, index) => `ok-${round}-${withCrashers ? 'c' : 'a'}-${index}`);
+  const deferredBefore = await controller.metric('sessionctl_crash_restarts_deferred_total');
   const started = Date.now();
   await insert(db, names, httpSpec({ ports: [] }));
   await waitFor(async () => (await readySeconds(db, names)).length === HEALTHY, { timeoutMs: 180_000, what: `${HEALTHY} healthy sessions to be Ready` });
-  const all = (Date.now() - started) / 1000;
+  const ended = Date.now();
+  const all = (ended - started) / 1000;
   const seconds = (await readySeconds(db, names)).sort((a, b) => a - b);
+  const side: Side = { p50: percentile(seconds, 50), p95: percentile(seconds, 95), all };
+  if (withCrashers) {
+    side.crashRestartsDuring = await restartsBetween(db, crashers, new Date(started), new Date(ended));
+    side.crashRestartsDeferred = (await controller.metric('sessionctl_crash_restarts_deferred_total')) - deferredBefore;
+  }
   await clear(db);
-  return { p50: percentile(seconds, 50), p95: percentile(seconds, 95), all };
+  return side;
 }
 
 async function main(): Promise<void> {
@@ -85,7 +104,7 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       // Alternate which side goes first, so that a trend in the machine's load favours neither.
       const order = round % 2 === 0 ? [false, true] : [true, false];
-      for (const withCrashers of order) (withCrashers ? beside : alone).push(await measure(db, round, withCrashers));
+      for (const withCrashers of order) (withCrashers ? beside : alone).push(await measure(db, controller, round, withCrashers));
       console.log(`round ${round + 1}: alone ${JSON.stringify(alone.at(-1))}  beside crash loops ${JSON.stringify(beside.at(-1))}`);
     }
   } finally {
@@ -93,7 +112,7 @@ async function main(): Promise<void> {
     await removeManagedContainers();
     await db.drop();
   }
-  const median = (sides: Side[], key: keyof Side) => percentile(sides.map((side) => side[key]).sort((a, b) => a - b), 50);
+  const median = (sides: Side[], key: 'p50' | 'p95' | 'all') => percentile(sides.map((side) => side[key]).sort((a, b) => a - b), 50);
   const rows = (['p50', 'p95', 'all'] as const).map((key) => ({ measure: key, alone: median(alone, key), beside: median(beside, key), ratio: median(beside, key) / median(alone, key) }));
   console.log(`\n${HEALTHY} healthy sessions, time from write to Ready (median of ${ROUNDS} rounds), alone and beside ${CRASHING} crash-looping sessions`);
   console.log('measure   alone (s)   beside (s)   ratio   (target <= 1.10)');

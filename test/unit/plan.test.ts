@@ -1,5 +1,5 @@
 import { validateSpec, type SessionSpecInput } from '../../crds/session';
-import { CRASH_BACKOFF, crashBackoffMs, plan, type DesiredSession, type PlanInput } from '../../controllers/session/plan';
+import { CRASH_BACKOFF, CRASH_RESTART_DEFERRAL, crashBackoffMs, plan, type DesiredSession, type PlanInput } from '../../controllers/session/plan';
 import type { ObservedContainer } from '../../src/docker/inventory';
 import { LABELS, MANAGED_BY, specHash } from '../../src/docker/labels';
 
@@ -131,6 +131,41 @@ describe('plan', () => {
     it('forgets the backoff when the container had run stably for ten minutes', () => {
       const stable = exited(1, { startedAt: 0, finishedAt: CRASH_BACKOFF.stableAfterMs });
       expect(types(plan(input({ containers: [stable], restarts: { consecutive: 8, lastRestartAt: 1_000_000 } })))).toEqual(['restart']);
+    });
+
+    describe('on a host busy creating other sessions', () => {
+      const dueAgo = (overdueMs: number) => ({ consecutive: 3, lastRestartAt: 1_000_000 - crashBackoffMs(3, 0.5) - overdueMs });
+
+      it('still restarts the first crash at once', () => {
+        expect(types(plan(input({ containers: [exited(1)], restarts: { consecutive: 0 }, hostBusyCreating: true })))).toEqual(['restart']);
+      });
+
+      it("defers a crash loop's due restart, polling, without a second BackOff event", () => {
+        const deferred = plan(input({ containers: [exited(1)], restarts: dueAgo(0), hostBusyCreating: true }));
+        expect(types(deferred)).toEqual([]);
+        expect(deferred.requeueAfterMs).toBe(CRASH_RESTART_DEFERRAL.pollMs);
+        expect(deferred.waiting).toMatchObject({ reason: 'BackOff', deferred: true });
+        expect(deferred.waiting?.message).toContain('waits while the host creates other sessions');
+        expect(deferred.holdsRoom).toBe(true);
+        expect(types(plan(input({ containers: [exited(1)], restarts: dueAgo(0), hostBusyCreating: false })))).toEqual(['restart']);
+      });
+
+      it('defers no further than its bound past the due time', () => {
+        const nearBound = plan(input({ containers: [exited(1)], restarts: dueAgo(CRASH_RESTART_DEFERRAL.maxMs - 300), hostBusyCreating: true }));
+        expect(nearBound.requeueAfterMs).toBe(300);
+        expect(types(plan(input({ containers: [exited(1)], restarts: dueAgo(CRASH_RESTART_DEFERRAL.maxMs), hostBusyCreating: true })))).toEqual(['restart']);
+      });
+
+      it('leaves a backoff that is still running as it was', () => {
+        const waiting = plan(input({ containers: [exited(1)], restarts: { consecutive: 3, lastRestartAt: 1_000_000 - 100 }, hostBusyCreating: true }));
+        expect(waiting.requeueAfterMs).toBe(crashBackoffMs(3, 0.5) - 100);
+        expect(waiting.waiting).not.toHaveProperty('deferred');
+      });
+
+      it('defers an unhealthy crash loop the same way', () => {
+        const sick = container({ health: 'unhealthy' });
+        expect(plan(input({ containers: [sick], restarts: dueAgo(0), hostBusyCreating: true })).waiting).toMatchObject({ deferred: true });
+      });
     });
   });
 
