@@ -51,6 +51,7 @@ export interface ActionExecutorOptions {
   restarts: Map<string, RestartHistory>;
   hadContainer: Set<string>;
   now: () => number;
+  random: () => number;
 }
 
 /** Events are a record, not the contract: failing to write one must not fail the reconcile. */
@@ -136,13 +137,14 @@ export class ActionExecutor {
         }
         inventory.update(action.container.id, { state: 'running', startedAt: this.options.now(), finishedAt: undefined, exitCode: undefined, oomKilled: false, health: undefined, ports: undefined });
         const consecutive = ranStably(action.container, now) ? 1 : history.consecutive + 1;
-        this.options.restarts.set(key, { consecutive, lastRestartAt: this.options.now(), generation: row?.generation });
+        const jitter = this.options.random();
+        this.options.restarts.set(key, { consecutive, lastRestartAt: this.options.now(), generation: row?.generation, jitter });
         execution.restartsDone++;
         execution.lastExit = { code: action.exitCode, oomKilled: action.oomKilled, unhealthy: action.unhealthy };
         metrics.containerRestarts.inc({ reason });
         metrics.driftCorrections.inc({ kind: 'container_exited' });
         const why = action.unhealthy ? 'its health check failed' : `it exited with code ${action.exitCode ?? 'unknown'}`;
-        const next = crashBackoffMs(consecutive, 0.5) / 1000;
+        const next = Math.round(crashBackoffMs(consecutive, jitter) / 100) / 10;
         await this.event(context, 'Normal', 'Restarted', `restart ${context.restartCount + execution.restartsDone}: restarted container after ${why} (${reason}); a failure within 10 minutes backs off about ${next}s`);
         logger.info({ containerId: action.container.id, exitCode: action.exitCode, reason }, 'container restarted');
         await this.observePorts(context, action.container.id);

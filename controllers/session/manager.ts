@@ -82,6 +82,7 @@ export class SessionControllerManager {
       },
     });
     const wake = (sessions: string[]) => sessions.forEach((session) => this.controller.queue.add(session));
+    host.creates.wakeWith(wake);
     const images = new ImageManager({
       host,
       registry: new RegistryClient({ metrics, tokenTtlMs: config.images.tokenTtlMs, insecureRegistries: config.images.insecureRegistries }),

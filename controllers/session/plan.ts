@@ -32,6 +32,8 @@ export interface RestartHistory {
   lastRestartAt?: number;
   /** The generation the restarts were made at: a new one starts a fresh backoff. */
   generation?: number;
+  /** The spread of the next backoff, drawn once at the restart so that every look agrees on the due time. */
+  jitter?: number;
   /** The due restart has waited for a busy host (so that it is counted once). */
   deferred?: boolean;
 }
@@ -86,11 +88,11 @@ export interface Plan {
 
 export const CRASH_BACKOFF = { baseMs: 1_000, maxMs: 300_000, stableAfterMs: 600_000 };
 /**
- * A crash loop's restart that is due waits while its host creates other sessions, looking again every
- * pollMs, but never more than maxMs past its due time, so that a host that is always busy still
- * restarts it.
+ * A crash loop's restart that is due waits while its host creates other sessions (the host wakes it
+ * when it goes quiet), but never more than maxMs past its due time, so that a host that is always
+ * busy still restarts it.
  */
-export const CRASH_RESTART_DEFERRAL = { pollMs: 1_000, maxMs: 30_000 };
+export const CRASH_RESTART_DEFERRAL = { maxMs: 30_000 };
 export const STOP_TIMEOUT_SECONDS = 10;
 export const MAX_TIMER_MS = 3_600_000;
 
@@ -241,7 +243,7 @@ function restartBudget(spec: SessionSpec, restartCount: number, session: string)
  */
 function restartWait(input: PlanInput, primary: ObservedContainer, why: string): Pick<Plan, 'requeueAfterMs' | 'waiting'> | undefined {
   const consecutive = ranStably(primary, input.now) ? 0 : input.restarts.consecutive;
-  const delay = crashBackoffMs(consecutive, input.jitter);
+  const delay = crashBackoffMs(consecutive, input.restarts.jitter ?? input.jitter);
   if (delay <= 0) return undefined;
   const readyAt = (input.restarts.lastRestartAt ?? 0) + delay;
   if (readyAt > input.now) {
@@ -251,7 +253,7 @@ function restartWait(input: PlanInput, primary: ObservedContainer, why: string):
   const overdue = input.now - readyAt;
   if (!input.hostBusyCreating || overdue >= CRASH_RESTART_DEFERRAL.maxMs) return undefined;
   return {
-    requeueAfterMs: Math.min(CRASH_RESTART_DEFERRAL.pollMs, CRASH_RESTART_DEFERRAL.maxMs - overdue),
+    requeueAfterMs: CRASH_RESTART_DEFERRAL.maxMs - overdue,
     waiting: { reason: 'BackOff', message: `back-off restarting: ${why}; the restart waits while the host creates other sessions`, deferred: true },
   };
 }

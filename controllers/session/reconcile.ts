@@ -68,6 +68,7 @@ export class SessionReconciler {
       restarts: this.restarts,
       hadContainer: this.hadContainer,
       now: this.now,
+      random: this.random,
     });
   }
 
@@ -168,6 +169,8 @@ export class SessionReconciler {
     // A failed pull (or an image that may not be pulled) is a failure like any other: the queue backs
     // off on top of the per-image pull back-off, and the error counts. A pull in progress is not.
     if (image?.waiting && image.waiting.reason !== 'ImagePulling') throw new ReportedFailure(image.waiting.message);
+    // A deferral that ended without a restart (the container recovered) is counted afresh next time.
+    if (!(result.waiting?.reason === 'BackOff' && result.waiting.deferred)) delete this.restarts.get(key)?.deferred;
     if (result.waiting?.reason === 'BackOff') await this.backOffEvent(key, row, result.waiting, logger);
     const timers = [result.requeueAfterMs, image?.requeueAfterMs].filter((ms): ms is number => ms !== undefined);
     return timers.length > 0 ? { requeueAfterMs: Math.min(...timers) } : {};
@@ -207,9 +210,13 @@ export class SessionReconciler {
     revision.tokenId = row.token?.tokenId;
   }
 
-  /** One event per backoff: a due restart deferred for a busy host is the same wait, told in status and counted once. */
+  /**
+   * One event per backoff: a due restart deferred for a busy host is the same wait, told in status,
+   * counted once, and woken by the host when it goes quiet.
+   */
   private async backOffEvent(key: string, row: Row, waiting: { message: string; deferred?: true }, logger: Logger): Promise<void> {
     if (!waiting.deferred) return this.event(row, 'Warning', 'BackOff', waiting.message, logger);
+    this.options.inventory.host.creates.wakeWhenQuiet(key);
     const history = this.restarts.get(key);
     if (history && !history.deferred) {
       history.deferred = true;

@@ -110,7 +110,7 @@ function conditionDrafts(input: StatusInput): Record<ConditionType, ConditionDra
     container?.state !== 'running'
       ? unknown('NotRunning', 'health is known only while the container runs')
       : container.health === 'unhealthy'
-        ? { status: 'False', reason: 'Unhealthy', message: 'the container health check is failing' }
+        ? { status: 'False', reason: 'Unhealthy', message: `the container health check is failing${input.waiting?.reason === 'BackOff' ? `; ${input.waiting.message}` : ''}` }
         : container.health === 'healthy'
           ? { status: 'True', reason: 'Healthy', message: 'health check passing' }
           : container.health === 'starting' || (spec.healthCheck && current)

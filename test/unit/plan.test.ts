@@ -140,10 +140,11 @@ describe('plan', () => {
         expect(types(plan(input({ containers: [exited(1)], restarts: { consecutive: 0 }, hostBusyCreating: true })))).toEqual(['restart']);
       });
 
-      it("defers a crash loop's due restart, polling, without a second BackOff event", () => {
+      it("defers a crash loop's due restart, marked as a deferral (no second BackOff event)", () => {
         const deferred = plan(input({ containers: [exited(1)], restarts: dueAgo(0), hostBusyCreating: true }));
         expect(types(deferred)).toEqual([]);
-        expect(deferred.requeueAfterMs).toBe(CRASH_RESTART_DEFERRAL.pollMs);
+        // The host wakes it when it goes quiet; the timer is only the bound.
+        expect(deferred.requeueAfterMs).toBe(CRASH_RESTART_DEFERRAL.maxMs);
         expect(deferred.waiting).toMatchObject({ reason: 'BackOff', deferred: true });
         expect(deferred.waiting?.message).toContain('waits while the host creates other sessions');
         expect(deferred.holdsRoom).toBe(true);
@@ -154,6 +155,12 @@ describe('plan', () => {
         const nearBound = plan(input({ containers: [exited(1)], restarts: dueAgo(CRASH_RESTART_DEFERRAL.maxMs - 300), hostBusyCreating: true }));
         expect(nearBound.requeueAfterMs).toBe(300);
         expect(types(plan(input({ containers: [exited(1)], restarts: dueAgo(CRASH_RESTART_DEFERRAL.maxMs), hostBusyCreating: true })))).toEqual(['restart']);
+      });
+
+      it('keeps the backoff spread drawn at the restart, whatever this look draws', () => {
+        const restarts = { consecutive: 3, lastRestartAt: 1_000_000 - crashBackoffMs(3, 0) - 1, jitter: 0 };
+        expect(types(plan(input({ containers: [exited(1)], restarts, jitter: 0.99 })))).toEqual(['restart']);
+        expect(plan(input({ containers: [exited(1)], restarts: { ...restarts, jitter: 0.99 }, jitter: 0 })).waiting?.reason).toBe('BackOff');
       });
 
       it('leaves a backoff that is still running as it was', () => {

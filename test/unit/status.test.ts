@@ -30,6 +30,14 @@ describe('computeStatus', () => {
     expect(status.conditions.map((condition) => condition.type)).toEqual(['Valid', 'Scheduled', 'ImageReady', 'ContainerRunning', 'Healthy', 'Ready']);
   });
 
+  it("tells a running unhealthy container's restart wait in Healthy and Ready", () => {
+    const waiting = { reason: 'BackOff' as const, message: 'back-off restarting: the container is unhealthy; the restart waits while the host creates other sessions', deferred: true as const };
+    const status = computeStatus(input({ container: { ...running, health: 'unhealthy' }, waiting }));
+    const healthy = status.conditions.find((condition) => condition.type === 'Healthy')!;
+    expect(healthy).toMatchObject({ status: 'False', reason: 'Unhealthy', message: `the container health check is failing; ${waiting.message}` });
+    expect(ready(status)).toMatchObject({ status: 'False', reason: 'Unhealthy', message: healthy.message });
+  });
+
   it('moves lastTransitionTime only when a condition flips', () => {
     const first = computeStatus(input({ container: running }));
     const same = computeStatus(input({ container: running, previous: first, now: t1 }));

@@ -71,6 +71,7 @@ export function registerRuntimeCommands(program: Command): void {
         const missing: string[] = [];
         for (const name of names) {
           const before = await client.token(name);
+          const oldContainer = (await client.get(name))?.status.containerId;
           if (!before || !(await client.rotateToken(name))) {
             missing.push(name);
             continue;
@@ -78,13 +79,15 @@ export function registerRuntimeCommands(program: Command): void {
           console.log(`session/${name} token rotation requested`);
           if (options.wait) {
             const deadline = Date.now() + parseDuration(options.timeout);
-            // Ready alone could be the old container's: wait for a new token, then for Ready.
+            // Ready alone could be the old container's (the new token is minted before it is replaced):
+            // wait for a new token and a new container in status, then for Ready.
             while (Date.now() < deadline) {
               const after = await client.token(name);
-              if (after && after.sha256 !== before.sha256) break;
+              const container = (await client.get(name))?.status.containerId;
+              if (after && after.sha256 !== before.sha256 && container !== undefined && container !== oldContainer) break;
               await new Promise((resolve) => setTimeout(resolve, 100));
             }
-            await waitObserved(client, name, options);
+            await waitObserved(client, name, { ...options, timeout: `${Math.max(1, deadline - Date.now())}ms` });
           }
         }
         if (missing.length) throw new CommandError(missing.map((name) => `session "${name}" not found or has no access token`).join('\n'));
