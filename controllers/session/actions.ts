@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { SessionSpec } from '../../crds/session';
 import type { ContainerDefaults } from '../../src/docker/container-config';
 import { containerCreateOptions, volumeName } from '../../src/docker/container-config';
-import { LOW_PRIORITY, dockerErrorMessage, dockerStatusCode } from '../../src/docker/host';
+import { dockerErrorMessage, dockerStatusCode } from '../../src/docker/host';
 import type { HostInventory, ObservedContainer } from '../../src/docker/inventory';
 import { portsFromInspect } from '../../src/docker/inventory';
 import { LABELS, MANAGED_BY, type ContainerRevision } from '../../src/docker/labels';
@@ -127,13 +127,21 @@ export class ActionExecutor {
         const history = this.options.restarts.get(key) ?? { consecutive: 0 };
         const reason = exitReason(action.exitCode, action.oomKilled, action.unhealthy);
         // The first restart after a failure is as urgent as any create; a crash loop's later ones yield.
-        const priority = history.consecutive > 0 && !ranStably(action.container, now) ? LOW_PRIORITY : 0;
-        if (action.unhealthy) {
-          const failures = context.spec?.healthCheck?.failureThreshold;
-          await this.event(context, 'Warning', 'Unhealthy', `health check failed ${failures ?? 'several'} times in a row; restarting container ${short(action.container.id)}`);
-          await host.restart(action.container.id, STOP_TIMEOUT_SECONDS, priority);
+        const crashLoop = history.consecutive > 0 && !ranStably(action.container, now);
+        const unhealthyEvent = () =>
+          this.event(context, 'Warning', 'Unhealthy', `health check failed ${context.spec?.healthCheck?.failureThreshold ?? 'several'} times in a row; restarting container ${short(action.container.id)}`);
+        if (crashLoop) {
+          if (!(await host.restartCrashLoop(action.container.id, key, { unhealthy: action.unhealthy === true, timeoutSeconds: STOP_TIMEOUT_SECONDS }))) {
+            execution.replan = true;
+            return false;
+          }
+          // Told after the fact here, so that a restart given up for a busy host tells it once.
+          if (action.unhealthy) await unhealthyEvent();
+        } else if (action.unhealthy) {
+          await unhealthyEvent();
+          await host.restart(action.container.id, STOP_TIMEOUT_SECONDS);
         } else {
-          await host.start(action.container.id, priority);
+          await host.start(action.container.id);
         }
         inventory.update(action.container.id, { state: 'running', startedAt: this.options.now(), finishedAt: undefined, exitCode: undefined, oomKilled: false, health: undefined, ports: undefined });
         const consecutive = ranStably(action.container, now) ? 1 : history.consecutive + 1;

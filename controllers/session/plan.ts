@@ -52,6 +52,8 @@ export interface PlanInput {
   admit?: () => AdmissionResult;
   /** The host is creating other sessions' containers: a crash loop's restart waits (see restartWait). */
   hostBusyCreating?: boolean;
+  /** Asked only when a crash loop's restart would go ahead: 0, or how long until the host's next free turn. */
+  crashRestartTurn?: () => number;
 }
 
 export type RemoveReason = 'orphan' | 'stale-uid' | 'duplicate' | 'spec-changed' | 'deleting';
@@ -71,7 +73,7 @@ export type Action =
   | { type: 'finalize' };
 
 export type Waiting =
-  | { reason: 'BackOff' | 'Transitioning' | 'IdleTimeout'; message: string; deferred?: true }
+  | { reason: 'BackOff' | 'Transitioning' | 'IdleTimeout'; message: string; deferred?: 'HostCreating' | 'Paced' }
   | { reason: UnschedulableReason; message: string; unschedulable: true };
 
 export interface Plan {
@@ -238,8 +240,9 @@ function restartBudget(spec: SessionSpec, restartCount: number, session: string)
 
 /**
  * Why this container's restart must wait, if it must: the crash backoff still running, or, for a
- * crash loop whose backoff is over, a host busy creating other sessions' containers. The first
- * restart after a failure never waits for the host: only a container that keeps crashing yields.
+ * crash loop whose backoff is over, a host busy creating other sessions' containers, or the host's
+ * pace of crash-loop restarts. The first restart after a failure never waits for the host: only a
+ * container that keeps crashing yields.
  */
 function restartWait(input: PlanInput, primary: ObservedContainer, why: string): Pick<Plan, 'requeueAfterMs' | 'waiting'> | undefined {
   const consecutive = ranStably(primary, input.now) ? 0 : input.restarts.consecutive;
@@ -251,10 +254,17 @@ function restartWait(input: PlanInput, primary: ObservedContainer, why: string):
     return { requeueAfterMs: readyAt - input.now, waiting: { reason: 'BackOff', message: `back-off ${seconds}s restarting: ${why}` } };
   }
   const overdue = input.now - readyAt;
-  if (!input.hostBusyCreating || overdue >= CRASH_RESTART_DEFERRAL.maxMs) return undefined;
+  if (input.hostBusyCreating && overdue < CRASH_RESTART_DEFERRAL.maxMs) {
+    return {
+      requeueAfterMs: CRASH_RESTART_DEFERRAL.maxMs - overdue,
+      waiting: { reason: 'BackOff', message: `back-off restarting: ${why}; the restart waits while the host creates other sessions`, deferred: 'HostCreating' },
+    };
+  }
+  const turnInMs = input.crashRestartTurn?.() ?? 0;
+  if (turnInMs <= 0) return undefined;
   return {
-    requeueAfterMs: CRASH_RESTART_DEFERRAL.maxMs - overdue,
-    waiting: { reason: 'BackOff', message: `back-off restarting: ${why}; the restart waits while the host creates other sessions`, deferred: true },
+    requeueAfterMs: turnInMs,
+    waiting: { reason: 'BackOff', message: `back-off restarting: ${why}; the host paces crash-loop restarts, and this one's turn comes in ${Math.ceil(turnInMs / 100) / 10}s`, deferred: 'Paced' },
   };
 }
 

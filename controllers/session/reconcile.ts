@@ -98,6 +98,7 @@ export class SessionReconciler {
       generationChangedAt: row.generationChangedAt.getTime(),
       lastActivityAt: row.lastActivityAt?.getTime(),
     };
+    let crashRestartTurn: number | undefined;
     const planFor = (recreateForImage: boolean) =>
       plan({
         name: key,
@@ -108,6 +109,8 @@ export class SessionReconciler {
         jitter: this.random(),
         admit: () => admission.tryAdmit(key, row!.createdAt.getTime(), memoryBytes),
         hostBusyCreating: inventory.host.creates.busyWithOthers(key),
+        // Planning twice (for an image rollout) must not book two turns.
+        crashRestartTurn: () => (crashRestartTurn ??= inventory.host.crashRestarts.turnIn(key)),
       });
     let result = planFor(false);
     let image: ImageOutcome | undefined;
@@ -211,12 +214,12 @@ export class SessionReconciler {
   }
 
   /**
-   * One event per backoff: a due restart deferred for a busy host is the same wait, told in status,
-   * counted once, and woken by the host when it goes quiet.
+   * One event per backoff: a due restart deferred for a busy host or for its turn is the same wait,
+   * told in status and counted once; the host wakes those that wait for it to go quiet.
    */
-  private async backOffEvent(key: string, row: Row, waiting: { message: string; deferred?: true }, logger: Logger): Promise<void> {
+  private async backOffEvent(key: string, row: Row, waiting: { message: string; deferred?: 'HostCreating' | 'Paced' }, logger: Logger): Promise<void> {
     if (!waiting.deferred) return this.event(row, 'Warning', 'BackOff', waiting.message, logger);
-    this.options.inventory.host.creates.wakeWhenQuiet(key);
+    if (waiting.deferred === 'HostCreating') this.options.inventory.host.creates.wakeWhenQuiet(key);
     const history = this.restarts.get(key);
     if (history && !history.deferred) {
       history.deferred = true;

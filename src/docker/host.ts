@@ -8,6 +8,7 @@ import PQueue from 'p-queue';
 import type { Metrics } from '../metrics/registry';
 import { CreateActivity } from './create-activity';
 import { LABELS } from './labels';
+import { RestartPacer } from './restart-pacer';
 
 export type DockerOperation =
   | 'list'
@@ -48,6 +49,8 @@ export class DockerHost {
   private readonly limiter: PQueue;
   /** Sessions whose containers this host is creating: crash-loop restarts wait for them. */
   readonly creates = new CreateActivity();
+  /** Turns for crash-loop restarts: a bounded rate of them per host. */
+  readonly crashRestarts = new RestartPacer();
 
   constructor(
     readonly name: string,
@@ -108,19 +111,34 @@ export class DockerHost {
     return start && session ? this.creates.track(session, work) : work();
   }
 
-  async start(id: string, priority = 0): Promise<void> {
-    await this.call(
-      'start',
+  async start(id: string): Promise<void> {
+    await this.call('start', () => this.startContainer(id));
+  }
+
+  private async startContainer(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).start();
+    } catch (error) {
+      // 304: already started. The goal is reached, so it is not a failure.
+      if (dockerStatusCode(error) !== 304) throw error;
+    }
+  }
+
+  /**
+   * A crash loop's restart (a start, or for an unhealthy container a restart): behind every other
+   * call, and given up (false) if by its turn the host has begun creating other sessions'
+   * containers, because it was planned before they came. The caller plans again.
+   */
+  async restartCrashLoop(id: string, session: string, how: { unhealthy: boolean; timeoutSeconds: number }): Promise<boolean> {
+    return this.limiter.add(
       async () => {
-        try {
-          await this.docker.getContainer(id).start();
-        } catch (error) {
-          // 304: already started. The goal is reached, so it is not a failure.
-          if (dockerStatusCode(error) !== 304) throw error;
-        }
+        if (this.creates.busyWithOthers(session)) return false;
+        if (how.unhealthy) await this.measure('restart', () => this.docker.getContainer(id).restart({ t: how.timeoutSeconds }));
+        else await this.measure('start', () => this.startContainer(id));
+        return true;
       },
-      priority,
-    );
+      { priority: LOW_PRIORITY },
+    ) as Promise<boolean>;
   }
 
   async stop(id: string, timeoutSeconds: number): Promise<void> {
@@ -134,8 +152,8 @@ export class DockerHost {
   }
 
   /** Stop (with the grace period) and start again: the same container, with new ephemeral ports. */
-  async restart(id: string, timeoutSeconds: number, priority = 0): Promise<void> {
-    await this.call('restart', () => this.docker.getContainer(id).restart({ t: timeoutSeconds }), priority);
+  async restart(id: string, timeoutSeconds: number): Promise<void> {
+    await this.call('restart', () => this.docker.getContainer(id).restart({ t: timeoutSeconds }));
   }
 
   /**

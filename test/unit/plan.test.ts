@@ -145,7 +145,7 @@ describe('plan', () => {
         expect(types(deferred)).toEqual([]);
         // The host wakes it when it goes quiet; the timer is only the bound.
         expect(deferred.requeueAfterMs).toBe(CRASH_RESTART_DEFERRAL.maxMs);
-        expect(deferred.waiting).toMatchObject({ reason: 'BackOff', deferred: true });
+        expect(deferred.waiting).toMatchObject({ reason: 'BackOff', deferred: 'HostCreating' });
         expect(deferred.waiting?.message).toContain('waits while the host creates other sessions');
         expect(deferred.holdsRoom).toBe(true);
         expect(types(plan(input({ containers: [exited(1)], restarts: dueAgo(0), hostBusyCreating: false })))).toEqual(['restart']);
@@ -163,6 +163,22 @@ describe('plan', () => {
         expect(plan(input({ containers: [exited(1)], restarts: { ...restarts, jitter: 0.99 }, jitter: 0 })).waiting?.reason).toBe('BackOff');
       });
 
+      it("waits for the host's next crash-restart turn, asked only when the restart would go ahead", () => {
+        const asked: string[] = [];
+        const turn = (ms: number) => () => (asked.push('turn'), ms);
+        const paced = plan(input({ containers: [exited(1)], restarts: dueAgo(0), crashRestartTurn: turn(1_300) }));
+        expect(types(paced)).toEqual([]);
+        expect(paced.requeueAfterMs).toBe(1_300);
+        expect(paced.waiting).toMatchObject({ reason: 'BackOff', deferred: 'Paced' });
+        expect(paced.waiting?.message).toContain('turn comes in 1.3s');
+        expect(types(plan(input({ containers: [exited(1)], restarts: dueAgo(0), crashRestartTurn: turn(0) })))).toEqual(['restart']);
+        asked.length = 0;
+        plan(input({ containers: [exited(1)], restarts: { consecutive: 0 }, crashRestartTurn: turn(1_300) }));
+        plan(input({ containers: [exited(1)], restarts: dueAgo(0), hostBusyCreating: true, crashRestartTurn: turn(1_300) }));
+        plan(input({ containers: [exited(1)], restarts: { consecutive: 3, lastRestartAt: 1_000_000 }, crashRestartTurn: turn(1_300) }));
+        expect(asked).toEqual([]);
+      });
+
       it('leaves a backoff that is still running as it was', () => {
         const waiting = plan(input({ containers: [exited(1)], restarts: { consecutive: 3, lastRestartAt: 1_000_000 - 100 }, hostBusyCreating: true }));
         expect(waiting.requeueAfterMs).toBe(crashBackoffMs(3, 0.5) - 100);
@@ -171,7 +187,7 @@ describe('plan', () => {
 
       it('defers an unhealthy crash loop the same way', () => {
         const sick = container({ health: 'unhealthy' });
-        expect(plan(input({ containers: [sick], restarts: dueAgo(0), hostBusyCreating: true })).waiting).toMatchObject({ deferred: true });
+        expect(plan(input({ containers: [sick], restarts: dueAgo(0), hostBusyCreating: true })).waiting).toMatchObject({ deferred: 'HostCreating' });
       });
     });
   });

@@ -31,7 +31,7 @@ describe('computeStatus', () => {
   });
 
   it("tells a running unhealthy container's restart wait in Healthy and Ready", () => {
-    const waiting = { reason: 'BackOff' as const, message: 'back-off restarting: the container is unhealthy; the restart waits while the host creates other sessions', deferred: true as const };
+    const waiting = { reason: 'BackOff' as const, message: 'back-off restarting: the container is unhealthy; the restart waits while the host creates other sessions', deferred: 'HostCreating' as const };
     const status = computeStatus(input({ container: { ...running, health: 'unhealthy' }, waiting }));
     const healthy = status.conditions.find((condition) => condition.type === 'Healthy')!;
     expect(healthy).toMatchObject({ status: 'False', reason: 'Unhealthy', message: `the container health check is failing; ${waiting.message}` });

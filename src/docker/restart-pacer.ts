@@ -1,0 +1,37 @@
+/**
+ * Paces a host's crash-loop restarts: at most one per interval, handed out as turns, first come
+ * first served. However many sessions crash-loop at once, their restarts take a bounded share of the
+ * daemon, and few are under way when a batch of creates arrives.
+ */
+
+export const CRASH_RESTART_INTERVAL_MS = 500;
+/** A turn not taken this long after its time is given up (the session was deleted or recovered). */
+const TURN_KEPT_MS = 10_000;
+
+export class RestartPacer {
+  private readonly turns = new Map<string, number>();
+  private lastTurnAt = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly intervalMs = CRASH_RESTART_INTERVAL_MS,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /**
+   * 0 when the session may restart now (its turn is used up), else how long until its turn, which
+   * stays booked for it.
+   */
+  turnIn(session: string): number {
+    const now = this.now();
+    for (const [other, at] of this.turns) if (now - at > TURN_KEPT_MS) this.turns.delete(other);
+    let at = this.turns.get(session);
+    if (at === undefined) {
+      at = Math.max(now, this.lastTurnAt + this.intervalMs);
+      this.lastTurnAt = at;
+      this.turns.set(session, at);
+    }
+    if (at > now) return at - now;
+    this.turns.delete(session);
+    return 0;
+  }
+}

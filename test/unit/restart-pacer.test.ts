@@ -1,0 +1,40 @@
+import { RestartPacer } from '../../src/docker/restart-pacer';
+
+describe('RestartPacer', () => {
+  let now = 1_000_000;
+  const pacer = () => new RestartPacer(500, () => now);
+  beforeEach(() => {
+    now = 1_000_000;
+  });
+
+  it('hands out one turn per interval, in the order asked, and keeps each booked', () => {
+    const turns = pacer();
+    expect(turns.turnIn('a')).toBe(0);
+    expect(turns.turnIn('b')).toBe(500);
+    expect(turns.turnIn('c')).toBe(1_000);
+    // Asking again does not lose or move the booked turn.
+    expect(turns.turnIn('b')).toBe(500);
+    now += 500;
+    expect(turns.turnIn('b')).toBe(0);
+    expect(turns.turnIn('c')).toBe(500);
+  });
+
+  it('gives a turn at once after a quiet interval', () => {
+    const turns = pacer();
+    expect(turns.turnIn('a')).toBe(0);
+    now += 500;
+    expect(turns.turnIn('b')).toBe(0);
+    now += 10_000;
+    expect(turns.turnIn('a')).toBe(0);
+  });
+
+  it('gives up a turn nobody took, so it blocks no one', () => {
+    const turns = pacer();
+    turns.turnIn('a');
+    expect(turns.turnIn('gone')).toBe(500);
+    now += 20_000;
+    expect(turns.turnIn('b')).toBe(0);
+    // The forgotten session starts over with a fresh turn.
+    expect(turns.turnIn('gone')).toBe(500);
+  });
+});
