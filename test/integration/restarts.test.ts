@@ -144,3 +144,24 @@ test("a crash loop's due restart waits while the host creates other sessions, th
   expect(backOffs.every((event) => !event.message.includes('waits while the host'))).toBe(true);
   await db.pool.query(`DELETE FROM sessionctl.sessions WHERE name = ANY($1)`, [[...batch, 'looper']]);
 }, 90_000);
+
+test('crash-loop restarts on one host are paced, one turn at a time', async () => {
+  const loops = Array.from({ length: 5 }, (_, index) => `paced-${index}`);
+  await db.pool.query('INSERT INTO sessionctl.sessions (name, spec) SELECT unnest($1::text[]), $2::jsonb', [loops, JSON.stringify(httpSpec({ command: ['sh', '-c', 'exit 1'], ports: [] }))]);
+  await waitFor(
+    async () => (await db.pool.query(`SELECT count(*)::int AS n FROM sessionctl.sessions WHERE name = ANY($1) AND (status->>'restartCount')::int >= 3`, [loops])).rows[0].n === loops.length,
+    { timeoutMs: 60_000, what: 'every loop to have restarted three times' },
+  );
+  const times: number[] = [];
+  for (const name of loops) {
+    // The first restart after a crash is immediate and not paced; the later ones take turns.
+    const later = (await listEvents(db.pool, name)).filter((event) => event.reason === 'Restarted' && !event.message.startsWith('restart 1:'));
+    times.push(...later.map((event) => event.firstSeen.getTime()));
+  }
+  times.sort((a, b) => a - b);
+  expect(times.length).toBeGreaterThanOrEqual(2 * loops.length);
+  // Turns are 500 ms apart; the event is written once the start returns, which varies a little.
+  const gaps = times.slice(1).map((time, index) => time - times[index]);
+  expect(Math.min(...gaps)).toBeGreaterThan(250);
+  await db.pool.query(`DELETE FROM sessionctl.sessions WHERE name = ANY($1)`, [loops]);
+}, 90_000);
