@@ -26,6 +26,8 @@ export interface Execution {
   finalized: boolean;
   /** The row or the inventory moved under the plan: plan again rather than write status. */
   replan: boolean;
+  /** A crash loop's restart was given up for creates that began meanwhile: plan again once the host is quiet. */
+  yieldedToCreates?: boolean;
   expired?: { reason: ExpireReason; message: string };
 }
 
@@ -126,13 +128,14 @@ export class ActionExecutor {
         const now = this.options.now();
         const history = this.options.restarts.get(key) ?? { consecutive: 0 };
         const reason = exitReason(action.exitCode, action.oomKilled, action.unhealthy);
-        // The first restart after a failure is as urgent as any create; a crash loop's later ones yield.
-        const crashLoop = history.consecutive > 0 && !ranStably(action.container, now);
         const unhealthyEvent = () =>
           this.event(context, 'Warning', 'Unhealthy', `health check failed ${context.spec?.healthCheck?.failureThreshold ?? 'several'} times in a row; restarting container ${short(action.container.id)}`);
-        if (crashLoop) {
-          if (!(await host.restartCrashLoop(action.container.id, key, { unhealthy: action.unhealthy === true, timeoutSeconds: STOP_TIMEOUT_SECONDS }))) {
-            execution.replan = true;
+        // The first restart after a failure is as urgent as any create; a crash loop's later ones yield.
+        if (action.crashLoop) {
+          const how = { unhealthy: action.unhealthy === true, timeoutSeconds: STOP_TIMEOUT_SECONDS, yieldToCreates: action.crashLoop === 'yield' };
+          if (!(await host.restartCrashLoop(action.container.id, key, how))) {
+            logger.debug({ containerId: action.container.id }, 'crash-loop restart given up: the host began creating other sessions');
+            execution.yieldedToCreates = true;
             return false;
           }
           // Told after the fact here, so that a restart given up for a busy host tells it once.

@@ -34,8 +34,8 @@ export interface RestartHistory {
   generation?: number;
   /** The spread of the next backoff, drawn once at the restart so that every look agrees on the due time. */
   jitter?: number;
-  /** The due restart has waited for a busy host (so that it is counted once). */
-  deferred?: boolean;
+  /** Why the due restart has waited so far (so that each reason is counted once). */
+  deferred?: DeferralReason[];
 }
 
 export interface PlanInput {
@@ -65,15 +65,23 @@ export type Action =
   | { type: 'remove'; container: ObservedContainer; reason: RemoveReason }
   | { type: 'create'; start: boolean; replaced?: ObservedContainer; forImage?: boolean }
   | { type: 'start'; container: ObservedContainer }
-  | { type: 'restart'; container: ObservedContainer; exitCode?: number; oomKilled: boolean; unhealthy?: boolean }
+  | { type: 'restart'; container: ObservedContainer; exitCode?: number; oomKilled: boolean; unhealthy?: boolean; crashLoop?: CrashLoopRestart }
   | { type: 'stop'; container: ObservedContainer; reason: StopReason }
   | { type: 'observePorts'; container: ObservedContainer }
   | { type: 'expire'; reason: ExpireReason; message: string }
   | { type: 'removeVolumes'; volumes: string[] }
   | { type: 'finalize' };
 
+/**
+ * A crash loop's restart goes behind other calls; 'yield' gives it up if creates begin before its
+ * turn, 'overdue' (waited its longest for a busy host) does not.
+ */
+export type CrashLoopRestart = 'yield' | 'overdue';
+/** Why a crash loop's due restart waits: the host is creating other sessions, or it waits for its turn. */
+export type DeferralReason = 'HostCreating' | 'Paced';
+
 export type Waiting =
-  | { reason: 'BackOff' | 'Transitioning' | 'IdleTimeout'; message: string; deferred?: 'HostCreating' | 'Paced' }
+  | { reason: 'BackOff' | 'Transitioning' | 'IdleTimeout'; message: string; deferred?: DeferralReason }
   | { reason: UnschedulableReason; message: string; unschedulable: true };
 
 export interface Plan {
@@ -199,9 +207,9 @@ function planContainer(input: PlanInput, spec: SessionSpec, own: ObservedContain
           actions.push({ type: 'stop', container: primary, reason: 'RestartLimitExceeded' });
           return { actions, primary, holdsRoom: false, restartLimitExceeded: { message: budget.message } };
         }
-        const backoff = restartWait(input, primary, 'the container is unhealthy');
-        if (backoff) return { ...backoff, actions, primary, holdsRoom: true };
-        actions.push({ type: 'restart', container: primary, oomKilled: false, unhealthy: true });
+        const decision = restartWait(input, primary, 'the container is unhealthy');
+        if ('wait' in decision) return { ...decision.wait, actions, primary, holdsRoom: true };
+        actions.push({ type: 'restart', container: primary, oomKilled: false, unhealthy: true, ...decision.go });
         return { actions, primary, holdsRoom: true };
       }
       if (primary.state === 'running' && spec.ports.length > 0 && primary.ports === undefined) actions.push({ type: 'observePorts', container: primary });
@@ -220,11 +228,11 @@ function planContainer(input: PlanInput, spec: SessionSpec, own: ObservedContain
     case 'dead': {
       if (!wantRunning || !shouldRestart(spec, primary)) return { actions, primary, holdsRoom: false, waiting: idleWaiting };
       if (budget.spent) return { actions, primary, holdsRoom: false, restartLimitExceeded: { message: budget.message } };
-      const backoff = restartWait(input, primary, `the container exited with code ${primary.exitCode ?? 'unknown'}`);
-      if (backoff) return { ...backoff, actions, primary, holdsRoom: true };
+      const decision = restartWait(input, primary, `the container exited with code ${primary.exitCode ?? 'unknown'}`);
+      if ('wait' in decision) return { ...decision.wait, actions, primary, holdsRoom: true };
       const refused = admit();
       if (refused) return refused;
-      actions.push({ type: 'restart', container: primary, exitCode: primary.exitCode, oomKilled: primary.oomKilled === true });
+      actions.push({ type: 'restart', container: primary, exitCode: primary.exitCode, oomKilled: primary.oomKilled === true, ...decision.go });
       return { actions, primary, holdsRoom: true };
     }
   }
@@ -244,28 +252,34 @@ function restartBudget(spec: SessionSpec, restartCount: number, session: string)
  * pace of crash-loop restarts. The first restart after a failure never waits for the host: only a
  * container that keeps crashing yields.
  */
-function restartWait(input: PlanInput, primary: ObservedContainer, why: string): Pick<Plan, 'requeueAfterMs' | 'waiting'> | undefined {
+function restartWait(input: PlanInput, primary: ObservedContainer, why: string): { wait: Pick<Plan, 'requeueAfterMs' | 'waiting'> } | { go: { crashLoop?: CrashLoopRestart } } {
   const consecutive = ranStably(primary, input.now) ? 0 : input.restarts.consecutive;
   const delay = crashBackoffMs(consecutive, input.restarts.jitter ?? input.jitter);
-  if (delay <= 0) return undefined;
+  if (delay <= 0) return { go: {} };
   const readyAt = (input.restarts.lastRestartAt ?? 0) + delay;
   if (readyAt > input.now) {
     const seconds = Math.ceil((readyAt - input.now) / 1000);
-    return { requeueAfterMs: readyAt - input.now, waiting: { reason: 'BackOff', message: `back-off ${seconds}s restarting: ${why}` } };
+    return { wait: { requeueAfterMs: readyAt - input.now, waiting: { reason: 'BackOff', message: `back-off ${seconds}s restarting: ${why}` } } };
   }
-  const overdue = input.now - readyAt;
-  if (input.hostBusyCreating && overdue < CRASH_RESTART_DEFERRAL.maxMs) {
+  const overdue = input.now - readyAt >= CRASH_RESTART_DEFERRAL.maxMs;
+  if (input.hostBusyCreating && !overdue) {
     return {
-      requeueAfterMs: CRASH_RESTART_DEFERRAL.maxMs - overdue,
-      waiting: { reason: 'BackOff', message: `back-off restarting: ${why}; the restart waits while the host creates other sessions`, deferred: 'HostCreating' },
+      wait: {
+        requeueAfterMs: CRASH_RESTART_DEFERRAL.maxMs - (input.now - readyAt),
+        waiting: { reason: 'BackOff', message: `back-off restarting: ${why}; the restart waits while the host creates other sessions`, deferred: 'HostCreating' },
+      },
     };
   }
   const turnInMs = input.crashRestartTurn?.() ?? 0;
-  if (turnInMs <= 0) return undefined;
-  return {
-    requeueAfterMs: turnInMs,
-    waiting: { reason: 'BackOff', message: `back-off restarting: ${why}; the host paces crash-loop restarts, and this one's turn comes in ${Math.ceil(turnInMs / 100) / 10}s`, deferred: 'Paced' },
-  };
+  if (turnInMs > 0) {
+    return {
+      wait: {
+        requeueAfterMs: turnInMs,
+        waiting: { reason: 'BackOff', message: `back-off restarting: ${why}; the host paces crash-loop restarts, and this one's turn comes in ${Math.ceil(turnInMs / 100) / 10}s`, deferred: 'Paced' },
+      },
+    };
+  }
+  return { go: { crashLoop: overdue ? 'overdue' : 'yield' } };
 }
 
 /** When several own containers exist, keep the one that is furthest along. */

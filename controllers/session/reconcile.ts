@@ -21,7 +21,7 @@ import { ActionExecutor, emitEvent } from './actions';
 import type { Admission } from './admission';
 import type { ImageManager } from './image';
 import { imageStep, type ImageOutcome } from './image-wiring';
-import { plan, type DesiredSession, type RestartHistory } from './plan';
+import { CRASH_RESTART_DEFERRAL, plan, type DeferralReason, type DesiredSession, type RestartHistory } from './plan';
 import { hostPolicyProblems } from './policy';
 import type { ImageRollout } from './rollout';
 import { computeStatus } from './status';
@@ -138,6 +138,11 @@ export class SessionReconciler {
       return {};
     }
     if (execution.replan) return { requeue: true };
+    if (execution.yieldedToCreates) {
+      this.countDeferral(key, 'HostCreating');
+      this.options.inventory.host.creates.wakeWhenQuiet(key);
+      return { requeueAfterMs: CRASH_RESTART_DEFERRAL.maxMs };
+    }
 
     const own = inventory.forSession(key).filter((container) => container.labels[LABELS.uid] === row.uid);
     if (own.length > 0) this.hadContainer.add(row.uid);
@@ -215,16 +220,20 @@ export class SessionReconciler {
 
   /**
    * One event per backoff: a due restart deferred for a busy host or for its turn is the same wait,
-   * told in status and counted once; the host wakes those that wait for it to go quiet.
+   * told in status; the host wakes those that wait for it to go quiet.
    */
-  private async backOffEvent(key: string, row: Row, waiting: { message: string; deferred?: 'HostCreating' | 'Paced' }, logger: Logger): Promise<void> {
+  private async backOffEvent(key: string, row: Row, waiting: { message: string; deferred?: DeferralReason }, logger: Logger): Promise<void> {
     if (!waiting.deferred) return this.event(row, 'Warning', 'BackOff', waiting.message, logger);
+    this.countDeferral(key, waiting.deferred);
     if (waiting.deferred === 'HostCreating') this.options.inventory.host.creates.wakeWhenQuiet(key);
+  }
+
+  /** Once per restart and reason, however often the session is looked at while it waits. */
+  private countDeferral(key: string, reason: DeferralReason): void {
     const history = this.restarts.get(key);
-    if (history && !history.deferred) {
-      history.deferred = true;
-      this.options.metrics.crashRestartsDeferred.inc();
-    }
+    if (!history || history.deferred?.includes(reason)) return;
+    history.deferred = [...(history.deferred ?? []), reason];
+    this.options.metrics.crashRestartsDeferred.inc({ reason });
   }
 
   /** Events for conditions that just changed: scheduling and the restart budget. */

@@ -126,13 +126,13 @@ export class DockerHost {
 
   /**
    * A crash loop's restart (a start, or for an unhealthy container a restart): behind every other
-   * call, and given up (false) if by its turn the host has begun creating other sessions'
-   * containers, because it was planned before they came. The caller plans again.
+   * call, and, if it may yield, given up (false) when by its turn the host has begun creating other
+   * sessions' containers, because it was planned before they came. The caller plans again.
    */
-  async restartCrashLoop(id: string, session: string, how: { unhealthy: boolean; timeoutSeconds: number }): Promise<boolean> {
+  async restartCrashLoop(id: string, session: string, how: { unhealthy: boolean; timeoutSeconds: number; yieldToCreates: boolean }): Promise<boolean> {
     return this.limiter.add(
       async () => {
-        if (this.creates.busyWithOthers(session)) return false;
+        if (how.yieldToCreates && this.creates.busyWithOthers(session)) return false;
         if (how.unhealthy) await this.measure('restart', () => this.docker.getContainer(id).restart({ t: how.timeoutSeconds }));
         else await this.measure('start', () => this.startContainer(id));
         return true;

@@ -1,6 +1,6 @@
 /**
- * Paces a host's crash-loop restarts: at most one per interval, handed out as turns, first come
- * first served. However many sessions crash-loop at once, their restarts take a bounded share of the
+ * Paces a host's crash-loop restarts: at most one per interval, handed out as booked turns in the
+ * order asked. However many sessions crash-loop at once, their restarts take a bounded share of the
  * daemon, and few are under way when a batch of creates arrives.
  */
 
@@ -10,7 +10,9 @@ const TURN_KEPT_MS = 10_000;
 
 export class RestartPacer {
   private readonly turns = new Map<string, number>();
-  private lastTurnAt = Number.NEGATIVE_INFINITY;
+  /** The time of the latest turn booked, so that the next is booked an interval after it. */
+  private lastBookedAt = Number.NEGATIVE_INFINITY;
+  private lastGrantedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly intervalMs = CRASH_RESTART_INTERVAL_MS,
@@ -19,19 +21,24 @@ export class RestartPacer {
 
   /**
    * 0 when the session may restart now (its turn is used up), else how long until its turn, which
-   * stays booked for it.
+   * stays booked for it. A turn that came while the session could not take it (it waited for a
+   * busy host) is booked again behind the others rather than granted in a burst with them.
    */
   turnIn(session: string): number {
     const now = this.now();
     for (const [other, at] of this.turns) if (now - at > TURN_KEPT_MS) this.turns.delete(other);
     let at = this.turns.get(session);
-    if (at === undefined) {
-      at = Math.max(now, this.lastTurnAt + this.intervalMs);
-      this.lastTurnAt = at;
-      this.turns.set(session, at);
-    }
+    if (at === undefined || (at <= now && now - this.lastGrantedAt < this.intervalMs)) at = this.book(session, now);
     if (at > now) return at - now;
     this.turns.delete(session);
+    this.lastGrantedAt = now;
     return 0;
+  }
+
+  private book(session: string, now: number): number {
+    const at = Math.max(now, this.lastBookedAt + this.intervalMs, this.lastGrantedAt + this.intervalMs);
+    this.lastBookedAt = at;
+    this.turns.set(session, at);
+    return at;
   }
 }

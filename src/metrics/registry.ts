@@ -62,7 +62,7 @@ export function createMetrics() {
     hostCapacitySessions: new Gauge({ name: 'sessionctl_host_capacity_sessions', help: 'Most sessions the host may run (absent when unlimited)', labelNames: ['host'], registers: reg }),
     hostAllocatableMemory: new Gauge({ name: 'sessionctl_host_allocatable_memory_bytes', help: 'Memory the host may give to sessions (absent when unlimited)', labelNames: ['host'], registers: reg }),
     admissionRefusals: new Counter({ name: 'sessionctl_admission_refusals_total', help: 'Times a session was left Pending because its host had no room, by reason', labelNames: ['host', 'reason'], registers: reg }),
-    crashRestartsDeferred: new Counter({ name: 'sessionctl_crash_restarts_deferred_total', help: 'Crash-loop restarts that waited, while their host created other sessions or for their turn in its pace', registers: reg }),
+    crashRestartsDeferred: new Counter({ name: 'sessionctl_crash_restarts_deferred_total', help: 'Crash-loop restarts that waited, by reason: HostCreating (the host created other sessions) or Paced (for a turn)', labelNames: ['reason'], registers: reg }),
     restartLimitExceeded: new Counter({ name: 'sessionctl_restart_limit_exceeded_total', help: 'Sessions that spent their restart budget (spec.maxRestarts) and became Failed', registers: reg }),
     healthTransitions: new Counter({ name: 'sessionctl_health_status_total', help: 'Docker health_status changes of session containers, by status', labelNames: ['status'], registers: reg }),
     lifetimeActions: new Counter({ name: 'sessionctl_lifetime_actions_total', help: 'Idle stops and deletions made by the controller, by reason and action', labelNames: ['reason', 'action'], registers: reg }),
@@ -95,7 +95,7 @@ export function preinitialise(metrics: Metrics, controller: string): void {
   for (const reason of RESTART_REASONS) metrics.containerRestarts.inc({ reason }, 0);
   metrics.listenerReconnects.inc(0);
   metrics.restartLimitExceeded.inc(0);
-  metrics.crashRestartsDeferred.inc(0);
+  for (const reason of ['HostCreating', 'Paced'] as const) metrics.crashRestartsDeferred.inc({ reason }, 0);
   for (const status of ['healthy', 'unhealthy'] as const) metrics.healthTransitions.inc({ status }, 0);
   for (const reason of TOKEN_ROTATION_REASONS) metrics.tokenRotations.inc({ reason }, 0);
   for (const phase of PHASES) metrics.sessions.set({ phase }, 0);

@@ -33,9 +33,9 @@ interface Side {
   p50: number;
   p95: number;
   all: number;
-  /** Beside crash loops: when they restarted between the write and the last Ready (s after the write), and how many restarts were deferred. */
+  /** Beside crash loops: when they restarted between the write and the last Ready (s after the write), and how many due restarts waited, by reason. */
   crashRestartsDuring?: number[];
-  crashRestartsDeferred?: number;
+  crashRestartsDeferred?: { HostCreating: number; Paced: number };
 }
 
 async function insert(db: TestDatabase, names: string[], spec: object): Promise<void> {
@@ -78,7 +78,11 @@ async function measure(db: TestDatabase, controller: ControllerProcess, round: n
     );
   }
   const names = Array.from({ length: HEALTHY }, (_, index) => `ok-${round}-${withCrashers ? 'c' : 'a'}-${index}`);
-  const deferredBefore = await controller.metric('sessionctl_crash_restarts_deferred_total');
+  const deferred = async () => ({
+    HostCreating: await controller.metric('sessionctl_crash_restarts_deferred_total', { reason: 'HostCreating' }),
+    Paced: await controller.metric('sessionctl_crash_restarts_deferred_total', { reason: 'Paced' }),
+  });
+  const deferredBefore = await deferred();
   const started = Date.now();
   await insert(db, names, httpSpec({ ports: [] }));
   await waitFor(async () => (await readySeconds(db, names)).length === HEALTHY, { timeoutMs: 180_000, what: `${HEALTHY} healthy sessions to be Ready` });
@@ -88,7 +92,8 @@ async function measure(db: TestDatabase, controller: ControllerProcess, round: n
   const side: Side = { p50: percentile(seconds, 50), p95: percentile(seconds, 95), all };
   if (withCrashers) {
     side.crashRestartsDuring = await restartsBetween(db, crashers, new Date(started), new Date(ended));
-    side.crashRestartsDeferred = (await controller.metric('sessionctl_crash_restarts_deferred_total')) - deferredBefore;
+    const deferredAfter = await deferred();
+    side.crashRestartsDeferred = { HostCreating: deferredAfter.HostCreating - deferredBefore.HostCreating, Paced: deferredAfter.Paced - deferredBefore.Paced };
   }
   await clear(db);
   return side;

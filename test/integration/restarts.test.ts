@@ -116,13 +116,12 @@ test("a crash loop's due restart waits while the host creates other sessions, th
   await upsert(db.pool, 'looper', httpSpec({ command: ['sh', '-c', 'exit 1'], ports: [] }));
   // Right after its first (immediate) restart, the next one is due in about 1 s: inside the batch below.
   await waitFor(async () => ((await row(db.pool, 'looper'))?.status.restartCount ?? 0) >= 1, { timeoutMs: 20_000, intervalMs: 20, what: 'the loop to have restarted once' });
-  const restartsBefore = (await row(db.pool, 'looper'))!.status.restartCount!;
   const batch = Array.from({ length: 40 }, (_, index) => `batch-${index}`);
   await db.pool.query('INSERT INTO sessionctl.sessions (name, spec) SELECT unnest($1::text[]), $2::jsonb', [batch, JSON.stringify(httpSpec({ ports: [] }))]);
-  const deferredAt = await waitFor(
+  const deferred = await waitFor(
     async () => {
       const view = await row(db.pool, 'looper');
-      return condition(view!, 'ContainerRunning')?.message.includes('the restart waits while the host creates other sessions') ? Date.now() : undefined;
+      return condition(view!, 'ContainerRunning')?.message.includes('the restart waits while the host creates other sessions') ? { at: Date.now(), restartCount: view!.status.restartCount! } : undefined;
     },
     { timeoutMs: 20_000, intervalMs: 20, what: "the loop's restart to wait for the batch" },
   );
@@ -134,12 +133,12 @@ test("a crash loop's due restart waits while the host creates other sessions, th
   for (const name of batch) created.push(...(await listEvents(db.pool, name)).filter((event) => event.reason === 'Created').map((event) => event.firstSeen.getTime()));
   const lastCreated = Math.max(...created);
   const restartsAt = async () => (await listEvents(db.pool, 'looper')).filter((event) => event.reason === 'Restarted').map((event) => event.firstSeen.getTime());
-  expect(deferredAt).toBeLessThan(lastCreated);
-  expect((await restartsAt()).filter((at) => at > deferredAt && at < lastCreated)).toEqual([]);
-  expect(await controller.metric('sessionctl_crash_restarts_deferred_total')).toBeGreaterThanOrEqual(1);
+  expect(deferred.at).toBeLessThan(lastCreated);
+  expect((await restartsAt()).filter((at) => at > deferred.at && at < lastCreated)).toEqual([]);
+  expect(await controller.metric('sessionctl_crash_restarts_deferred_total', { reason: 'HostCreating' })).toBeGreaterThanOrEqual(1);
   // The host wakes it once quiet: the loop goes on, and its deferral made no second BackOff event.
-  await waitFor(async () => ((await row(db.pool, 'looper'))?.status.restartCount ?? 0) > restartsBefore, { timeoutMs: 20_000, what: 'the deferred restart to happen after the batch' });
-  expect((await restartsAt()).some((at) => at >= lastCreated)).toBe(true);
+  await waitFor(async () => ((await row(db.pool, 'looper'))?.status.restartCount ?? 0) > deferred.restartCount, { timeoutMs: 20_000, what: 'the deferred restart to happen after the batch' });
+  await waitFor(async () => (await restartsAt()).some((at) => at >= lastCreated), { timeoutMs: 5_000, what: "the deferred restart's event" });
   const backOffs = (await listEvents(db.pool, 'looper')).filter((event) => event.reason === 'BackOff');
   expect(backOffs.every((event) => !event.message.includes('waits while the host'))).toBe(true);
   await db.pool.query(`DELETE FROM sessionctl.sessions WHERE name = ANY($1)`, [[...batch, 'looper']]);
@@ -160,8 +159,8 @@ test('crash-loop restarts on one host are paced, one turn at a time', async () =
   }
   times.sort((a, b) => a - b);
   expect(times.length).toBeGreaterThanOrEqual(2 * loops.length);
-  // Turns are 500 ms apart; the event is written once the start returns, which varies a little.
-  const gaps = times.slice(1).map((time, index) => time - times[index]);
-  expect(Math.min(...gaps)).toBeGreaterThan(250);
+  // Turns are 500 ms apart. Each event is written once its start returns, which varies under load,
+  // so the check is on the whole span rather than on each gap (unpaced, 10 restarts span about 2.5 s).
+  expect(times.at(-1)! - times[0]).toBeGreaterThanOrEqual((times.length - 1) * 450);
   await db.pool.query(`DELETE FROM sessionctl.sessions WHERE name = ANY($1)`, [loops]);
 }, 90_000);

@@ -154,7 +154,12 @@ describe('plan', () => {
       it('defers no further than its bound past the due time', () => {
         const nearBound = plan(input({ containers: [exited(1)], restarts: dueAgo(CRASH_RESTART_DEFERRAL.maxMs - 300), hostBusyCreating: true }));
         expect(nearBound.requeueAfterMs).toBe(300);
-        expect(types(plan(input({ containers: [exited(1)], restarts: dueAgo(CRASH_RESTART_DEFERRAL.maxMs), hostBusyCreating: true })))).toEqual(['restart']);
+        // Past its bound it goes ahead, and is not given up for creates either.
+        expect(plan(input({ containers: [exited(1)], restarts: dueAgo(CRASH_RESTART_DEFERRAL.maxMs), hostBusyCreating: true })).actions).toEqual([
+          expect.objectContaining({ type: 'restart', crashLoop: 'overdue' }),
+        ]);
+        expect(plan(input({ containers: [exited(1)], restarts: dueAgo(0) })).actions).toEqual([expect.objectContaining({ type: 'restart', crashLoop: 'yield' })]);
+        expect(plan(input({ containers: [exited(1)], restarts: { consecutive: 0 } })).actions[0]).not.toHaveProperty('crashLoop');
       });
 
       it('keeps the backoff spread drawn at the restart, whatever this look draws', () => {

@@ -38,3 +38,20 @@ describe('RestartPacer', () => {
     expect(turns.turnIn('gone')).toBe(500);
   });
 });
+
+describe('RestartPacer after a wait', () => {
+  it('grants turns that passed meanwhile one interval apart, not in a burst', () => {
+    let now = 0;
+    const turns = new RestartPacer(500, () => now);
+    expect(turns.turnIn('a')).toBe(0);
+    expect(turns.turnIn('b')).toBe(500);
+    expect(turns.turnIn('c')).toBe(1_000);
+    // b and c could not take their turns (a batch of creates held them back); both come back at 3 s.
+    now = 3_000;
+    expect(turns.turnIn('b')).toBe(0);
+    const cWaits = turns.turnIn('c');
+    expect(cWaits).toBe(500);
+    now += cWaits;
+    expect(turns.turnIn('c')).toBe(0);
+  });
+});

@@ -3,7 +3,7 @@
  * `rotate-token`. Each goes through the database like every other writer; the controller does the rest.
  */
 import type { Command } from 'commander';
-import type { SessionClient } from '../../client';
+import { WaitTimeoutError, type SessionClient } from '../../client';
 import { CommandError, sessionName, withClient } from '../context';
 import { parseDuration } from '../format';
 
@@ -81,10 +81,12 @@ export function registerRuntimeCommands(program: Command): void {
             const deadline = Date.now() + parseDuration(options.timeout);
             // Ready alone could be the old container's (the new token is minted before it is replaced):
             // wait for a new token and a new container in status, then for Ready.
-            while (Date.now() < deadline) {
+            for (;;) {
               const after = await client.token(name);
-              const container = (await client.get(name))?.status.containerId;
+              const session = await client.get(name);
+              const container = session?.status.containerId;
               if (after && after.sha256 !== before.sha256 && container !== undefined && container !== oldContainer) break;
+              if (Date.now() >= deadline) throw new WaitTimeoutError(name, 'running a new container with its new token', session);
               await new Promise((resolve) => setTimeout(resolve, 100));
             }
             await waitObserved(client, name, { ...options, timeout: `${Math.max(1, deadline - Date.now())}ms` });
