@@ -65,11 +65,10 @@ export class DockerHost {
 
   /**
    * Runs one API call under the host's concurrency limit, recording its latency and outcome.
-   * Work of LOW_PRIORITY (crash-loop restarts) waits while any other call is queued; the planner
-   * also holds a crash loop's restart back while the host creates other sessions (`creates`).
+   * Crash-loop restarts (restartCrashLoop) go behind every call queued here.
    */
-  async call<T>(operation: DockerOperation, request: () => Promise<T>, priority = 0): Promise<T> {
-    return this.limiter.add(() => this.measure(operation, request), { priority }) as Promise<T>;
+  async call<T>(operation: DockerOperation, request: () => Promise<T>): Promise<T> {
+    return this.limiter.add(() => this.measure(operation, request)) as Promise<T>;
   }
 
   /** For calls that must not wait behind creates, such as the event stream and health checks. */
