@@ -50,8 +50,8 @@ export interface PlanInput {
   jitter: number;
   /** Asked only when the plan would start a container of a session that holds no room yet. */
   admit?: () => AdmissionResult;
-  /** The host is creating other sessions' containers: a crash loop's restart waits (see restartWait). */
-  hostBusyCreating?: boolean;
+  /** Asked only when a crash loop's restart is due: is the host creating other sessions' containers? (see restartWait) */
+  hostBusyCreating?: () => boolean;
   /** Asked only when a crash loop's restart would go ahead: 0, or how long until the host's next free turn. */
   crashRestartTurn?: () => number;
 }
@@ -262,7 +262,7 @@ function restartWait(input: PlanInput, primary: ObservedContainer, why: string):
     return { wait: { requeueAfterMs: readyAt - input.now, waiting: { reason: 'BackOff', message: `back-off ${seconds}s restarting: ${why}` } } };
   }
   const overdue = input.now - readyAt >= CRASH_RESTART_DEFERRAL.maxMs;
-  if (input.hostBusyCreating && !overdue) {
+  if (!overdue && input.hostBusyCreating?.()) {
     return {
       wait: {
         requeueAfterMs: CRASH_RESTART_DEFERRAL.maxMs - (input.now - readyAt),

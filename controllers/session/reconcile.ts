@@ -108,7 +108,7 @@ export class SessionReconciler {
         now: this.now(),
         jitter: this.random(),
         admit: () => admission.tryAdmit(key, row!.createdAt.getTime(), memoryBytes),
-        hostBusyCreating: inventory.host.creates.busyWithOthers(key),
+        hostBusyCreating: () => inventory.host.creates.busyWithOthers(key),
         // Planning twice (for an image rollout) must not book two turns.
         crashRestartTurn: () => (crashRestartTurn ??= inventory.host.crashRestarts.turnIn(key)),
       });
@@ -140,7 +140,6 @@ export class SessionReconciler {
     if (execution.replan) return { requeue: true };
     if (execution.yieldedToCreates) {
       this.countDeferral(key, 'HostCreating');
-      this.options.inventory.host.creates.wakeWhenQuiet(key);
       return { requeueAfterMs: CRASH_RESTART_DEFERRAL.maxMs };
     }
 
@@ -220,16 +219,19 @@ export class SessionReconciler {
 
   /**
    * One event per backoff: a due restart deferred for a busy host or for its turn is the same wait,
-   * told in status; the host wakes those that wait for it to go quiet.
+   * told in status.
    */
   private async backOffEvent(key: string, row: Row, waiting: { message: string; deferred?: DeferralReason }, logger: Logger): Promise<void> {
     if (!waiting.deferred) return this.event(row, 'Warning', 'BackOff', waiting.message, logger);
     this.countDeferral(key, waiting.deferred);
-    if (waiting.deferred === 'HostCreating') this.options.inventory.host.creates.wakeWhenQuiet(key);
   }
 
-  /** Once per restart and reason, however often the session is looked at while it waits. */
+  /**
+   * Counts a deferral once per restart and reason, however often the session is looked at while it
+   * waits, and has the host wake a session that waits for it to go quiet.
+   */
   private countDeferral(key: string, reason: DeferralReason): void {
+    if (reason === 'HostCreating') this.options.inventory.host.creates.wakeWhenQuiet(key);
     const history = this.restarts.get(key);
     if (!history || history.deferred?.includes(reason)) return;
     history.deferred = [...(history.deferred ?? []), reason];

@@ -43,7 +43,7 @@ export function dockerStatusCode(error: unknown): number | undefined {
 }
 
 /** For the host limiter: below everything else. */
-export const LOW_PRIORITY = -1;
+const LOW_PRIORITY = -1;
 
 export class DockerHost {
   private readonly limiter: PQueue;

@@ -137,25 +137,25 @@ describe('plan', () => {
       const dueAgo = (overdueMs: number) => ({ consecutive: 3, lastRestartAt: 1_000_000 - crashBackoffMs(3, 0.5) - overdueMs });
 
       it('still restarts the first crash at once', () => {
-        expect(types(plan(input({ containers: [exited(1)], restarts: { consecutive: 0 }, hostBusyCreating: true })))).toEqual(['restart']);
+        expect(types(plan(input({ containers: [exited(1)], restarts: { consecutive: 0 }, hostBusyCreating: () => true })))).toEqual(['restart']);
       });
 
       it("defers a crash loop's due restart, marked as a deferral (no second BackOff event)", () => {
-        const deferred = plan(input({ containers: [exited(1)], restarts: dueAgo(0), hostBusyCreating: true }));
+        const deferred = plan(input({ containers: [exited(1)], restarts: dueAgo(0), hostBusyCreating: () => true }));
         expect(types(deferred)).toEqual([]);
         // The host wakes it when it goes quiet; the timer is only the bound.
         expect(deferred.requeueAfterMs).toBe(CRASH_RESTART_DEFERRAL.maxMs);
         expect(deferred.waiting).toMatchObject({ reason: 'BackOff', deferred: 'HostCreating' });
         expect(deferred.waiting?.message).toContain('waits while the host creates other sessions');
         expect(deferred.holdsRoom).toBe(true);
-        expect(types(plan(input({ containers: [exited(1)], restarts: dueAgo(0), hostBusyCreating: false })))).toEqual(['restart']);
+        expect(types(plan(input({ containers: [exited(1)], restarts: dueAgo(0), hostBusyCreating: () => false })))).toEqual(['restart']);
       });
 
       it('defers no further than its bound past the due time', () => {
-        const nearBound = plan(input({ containers: [exited(1)], restarts: dueAgo(CRASH_RESTART_DEFERRAL.maxMs - 300), hostBusyCreating: true }));
+        const nearBound = plan(input({ containers: [exited(1)], restarts: dueAgo(CRASH_RESTART_DEFERRAL.maxMs - 300), hostBusyCreating: () => true }));
         expect(nearBound.requeueAfterMs).toBe(300);
         // Past its bound it goes ahead, and is not given up for creates either.
-        expect(plan(input({ containers: [exited(1)], restarts: dueAgo(CRASH_RESTART_DEFERRAL.maxMs), hostBusyCreating: true })).actions).toEqual([
+        expect(plan(input({ containers: [exited(1)], restarts: dueAgo(CRASH_RESTART_DEFERRAL.maxMs), hostBusyCreating: () => true })).actions).toEqual([
           expect.objectContaining({ type: 'restart', crashLoop: 'overdue' }),
         ]);
         expect(plan(input({ containers: [exited(1)], restarts: dueAgo(0) })).actions).toEqual([expect.objectContaining({ type: 'restart', crashLoop: 'yield' })]);
@@ -179,20 +179,20 @@ describe('plan', () => {
         expect(types(plan(input({ containers: [exited(1)], restarts: dueAgo(0), crashRestartTurn: turn(0) })))).toEqual(['restart']);
         asked.length = 0;
         plan(input({ containers: [exited(1)], restarts: { consecutive: 0 }, crashRestartTurn: turn(1_300) }));
-        plan(input({ containers: [exited(1)], restarts: dueAgo(0), hostBusyCreating: true, crashRestartTurn: turn(1_300) }));
+        plan(input({ containers: [exited(1)], restarts: dueAgo(0), hostBusyCreating: () => true, crashRestartTurn: turn(1_300) }));
         plan(input({ containers: [exited(1)], restarts: { consecutive: 3, lastRestartAt: 1_000_000 }, crashRestartTurn: turn(1_300) }));
         expect(asked).toEqual([]);
       });
 
       it('leaves a backoff that is still running as it was', () => {
-        const waiting = plan(input({ containers: [exited(1)], restarts: { consecutive: 3, lastRestartAt: 1_000_000 - 100 }, hostBusyCreating: true }));
+        const waiting = plan(input({ containers: [exited(1)], restarts: { consecutive: 3, lastRestartAt: 1_000_000 - 100 }, hostBusyCreating: () => true }));
         expect(waiting.requeueAfterMs).toBe(crashBackoffMs(3, 0.5) - 100);
         expect(waiting.waiting).not.toHaveProperty('deferred');
       });
 
       it('defers an unhealthy crash loop the same way', () => {
         const sick = container({ health: 'unhealthy' });
-        expect(plan(input({ containers: [sick], restarts: dueAgo(0), hostBusyCreating: true })).waiting).toMatchObject({ deferred: 'HostCreating' });
+        expect(plan(input({ containers: [sick], restarts: dueAgo(0), hostBusyCreating: () => true })).waiting).toMatchObject({ deferred: 'HostCreating' });
       });
     });
   });
