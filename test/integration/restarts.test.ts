@@ -104,9 +104,10 @@ test('an out-of-memory kill is recorded as OOMKilled', async () => {
   const view = await waitFor(
     async () => {
       const current = await row(db.pool, 'greedy');
-      return current?.status.lastExitReason ? current : undefined;
+      // Docker may send the container's die event before its oom event; status follows the oom event.
+      return current?.status.lastExitReason === 'OOMKilled' ? current : undefined;
     },
-    { timeoutMs: 30_000, what: 'the greedy session to be killed' },
+    { timeoutMs: 30_000, what: 'the greedy session to be recorded as OOMKilled' },
   );
   expect(view.status).toMatchObject({ lastExitReason: 'OOMKilled', lastExitCode: 137, phase: 'Failed' });
   expect(condition(view, 'ContainerRunning')).toMatchObject({ status: 'False', reason: 'OOMKilled' });
