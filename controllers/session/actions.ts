@@ -18,6 +18,7 @@ import { CONTAINER_FINALIZER, addFinalizer, deleteSessionAs, finishDeletion, typ
 import { readToken } from '../../src/store/tokens';
 import { STOP_TIMEOUT_SECONDS, crashBackoffMs, ranStably, type Action, type ExpireReason, type RestartHistory } from './plan';
 import { exitReason, type Failure } from './status';
+import { isRemovalRefused, type StuckContainers } from './stuck';
 
 export interface Execution {
   restartsDone: number;
@@ -52,6 +53,7 @@ export interface ActionExecutorOptions {
   defaults: ContainerDefaults;
   restarts: Map<string, RestartHistory>;
   hadContainer: Set<string>;
+  stuck: StuckContainers;
   now: () => number;
   random: () => number;
 }
@@ -84,6 +86,10 @@ export class ActionExecutor {
           execution.replan = true;
           break;
         }
+        if (await this.foundDead(context, action, error)) {
+          execution.replan = true;
+          break;
+        }
         execution.failure = this.describeFailure(action, error, context.spec);
         context.logger.warn({ action: action.type, err: { message: dockerErrorMessage(error), statusCode: dockerStatusCode(error) } }, 'action failed');
         await this.event(context, 'Warning', execution.failure.reason === 'NameConflict' ? 'NameConflict' : 'Failed', execution.failure.message);
@@ -111,8 +117,7 @@ export class ActionExecutor {
         row!.finalizers.push(CONTAINER_FINALIZER);
         return true;
       case 'remove': {
-        await host.remove(action.container.id);
-        inventory.forget(action.container.id);
+        if (!(await this.removeOrSetAside(context, action.container))) return true;
         if (action.reason === 'orphan' || action.reason === 'stale-uid') metrics.driftCorrections.inc({ kind: 'orphan_removed' });
         if (action.reason === 'duplicate') metrics.driftCorrections.inc({ kind: 'duplicate_removed' });
         await this.event(context, 'Normal', 'Removed', `removed ${action.reason} container ${short(action.container.id)}`, action.container.labels[LABELS.uid] ?? row?.uid ?? null);
@@ -198,8 +203,7 @@ export class ActionExecutor {
     const { db, inventory, metrics } = this.options;
     const { key, row, spec, logger } = context;
     if (action.replaced) {
-      await inventory.host.remove(action.replaced.id);
-      inventory.forget(action.replaced.id);
+      await this.removeOrSetAside(context, action.replaced);
       if (!action.forImage) metrics.driftCorrections.inc({ kind: 'spec_changed' });
     } else if (this.options.hadContainer.has(row!.uid) || row!.status.containerId) {
       metrics.driftCorrections.inc({ kind: 'container_missing' });
@@ -234,6 +238,41 @@ export class ActionExecutor {
       logger.info({ containerId: created.id }, 'container started');
       await this.observePorts(context, created.id);
     }
+    return true;
+  }
+
+  /**
+   * Removes the container; if Docker refuses (a dead container, a busy root filesystem), renames it
+   * out of the session's way instead, so that a fresh container can take its name. Returns whether
+   * it is gone; throws only when it could be neither removed nor renamed.
+   */
+  private async removeOrSetAside(context: ExecutionContext, container: ObservedContainer): Promise<boolean> {
+    const { inventory } = this.options;
+    try {
+      await inventory.host.remove(container.id);
+      inventory.forget(container.id);
+      return true;
+    } catch (error) {
+      if (!isRemovalRefused(error)) throw error;
+      const cause = dockerErrorMessage(error);
+      const stuck = await this.options.stuck.setAside(container, cause).catch(() => Promise.reject(error));
+      inventory.update(container.id, { name: stuck.name, state: 'dead' });
+      await this.event(context, 'Warning', 'ContainerStuck', `Docker could not remove container ${short(container.id)} (${cause}); renamed it ${stuck.name} and retries its removal`, container.labels[LABELS.uid] ?? null);
+      return false;
+    }
+  }
+
+  /**
+   * A start or restart that Docker refused because the container is dead ("marked for removal"):
+   * the inventory learns it, and the next plan removes or sets the container aside.
+   */
+  private async foundDead(context: ExecutionContext, action: Action, error: unknown): Promise<boolean> {
+    const id = action.type === 'start' || action.type === 'restart' ? action.container.id : error instanceof StartError ? error.containerId : undefined;
+    if (!id || !isRemovalRefused(error instanceof StartError ? error.cause : error)) return false;
+    const info = await this.options.inventory.host.inspect(id).catch(() => undefined);
+    if (info?.State.Status !== 'dead' && info?.State.Dead !== true) return false;
+    this.options.inventory.update(id, { state: 'dead' });
+    context.logger.warn({ containerId: id }, 'container is dead; planning again');
     return true;
   }
 

@@ -25,6 +25,7 @@ import { ImageManager } from './image';
 import { credentialsLookup } from './image-wiring';
 import { ImageRollout } from './rollout';
 import { SessionReconciler } from './reconcile';
+import { StuckContainers } from './stuck';
 
 export const CONTROLLER_NAME = 'session';
 
@@ -44,6 +45,7 @@ export class SessionControllerManager {
   readonly inventory: HostInventory;
   readonly listener: SessionListener;
   readonly admission: Admission;
+  readonly stuck: StuckContainers;
   private readonly poll: Periodic;
   private readonly resync: Periodic;
   private readonly server: MetricsServer;
@@ -70,12 +72,14 @@ export class SessionControllerManager {
     });
     if (config.capacity.maxSessions !== undefined) metrics.hostCapacitySessions.set({ host: host.name }, config.capacity.maxSessions);
     if (config.capacity.allocatableMemoryBytes !== undefined) metrics.hostAllocatableMemory.set({ host: host.name }, config.capacity.allocatableMemoryBytes);
+    this.stuck = new StuckContainers({ host, logger, metrics, onRemoved: (session) => this.controller.queue.add(session) });
     this.inventory = new HostInventory({
       host,
       logger,
       metrics,
       onChange: (session) => this.controller.queue.add(session),
       onRelisted: (sessions) => {
+        for (const session of sessions) this.stuck.adopt(this.inventory.forSession(session));
         // Running containers hold their room before any waiting session is admitted.
         for (const session of sessions) this.admission.seed(this.inventory.forSession(session));
         sessions.forEach((session) => this.controller.queue.add(session));
@@ -97,6 +101,7 @@ export class SessionControllerManager {
     const reconciler = new SessionReconciler({
       images,
       rollout,
+      stuck: this.stuck,
       db: pool,
       inventory: this.inventory,
       metrics,
@@ -217,6 +222,7 @@ export class SessionControllerManager {
   /** One list per host and one query, whatever the number of sessions. */
   async fullResync(): Promise<void> {
     const sessions = await this.inventory.relist();
+    for (const session of sessions) this.stuck.adopt(this.inventory.forSession(session));
     sessions.forEach((session) => this.controller.queue.add(session));
     await this.resyncRows();
     await pruneEventsOfDeletedSessions(this.options.pool);
@@ -231,6 +237,7 @@ export class SessionControllerManager {
       const finished = await this.controller.stop(config.shutdownTimeoutMs);
       if (!finished) logger.warn({ timeoutMs: config.shutdownTimeoutMs }, 'abandoned in-flight reconciles at shutdown; the next start picks them up');
       await this.inventory.stop();
+      this.stuck.stop();
       await this.server.stop();
       logger.info('controller stopped; containers keep running');
     })();

@@ -5,7 +5,7 @@
  */
 import type { SessionSpec, Validation } from '../../crds/session';
 import type { ObservedContainer } from '../../src/docker/inventory';
-import { LABELS, containerName, specHash } from '../../src/docker/labels';
+import { LABELS, containerName, isStuckContainerName, specHash } from '../../src/docker/labels';
 import type { AdmissionResult, UnschedulableReason } from './admission';
 import { lifetimeCheck, type LifetimeInput } from './lifetime';
 
@@ -56,7 +56,7 @@ export interface PlanInput {
   crashRestartTurn?: () => number;
 }
 
-export type RemoveReason = 'orphan' | 'stale-uid' | 'duplicate' | 'spec-changed' | 'deleting';
+export type RemoveReason = 'orphan' | 'stale-uid' | 'duplicate' | 'spec-changed' | 'deleting' | 'dead';
 export type StopReason = 'Requested' | 'IdleTimeout' | 'RestartLimitExceeded';
 export type ExpireReason = 'MaxLifetimeExceeded' | 'IdleTimeout';
 
@@ -130,7 +130,9 @@ function shouldRestart(spec: SessionSpec, container: ObservedContainer): boolean
 }
 
 export function plan(input: PlanInput): Plan {
-  const { desired, containers } = input;
+  const { desired } = input;
+  // Containers set aside as stuck are no longer the session's: their removal is retried on its own.
+  const containers = input.containers.filter((container) => !isStuckContainerName(container.name));
   if (!desired) {
     return { actions: containers.map((container) => ({ type: 'remove', container, reason: 'orphan' })), holdsRoom: false };
   }
@@ -160,7 +162,11 @@ export function plan(input: PlanInput): Plan {
     return { actions, primary: own[0], holdsRoom: false };
   }
   const timers = [lifetime.nextCheckAt, desired.tokenExpiresAt].filter((at): at is number => at !== undefined);
-  const result = planContainer(input, spec, own, actions, lifetime.idle);
+  // A dead container can be neither started nor kept: it goes (or is set aside), and a fresh one follows.
+  const dead = own.filter((container) => container.state === 'dead');
+  actions.push(...dead.map((container) => ({ type: 'remove' as const, container, reason: 'dead' as const })));
+  const alive = own.filter((container) => container.state !== 'dead');
+  const result = planContainer(input, spec, alive, actions, lifetime.idle);
   // Far deadlines are looked at again hourly, so that a clock step or a lost timer heals by itself.
   const nextTimer = timers.length > 0 ? Math.min(MAX_TIMER_MS, Math.max(0, Math.min(...timers) - input.now)) : undefined;
   if (nextTimer !== undefined && (result.requeueAfterMs === undefined || nextTimer < result.requeueAfterMs)) result.requeueAfterMs = nextTimer;
@@ -226,6 +232,7 @@ function planContainer(input: PlanInput, spec: SessionSpec, own: ObservedContain
       return { actions, primary, holdsRoom: true, requeueAfterMs: 1_000, waiting: { reason: 'Transitioning', message: `container is ${primary.state}` } };
     case 'exited':
     case 'dead': {
+      // (planContainer never sees a dead container; the case keeps the switch exhaustive.)
       if (!wantRunning || !shouldRestart(spec, primary)) return { actions, primary, holdsRoom: false, waiting: idleWaiting };
       if (budget.spent) return { actions, primary, holdsRoom: false, restartLimitExceeded: { message: budget.message } };
       const decision = restartWait(input, primary, `the container exited with code ${primary.exitCode ?? 'unknown'}`);

@@ -25,6 +25,7 @@ import { CRASH_RESTART_DEFERRAL, plan, type DeferralReason, type DesiredSession,
 import { hostPolicyProblems } from './policy';
 import type { ImageRollout } from './rollout';
 import { computeStatus } from './status';
+import type { StuckContainers } from './stuck';
 
 export interface SessionReconcilerOptions {
   db: Db;
@@ -34,6 +35,7 @@ export interface SessionReconcilerOptions {
   admission: Admission;
   images: ImageManager;
   rollout: ImageRollout;
+  stuck: StuckContainers;
   /** Host directories spec.volumes[].hostPath may bind-mount. */
   allowedHostPaths?: string[];
   /** Written into status.endpoints. */
@@ -67,6 +69,7 @@ export class SessionReconciler {
       defaults: options.defaults,
       restarts: this.restarts,
       hadContainer: this.hadContainer,
+      stuck: options.stuck,
       now: this.now,
       random: this.random,
     });
@@ -160,6 +163,7 @@ export class SessionReconciler {
       image: image && { waiting: image.waiting, updatePending: image.updatePending },
       restartLimitExceeded: result.restartLimitExceeded,
       advertiseAddress: this.options.advertiseAddress,
+      stuck: this.options.stuck.forSession(key),
       now: new Date(this.now()),
     });
     if (canonicalJson(status) !== canonicalJson(row.status)) {

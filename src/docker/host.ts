@@ -17,6 +17,7 @@ export type DockerOperation =
   | 'stop'
   | 'restart'
   | 'remove'
+  | 'rename'
   | 'inspect'
   | 'version'
   | 'events'
@@ -182,6 +183,11 @@ export class DockerHost {
         if (dockerStatusCode(error) !== 404) throw error;
       }
     });
+  }
+
+  /** Docker renames even a dead container, which frees its name for a fresh one. */
+  async rename(id: string, name: string): Promise<void> {
+    await this.call('rename', () => this.docker.getContainer(id).rename({ name }));
   }
 
   inspect(idOrName: string): Promise<Dockerode.ContainerInspectInfo> {

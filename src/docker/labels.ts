@@ -25,6 +25,18 @@ export function containerName(session: string): string {
   return `sessionctl-${session}`;
 }
 
+/**
+ * Where a container Docker cannot remove is set aside, freeing the session's own name. Session
+ * names never contain a dot, so this name can never be a session's.
+ */
+export function stuckContainerName(session: string, id: string): string {
+  return `${containerName(session)}.stuck-${id.slice(0, 12)}`;
+}
+
+export function isStuckContainerName(name: string): boolean {
+  return /^sessionctl-[^.]+\.stuck-[0-9a-f]{12}$/.test(name.replace(/^\//, ''));
+}
+
 /** JSON with sorted keys, so that the hash never depends on the order a writer used. */
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;

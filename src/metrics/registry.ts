@@ -55,6 +55,7 @@ export function createMetrics() {
     dockerRequests: new Counter({ name: 'sessionctl_docker_requests_total', help: 'Docker Engine API requests by host, operation and result code', labelNames: ['host', 'operation', 'code'], registers: reg }),
     dockerRequestDuration: new Histogram({ name: 'sessionctl_docker_request_duration_seconds', help: 'Docker Engine API request latency by host and operation', labelNames: ['host', 'operation'], buckets: LATENCY_BUCKETS, registers: reg }),
     dockerHostUp: new Gauge({ name: 'sessionctl_docker_host_up', help: '1 when the host answered its last list and its event stream is connected', labelNames: ['host'], registers: reg }),
+    stuckContainers: new Gauge({ name: 'sessionctl_stuck_containers', help: 'Managed containers Docker could not remove, set aside under a .stuck- name while their removal is retried', labelNames: ['host'], registers: reg }),
     listenerReconnects: new Counter({ name: 'sessionctl_listener_reconnects_total', help: 'Reconnects of the Postgres LISTEN connection', registers: reg }),
     listenerUp: new Gauge({ name: 'sessionctl_listener_up', help: '1 while the Postgres LISTEN connection is established', registers: reg }),
     hostAdmittedSessions: new Gauge({ name: 'sessionctl_host_admitted_sessions', help: 'Sessions admitted to run on the host (running or starting)', labelNames: ['host'], registers: reg }),

@@ -32,6 +32,7 @@ export const EVENT_REASONS = [
   'ImagePullBackOff',
   'ImageNotPresent',
   'ImageUpdatePending',
+  'ContainerStuck',
 ] as const;
 export type EventReason = (typeof EVENT_REASONS)[number];
 

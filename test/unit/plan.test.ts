@@ -66,6 +66,18 @@ describe('plan', () => {
     expect(types(plan(input({ desired: stopped, containers: [container({ state: 'exited', exitCode: 0 })] })))).toEqual([]);
   });
 
+  it('removes a dead container and creates a fresh one in the same plan', () => {
+    const dead = container({ id: 'dead', state: 'dead', exitCode: 137 });
+    const result = plan(input({ containers: [dead] }));
+    expect(result.actions).toEqual([{ type: 'remove', container: dead, reason: 'dead' }, { type: 'create', start: true, replaced: undefined }]);
+  });
+
+  it('leaves containers set aside as stuck alone, even without a row', () => {
+    const stuck = container({ id: 'abcdef0123456789', name: 'sessionctl-alice.stuck-abcdef012345', state: 'dead' });
+    expect(plan(input({ containers: [stuck, container()] })).actions).toEqual([]);
+    expect(plan(input({ desired: undefined, containers: [stuck] })).actions).toEqual([]);
+  });
+
   it('removes every container of a session that has no row (orphans)', () => {
     const orphans = [container({ id: 'a' }), container({ id: 'b', state: 'exited' })];
     expect(plan(input({ desired: undefined, containers: orphans })).actions).toEqual(orphans.map((c) => ({ type: 'remove', container: c, reason: 'orphan' })));
