@@ -60,7 +60,15 @@ export class SessionControllerManager {
   constructor(private readonly options: SessionControllerOptions) {
     const { config, dockerHost, pool, logger, metrics } = options;
     preinitialise(metrics, CONTROLLER_NAME);
-    const host = new DockerHost(dockerHost.name, createDockerClient(dockerHost), createDockerClient(dockerHost, { idleTimeoutMs: 0 }), metrics, config.dockerConcurrency);
+    const host = new DockerHost({
+      name: dockerHost.name,
+      docker: createDockerClient(dockerHost),
+      streams: createDockerClient(dockerHost, { idleTimeoutMs: 0 }),
+      metrics,
+      concurrency: config.dockerConcurrency,
+      timeoutMs: config.dockerTimeoutMs,
+    });
+    metrics.trackDegraded(host.name, () => host.degraded);
     this.admission = new Admission({
       host: host.name,
       capacity: config.capacity,
@@ -164,6 +172,7 @@ export class SessionControllerManager {
               version: () => host.version(),
               containersManaged: () => this.inventory.size,
               eventsConnected: () => this.inventory.connected,
+              degraded: () => host.degraded,
             },
           ],
           listener: this.listener,
