@@ -10,7 +10,7 @@ import { createDockerClient } from '../../src/docker/client';
 import { DockerHost } from '../../src/docker/host';
 import { HostInventory } from '../../src/docker/inventory';
 import { healthReport } from '../../src/health/report';
-import { preinitialise, type Metrics } from '../../src/metrics/registry';
+import { preinitialise, preinitialiseHost, type Metrics } from '../../src/metrics/registry';
 import { MetricsServer } from '../../src/metrics/server';
 import { PHASES } from '../../crds/status';
 import { Controller } from '../../src/runtime/controller';
@@ -69,6 +69,7 @@ export class SessionControllerManager {
       timeoutMs: config.dockerTimeoutMs,
     });
     metrics.trackDegraded(host.name, () => host.degraded);
+    preinitialiseHost(metrics, host.name);
     this.admission = new Admission({
       host: host.name,
       capacity: config.capacity,

@@ -21,6 +21,7 @@ export type DockerOperation =
   | 'inspect'
   | 'version'
   | 'events'
+  | 'events_check'
   | 'ping'
   | 'volume_create'
   | 'volume_remove'

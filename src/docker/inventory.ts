@@ -10,6 +10,7 @@ import type { Metrics } from '../metrics/registry';
 import type { DockerHost } from './host';
 import { onJsonLines } from './json-lines';
 import { LABELS, LABEL_PREFIX, MANAGED_FILTER } from './labels';
+import { StreamLiveness } from './stream-liveness';
 
 export type ContainerState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 
@@ -71,7 +72,11 @@ export interface InventoryOptions {
   onChange(session: string): void;
   /** A (re)list finished; these sessions had containers before or after it. */
   onRelisted(sessions: Set<string>): void;
+  /** How often the event stream is checked for missed events (see StreamLiveness). */
+  streamCheckIntervalMs?: number;
 }
+
+const EVENT_FILTERS = { type: ['container'], label: [MANAGED_FILTER] };
 
 /** `docker ps` gives no exit code field; its status text does: "Exited (137) 5 seconds ago". */
 export function exitCodeFromStatus(status: string | undefined): number | undefined {
@@ -161,8 +166,25 @@ export class HostInventory {
   private lastEventSeconds: number | undefined;
   synced = false;
   connected = false;
+  private readonly liveness: StreamLiveness;
 
-  constructor(private readonly options: InventoryOptions) {}
+  constructor(private readonly options: InventoryOptions) {
+    this.liveness = new StreamLiveness({
+      host: options.host,
+      logger: options.logger,
+      filters: EVENT_FILTERS,
+      intervalMs: options.streamCheckIntervalMs,
+      onStall: (missed) => this.dropStalledStream(missed),
+    });
+  }
+
+  /** The stream missed an event: drop it, so that the loop re-lists and reconnects with `since`. */
+  private dropStalledStream(missed: DockerEvent): void {
+    const { host, logger, metrics } = this.options;
+    metrics.dockerEventStreamStalls.inc({ host: host.name });
+    logger.warn({ host: host.name, missed: { action: missed.Action, containerId: missed.Actor?.ID ?? missed.id } }, 'docker event stream missed an event; reconnecting');
+    (this.stream as unknown as { destroy?: () => void } | undefined)?.destroy?.();
+  }
 
   get host(): DockerHost {
     return this.options.host;
@@ -232,6 +254,7 @@ export class HostInventory {
 
   async stop(): Promise<void> {
     this.abort.abort();
+    this.liveness.stop();
     (this.stream as unknown as { destroy?: () => void } | undefined)?.destroy?.();
     await this.running;
   }
@@ -252,6 +275,9 @@ export class HostInventory {
         if (this.abort.signal.aborted) break;
         logger.warn({ host: host.name, err: error }, 'docker event stream lost');
       }
+      this.liveness.stop();
+      // A stream that was up starts the back-off afresh: only failures in a row grow it.
+      if (this.connected) attempt = 0;
       this.connected = false;
       metrics.dockerHostUp.set({ host: host.name }, 0);
       if (this.abort.signal.aborted) break;
@@ -262,10 +288,11 @@ export class HostInventory {
   private async watch(since: number): Promise<void> {
     const { host, logger, metrics } = this.options;
     const stream = (await host.measure('events', () =>
-      host.streams.getEvents({ since: since.toFixed(9), filters: { type: ['container'], label: [MANAGED_FILTER] } } as object),
+      host.streams.getEvents({ since: since.toFixed(9), filters: EVENT_FILTERS } as object),
     )) as NodeJS.ReadableStream;
     this.stream = stream;
     this.connected = true;
+    this.liveness.start();
     metrics.dockerHostUp.set({ host: host.name }, 1);
     logger.info({ host: host.name, containers: this.containers.size }, 'docker event stream connected');
     await new Promise<void>((resolve, reject) => {
@@ -284,6 +311,7 @@ export class HostInventory {
       this.options.logger.warn({ host: this.options.host.name }, 'ignoring unparseable docker event');
       return;
     }
+    this.liveness.noteDelivered(event);
     if (event.timeNano) this.lastEventSeconds = event.timeNano / 1e9;
     else if (event.time) this.lastEventSeconds = event.time;
     const id = event.Actor?.ID ?? event.id ?? '';

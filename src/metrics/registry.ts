@@ -65,6 +65,7 @@ export function createMetrics() {
     trackDegraded(host: string, degraded: () => boolean): void {
       degradedHosts.set(host, degraded);
     },
+    dockerEventStreamStalls: new Counter({ name: 'sessionctl_docker_event_stream_stalls_total', help: 'Times the Docker event stream missed an event that a check call saw, and was reconnected', labelNames: ['host'], registers: reg }),
     stuckContainers: new Gauge({ name: 'sessionctl_stuck_containers', help: 'Managed containers Docker could not remove, set aside under a .stuck- name while their removal is retried', labelNames: ['host'], registers: reg }),
     listenerReconnects: new Counter({ name: 'sessionctl_listener_reconnects_total', help: 'Reconnects of the Postgres LISTEN connection', registers: reg }),
     listenerUp: new Gauge({ name: 'sessionctl_listener_up', help: '1 while the Postgres LISTEN connection is established', registers: reg }),
@@ -114,4 +115,10 @@ export function preinitialise(metrics: Metrics, controller: string): void {
   metrics.registryTokenCacheHits.inc(0);
   metrics.registryTokenCacheMisses.inc(0);
   metrics.ready.set(0);
+}
+
+/** Per-host series at 0 from the start, so that alerts on their rate have a baseline. */
+export function preinitialiseHost(metrics: Metrics, host: string): void {
+  metrics.dockerEventStreamStalls.inc({ host }, 0);
+  for (const operation of ['list', 'create', 'start', 'stop', 'restart', 'remove', 'inspect']) metrics.dockerRequestTimeouts.inc({ host, operation }, 0);
 }
