@@ -10,7 +10,7 @@ import { containerCreateOptions, volumeName } from '../../src/docker/container-c
 import { dockerErrorMessage, dockerStatusCode } from '../../src/docker/host';
 import type { HostInventory, ObservedContainer } from '../../src/docker/inventory';
 import { portsFromInspect } from '../../src/docker/inventory';
-import { LABELS, MANAGED_BY, type ContainerRevision } from '../../src/docker/labels';
+import { LABELS, MANAGED_BY, ownership, type ContainerRevision } from '../../src/docker/labels';
 import type { Metrics } from '../../src/metrics/registry';
 import type { Db } from '../../src/store/db';
 import { recordEvent, type EventReason, type EventType } from '../../src/store/events';
@@ -210,7 +210,8 @@ export class ActionExecutor {
     }
     for (const volume of spec!.volumes ?? []) {
       if (volume.hostPath !== undefined) continue;
-      await inventory.host.ensureVolume(volumeName(key, volume.name), { [LABELS.managedBy]: MANAGED_BY, [LABELS.session]: key, [LABELS.uid]: row!.uid });
+      const owner: Record<string, string> = this.options.defaults.installation ? { [LABELS.installation]: this.options.defaults.installation } : {};
+      await inventory.host.ensureVolume(volumeName(key, volume.name), { [LABELS.managedBy]: MANAGED_BY, [LABELS.session]: key, [LABELS.uid]: row!.uid, ...owner });
     }
     const token = spec!.auth ? await readToken(db, key) : undefined;
     if (spec!.auth && token?.tokenId !== context.revision.tokenId) {
@@ -305,9 +306,8 @@ export class ActionExecutor {
     } catch (error) {
       if (dockerStatusCode(error) !== 409) throw error;
       const existing = await inventory.host.inspect(options.name!);
-      if (existing.Config.Labels?.[LABELS.managedBy] !== MANAGED_BY || existing.Config.Labels?.[LABELS.session] !== key) {
-        throw new NameConflictError(`a container named ${options.name} exists but is not managed by sessionctl; it is left alone. Rename or remove it to let this session start`);
-      }
+      const conflict = nameHolderConflict(existing.Config.Labels ?? {}, options.name!, key, context.row?.uid, this.options.defaults.installation);
+      if (conflict) throw new NameConflictError(conflict);
       inventory.record({
         id: existing.Id,
         name: options.name!,
@@ -341,6 +341,21 @@ export class ActionExecutor {
     const reason = action.type === 'create' ? 'CreateFailed' : action.type === 'stop' ? 'StopFailed' : action.type === 'remove' ? 'RemoveFailed' : 'StartFailed';
     return { reason, message: `${action.type} failed: ${message}` };
   }
+}
+
+/** Why a container holding the session's name is not this session's to adopt, if it is not. */
+function nameHolderConflict(labels: Record<string, string>, name: string, session: string, uid: string | undefined, installation: string | undefined): string | undefined {
+  if (labels[LABELS.managedBy] !== MANAGED_BY || labels[LABELS.session] !== session) {
+    return `a container named ${name} exists but is not managed by sessionctl; it is left alone. Rename or remove it to let this session start`;
+  }
+  const owner = installation === undefined ? 'ours' : ownership(labels, installation);
+  if (owner === 'foreign') {
+    return `a container named ${name} belongs to another sessionctl installation (${labels[LABELS.installation]}) that shares this Docker daemon; it is left alone. Use another session name, or remove that session there`;
+  }
+  if (owner === 'unlabelled' && labels[LABELS.uid] !== uid) {
+    return `a container named ${name} was made by an earlier sessionctl for another session of this name, and may belong to another installation; it is left alone. Remove it to let this session start`;
+  }
+  return undefined;
 }
 
 class NameConflictError extends Error {

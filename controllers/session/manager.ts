@@ -38,6 +38,8 @@ export interface SessionControllerOptions {
   metrics: Metrics;
   /** The build version, for /health and sessionctl_build_info. */
   version?: string;
+  /** This database's installation id (migration 008): containers of other installations are not ours. */
+  installation: string;
 }
 
 export class SessionControllerManager {
@@ -84,6 +86,7 @@ export class SessionControllerManager {
     this.stuck = new StuckContainers({ host, logger, metrics, onRemoved: (session) => this.controller.queue.add(session) });
     this.inventory = new HostInventory({
       host,
+      installation: options.installation,
       logger,
       metrics,
       onChange: (session) => this.controller.queue.add(session),
@@ -123,6 +126,7 @@ export class SessionControllerManager {
         memoryBytes: config.defaultResources.memoryBytes,
         nanoCpus: config.defaultResources.nanoCpus,
         capabilities: config.capabilities,
+        installation: options.installation,
       },
     });
     this.controller = new Controller({ name: CONTROLLER_NAME, reconcile: reconciler.reconcile, workers: config.workers, logger, metrics });

@@ -129,17 +129,26 @@ function shouldRestart(spec: SessionSpec, container: ObservedContainer): boolean
   return false;
 }
 
+/**
+ * Only containers labelled with an installation may be removed for not matching a row: the
+ * inventory holds no other installation's, and one made before the label existed may belong to
+ * another installation sharing the daemon. Such a container is still adopted by the row whose uid it carries.
+ */
+function removable(container: ObservedContainer): boolean {
+  return container.labels[LABELS.installation] !== undefined;
+}
+
 export function plan(input: PlanInput): Plan {
   const { desired } = input;
   // Containers set aside as stuck are no longer the session's: their removal is retried on its own.
   const containers = input.containers.filter((container) => !isStuckContainerName(container.name));
   if (!desired) {
-    return { actions: containers.map((container) => ({ type: 'remove', container, reason: 'orphan' })), holdsRoom: false };
+    return { actions: containers.filter(removable).map((container) => ({ type: 'remove', container, reason: 'orphan' })), holdsRoom: false };
   }
   // A container of an earlier row that had the same name is not ours to keep, whatever else holds.
   const stale = containers.filter((container) => container.labels[LABELS.uid] !== desired.uid);
   const own = containers.filter((container) => container.labels[LABELS.uid] === desired.uid);
-  const actions: Action[] = stale.map((container) => ({ type: 'remove', container, reason: 'stale-uid' }));
+  const actions: Action[] = stale.filter(removable).map((container) => ({ type: 'remove', container, reason: 'stale-uid' }));
 
   if (desired.deletionRequested) {
     actions.push(...own.map((container) => ({ type: 'remove' as const, container, reason: 'deleting' as const })));

@@ -9,7 +9,7 @@ import { backoffDelay, sleep } from '../runtime/backoff';
 import type { Metrics } from '../metrics/registry';
 import type { DockerHost } from './host';
 import { onJsonLines } from './json-lines';
-import { LABELS, LABEL_PREFIX, MANAGED_FILTER } from './labels';
+import { LABELS, LABEL_PREFIX, MANAGED_FILTER, ownership } from './labels';
 import { StreamLiveness } from './stream-liveness';
 
 export type ContainerState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
@@ -66,6 +66,8 @@ export interface DockerEvent {
 
 export interface InventoryOptions {
   host: DockerHost;
+  /** Containers labelled with another installation are left out: they are not ours to see. */
+  installation?: string;
   logger: Logger;
   metrics: Metrics;
   /** A container of this session changed. */
@@ -202,6 +204,10 @@ export class HostInventory {
     return this.containers.size;
   }
 
+  private accepts(labels: Record<string, string>): boolean {
+    return this.options.installation === undefined || ownership(labels, this.options.installation) !== 'foreign';
+  }
+
   /** The controller records the effect of its own calls at once; events then refine it. */
   record(container: ObservedContainer): void {
     this.forget(container.id);
@@ -240,7 +246,7 @@ export class HostInventory {
   async relist(): Promise<Set<string>> {
     const listed = await this.options.host.listManaged(MANAGED_FILTER);
     const touched = this.sessions();
-    this.containers = new Map(listed.map((info) => [info.Id, fromListEntry(info)]));
+    this.containers = new Map(listed.filter((info) => this.accepts(info.Labels ?? {})).map((info) => [info.Id, fromListEntry(info)]));
     this.bySession = new Map();
     for (const container of this.containers.values()) this.index(container);
     for (const session of this.sessions()) touched.add(session);
@@ -315,6 +321,7 @@ export class HostInventory {
     if (event.timeNano) this.lastEventSeconds = event.timeNano / 1e9;
     else if (event.time) this.lastEventSeconds = event.time;
     const id = event.Actor?.ID ?? event.id ?? '';
+    if (!this.accepts(event.Actor?.Attributes ?? {})) return;
     const before = this.containers.get(id);
     const session = applyEvent(this.containers, event);
     if (event.Action?.startsWith('health_status: ') && session) {

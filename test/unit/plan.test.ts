@@ -16,7 +16,7 @@ function container(overrides: Partial<ObservedContainer> = {}, spec: SessionSpec
   return {
     id: overrides.id ?? 'c1',
     name: 'sessionctl-alice',
-    labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.session]: 'alice', [LABELS.uid]: uid, [LABELS.specHash]: specHash(valid.value) },
+    labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.session]: 'alice', [LABELS.uid]: uid, [LABELS.specHash]: specHash(valid.value), [LABELS.installation]: 'install-1' },
     state: 'running',
     ...overrides,
   };
@@ -76,6 +76,20 @@ describe('plan', () => {
     const stuck = container({ id: 'abcdef0123456789', name: 'sessionctl-alice.stuck-abcdef012345', state: 'dead' });
     expect(plan(input({ containers: [stuck, container()] })).actions).toEqual([]);
     expect(plan(input({ desired: undefined, containers: [stuck] })).actions).toEqual([]);
+  });
+
+  it('never removes a container without an installation label (made before the label, maybe another installation\'s), but adopts it by uid', () => {
+    const unlabelled = (overrides: Partial<ObservedContainer>, uid = UID) => {
+      const made = container(overrides, baseSpec, uid);
+      delete made.labels[LABELS.installation];
+      return made;
+    };
+    expect(plan(input({ desired: undefined, containers: [unlabelled({ id: 'legacy' })] })).actions).toEqual([]);
+    const otherRow = unlabelled({ id: 'other' }, '22222222-2222-4222-8222-222222222222');
+    expect(types(plan(input({ containers: [otherRow] })))).toEqual(['create']);
+    const adopted = plan(input({ containers: [unlabelled({ id: 'mine' })] }));
+    expect(adopted.actions).toEqual([]);
+    expect(adopted.primary?.id).toBe('mine');
   });
 
   it('removes every container of a session that has no row (orphans)', () => {
