@@ -154,7 +154,8 @@ export class ActionExecutor {
         inventory.update(action.container.id, { state: 'running', startedAt: this.options.now(), finishedAt: undefined, exitCode: undefined, oomKilled: false, health: undefined, ports: undefined });
         const consecutive = ranStably(action.container, now) ? 1 : history.consecutive + 1;
         const jitter = this.options.random();
-        this.options.restarts.set(key, { consecutive, lastRestartAt: this.options.now(), generation: row?.generation, jitter });
+        const lastExit = { finishedAt: action.container.finishedAt, code: action.exitCode, reason };
+        this.options.restarts.set(key, { consecutive, lastRestartAt: this.options.now(), generation: row?.generation, jitter, lastExit });
         execution.restartsDone++;
         execution.lastExit = { code: action.exitCode, oomKilled: action.oomKilled, unhealthy: action.unhealthy };
         metrics.containerRestarts.inc({ reason });

@@ -7,6 +7,7 @@ import type { SessionSpec, Validation } from '../../crds/session';
 import type { ObservedContainer } from '../../src/docker/inventory';
 import { LABELS, containerName, isStuckContainerName, specHash } from '../../src/docker/labels';
 import type { AdmissionResult, UnschedulableReason } from './admission';
+import type { RecordedExit } from './late-oom';
 import { lifetimeCheck, type LifetimeInput } from './lifetime';
 
 export interface DesiredSession extends LifetimeInput {
@@ -36,6 +37,8 @@ export interface RestartHistory {
   jitter?: number;
   /** Why the due restart has waited so far (so that each reason is counted once). */
   deferred?: DeferralReason[];
+  /** The exit the last restart followed, as recorded (a late oom event corrects its reason). */
+  lastExit?: RecordedExit;
 }
 
 export interface PlanInput {

@@ -21,6 +21,8 @@ export interface ObservedContainer {
   state: ContainerState;
   exitCode?: number;
   oomKilled?: boolean;
+  /** When Docker last reported an OOM kill (ms epoch): it may come after the die event it explains. */
+  oomAt?: number;
   /** ms epoch, from the daemon's event times. */
   startedAt?: number;
   finishedAt?: number;
@@ -138,6 +140,7 @@ export function applyEvent(containers: Map<string, ObservedContainer>, event: Do
       break;
     case 'oom':
       existing.oomKilled = true;
+      existing.oomAt = at;
       break;
     case 'pause':
       existing.state = 'paused';

@@ -33,6 +33,7 @@ export const EVENT_REASONS = [
   'ImageNotPresent',
   'ImageUpdatePending',
   'ContainerStuck',
+  'OOMKilled',
 ] as const;
 export type EventReason = (typeof EVENT_REASONS)[number];
 
