@@ -62,16 +62,7 @@ export class SessionControllerManager {
   constructor(private readonly options: SessionControllerOptions) {
     const { config, dockerHost, pool, logger, metrics } = options;
     preinitialise(metrics, CONTROLLER_NAME);
-    const host = new DockerHost({
-      name: dockerHost.name,
-      docker: createDockerClient(dockerHost),
-      streams: createDockerClient(dockerHost, { idleTimeoutMs: 0 }),
-      metrics,
-      concurrency: config.dockerConcurrency,
-      timeoutMs: config.dockerTimeoutMs,
-    });
-    metrics.trackDegraded(host.name, () => host.degraded);
-    preinitialiseHost(metrics, host.name);
+    const host = connectHost(config, dockerHost, metrics);
     this.admission = new Admission({
       host: host.name,
       capacity: config.capacity,
@@ -134,8 +125,21 @@ export class SessionControllerManager {
       if (this.firstResync?.delete(key)) this.noteReadiness();
     });
     metrics.buildInfo.set({ version: options.version ?? 'unknown' }, 1);
-    this.listener = new SessionListener({
-      connectionString: options.connectionString,
+    this.listener = this.createListener();
+    this.poll = this.safetyPoll();
+    this.resync = new Periodic({
+      intervalMs: config.resyncIntervalMs,
+      run: () => this.fullResync(),
+      onError: (error) => logger.warn({ err: error }, 'full resync failed'),
+    });
+    this.server = this.metricsServer(host);
+  }
+
+  /** LISTEN on the change channel: a row change queues its session; a (re)connect resyncs the rows. */
+  private createListener(): SessionListener {
+    const { logger, metrics, connectionString } = this.options;
+    return new SessionListener({
+      connectionString,
       logger,
       onNotification: (notification) => {
         if (notification.at > 0) metrics.notifyLatency.observe(Math.max(0, Date.now() / 1000 - notification.at));
@@ -148,7 +152,12 @@ export class SessionControllerManager {
       },
       onDisconnected: () => metrics.listenerUp.set(0),
     });
-    this.poll = new Periodic({
+  }
+
+  /** Rows not yet observed at their generation are queued, in case a notification was lost; phases are counted. */
+  private safetyPoll(): Periodic {
+    const { config, pool, logger, metrics } = this.options;
+    return new Periodic({
       intervalMs: config.pollIntervalMs,
       run: async () => {
         for (const name of await listUnobservedSessionNames(pool)) this.controller.queue.add(name);
@@ -157,12 +166,12 @@ export class SessionControllerManager {
       },
       onError: (error) => logger.warn({ err: error }, 'safety poll failed'),
     });
-    this.resync = new Periodic({
-      intervalMs: config.resyncIntervalMs,
-      run: () => this.fullResync(),
-      onError: (error) => logger.warn({ err: error }, 'full resync failed'),
-    });
-    this.server = new MetricsServer({
+  }
+
+  /** /metrics, /health (the host, the database, the listener and the queue), /healthz and /readyz. */
+  private metricsServer(host: DockerHost): MetricsServer {
+    const { config, dockerHost, pool, metrics, version } = this.options;
+    return new MetricsServer({
       host: config.metricsHost,
       port: config.metricsPort,
       registry: metrics.registry,
@@ -182,7 +191,7 @@ export class SessionControllerManager {
           ],
           listener: this.listener,
           queue: { depth: this.controller.queue.depth, inFlight: this.controller.queue.inFlight().size, oldestWaiting: () => this.controller.queue.oldestWaiting() },
-          version: options.version ?? 'unknown',
+          version: version ?? 'unknown',
           startedAt: this.startedAt,
           ready: () => this.ready,
         }),
@@ -257,4 +266,19 @@ export class SessionControllerManager {
     })();
     return this.stopping;
   }
+}
+
+/** The Docker host with its call deadline, its degraded state reported at scrape time, and its series at 0. */
+function connectHost(config: Config, dockerHost: DockerHostConfig, metrics: Metrics): DockerHost {
+  const host = new DockerHost({
+    name: dockerHost.name,
+    docker: createDockerClient(dockerHost),
+    streams: createDockerClient(dockerHost, { idleTimeoutMs: 0 }),
+    metrics,
+    concurrency: config.dockerConcurrency,
+    timeoutMs: config.dockerTimeoutMs,
+  });
+  metrics.trackDegraded(host.name, () => host.degraded);
+  preinitialiseHost(metrics, host.name);
+  return host;
 }
