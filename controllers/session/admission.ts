@@ -15,7 +15,7 @@ export interface HostCapacity {
 export type UnschedulableReason = 'InsufficientMemory' | 'MaxSessionsReached';
 export type AdmissionResult = { admitted: true } | { admitted: false; reason: UnschedulableReason; message: string };
 
-interface Waiting {
+interface WaitingClaim {
   createdAt: number;
   memoryBytes: number;
 }
@@ -40,7 +40,7 @@ export function formatBytes(bytes: number): string {
 export class Admission {
   /** Sessions that run, or are about to: session name -> memory limit. */
   private readonly admitted = new Map<string, number>();
-  private readonly waiting = new Map<string, Waiting>();
+  private readonly waiting = new Map<string, WaitingClaim>();
 
   constructor(private readonly options: AdmissionOptions) {}
 

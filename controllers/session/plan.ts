@@ -107,7 +107,8 @@ export const CRASH_BACKOFF = { baseMs: 1_000, maxMs: 300_000, stableAfterMs: 600
  */
 export const CRASH_RESTART_DEFERRAL = { maxMs: 30_000 };
 export const STOP_TIMEOUT_SECONDS = 10;
-export const MAX_TIMER_MS = 3_600_000;
+/** Far deadlines (lifetimes, token expiry) are looked at again at least this often. */
+export const LONGEST_REQUEUE_MS = 3_600_000;
 
 /** 0 for the first restart after a crash, then 1 s doubling to 5 min, spread by ±20%. */
 export function crashBackoffMs(consecutive: number, jitter: number): number {
@@ -180,7 +181,7 @@ export function plan(input: PlanInput): Plan {
   const alive = own.filter((container) => container.state !== 'dead');
   const result = planContainer(input, spec, alive, actions, lifetime.idle);
   // Far deadlines are looked at again hourly, so that a clock step or a lost timer heals by itself.
-  const nextTimer = timers.length > 0 ? Math.min(MAX_TIMER_MS, Math.max(0, Math.min(...timers) - input.now)) : undefined;
+  const nextTimer = timers.length > 0 ? Math.min(LONGEST_REQUEUE_MS, Math.max(0, Math.min(...timers) - input.now)) : undefined;
   if (nextTimer !== undefined && (result.requeueAfterMs === undefined || nextTimer < result.requeueAfterMs)) result.requeueAfterMs = nextTimer;
   return result;
 }

@@ -15,7 +15,7 @@ import { registerDescribe } from './commands/describe';
 import { registerGet } from './commands/get';
 import { registerLogs } from './commands/logs';
 import { registerRegistry } from './commands/registry';
-import { registerRuntimeCommands } from './commands/runtime';
+import { registerRestartAndTokenCommands } from './commands/restart-and-tokens';
 import { CommandError } from './context';
 import { DurationError } from './format';
 import { ManifestError } from './manifests';
@@ -35,7 +35,7 @@ export function buildProgram(): Command {
   registerDescribe(program);
   registerDelete(program);
   registerLogs(program);
-  registerRuntimeCommands(program);
+  registerRestartAndTokenCommands(program);
   registerRegistry(program);
   return program;
 }

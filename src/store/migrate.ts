@@ -92,12 +92,9 @@ export function refuseNewerSchema(applied: Set<number>, known: Migration[]): voi
   );
 }
 
-/**
- * Applies pending migrations and returns the versions it applied. The second argument is either the
- * options or, as before, the list of migrations.
- */
-export async function migrate(pool: Pool, options: MigrateOptions | Migration[] = {}): Promise<number[]> {
-  const { migrations = loadMigrations(), roles = DEFAULT_ROLES } = Array.isArray(options) ? { migrations: options } : options;
+/** Applies pending migrations and returns the versions it applied. */
+export async function migrate(pool: Pool, options: MigrateOptions = {}): Promise<number[]> {
+  const { migrations = loadMigrations(), roles = DEFAULT_ROLES } = options;
   checkRoles(roles);
   const client = await pool.connect();
   const applied: number[] = [];
