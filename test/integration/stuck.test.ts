@@ -71,6 +71,8 @@ test('a recreate whose old container cannot be removed sets it aside, reports it
 
   await upsert(db.pool, 'pinned', httpSpec({ env: { MODE: 'changed' } }));
   const fresh = await waitForNewContainer('pinned', first);
+  // Docker shows "removing" for a moment after the failed removal, then "dead".
+  await waitFor(async () => (await containerState(first))?.status === 'dead', { timeoutMs: 10_000, what: 'the pinned container to be dead' });
   expect(await containerState(first)).toEqual({ name: stuckContainerName('pinned', first), status: 'dead' });
   await waitForEventReasons(db.pool, 'pinned', ['ContainerStuck']);
   expect(await controller.metric('sessionctl_stuck_containers', { host: 'default' })).toBe(1);
@@ -98,6 +100,7 @@ test('a dead container under the session name is set aside; a restarted controll
   controller = undefined;
   // Docker fails to delete the root filesystem and marks the container dead, still under its name.
   await expect(testDocker().getContainer(first).remove({ force: true })).rejects.toThrow(/remove root filesystem/);
+  await waitFor(async () => (await containerState(first))?.status === 'dead', { timeoutMs: 10_000, what: 'the pinned container to be dead' });
   expect(await containerState(first)).toEqual({ name: 'sessionctl-deadname', status: 'dead' });
 
   controller = await startController({ databaseUrl: db.url });
