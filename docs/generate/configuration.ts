@@ -3,7 +3,7 @@
  * from src/config/variables.ts.
  */
 import { envSchema } from '../../src/config/index';
-import { VARIABLES, type EnvVariableName, type VariableDoc } from '../../src/config/variables';
+import { VARIABLES, VARIABLE_GROUPS, type EnvVariableName, type VariableDoc } from '../../src/config/variables';
 import { cell } from './markers';
 
 interface ZodLike {
@@ -42,6 +42,6 @@ export function renderConfigurationTable(): string {
     rows.push(`| \`${name}\` | ${cell(fallback)} | ${cell(description)} |`);
     byGroup.set(doc.group, rows);
   }
-  const sections = [...byGroup].map(([group, rows]) => [`### ${group}`, '', '| variable | default | meaning |', '|---|---|---|', ...rows].join('\n'));
+  const sections = VARIABLE_GROUPS.filter((group) => byGroup.has(group)).map((group) => [group, byGroup.get(group)!] as const).map(([group, rows]) => [`### ${group}`, '', '| variable | default | meaning |', '|---|---|---|', ...rows].join('\n'));
   return sections.join('\n\n');
 }

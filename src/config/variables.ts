@@ -10,13 +10,16 @@ import type { envSchema } from './index';
 
 export type EnvVariableName = keyof typeof envSchema.shape;
 
+/** The sections of docs/configuration.md, in the order they appear. */
+export const VARIABLE_GROUPS = ['Database', 'Docker hosts', 'Controller', 'Session containers', 'Admission', 'Images and registries', 'Logs', 'Development'] as const;
+
 export interface VariableDoc {
   /** What the variable changes, in one or two sentences. */
   description: string;
   /** Shown instead of the schema's default where the real default is computed or absent. */
   defaultText?: string;
   /** The table section the variable is listed under. */
-  group: 'Database' | 'Docker hosts' | 'Controller' | 'Session containers' | 'Admission' | 'Images and registries' | 'Logs' | 'Development';
+  group: (typeof VARIABLE_GROUPS)[number];
 }
 
 export const VARIABLES: Record<EnvVariableName, VariableDoc> = {
