@@ -19,10 +19,25 @@ const README_MAX_LINES = 200;
 const RULES_FILE = 'deploy/prometheus/rules.yml';
 const RUNBOOK_PAGE = 'docs/operations.md';
 
+/** Folders that are build output or local state, never documentation (as in .gitignore). */
+const IGNORED = new Set(['.git', 'node_modules', 'dist', '.sessionctl', 'coverage']);
+
+/** The repository's files: git's view (tracked and new), or the tree when this is not a git checkout. */
+function repositoryFiles(): string[] {
+  try {
+    return execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' }).split('\n').filter((file) => file !== '');
+  } catch {
+    const walk = (dir: string): string[] =>
+      readdirSync(path.join(ROOT, dir), { withFileTypes: true })
+        .filter((entry) => !IGNORED.has(entry.name))
+        .flatMap((entry) => (entry.isDirectory() ? walk(path.join(dir, entry.name)) : [path.join(dir, entry.name)]));
+    return walk('');
+  }
+}
+
 /** Every markdown file that is part of the repository's documentation. */
 function markdownFiles(): string[] {
-  const tracked = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '*.md'], { cwd: ROOT, encoding: 'utf8' });
-  return tracked.split('\n').filter((file) => file !== '' && !file.startsWith('test/bench/results/') && existsSync(path.join(ROOT, file)));
+  return repositoryFiles().filter((file) => file.endsWith('.md') && !file.startsWith('test/bench/results/') && existsSync(path.join(ROOT, file)));
 }
 
 /** GitHub's heading anchor: lowercase, punctuation dropped, spaces to hyphens; repeats get -1, -2. */
@@ -124,7 +139,7 @@ describe('README', () => {
     const layout = /^## Layout\n+```\n([\s\S]*?)^```/m.exec(readme)?.[1] ?? '';
     expect(layout).not.toBe('');
     const entries = new Set([...layout.matchAll(/^\s*([\w.-]+)\/\s/gm)].map((match) => match[1]));
-    const tracked = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' }).split('\n');
+    const tracked = repositoryFiles();
     const topLevel = new Set(tracked.filter((file) => file.includes('/')).map((file) => file.split('/')[0]));
     const srcFolders = readdirSync(path.join(ROOT, 'src')).filter((name) => statSync(path.join(ROOT, 'src', name)).isDirectory());
     expect({ missing: [...topLevel, ...srcFolders].filter((name) => !entries.has(name)) }).toEqual({ missing: [] });
