@@ -25,12 +25,19 @@ function allowedValues(schema: ZodLike): string | undefined {
   return def.type === 'enum' && def.entries ? Object.values(def.entries).map((value) => `\`${value}\``).join(', ') : undefined;
 }
 
+/** Every zod object whose keys are environment variables; a component with its own schema adds it here. */
+export const ENV_SCHEMAS: Array<{ shape: Record<string, unknown> }> = [envSchema];
+
+function shapes(): Record<EnvVariableName, ZodLike> {
+  return Object.assign({}, ...ENV_SCHEMAS.map((schema) => schema.shape)) as Record<EnvVariableName, ZodLike>;
+}
+
 export function envVariableNames(): EnvVariableName[] {
-  return Object.keys(envSchema.shape) as EnvVariableName[];
+  return Object.keys(shapes()) as EnvVariableName[];
 }
 
 export function renderConfigurationTable(): string {
-  const shape = envSchema.shape as unknown as Record<EnvVariableName, ZodLike>;
+  const shape = shapes();
   const byGroup = new Map<VariableDoc['group'], string[]>();
   for (const name of envVariableNames()) {
     const doc: VariableDoc | undefined = VARIABLES[name];

@@ -4,10 +4,15 @@
  * error. `npm run docs:generate` renders this into docs/configuration.md, and test/unit/docs.test.ts
  * fails when that table is stale.
  *
- * To add a variable: add it to `envSchema` in ./index.ts, describe it here, run `npm run docs:generate`.
+ * To add a variable: add it to `envSchema` in ./index.ts (or another schema listed in
+ * docs/generate/configuration.ts), describe it here, run `npm run docs:generate`.
  */
 import type { envSchema } from './index';
 
+/**
+ * Every variable name of every env schema. A component with its own schema (in src/config) adds
+ * `| keyof typeof itsSchema.shape` here and the schema to ENV_SCHEMAS in docs/generate/configuration.ts.
+ */
 export type EnvVariableName = keyof typeof envSchema.shape;
 
 /** The sections of docs/configuration.md, in the order they appear. */
