@@ -82,7 +82,8 @@ function memoryQuantity(fallback?: string) {
   return fallback === undefined ? schema : schema.default(fallback);
 }
 
-const envSchema = z.object({
+/** Every variable the configuration reads. Each needs a description in ./variables.ts (docs/configuration.md is generated from both). */
+export const envSchema = z.object({
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// connection URL').optional(),
   DOCKER_HOST: z.string().optional(),
   DOCKER_TLS_VERIFY: z.string().optional(),

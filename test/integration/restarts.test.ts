@@ -7,6 +7,7 @@ import { execIn, removeManagedContainers } from '../helpers/docker';
 import { startController, type ControllerProcess } from '../helpers/controller';
 import { condition, httpSpec, row, upsert, waitConverged } from '../helpers/sessions';
 import { waitFor } from '../helpers/wait';
+import { SESSIONS_CHANNEL } from '../../src/store/listener';
 import { listEvents } from '../../src/store/events';
 import { requestRestart } from '../../src/store/sessions';
 
@@ -81,9 +82,14 @@ test('a crash loop backs off with growing, recorded intervals, and maxRestarts: 
   expect(events.some((event) => event.reason === 'BackOff')).toBe(true);
   expect(events.some((event) => event.reason === 'RestartLimitExceeded')).toBe(true);
 
-  // Failed stays Failed: no further restarts while the budget is spent.
-  await new Promise((resolve) => setTimeout(resolve, 3_000));
-  expect((await row(db.pool, 'crashy'))?.status).toMatchObject({ phase: 'Failed', restartCount: 3 });
+  // Failed stays Failed: wake the session (a notification, as a writer's change would send) and wait
+  // until the controller has picked it up and gone idle; that reconcile must not restart anything.
+  const pickedUp = await controller.metric('sessionctl_notify_pickup_seconds_count');
+  await db.pool.query('SELECT pg_notify($1, $2)', [SESSIONS_CHANNEL, JSON.stringify({ name: 'crashy', generation: failed.generation, at: Date.now() / 1000 })]);
+  await waitFor(async () => (await controller.metric('sessionctl_notify_pickup_seconds_count')) > pickedUp, { what: 'the controller to pick up the wake-up' });
+  await waitFor(async () => (await controller.metric('workqueue_depth')) === 0 && (await controller.metric('controller_runtime_active_workers')) === 0, { what: 'the reconcile of crashy to finish' });
+  expect((await row(db.pool, 'crashy'))?.status).toMatchObject({ phase: 'Failed', restartCount: 3, containerId: failed.status.containerId });
+  expect((await listEvents(db.pool, 'crashy')).filter((event) => event.reason === 'Restarted')).toHaveLength(3);
 
   // `sessionctl restart` renews the budget: a new container at a new generation, counting from zero again.
   expect(await requestRestart(db.pool, 'crashy')).toBe(true);
