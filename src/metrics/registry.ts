@@ -5,9 +5,7 @@
  */
 import { PHASES } from '../../crds/status';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-
-export const RECONCILE_RESULTS = ['success', 'error', 'requeue', 'requeue_after'] as const;
-export type ReconcileResult = (typeof RECONCILE_RESULTS)[number];
+import { RECONCILE_RESULTS } from '../runtime/controller';
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
