@@ -18,6 +18,7 @@ import { CONTAINER_FINALIZER, addFinalizer, deleteSessionAs, finishDeletion, typ
 import { readToken } from '../../src/store/tokens';
 import { STOP_TIMEOUT_SECONDS, crashBackoffMs, ranStably, type Action, type ExpireReason, type RestartHistory } from './plan';
 import { exitReason, type Failure } from './status';
+import type { HostActivity } from './host-activity';
 import { isRemovalRefused, type StuckContainers } from './stuck';
 
 export interface Execution {
@@ -54,6 +55,7 @@ export interface ActionExecutorOptions {
   restarts: Map<string, RestartHistory>;
   hadContainer: Set<string>;
   stuck: StuckContainers;
+  activity: HostActivity;
   now: () => number;
   random: () => number;
 }
@@ -137,8 +139,9 @@ export class ActionExecutor {
           this.event(context, 'Warning', 'Unhealthy', `health check failed ${context.spec?.healthCheck?.failureThreshold ?? 'several'} times in a row; restarting container ${short(action.container.id)}`);
         // The first restart after a failure is as urgent as any create; a crash loop's later ones yield.
         if (action.crashLoop) {
-          const how = { unhealthy: action.unhealthy === true, timeoutSeconds: STOP_TIMEOUT_SECONDS, yieldToCreates: action.crashLoop === 'yield' };
-          if (!(await host.restartCrashLoop(action.container.id, key, how))) {
+          const { creates } = this.options.activity;
+          const stillWanted = action.crashLoop === 'yield' ? () => !creates.busyWithOthers(key) : undefined;
+          if (!(await host.restartBehindOthers(action.container.id, { unhealthy: action.unhealthy === true, timeoutSeconds: STOP_TIMEOUT_SECONDS, stillWanted }))) {
             logger.debug({ containerId: action.container.id }, 'crash-loop restart given up: the host began creating other sessions');
             execution.yieldedToCreates = true;
             return false;
@@ -303,7 +306,9 @@ export class ActionExecutor {
     const { inventory } = this.options;
     const { key, logger } = context;
     try {
-      return await inventory.host.createAndStart(options, start);
+      // A create that starts counts as the host's create activity, which crash-loop restarts wait for.
+      const work = () => inventory.host.createAndStart(options, start);
+      return await (start ? this.options.activity.creates.track(key, work) : work());
     } catch (error) {
       if (dockerStatusCode(error) !== 409) throw error;
       const existing = await inventory.host.inspect(options.name!);

@@ -25,6 +25,7 @@ import { ImageManager } from './image';
 import { credentialsLookup } from './image-wiring';
 import { ImageRollout } from './rollout';
 import { SessionReconciler } from './reconcile';
+import { HostActivity } from './host-activity';
 import { StuckContainers } from './stuck';
 
 export const CONTROLLER_NAME = 'session';
@@ -89,7 +90,8 @@ export class SessionControllerManager {
       },
     });
     const wake = (sessions: string[]) => sessions.forEach((session) => this.controller.queue.add(session));
-    host.creates.wakeWith(wake);
+    const activity = new HostActivity();
+    activity.creates.wakeWith(wake);
     const images = new ImageManager({
       host,
       registry: new RegistryClient({ metrics, tokenTtlMs: config.images.tokenTtlMs, insecureRegistries: config.images.insecureRegistries }),
@@ -105,6 +107,7 @@ export class SessionControllerManager {
       images,
       rollout,
       stuck: this.stuck,
+      activity,
       db: pool,
       inventory: this.inventory,
       metrics,

@@ -26,6 +26,7 @@ import { isLateOom } from './late-oom';
 import { hostPolicyProblems } from './policy';
 import type { ImageRollout } from './rollout';
 import { computeStatus } from './status';
+import type { HostActivity } from './host-activity';
 import type { StuckContainers } from './stuck';
 
 export interface SessionReconcilerOptions {
@@ -37,6 +38,8 @@ export interface SessionReconcilerOptions {
   images: ImageManager;
   rollout: ImageRollout;
   stuck: StuckContainers;
+  /** The host's create activity and crash-restart turns (pacing policy). */
+  activity: HostActivity;
   /** Host directories spec.volumes[].hostPath may bind-mount. */
   allowedHostPaths?: string[];
   /** Written into status.endpoints. */
@@ -71,6 +74,7 @@ export class SessionReconciler {
       restarts: this.restarts,
       hadContainer: this.hadContainer,
       stuck: options.stuck,
+      activity: options.activity,
       now: this.now,
       random: this.random,
     });
@@ -112,9 +116,9 @@ export class SessionReconciler {
         now: this.now(),
         jitter: this.random(),
         admit: () => admission.tryAdmit(key, row!.createdAt.getTime(), memoryBytes),
-        hostBusyCreating: () => inventory.host.creates.busyWithOthers(key),
+        hostBusyCreating: () => this.options.activity.creates.busyWithOthers(key),
         // Planning twice (for an image rollout) must not book two turns.
-        crashRestartTurn: () => (crashRestartTurn ??= inventory.host.crashRestarts.turnIn(key)),
+        crashRestartTurn: () => (crashRestartTurn ??= this.options.activity.crashRestarts.turnIn(key)),
       });
     let result = planFor(false);
     let image: ImageOutcome | undefined;
@@ -237,7 +241,7 @@ export class SessionReconciler {
    * waits, and has the host wake a session that waits for it to go quiet.
    */
   private countDeferral(key: string, reason: DeferralReason): void {
-    if (reason === 'HostCreating') this.options.inventory.host.creates.wakeWhenQuiet(key);
+    if (reason === 'HostCreating') this.options.activity.creates.wakeWhenQuiet(key);
     const history = this.restarts.get(key);
     if (!history || history.deferred?.includes(reason)) return;
     history.deferred = [...(history.deferred ?? []), reason];

@@ -6,9 +6,6 @@
 import type Dockerode from 'dockerode';
 import PQueue from 'p-queue';
 import type { Metrics } from '../metrics/registry';
-import { CreateActivity } from './create-activity';
-import { LABELS } from './labels';
-import { RestartPacer } from './restart-pacer';
 
 export type DockerOperation =
   | 'list'
@@ -84,10 +81,6 @@ export class DockerHost {
   private readonly timeoutMs: number;
   private readonly now: () => number;
   private lastTimeoutAt: number | undefined;
-  /** Sessions whose containers this host is creating: crash-loop restarts wait for them. */
-  readonly creates = new CreateActivity();
-  /** Turns for crash-loop restarts: a bounded rate of them per host. */
-  readonly crashRestarts = new RestartPacer();
 
   constructor(options: DockerHostOptions) {
     ({ name: this.name, docker: this.docker, streams: this.streams, metrics: this.metrics, timeoutMs: this.timeoutMs } = options);
@@ -102,7 +95,7 @@ export class DockerHost {
 
   /**
    * Runs one API call under the host's concurrency limit, with its deadline, recording its latency and
-   * outcome. Crash-loop restarts (restartCrashLoop) go behind every call queued here.
+   * outcome. Restarts that may wait (restartBehindOthers) go behind every call queued here.
    */
   async call<T>(operation: DockerOperation, request: Request<T>, graceMs = 0): Promise<T> {
     return this.limiter.add(() => this.measure(operation, request, graceMs)) as Promise<T>;
@@ -159,7 +152,7 @@ export class DockerHost {
    * not left waiting for a start behind other creates. A failed start still returns the id.
    */
   createAndStart(options: Dockerode.ContainerCreateOptions, start: boolean): Promise<{ id: string; startError?: unknown }> {
-    const work = () => this.limiter.add(async () => {
+    return this.limiter.add(async () => {
       const container = await this.measure('create', (abortSignal) => this.docker.createContainer({ ...options, abortSignal } as Dockerode.ContainerCreateOptions));
       if (!start) return { id: container.id };
       try {
@@ -169,8 +162,6 @@ export class DockerHost {
       }
       return { id: container.id };
     }) as Promise<{ id: string; startError?: unknown }>;
-    const session = options.Labels?.[LABELS.session];
-    return start && session ? this.creates.track(session, work) : work();
   }
 
   async start(id: string): Promise<void> {
@@ -187,14 +178,14 @@ export class DockerHost {
   }
 
   /**
-   * A crash loop's restart (a start, or for an unhealthy container a restart): behind every other
-   * call, and, if it may yield, given up (false) when by its turn the host has begun creating other
-   * sessions' containers, because it was planned before they came. The caller plans again.
+   * A restart that may wait (a start, or for an unhealthy container a restart): behind every other
+   * call, and given up (false) when `stillWanted` says no by its turn, because what it was planned
+   * for has changed meanwhile. The caller plans again.
    */
-  async restartCrashLoop(id: string, session: string, how: { unhealthy: boolean; timeoutSeconds: number; yieldToCreates: boolean }): Promise<boolean> {
+  async restartBehindOthers(id: string, how: { unhealthy: boolean; timeoutSeconds: number; stillWanted?: () => boolean }): Promise<boolean> {
     return this.limiter.add(
       async () => {
-        if (how.yieldToCreates && this.creates.busyWithOthers(session)) return false;
+        if (how.stillWanted && !how.stillWanted()) return false;
         if (how.unhealthy) await this.measure('restart', (abortSignal) => this.docker.getContainer(id).restart({ t: how.timeoutSeconds, abortSignal }), how.timeoutSeconds * 1000);
         else await this.measure('start', (abortSignal) => this.startContainer(id, abortSignal));
         return true;

@@ -1,4 +1,4 @@
-import { RestartPacer } from '../../src/docker/restart-pacer';
+import { RestartPacer } from '../../controllers/session/restart-pacer';
 
 describe('RestartPacer', () => {
   let now = 1_000_000;
