@@ -4,8 +4,8 @@
  * itself, oldest first, when room frees. Decisions are synchronous, so two workers can never admit
  * past capacity between a check and a create.
  */
-import type { ObservedContainer } from '../../src/docker/inventory';
-import { LABELS } from '../../src/docker/labels';
+import type { ObservedContainer } from '../../src/model/container';
+import { LABELS } from '../../src/model/labels';
 
 export interface HostCapacity {
   maxSessions?: number;

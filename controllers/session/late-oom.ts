@@ -4,7 +4,7 @@
  * 137), and corrected to OOMKilled when the oom event arrives shortly after the exit it belongs to.
  */
 import type { ExitReason } from '../../crds/status';
-import type { ObservedContainer } from '../../src/docker/inventory';
+import type { ObservedContainer } from '../../src/model/container';
 
 /** An oom event this soon after an exit belongs to that exit. */
 export const LATE_OOM_WINDOW_MS = 5_000;

@@ -4,8 +4,8 @@
  * is in its input, so every branch is unit-tested without Docker.
  */
 import type { SessionSpec, Validation } from '../../crds/session';
-import type { ObservedContainer } from '../../src/docker/inventory';
-import { LABELS, containerName, isStuckContainerName, specHash } from '../../src/docker/labels';
+import type { ObservedContainer } from '../../src/model/container';
+import { LABELS, containerName, isStuckContainerName, specHash } from '../../src/model/labels';
 import type { AdmissionResult, UnschedulableReason } from './admission';
 import type { RecordedExit } from './late-oom';
 import { lifetimeCheck, type LifetimeInput } from './lifetime';

@@ -5,8 +5,8 @@
 import type { SessionSpec, Validation } from '../../crds/session';
 import { describeProblems } from '../../crds/session';
 import type { Condition, ConditionStatus, ConditionType, ExitReason, Phase, SessionStatus } from '../../crds/status';
-import type { ObservedContainer } from '../../src/docker/inventory';
-import { LABELS, specHash } from '../../src/docker/labels';
+import type { ObservedContainer } from '../../src/model/container';
+import { LABELS, specHash } from '../../src/model/labels';
 import type { ExpireReason, Waiting } from './plan';
 
 /** A step of the plan that failed, already turned into words for users. */

@@ -7,8 +7,8 @@
 import type { Logger } from 'pino';
 import type { DockerHost } from '../../src/docker/host';
 import { dockerErrorMessage, dockerStatusCode } from '../../src/docker/host';
-import type { ObservedContainer } from '../../src/docker/inventory';
-import { LABELS, isStuckContainerName, stuckContainerName } from '../../src/docker/labels';
+import type { ObservedContainer } from '../../src/model/container';
+import { LABELS, isStuckContainerName, stuckContainerName } from '../../src/model/labels';
 import type { Metrics } from '../../src/metrics/registry';
 import { backoffDelay } from '../../src/runtime/backoff';
 

@@ -7,7 +7,7 @@ import type Dockerode from 'dockerode';
 import type { SessionSpec } from '../../crds/session';
 import { parseMemoryBytes, parseNanoCpus } from '../../crds/quantity';
 import { normaliseHostPath } from '../../crds/runtime-fields';
-import { LABELS, MANAGED_BY, containerName, specHash, type ContainerRevision } from './labels';
+import { LABELS, MANAGED_BY, containerName, specHash, type ContainerRevision } from '../model/labels';
 
 export interface ContainerDefaults {
   /** Where published ports listen on the Docker host. */

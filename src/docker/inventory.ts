@@ -9,32 +9,9 @@ import { backoffDelay, sleep } from '../runtime/backoff';
 import type { Metrics } from '../metrics/registry';
 import type { DockerHost } from './host';
 import { onJsonLines } from './json-lines';
-import { LABELS, LABEL_PREFIX, MANAGED_FILTER, ownership } from './labels';
+import type { ContainerState, ObservedContainer, PublishedPorts } from '../model/container';
+import { LABELS, LABEL_PREFIX, MANAGED_FILTER, ownership } from '../model/labels';
 import { StreamLiveness } from './stream-liveness';
-
-export type ContainerState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
-
-export interface ObservedContainer {
-  id: string;
-  name: string;
-  labels: Record<string, string>;
-  state: ContainerState;
-  exitCode?: number;
-  oomKilled?: boolean;
-  /** When Docker last reported an OOM kill (ms epoch): it may come after the die event it explains. */
-  oomAt?: number;
-  /** ms epoch, from the daemon's event times. */
-  startedAt?: number;
-  finishedAt?: number;
-  health?: 'starting' | 'healthy' | 'unhealthy';
-  /**
-   * Published ports of a running container, "8080/tcp" -> host side. Docker picks new ephemeral
-   * ports at every start, so this is dropped at each start and die and read again by the controller.
-   */
-  ports?: PublishedPorts;
-}
-
-export type PublishedPorts = Record<string, { hostIp: string; hostPort: number }>;
 
 /** From `docker ps` (Ports) or `docker inspect` (NetworkSettings.Ports). */
 export function portsFromList(entries: Dockerode.Port[] | undefined): PublishedPorts {

@@ -8,7 +8,7 @@ import { startController, type ControllerProcess } from '../helpers/controller';
 import { condition, httpSpec, row, upsert, waitConverged } from '../helpers/sessions';
 import { waitFor } from '../helpers/wait';
 import { listEvents } from '../../src/store/events';
-import { LABELS, MANAGED_BY } from '../../src/docker/labels';
+import { LABELS, MANAGED_BY } from '../../src/model/labels';
 import { readInstallationId } from '../../src/store/installation';
 
 let db: TestDatabase;

@@ -11,7 +11,7 @@ import { managedContainers, removeManagedContainers } from '../helpers/docker';
 import { startController, type ControllerProcess } from '../helpers/controller';
 import { httpSpec, upsert, waitAllReady, waitConverged } from '../helpers/sessions';
 import { waitFor } from '../helpers/wait';
-import { isStuckContainerName } from '../../src/docker/labels';
+import { isStuckContainerName } from '../../src/model/labels';
 
 const run = promisify(execFile);
 const DEV = path.resolve(__dirname, '..', '..', 'deploy', 'dev');

@@ -8,7 +8,7 @@ import { containersOf, removeManagedContainers, testDocker } from '../helpers/do
 import { startController, type ControllerProcess } from '../helpers/controller';
 import { condition, httpSpec, row, upsert, waitConverged } from '../helpers/sessions';
 import { waitFor } from '../helpers/wait';
-import { LABELS, MANAGED_BY } from '../../src/docker/labels';
+import { LABELS, MANAGED_BY } from '../../src/model/labels';
 import { readInstallationId } from '../../src/store/installation';
 
 let staging: TestDatabase;

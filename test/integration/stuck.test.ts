@@ -10,7 +10,7 @@ import { execIn, removeManagedContainers, testDocker } from '../helpers/docker';
 import { startController, type ControllerProcess } from '../helpers/controller';
 import { condition, httpSpec, row, upsert, waitConverged, waitForEventReasons } from '../helpers/sessions';
 import { waitFor } from '../helpers/wait';
-import { stuckContainerName } from '../../src/docker/labels';
+import { stuckContainerName } from '../../src/model/labels';
 
 let db: TestDatabase;
 let controller: ControllerProcess | undefined;

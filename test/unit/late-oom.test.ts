@@ -1,5 +1,5 @@
 import { LATE_OOM_WINDOW_MS, isLateOom, type RecordedExit } from '../../controllers/session/late-oom';
-import type { ObservedContainer } from '../../src/docker/inventory';
+import type { ObservedContainer } from '../../src/model/container';
 
 const exitAt = 1_000_000;
 const running = (oomAt?: number): ObservedContainer => ({ id: 'c1', name: 'sessionctl-a', labels: {}, state: 'running', startedAt: exitAt + 200, finishedAt: exitAt, oomAt });

@@ -18,8 +18,8 @@ import {
   type StopReason,
   type Waiting,
 } from '../../controllers/session/plan';
-import type { ObservedContainer } from '../../src/docker/inventory';
-import { LABELS, MANAGED_BY, specHash } from '../../src/docker/labels';
+import type { ObservedContainer } from '../../src/model/container';
+import { LABELS, MANAGED_BY, specHash } from '../../src/model/labels';
 
 const UID = '11111111-1111-4111-8111-111111111111';
 const OTHER_UID = '22222222-2222-4222-8222-222222222222';

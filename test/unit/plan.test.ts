@@ -1,7 +1,7 @@
 import { validateSpec, type SessionSpecInput } from '../../crds/session';
 import { CRASH_BACKOFF, CRASH_RESTART_DEFERRAL, crashBackoffMs, plan, type DesiredSession, type PlanInput } from '../../controllers/session/plan';
-import type { ObservedContainer } from '../../src/docker/inventory';
-import { LABELS, MANAGED_BY, specHash } from '../../src/docker/labels';
+import type { ObservedContainer } from '../../src/model/container';
+import { LABELS, MANAGED_BY, specHash } from '../../src/model/labels';
 
 const UID = '11111111-1111-4111-8111-111111111111';
 const baseSpec: SessionSpecInput = { image: 'sessionctl/base:dev', env: { MODE: 'dev' } };
