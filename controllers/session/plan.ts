@@ -8,7 +8,9 @@ import type { ObservedContainer } from '../../src/model/container';
 import { LABELS, containerName, isStuckContainerName, specHash } from '../../src/model/labels';
 import type { AdmissionResult, UnschedulableReason } from './admission';
 import type { RecordedExit } from './late-oom';
-import { lifetimeCheck, type LifetimeInput } from './lifetime';
+import { lifetimeCheck, type ExpireReason, type LifetimeInput } from './lifetime';
+
+export type { ExpireReason };
 
 export interface DesiredSession extends LifetimeInput {
   name: string;
@@ -61,7 +63,6 @@ export interface PlanInput {
 
 export type RemoveReason = 'orphan' | 'stale-uid' | 'duplicate' | 'spec-changed' | 'deleting' | 'dead';
 export type StopReason = 'Requested' | 'IdleTimeout' | 'RestartLimitExceeded';
-export type ExpireReason = 'MaxLifetimeExceeded' | 'IdleTimeout';
 
 export type Action =
   | { type: 'addFinalizer' }

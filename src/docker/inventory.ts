@@ -11,7 +11,10 @@ import type { DockerHost } from './host';
 import { onJsonLines } from './json-lines';
 import type { ContainerState, ObservedContainer, PublishedPorts } from '../model/container';
 import { LABELS, LABEL_PREFIX, MANAGED_FILTER, ownership } from '../model/labels';
+import type { DockerEvent } from './event';
 import { StreamLiveness } from './stream-liveness';
+
+export type { DockerEvent };
 
 /** From `docker ps` (Ports) or `docker inspect` (NetworkSettings.Ports). */
 export function portsFromList(entries: Dockerode.Port[] | undefined): PublishedPorts {
@@ -32,15 +35,6 @@ export function portsFromInspect(settings: Record<string, Array<{ HostIp: string
     if (binding?.HostPort) ports[key] = { hostIp: binding.HostIp, hostPort: Number(binding.HostPort) };
   }
   return ports;
-}
-
-export interface DockerEvent {
-  Type?: string;
-  Action?: string;
-  id?: string;
-  time?: number;
-  timeNano?: number;
-  Actor?: { ID?: string; Attributes?: Record<string, string> };
 }
 
 export interface InventoryOptions {

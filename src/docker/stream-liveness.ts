@@ -6,7 +6,7 @@
  * delivered means the stream is dead: the owner drops it, reconnects with `since` and re-lists.
  */
 import type { Logger } from 'pino';
-import type { DockerEvent } from './inventory';
+import type { DockerEvent } from './event';
 import type { DockerHost } from './host';
 import { onJsonLines } from './json-lines';
 
