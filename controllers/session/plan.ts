@@ -53,12 +53,22 @@ export interface PlanInput {
   now: number;
   /** A number in [0, 1) that spreads crash backoff delays. */
   jitter: number;
-  /** Asked only when the plan would start a container of a session that holds no room yet. */
-  admit?: () => AdmissionResult;
-  /** Asked only when a crash loop's restart is due: is the host creating other sessions' containers? (see restartWait) */
-  hostBusyCreating?: () => boolean;
-  /** Asked only when a crash loop's restart would go ahead: 0, or how long until the host's next free turn. */
-  crashRestartTurn?: () => number;
+  /** What the host can give this session, read before planning; absent: room, not busy, a free turn. */
+  host?: HostFacts;
+}
+
+/**
+ * The host's side of the snapshot. Each is read without changing anything; the reconciler claims
+ * what the plan used (room, a restart turn) right after planning, before any await, so that no
+ * other session's plan can be given the same.
+ */
+export interface HostFacts {
+  /** Whether the session would be admitted if it asked for room now (used only for a session that holds none). */
+  admission: AdmissionResult;
+  /** The host is creating other sessions' containers: a crash loop's due restart waits (see restartWait). */
+  busyCreating: boolean;
+  /** 0, or how long until the host's next free crash-restart turn. */
+  crashRestartTurnInMs: number;
 }
 
 export type RemoveReason = 'orphan' | 'stale-uid' | 'duplicate' | 'spec-changed' | 'deleting' | 'dead';
@@ -196,7 +206,7 @@ function planContainer(input: PlanInput, spec: SessionSpec, own: ObservedContain
   const wantRunning = spec.state === 'Running' && idle === undefined;
   const idleWaiting: Waiting | undefined = idle ? { reason: 'IdleTimeout', message: idle.message } : undefined;
   const admit = (): Plan | undefined => {
-    const decision = input.admit?.() ?? { admitted: true };
+    const decision = input.host?.admission ?? { admitted: true };
     if (decision.admitted) return undefined;
     return { actions, primary, holdsRoom: false, waiting: { reason: decision.reason, message: decision.message, unschedulable: true } };
   };
@@ -283,7 +293,7 @@ function restartWait(input: PlanInput, primary: ObservedContainer, why: string):
     return { wait: { requeueAfterMs: readyAt - input.now, waiting: { reason: 'BackOff', message: `back-off ${seconds}s restarting: ${why}` } } };
   }
   const overdue = input.now - readyAt >= CRASH_RESTART_DEFERRAL.maxMs;
-  if (!overdue && input.hostBusyCreating?.()) {
+  if (!overdue && input.host?.busyCreating) {
     return {
       wait: {
         requeueAfterMs: CRASH_RESTART_DEFERRAL.maxMs - (input.now - readyAt),
@@ -291,7 +301,7 @@ function restartWait(input: PlanInput, primary: ObservedContainer, why: string):
       },
     };
   }
-  const turnInMs = input.crashRestartTurn?.() ?? 0;
+  const turnInMs = input.host?.crashRestartTurnInMs ?? 0;
   if (turnInMs > 0) {
     return {
       wait: {

@@ -22,7 +22,7 @@ import { ActionExecutor, emitEvent } from './actions';
 import type { Admission } from './admission';
 import type { ImageManager } from './image';
 import { imageStep, type ImageOutcome } from './image-wiring';
-import { CRASH_RESTART_DEFERRAL, plan, type DeferralReason, type DesiredSession, type RestartHistory } from './plan';
+import { CRASH_RESTART_DEFERRAL, plan, type DeferralReason, type DesiredSession, type HostFacts, type Plan, type RestartHistory } from './plan';
 import { isLateOom } from './late-oom';
 import { hostPolicyProblems } from './policy';
 import type { ImageRollout } from './rollout';
@@ -107,21 +107,16 @@ export class SessionReconciler {
       generationChangedAt: row.generationChangedAt.getTime(),
       lastActivityAt: row.lastActivityAt?.getTime(),
     };
-    let crashRestartTurn: number | undefined;
-    const planFor = (recreateForImage: boolean) =>
-      plan({
-        name: key,
-        desired: desired && { ...desired, recreateForImage },
-        containers: inventory.forSession(key),
-        restarts: this.restarts.get(key) ?? { consecutive: 0 },
-        now: this.now(),
-        jitter: this.random(),
-        admit: () => admission.tryAdmit(key, row!.createdAt.getTime(), memoryBytes),
-        hostBusyCreating: () => this.options.activity.creates.busyWithOthers(key),
-        // Planning twice (for an image rollout) must not book two turns.
-        crashRestartTurn: () => (crashRestartTurn ??= this.options.activity.crashRestarts.turnIn(key)),
-      });
+    const { creates, crashRestarts } = this.options.activity;
+    const host: HostFacts = {
+      admission: row ? admission.check(key, row.createdAt.getTime(), memoryBytes) : { admitted: true },
+      busyCreating: creates.busyWithOthers(key),
+      crashRestartTurnInMs: crashRestarts.peek(key),
+    };
+    const snapshot = { name: key, containers: inventory.forSession(key), restarts: this.restarts.get(key) ?? { consecutive: 0 }, now: this.now(), jitter: this.random(), host };
+    const planFor = (recreateForImage: boolean) => plan({ ...snapshot, desired: desired && { ...desired, recreateForImage } });
     let result = planFor(false);
+    this.claimWhatThePlanUses(key, row, result, memoryBytes);
     let image: ImageOutcome | undefined;
     if (row && valid && !row.deletionRequestedAt) {
       image = await imageStep(this.options.images, this.options.rollout, { key, spec: valid, plan: result, replanForImage: () => planFor(true) });
@@ -193,6 +188,18 @@ export class SessionReconciler {
     const timers = [result.requeueAfterMs, image?.requeueAfterMs].filter((ms): ms is number => ms !== undefined);
     return timers.length > 0 ? { requeueAfterMs: Math.min(...timers) } : {};
   };
+
+  /**
+   * Room on the host and a crash-restart turn, as the plan used them, claimed at once: the snapshot
+   * read them without claiming, and no await may come between the two.
+   */
+  private claimWhatThePlanUses(key: string, row: Row | undefined, result: Plan, memoryBytes: number): void {
+    const { admission, activity } = this.options;
+    if (row && result.waiting && 'unschedulable' in result.waiting) admission.tryAdmit(key, row.createdAt.getTime(), memoryBytes);
+    else if (result.holdsRoom) admission.hold(key, memoryBytes);
+    const restartsCrashLoop = result.actions.some((action) => action.type === 'restart' && action.crashLoop !== undefined);
+    if (restartsCrashLoop || (result.waiting && 'deferred' in result.waiting && result.waiting.deferred === 'Paced')) activity.crashRestarts.turnIn(key);
+  }
 
   /** The schema, then what this controller's configuration allows. */
   private validate(raw: unknown): Validation<SessionSpec> {

@@ -120,7 +120,9 @@ test('an out-of-memory kill is recorded as OOMKilled', async () => {
 }, 45_000);
 
 test('an out-of-memory kill of a restarting session is recorded as OOMKilled, even when Docker reports it after the die', async () => {
-  await upsert(db.pool, 'greedy-loop', httpSpec({ command: ['sh', '-c', 'exec dd if=/dev/zero of=/dev/null bs=64M count=1'], ports: [], resources: { memory: '16Mi' }, restartPolicy: 'OnFailure', maxRestarts: 1 }));
+  // Each run lives a second before its OOM kill, so that an oom event Docker sends after the die still
+  // finds the restarted container running, which is when the controller corrects the recorded exit.
+  await upsert(db.pool, 'greedy-loop', httpSpec({ command: ['sh', '-c', 'sleep 1; exec dd if=/dev/zero of=/dev/null bs=64M count=1'], ports: [], resources: { memory: '16Mi' }, restartPolicy: 'OnFailure', maxRestarts: 1 }));
   const view = await waitFor(
     async () => {
       const current = await row(db.pool, 'greedy-loop');

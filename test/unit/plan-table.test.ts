@@ -12,6 +12,7 @@ import {
   type DeferralReason,
   type DesiredSession,
   type ExpireReason,
+  type HostFacts,
   type Plan,
   type PlanInput,
   type RemoveReason,
@@ -44,7 +45,9 @@ function container(overrides: Partial<ObservedContainer> = {}, spec: SessionSpec
 }
 
 const exited = (exitCode: number, extra: Partial<ObservedContainer> = {}, spec: SessionSpecInput = base) => container({ state: 'exited', exitCode, startedAt: NOW - 5_000, finishedAt: NOW - 4_000, ...extra }, spec);
-const refuse = (reason: 'InsufficientMemory' | 'MaxSessionsReached') => () => ({ admitted: false as const, reason, message: `${reason} on host default` });
+/** The host's side of the snapshot: room, not busy, a free turn, unless a row says otherwise. */
+const hostWith = (facts: Partial<HostFacts>): HostFacts => ({ admission: { admitted: true }, busyCreating: false, crashRestartTurnInMs: 0, ...facts });
+const refuse = (reason: 'InsufficientMemory' | 'MaxSessionsReached') => hostWith({ admission: { admitted: false, reason, message: `${reason} on host default` } });
 
 /** Intents in one line each, so that a row of the table reads as what the planner decided. */
 function describeAction(action: Action): string {
@@ -117,7 +120,7 @@ const TABLE: Row[] = [
   ['Stopped and no container: create without starting', { desired: desired({ ...base, state: 'Stopped' }) }, { intents: ['create'], holdsRoom: false }],
   ['spec hash changed: recreate', { containers: [container({}, { ...base, env: { MODE: 'prod' } })] }, { intents: ['create+start replacing c1'], holdsRoom: true }],
   ['the image rollout reached this session: recreate for the image', { desired: desired(base, { recreateForImage: true }), containers: [container()] }, { intents: ['create+start replacing c1 for image'], holdsRoom: true }],
-  ['no room for a new session (memory): wait unscheduled', { admit: refuse('InsufficientMemory') }, { intents: [], holdsRoom: false, waiting: 'InsufficientMemory' }],
+  ['no room for a new session (memory): wait unscheduled', { host: refuse('InsufficientMemory') }, { intents: [], holdsRoom: false, waiting: 'InsufficientMemory' }],
   // Running.
   ['running and matching: adopt, nothing to do', { containers: [container()] }, { intents: [], holdsRoom: true }],
   ['running but Stopped is desired: stop', { desired: desired({ ...base, state: 'Stopped' }), containers: [container()] }, { intents: ['stop c1 (Requested)'], holdsRoom: false }],
@@ -126,7 +129,7 @@ const TABLE: Row[] = [
   ['unhealthy with the restart budget spent: stop, Failed', { desired: desired({ ...base, maxRestarts: 2 }, { restartCount: 2 }), containers: [container({ health: 'unhealthy' })] }, { intents: ['stop c1 (RestartLimitExceeded)'], holdsRoom: false, restartLimitExceeded: true }],
   // Created, transitioning.
   ['created: start it', { containers: [container({ state: 'created' })] }, { intents: ['start c1'], holdsRoom: true }],
-  ['created but the host is full: wait unscheduled', { containers: [container({ state: 'created' })], admit: refuse('MaxSessionsReached') }, { intents: [], holdsRoom: false, waiting: 'MaxSessionsReached' }],
+  ['created but the host is full: wait unscheduled', { containers: [container({ state: 'created' })], host: refuse('MaxSessionsReached') }, { intents: [], holdsRoom: false, waiting: 'MaxSessionsReached' }],
   ['restarting: look again in a second', { containers: [container({ state: 'restarting' })] }, { intents: [], holdsRoom: true, waiting: 'Transitioning', requeueAfterMs: 1_000 }],
   // Exited.
   ['exited with an error: the first restart is immediate', { containers: [exited(1)] }, { intents: ['restart c1 exit 1'], holdsRoom: true }],
@@ -135,13 +138,13 @@ const TABLE: Row[] = [
   ['exited under Never: leave it', { desired: desired({ ...base, restartPolicy: 'Never' }), containers: [exited(1, {}, { ...base, restartPolicy: 'Never' })] }, { intents: [], holdsRoom: false }],
   ['exited while Stopped is desired: leave it', { desired: desired({ ...base, state: 'Stopped' }), containers: [exited(1, {}, { ...base, state: 'Stopped' })] }, { intents: [], holdsRoom: false }],
   ['exited with the restart budget spent: Failed', { desired: desired({ ...base, maxRestarts: 3 }, { restartCount: 3 }), containers: [exited(1)] }, { intents: [], holdsRoom: false, restartLimitExceeded: true }],
-  ['exited, due to restart, but the host is full: wait unscheduled', { containers: [exited(1)], admit: refuse('MaxSessionsReached') }, { intents: [], holdsRoom: false, waiting: 'MaxSessionsReached' }],
+  ['exited, due to restart, but the host is full: wait unscheduled', { containers: [exited(1)], host: refuse('MaxSessionsReached') }, { intents: [], holdsRoom: false, waiting: 'MaxSessionsReached' }],
   // Crash loops.
   ['crash loop inside its backoff: wait for the rest of it', crashLoop({ consecutive: 1, lastRestartAt: NOW - 100 }), { intents: [], holdsRoom: true, waiting: 'BackOff', requeueAfterMs: 900 }],
-  ['crash loop due while the host creates others: wait for the host (at most the deferral bound)', { ...crashLoop(due), hostBusyCreating: () => true }, { intents: [], holdsRoom: true, waiting: 'BackOff/HostCreating', requeueAfterMs: CRASH_RESTART_DEFERRAL.maxMs - 1_000 }],
-  ['crash loop due but its paced turn is later: wait for the turn', { ...crashLoop(due), crashRestartTurn: () => 400 }, { intents: [], holdsRoom: true, waiting: 'BackOff/Paced', requeueAfterMs: 400 }],
+  ['crash loop due while the host creates others: wait for the host (at most the deferral bound)', { ...crashLoop(due), host: hostWith({ busyCreating: true }) }, { intents: [], holdsRoom: true, waiting: 'BackOff/HostCreating', requeueAfterMs: CRASH_RESTART_DEFERRAL.maxMs - 1_000 }],
+  ['crash loop due but its paced turn is later: wait for the turn', { ...crashLoop(due), host: hostWith({ crashRestartTurnInMs: 400 }) }, { intents: [], holdsRoom: true, waiting: 'BackOff/Paced', requeueAfterMs: 400 }],
   ['crash loop due, host quiet, turn free: restart, yielding to creates', crashLoop(due), { intents: ['restart c1 exit 1 crashLoop=yield'], holdsRoom: true }],
-  ['crash loop overdue by the deferral bound: restart even on a busy host', { ...crashLoop({ consecutive: 1, lastRestartAt: NOW - 1_000 - CRASH_RESTART_DEFERRAL.maxMs }), hostBusyCreating: () => true }, { intents: ['restart c1 exit 1 crashLoop=overdue'], holdsRoom: true }],
+  ['crash loop overdue by the deferral bound: restart even on a busy host', { ...crashLoop({ consecutive: 1, lastRestartAt: NOW - 1_000 - CRASH_RESTART_DEFERRAL.maxMs }), host: hostWith({ busyCreating: true }) }, { intents: ['restart c1 exit 1 crashLoop=overdue'], holdsRoom: true }],
   ['a container that ran stably before failing starts a fresh backoff', { containers: [exited(1, { startedAt: NOW - 700_000, finishedAt: NOW - 1_000 })], restarts: { consecutive: 5, lastRestartAt: NOW - 700_000 } }, { intents: ['restart c1 exit 1'], holdsRoom: true }],
   // Timers.
   ['an expiring token is a timer', { desired: desired(base, { tokenExpiresAt: NOW + 5_000 }), containers: [container()] }, { intents: [], holdsRoom: true, requeueAfterMs: 5_000 }],
