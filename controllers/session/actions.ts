@@ -132,45 +132,8 @@ export class ActionExecutor {
       case 'start':
         await this.start(context, action.container.id, 'Started', `started container ${short(action.container.id)}`);
         return true;
-      case 'restart': {
-        const now = this.options.now();
-        const history = this.options.restarts.get(key) ?? { consecutive: 0 };
-        const reason = exitReason(action.exitCode, action.oomKilled, action.unhealthy);
-        const unhealthyEvent = () =>
-          this.event(context, 'Warning', 'Unhealthy', `health check failed ${context.spec?.healthCheck?.failureThreshold ?? 'several'} times in a row; restarting container ${short(action.container.id)}`);
-        // The first restart after a failure is as urgent as any create; a crash loop's later ones yield.
-        if (action.crashLoop) {
-          const { creates } = this.options.activity;
-          const stillWanted = action.crashLoop === 'yield' ? () => !creates.busyWithOthers(key) : undefined;
-          if (!(await host.restartBehindOthers(action.container.id, { unhealthy: action.unhealthy === true, timeoutSeconds: STOP_TIMEOUT_SECONDS, stillWanted }))) {
-            logger.debug({ containerId: action.container.id }, 'crash-loop restart given up: the host began creating other sessions');
-            execution.yieldedToCreates = true;
-            return false;
-          }
-          // Told after the fact here, so that a restart given up for a busy host tells it once.
-          if (action.unhealthy) await unhealthyEvent();
-        } else if (action.unhealthy) {
-          await unhealthyEvent();
-          await host.restart(action.container.id, STOP_TIMEOUT_SECONDS);
-        } else {
-          await host.start(action.container.id);
-        }
-        inventory.update(action.container.id, { state: 'running', startedAt: this.options.now(), finishedAt: undefined, exitCode: undefined, oomKilled: false, health: undefined, ports: undefined });
-        const consecutive = ranStably(action.container, now) ? 1 : history.consecutive + 1;
-        const jitter = this.options.random();
-        const lastExit = { finishedAt: action.container.finishedAt, code: action.exitCode, reason };
-        this.options.restarts.set(key, { consecutive, lastRestartAt: this.options.now(), generation: row?.generation, jitter, lastExit });
-        execution.restartsDone++;
-        execution.lastExit = { code: action.exitCode, oomKilled: action.oomKilled, unhealthy: action.unhealthy };
-        metrics.containerRestarts.inc({ reason });
-        metrics.driftCorrections.inc({ kind: 'container_exited' });
-        const why = action.unhealthy ? 'its health check failed' : `it exited with code ${action.exitCode ?? 'unknown'}`;
-        const next = Math.round(crashBackoffMs(consecutive, jitter) / 100) / 10;
-        await this.event(context, 'Normal', 'Restarted', `restart ${context.restartCount + execution.restartsDone}: restarted container after ${why} (${reason}); a failure within 10 minutes backs off about ${next}s`);
-        logger.info({ containerId: action.container.id, exitCode: action.exitCode, reason }, 'container restarted');
-        await this.observePorts(context, action.container.id);
-        return true;
-      }
+      case 'restart':
+        return this.restartContainer(context, action, execution);
       case 'stop': {
         await host.stop(action.container.id, STOP_TIMEOUT_SECONDS);
         inventory.update(action.container.id, { state: 'exited', finishedAt: this.options.now(), ports: undefined });
@@ -202,6 +165,55 @@ export class ActionExecutor {
         if (execution.finalized) logger.info('session deleted');
         return true;
     }
+  }
+
+  /**
+   * Restarts a container that exited or turned unhealthy, and records it: the restart memory (backoff,
+   * the exit it followed), the event, the metrics. A crash loop's restart goes behind other calls and
+   * may be given up for creates that began meanwhile (false: plan again once the host is quiet).
+   */
+  private async restartContainer(context: ExecutionContext, action: Extract<Action, { type: 'restart' }>, execution: Execution): Promise<boolean> {
+    const { inventory, metrics } = this.options;
+    const { key, row, logger } = context;
+    const host = inventory.host;
+    const now = this.options.now();
+    const history = this.options.restarts.get(key) ?? { consecutive: 0 };
+    const reason = exitReason(action.exitCode, action.oomKilled, action.unhealthy);
+    const unhealthyEvent = () =>
+      this.event(context, 'Warning', 'Unhealthy', `health check failed ${context.spec?.healthCheck?.failureThreshold ?? 'several'} times in a row; restarting container ${short(action.container.id)}`);
+    const mark = inventory.eventMark(action.container.id);
+    // The first restart after a failure is as urgent as any create; a crash loop's later ones yield.
+    if (action.crashLoop) {
+      const { creates } = this.options.activity;
+      const stillWanted = action.crashLoop === 'yield' ? () => !creates.busyWithOthers(key) : undefined;
+      if (!(await host.restartBehindOthers(action.container.id, { unhealthy: action.unhealthy === true, timeoutSeconds: STOP_TIMEOUT_SECONDS, stillWanted }))) {
+        logger.debug({ containerId: action.container.id }, 'crash-loop restart given up: the host began creating other sessions');
+        execution.yieldedToCreates = true;
+        return false;
+      }
+      // Told after the fact here, so that a restart given up for a busy host tells it once.
+      if (action.unhealthy) await unhealthyEvent();
+    } else if (action.unhealthy) {
+      await unhealthyEvent();
+      await host.restart(action.container.id, STOP_TIMEOUT_SECONDS);
+    } else {
+      await host.start(action.container.id);
+    }
+    inventory.markStarted(action.container.id, mark, this.options.now());
+    const consecutive = ranStably(action.container, now) ? 1 : history.consecutive + 1;
+    const jitter = this.options.random();
+    const lastExit = { finishedAt: action.container.finishedAt, code: action.exitCode, reason };
+    this.options.restarts.set(key, { consecutive, lastRestartAt: this.options.now(), generation: row?.generation, jitter, lastExit });
+    execution.restartsDone++;
+    execution.lastExit = { code: action.exitCode, oomKilled: action.oomKilled, unhealthy: action.unhealthy };
+    metrics.containerRestarts.inc({ reason });
+    metrics.driftCorrections.inc({ kind: 'container_exited' });
+    const why = action.unhealthy ? 'its health check failed' : `it exited with code ${action.exitCode ?? 'unknown'}`;
+    const next = Math.round(crashBackoffMs(consecutive, jitter) / 100) / 10;
+    await this.event(context, 'Normal', 'Restarted', `restart ${context.restartCount + execution.restartsDone}: restarted container after ${why} (${reason}); a failure within 10 minutes backs off about ${next}s`);
+    logger.info({ containerId: action.container.id, exitCode: action.exitCode, reason }, 'container restarted');
+    await this.observePorts(context, action.container.id);
+    return true;
   }
 
   private async createContainer(context: ExecutionContext, action: Extract<Action, { type: 'create' }>, execution: Execution): Promise<boolean> {
@@ -283,8 +295,9 @@ export class ActionExecutor {
   }
 
   private async start(context: ExecutionContext, id: string, reason: EventReason, message: string): Promise<void> {
+    const mark = this.options.inventory.eventMark(id);
     await this.options.inventory.host.start(id);
-    this.options.inventory.update(id, { state: 'running', startedAt: this.options.now(), finishedAt: undefined, exitCode: undefined, oomKilled: false, health: undefined, ports: undefined });
+    this.options.inventory.markStarted(id, mark, this.options.now());
     await this.event(context, 'Normal', reason, message);
     context.logger.info({ containerId: id }, 'container started');
     await this.observePorts(context, id);

@@ -133,6 +133,8 @@ export function applyEvent(containers: Map<string, ObservedContainer>, event: Do
 
 export class HostInventory {
   private containers = new Map<string, ObservedContainer>();
+  /** Events applied per container id (see eventMark). */
+  private readonly eventCounts = new Map<string, number>();
   /** Session name -> container ids, so that a reconcile does not scan every container. */
   private bySession = new Map<string, Set<string>>();
   private readonly abort = new AbortController();
@@ -182,11 +184,31 @@ export class HostInventory {
     return this.options.installation === undefined || ownership(labels, this.options.installation) !== 'foreign';
   }
 
-  /** The controller records the effect of its own calls at once; events then refine it. */
+  /**
+   * The controller records the effect of its own calls at once; events then refine it. A container the
+   * events already showed exiting keeps what they said: it may exit before the call that started it answers.
+   */
   record(container: ObservedContainer): void {
-    this.forget(container.id);
-    this.containers.set(container.id, container);
-    this.index(container);
+    const known = this.containers.get(container.id);
+    const exited = known && (known.state === 'exited' || known.state === 'dead');
+    if (known) this.unindex(known);
+    const merged = exited ? { ...container, state: known.state, startedAt: known.startedAt, finishedAt: known.finishedAt, exitCode: known.exitCode, oomKilled: known.oomKilled, oomAt: known.oomAt } : container;
+    this.containers.set(container.id, merged);
+    this.index(merged);
+  }
+
+  /** How many events the container has had: taken before a call, so that its answer does not overwrite later events. */
+  eventMark(id: string): number {
+    return this.eventCounts.get(id) ?? 0;
+  }
+
+  /**
+   * Our start of the container succeeded: it runs, unless an event since `mark` already said what
+   * happened after (a crash loop's container can exit before the start call answers).
+   */
+  markStarted(id: string, mark: number, at: number): void {
+    if (this.eventMark(id) !== mark) return;
+    this.update(id, { state: 'running', startedAt: at, finishedAt: undefined, exitCode: undefined, oomKilled: false, health: undefined, ports: undefined });
   }
 
   update(id: string, change: Partial<ObservedContainer>): void {
@@ -195,6 +217,7 @@ export class HostInventory {
   }
 
   forget(id: string): void {
+    this.eventCounts.delete(id);
     const container = this.containers.get(id);
     if (!container) return;
     this.containers.delete(id);
@@ -223,6 +246,7 @@ export class HostInventory {
     this.containers = new Map(listed.filter((info) => this.accepts(info.Labels ?? {})).map((info) => [info.Id, fromListEntry(info)]));
     this.bySession = new Map();
     for (const container of this.containers.values()) this.index(container);
+    for (const id of this.eventCounts.keys()) if (!this.containers.has(id)) this.eventCounts.delete(id);
     for (const session of this.sessions()) touched.add(session);
     this.synced = true;
     return touched;
@@ -303,6 +327,8 @@ export class HostInventory {
       if (status === 'healthy' || status === 'unhealthy') this.options.metrics.healthTransitions.inc({ status });
     }
     const after = this.containers.get(id);
+    if (after) this.eventCounts.set(id, this.eventMark(id) + 1);
+    else this.eventCounts.delete(id);
     if (!before && after) this.index(after);
     if (before && !after) this.unindex(before);
     if (session) this.options.onChange(session);
