@@ -1,8 +1,8 @@
 /**
- * Where images meet the reconcile: before a plan's create runs, the image must be on the host (or
- * the session waits with ImagePulling, ImagePullFailed...); a session that follows its tag
- * (imageUpdatePolicy: Poll) whose container runs an older digest is recreated when the rollout
- * gives it a place in a batch. Also the credentials lookup the image manager is given.
+ * Where images meet the reconcile, in its three steps: before planning, whether a followed tag moved
+ * and whether the rollout would give the session its turn (observeImage); right after planning, the
+ * rollout place claimed (claimRollout); before a create runs, the image on the host (or the session
+ * waits with ImagePulling, ImagePullFailed...). Also the credentials lookup the image manager is given.
  */
 import type { Logger } from 'pino';
 import type { SessionSpec } from '../../crds/session';
@@ -13,6 +13,7 @@ import { pickCredentials, readDockerConfig } from '../../src/registry/credential
 import type { Db } from '../../src/store/db';
 import { readRegistryCredentials } from '../../src/store/registry-credentials';
 import type { ImageManager, ImageWaitReason } from './image';
+import type { ObservedContainer } from '../../src/model/container';
 import type { Plan } from './plan';
 import type { ImageRollout } from './rollout';
 
@@ -29,51 +30,74 @@ export interface ImageOutcome {
   requeueAfterMs?: number;
 }
 
-export interface ImageStepInput {
-  key: string;
-  spec: SessionSpec;
-  plan: Plan;
-  /** Plans again, this time recreating the container for the new image. */
-  replanForImage: () => Plan;
+/** What the image side knows before planning. */
+export interface ImageFacts {
+  /** The digest the followed tag points at on the host, when the session's container carries a digest to compare. */
+  digest?: string;
+  /** When to look at the tag again. */
+  nextCheckInMs?: number;
 }
 
-export async function imageStep(images: ImageManager, rollout: ImageRollout, input: ImageStepInput): Promise<ImageOutcome> {
+/**
+ * Observes, before planning, where the tag the session follows (imageUpdatePolicy: Poll) points now.
+ * Whether the rollout would give the session its turn is asked later (rolloutFacts), in the same
+ * synchronous stretch as the plan and the claim: across this function's await, other sessions' claims run.
+ */
+export async function observeImage(images: ImageManager, rollout: ImageRollout, input: { key: string; spec: SessionSpec; containers: ObservedContainer[] }): Promise<ImageFacts> {
   const { key, spec } = input;
-  const policy = effectivePullPolicy(spec);
-  const ref = pullReference(spec.image);
-  const outcome: ImageOutcome = { plan: input.plan };
-  const timers: number[] = [];
-  const container = input.plan.primary;
-  const creating = input.plan.actions.some((action) => action.type === 'create');
-
-  if (spec.imageUpdatePolicy === 'Poll' && policy !== 'Never') {
-    timers.push(images.poll(key, spec.image, (spec.imagePollIntervalSeconds ?? DEFAULT_POLL_INTERVAL_SECONDS) * 1000).nextCheckInMs);
-    const label = container?.labels[LABELS.imageDigest];
-    const current = container && label ? await images.currentDigest(spec.image) : undefined;
-    if (container && label && current && label !== current && !creating) {
-      const decision = rollout.request(ref, current, key);
-      if (decision.granted) {
-        outcome.plan = input.replanForImage();
-        outcome.batch = decision.batch;
-      } else {
-        outcome.updatePending = decision.message;
-        timers.push(10_000);
-      }
-    } else if (container && label && label === current && container.state === 'running') {
-      rollout.complete(ref, key);
-    }
-  } else {
+  if (spec.imageUpdatePolicy !== 'Poll' || effectivePullPolicy(spec) === 'Never') {
     images.unfollow(key);
     rollout.forget(key);
+    return {};
   }
+  const { nextCheckInMs } = images.poll(key, spec.image, (spec.imagePollIntervalSeconds ?? DEFAULT_POLL_INTERVAL_SECONDS) * 1000);
+  if (!input.containers.some((container) => container.labels[LABELS.imageDigest] !== undefined)) return { nextCheckInMs };
+  return { nextCheckInMs, digest: await images.currentDigest(spec.image) };
+}
 
+/** For the plan's snapshot (DesiredSession.imageRollout): the tag's digest and the rollout's answer, claiming nothing. */
+export function rolloutFacts(rollout: ImageRollout, input: { key: string; spec: SessionSpec; facts: ImageFacts }): { digest: string; granted: boolean } | undefined {
+  const { digest } = input.facts;
+  return digest === undefined ? undefined : { digest, granted: rollout.peek(pullReference(input.spec.image), digest, input.key).granted };
+}
+
+/**
+ * Claims what the plan decided about the rollout, right after planning and before any await: the
+ * batch place of a recreate for the image, the wait of one that was not given its turn, or the end
+ * of this session's update.
+ */
+export function claimRollout(rollout: ImageRollout, input: { key: string; spec: SessionSpec; plan: Plan; facts: ImageFacts }): Pick<ImageOutcome, 'batch' | 'updatePending'> {
+  const { key, spec, plan, facts } = input;
+  // A recreate for the image returns no primary: the container it replaces is the one on the old digest.
+  const recreate = plan.actions.find((action) => action.type === 'create' && action.forImage);
+  const container = recreate?.type === 'create' ? recreate.replaced : plan.primary;
+  if (facts.digest === undefined || !container) return {};
+  const ref = pullReference(spec.image);
+  const label = container.labels[LABELS.imageDigest];
+  const creatingAnyway = plan.actions.some((action) => action.type === 'create' && !action.forImage);
+  if (label && label !== facts.digest && !creatingAnyway) {
+    const decision = rollout.request(ref, facts.digest, key);
+    return decision.granted ? { batch: decision.batch } : { updatePending: decision.message };
+  }
+  if (label && label === facts.digest && container.state === 'running') rollout.complete(ref, key);
+  return {};
+}
+
+/**
+ * Before a plan's create runs, the image must be on the host: else the create is dropped and the
+ * session waits (ImagePulling, ImagePullFailed...), the old container (if any) running on meanwhile.
+ */
+export async function ensureImageForCreate(images: ImageManager, input: { key: string; spec: SessionSpec; plan: Plan; facts: ImageFacts; claimed: Pick<ImageOutcome, 'batch' | 'updatePending'> }): Promise<ImageOutcome> {
+  const { key, spec } = input;
+  const outcome: ImageOutcome = { plan: input.plan, ...input.claimed };
+  const timers = input.facts.nextCheckInMs === undefined ? [] : [input.facts.nextCheckInMs];
+  if (outcome.updatePending) timers.push(10_000);
   const create = outcome.plan.actions.find((action) => action.type === 'create');
   if (create) {
-    const state = await images.ensure(key, spec.image, policy);
+    const state = await images.ensure(key, spec.image, effectivePullPolicy(spec));
     if (state.ready) {
       outcome.digest = state.digest;
     } else {
-      // The old container (if any) keeps running until the new image is there.
       outcome.plan = { ...outcome.plan, actions: outcome.plan.actions.filter((action) => action !== create) };
       outcome.waiting = { reason: state.reason, message: state.message };
       if (state.requeueAfterMs !== undefined) timers.push(state.requeueAfterMs);

@@ -25,8 +25,12 @@ export interface DesiredSession extends LifetimeInput {
   restartCount?: number;
   /** When the access token expires (ms epoch), so that rotation is a timer. */
   tokenExpiresAt?: number;
-  /** The image tag moved and this session's turn in the rollout came: recreate the container. */
-  recreateForImage?: boolean;
+  /**
+   * The tag the session follows (imageUpdatePolicy: Poll) points at this digest on the host, and
+   * whether the rollout would give the session its turn now: a container made from another digest
+   * is then recreated for the image.
+   */
+  imageRollout?: { digest: string; granted: boolean };
 }
 
 export interface RestartHistory {
@@ -212,7 +216,7 @@ function planContainer(input: PlanInput, spec: SessionSpec, own: ObservedContain
   };
 
   const hash = desired.containerHash ?? specHash(spec);
-  const forImage = desired.recreateForImage === true && primary !== undefined && primary.labels[LABELS.specHash] === hash;
+  const forImage = primary !== undefined && primary.labels[LABELS.specHash] === hash && imageMoved(primary, desired) && desired.imageRollout?.granted === true;
   if (!primary || primary.labels[LABELS.specHash] !== hash || forImage) {
     // A session that runs keeps its room across a recreate; only a new one waits for room.
     if (wantRunning && primary?.state !== 'running') {
@@ -311,6 +315,12 @@ function restartWait(input: PlanInput, primary: ObservedContainer, why: string):
     };
   }
   return { go: { crashLoop: overdue ? 'overdue' : 'yield' } };
+}
+
+/** The container was made from another digest than the one the followed tag points at now. */
+export function imageMoved(container: ObservedContainer, desired: DesiredSession): boolean {
+  const label = container.labels[LABELS.imageDigest];
+  return label !== undefined && desired.imageRollout !== undefined && label !== desired.imageRollout.digest;
 }
 
 /** When several own containers exist, keep the one that is furthest along. */

@@ -21,7 +21,7 @@ import { deleteToken, mintToken } from '../../src/store/tokens';
 import { ActionExecutor, emitEvent } from './actions';
 import type { Admission } from './admission';
 import type { ImageManager } from './image';
-import { imageStep, type ImageOutcome } from './image-wiring';
+import { claimRollout, ensureImageForCreate, observeImage, rolloutFacts, type ImageFacts, type ImageOutcome } from './image-wiring';
 import { CRASH_RESTART_DEFERRAL, plan, type DeferralReason, type DesiredSession, type HostFacts, type Plan, type RestartHistory } from './plan';
 import { isLateOom } from './late-oom';
 import { hostPolicyProblems } from './policy';
@@ -93,37 +93,27 @@ export class SessionReconciler {
     const containerHash = valid ? specHash(valid, revision) : undefined;
     const memoryBytes = valid ? (effectiveMemoryBytes(valid, this.options.defaults) ?? 0) : 0;
 
-    const desired: DesiredSession | undefined = row && spec && {
-      name: row.name,
-      uid: row.uid,
-      generation: row.generation,
-      deletionRequested: row.deletionRequestedAt !== null,
-      hasFinalizer: row.finalizers.includes(CONTAINER_FINALIZER),
-      spec,
-      containerHash,
-      restartCount: row.status.observedGeneration === row.generation ? (row.status.restartCount ?? 0) : 0,
-      tokenExpiresAt: valid?.auth ? row.token?.expiresAt.getTime() : undefined,
-      createdAt: row.createdAt.getTime(),
-      generationChangedAt: row.generationChangedAt.getTime(),
-      lastActivityAt: row.lastActivityAt?.getTime(),
-    };
-    const { creates, crashRestarts } = this.options.activity;
-    const host: HostFacts = {
-      admission: row ? admission.check(key, row.createdAt.getTime(), memoryBytes) : { admitted: true },
-      busyCreating: creates.busyWithOthers(key),
-      crashRestartTurnInMs: crashRestarts.peek(key),
-    };
-    const snapshot = { name: key, containers: inventory.forSession(key), restarts: this.restarts.get(key) ?? { consecutive: 0 }, now: this.now(), jitter: this.random(), host };
-    const planFor = (recreateForImage: boolean) => plan({ ...snapshot, desired: desired && { ...desired, recreateForImage } });
-    let result = planFor(false);
+    const desired = row && spec && this.desiredSession(row, spec, containerHash);
+    const following = row !== undefined && valid !== undefined && !row.deletionRequestedAt;
+    const imageFacts: ImageFacts = following ? await observeImage(this.options.images, this.options.rollout, { key, spec: valid, containers: inventory.forSession(key) }) : this.unfollow(key);
+
+    // From the snapshot to the claims, no await: what the plan was shown is still true when it is claimed.
+    let result = plan({
+      name: key,
+      desired: desired && { ...desired, imageRollout: following ? rolloutFacts(this.options.rollout, { key, spec: valid, facts: imageFacts }) : undefined },
+      containers: inventory.forSession(key),
+      restarts: this.restarts.get(key) ?? { consecutive: 0 },
+      now: this.now(),
+      jitter: this.random(),
+      host: this.hostFacts(key, row, memoryBytes),
+    });
     this.claimWhatThePlanUses(key, row, result, memoryBytes);
+    const claimed = following ? claimRollout(this.options.rollout, { key, spec: valid, plan: result, facts: imageFacts }) : {};
+
     let image: ImageOutcome | undefined;
-    if (row && valid && !row.deletionRequestedAt) {
-      image = await imageStep(this.options.images, this.options.rollout, { key, spec: valid, plan: result, replanForImage: () => planFor(true) });
+    if (following) {
+      image = await ensureImageForCreate(this.options.images, { key, spec: valid, plan: result, facts: imageFacts, claimed });
       result = image.plan;
-    } else {
-      this.options.images.unfollow(key);
-      this.options.rollout.forget(key);
     }
 
     // The whole spec at debug level, for "why did it do that?"; the logger redacts spec.env.
@@ -188,6 +178,41 @@ export class SessionReconciler {
     const timers = [result.requeueAfterMs, image?.requeueAfterMs].filter((ms): ms is number => ms !== undefined);
     return timers.length > 0 ? { requeueAfterMs: Math.min(...timers) } : {};
   };
+
+  private desiredSession(row: Row, spec: Validation<SessionSpec>, containerHash: string | undefined): DesiredSession {
+    const valid = spec.ok ? spec.value : undefined;
+    return {
+      name: row.name,
+      uid: row.uid,
+      generation: row.generation,
+      deletionRequested: row.deletionRequestedAt !== null,
+      hasFinalizer: row.finalizers.includes(CONTAINER_FINALIZER),
+      spec,
+      containerHash,
+      restartCount: row.status.observedGeneration === row.generation ? (row.status.restartCount ?? 0) : 0,
+      tokenExpiresAt: valid?.auth ? row.token?.expiresAt.getTime() : undefined,
+      createdAt: row.createdAt.getTime(),
+      generationChangedAt: row.generationChangedAt.getTime(),
+      lastActivityAt: row.lastActivityAt?.getTime(),
+    };
+  }
+
+  /** The host's side of the snapshot, read without claiming anything (see claimWhatThePlanUses). */
+  private hostFacts(key: string, row: Row | undefined, memoryBytes: number): HostFacts {
+    const { admission, activity } = this.options;
+    return {
+      admission: row ? admission.check(key, row.createdAt.getTime(), memoryBytes) : { admitted: true },
+      busyCreating: activity.creates.busyWithOthers(key),
+      crashRestartTurnInMs: activity.crashRestarts.peek(key),
+    };
+  }
+
+  /** A deleted, deleting or invalid session follows no image and holds no rollout place. */
+  private unfollow(key: string): ImageFacts {
+    this.options.images.unfollow(key);
+    this.options.rollout.forget(key);
+    return {};
+  }
 
   /**
    * Room on the host and a crash-restart turn, as the plan used them, claimed at once: the snapshot

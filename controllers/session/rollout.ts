@@ -33,6 +33,15 @@ export class ImageRollout {
     this.now = options.now ?? Date.now;
   }
 
+  /** What request would answer now, changing nothing: for the planner's snapshot. */
+  peek(image: string, digest: string, session: string): RolloutDecision {
+    let batch = this.batches.get(image);
+    if (batch && (batch.digest !== digest || this.finished(batch))) batch = undefined;
+    if (!batch) return { granted: true, batch: (this.counters.get(image) ?? 0) + 1 };
+    if (batch.members.has(session) || (batch.members.size < this.options.batchSize && batch.done.size === 0)) return { granted: true, batch: batch.number };
+    return { granted: false, message: this.waitMessage(batch, digest) };
+  }
+
   /** May `session` be recreated now to move `image` to `digest`? */
   request(image: string, digest: string, session: string): RolloutDecision {
     let batch = this.batches.get(image);
@@ -61,7 +70,11 @@ export class ImageRollout {
     const waiting = this.waiting.get(image) ?? new Set<string>();
     waiting.add(session);
     this.waiting.set(image, waiting);
-    return { granted: false, message: `a new image digest ${digest.slice(0, 19)} waits for its batch: ${batch.members.size - batch.done.size} of ${batch.members.size} sessions of batch ${batch.number} still updating` };
+    return { granted: false, message: this.waitMessage(batch, digest) };
+  }
+
+  private waitMessage(batch: Batch, digest: string): string {
+    return `a new image digest ${digest.slice(0, 19)} waits for its batch: ${batch.members.size - batch.done.size} of ${batch.members.size} sessions of batch ${batch.number} still updating`;
   }
 
   /** The session runs `digest` now (or left the image): it no longer holds its batch. */

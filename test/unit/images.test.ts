@@ -1,4 +1,5 @@
 /** Image references, pull policies, pull back-off, local digests, rollout batches, and the planner's image recreate. */
+import { claimRollout } from '../../controllers/session/image-wiring';
 import { effectivePullPolicy, parseImageReference, pullReference } from '../../crds/image-policy';
 import { validateSpec } from '../../crds/session';
 import { localDigest, pullBackoffMs } from '../../controllers/session/image';
@@ -88,6 +89,27 @@ describe('rollout batches', () => {
     expect(rollout.request('app', 'd3', 'c')).toMatchObject({ granted: true, batch: 3 });
   });
 
+  test('peek answers what request will, and claims nothing', () => {
+    let now = 0;
+    const rollout = new ImageRollout({ batchSize: 2, wake: () => undefined, stuckAfterMs: 1_000, now: () => now });
+    const ask = (image: string, digest: string, session: string) => {
+      const peeked = rollout.peek(image, digest, session);
+      expect(rollout.peek(image, digest, session)).toEqual(peeked);
+      expect(rollout.request(image, digest, session)).toEqual(peeked);
+      return peeked;
+    };
+    expect(ask('app', 'd2', 'a')).toEqual({ granted: true, batch: 1 });
+    expect(ask('app', 'd2', 'b')).toEqual({ granted: true, batch: 1 });
+    expect(ask('app', 'd2', 'c')).toMatchObject({ granted: false });
+    expect(ask('app', 'd2', 'a')).toEqual({ granted: true, batch: 1 });
+    rollout.complete('app', 'a');
+    rollout.complete('app', 'b');
+    expect(ask('app', 'd2', 'c')).toEqual({ granted: true, batch: 2 });
+    expect(ask('app', 'd3', 'd')).toEqual({ granted: true, batch: 3 });
+    now = 2_000;
+    expect(ask('app', 'd3', 'e')).toEqual({ granted: true, batch: 4 });
+  });
+
   test('a stuck batch stops holding the rollout after stuckAfterMs', () => {
     let now = 0;
     const rollout = new ImageRollout({ batchSize: 1, wake: () => undefined, stuckAfterMs: 1_000, now: () => now });
@@ -107,9 +129,9 @@ describe('plan: recreate for a moved image', () => {
     labels: { [LABELS.managedBy]: 'sessionctl', [LABELS.session]: 'alice', [LABELS.uid]: 'u1', [LABELS.specHash]: specHash(value), [LABELS.imageDigest]: 'sha256:old' },
     state: 'running' as const,
   };
-  const input = (recreateForImage: boolean) => ({
+  const input = (granted: boolean) => ({
     name: 'alice',
-    desired: { name: 'alice', uid: 'u1', generation: 1, deletionRequested: false, hasFinalizer: true, spec, createdAt: 0, generationChangedAt: 0, recreateForImage },
+    desired: { name: 'alice', uid: 'u1', generation: 1, deletionRequested: false, hasFinalizer: true, spec, createdAt: 0, generationChangedAt: 0, imageRollout: { digest: 'sha256:new', granted } },
     containers: [container],
     restarts: { consecutive: 0 },
     now: 1_000,
@@ -119,5 +141,20 @@ describe('plan: recreate for a moved image', () => {
   test('a current container is kept unless the rollout gave the session its turn', () => {
     expect(plan(input(false)).actions).toEqual([]);
     expect(plan(input(true)).actions).toEqual([{ type: 'create', start: true, replaced: container, forImage: true }]);
+  });
+});
+
+describe('claimRollout', () => {
+  const spec = validateSpec({ image: 'registry.example/app:v1', imageUpdatePolicy: 'Poll' });
+  const value = spec.ok ? spec.value : (undefined as never);
+  const onOld = { id: 'c1', name: 'sessionctl-alice', labels: { [LABELS.imageDigest]: 'sha256:old' }, state: 'running' as const };
+
+  test('claims the batch place of a recreate for the image, and tells the wait of one the batch has no room for', () => {
+    const rollout = new ImageRollout({ batchSize: 1, wake: () => undefined });
+    const recreate = { actions: [{ type: 'create' as const, start: true, replaced: onOld, forImage: true }], holdsRoom: true };
+    expect(claimRollout(rollout, { key: 'alice', spec: value, plan: recreate, facts: { digest: 'sha256:new' } })).toEqual({ batch: 1 });
+    expect(rollout.peek('registry.example/app:v1', 'sha256:new', 'bob')).toMatchObject({ granted: false });
+    const kept = { actions: [], primary: { ...onOld, id: 'c2' }, holdsRoom: true };
+    expect(claimRollout(rollout, { key: 'bob', spec: value, plan: kept, facts: { digest: 'sha256:new' } })).toMatchObject({ updatePending: expect.stringContaining('waits for its batch') });
   });
 });

@@ -44,6 +44,13 @@ function container(overrides: Partial<ObservedContainer> = {}, spec: SessionSpec
   };
 }
 
+/** A current container made from digest sha256:old of the followed tag. */
+function onOldDigest(): ObservedContainer {
+  const made = container();
+  made.labels[LABELS.imageDigest] = 'sha256:old';
+  return made;
+}
+
 const exited = (exitCode: number, extra: Partial<ObservedContainer> = {}, spec: SessionSpecInput = base) => container({ state: 'exited', exitCode, startedAt: NOW - 5_000, finishedAt: NOW - 4_000, ...extra }, spec);
 /** The host's side of the snapshot: room, not busy, a free turn, unless a row says otherwise. */
 const hostWith = (facts: Partial<HostFacts>): HostFacts => ({ admission: { admitted: true }, busyCreating: false, crashRestartTurnInMs: 0, ...facts });
@@ -119,7 +126,9 @@ const TABLE: Row[] = [
   ['no finalizer yet: claim it before creating', { desired: desired(base, { hasFinalizer: false }) }, { intents: ['addFinalizer', 'create+start'], holdsRoom: true }],
   ['Stopped and no container: create without starting', { desired: desired({ ...base, state: 'Stopped' }) }, { intents: ['create'], holdsRoom: false }],
   ['spec hash changed: recreate', { containers: [container({}, { ...base, env: { MODE: 'prod' } })] }, { intents: ['create+start replacing c1'], holdsRoom: true }],
-  ['the image rollout reached this session: recreate for the image', { desired: desired(base, { recreateForImage: true }), containers: [container()] }, { intents: ['create+start replacing c1 for image'], holdsRoom: true }],
+  ['the followed tag moved and the rollout gives this session its turn: recreate for the image', { desired: desired(base, { imageRollout: { digest: 'sha256:new', granted: true } }), containers: [onOldDigest()] }, { intents: ['create+start replacing c1 for image'], holdsRoom: true }],
+  ['the followed tag moved but the batch is full: keep the container', { desired: desired(base, { imageRollout: { digest: 'sha256:new', granted: false } }), containers: [onOldDigest()] }, { intents: [], holdsRoom: true }],
+  ['the container already runs the tag\'s digest: nothing to roll out', { desired: desired(base, { imageRollout: { digest: 'sha256:old', granted: true } }), containers: [onOldDigest()] }, { intents: [], holdsRoom: true }],
   ['no room for a new session (memory): wait unscheduled', { host: refuse('InsufficientMemory') }, { intents: [], holdsRoom: false, waiting: 'InsufficientMemory' }],
   // Running.
   ['running and matching: adopt, nothing to do', { containers: [container()] }, { intents: [], holdsRoom: true }],
