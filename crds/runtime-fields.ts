@@ -83,7 +83,7 @@ export const volumeSchema = z
     name: z
       .string()
       .regex(VOLUME_NAME_PATTERN, 'volume names are lowercase letters, digits and "-", at most 32 characters')
-      .describe('Name of the volume, unique within the session. A named volume becomes the Docker volume sessionctl-<session>-<name>.'),
+      .describe('Name of the volume, unique within the session. A named volume becomes the Docker volume sessionctl-<session>_<name> ("_" cannot occur in either part, so two sessions never share one).'),
     mountPath: z.string().startsWith('/', 'mountPath must be an absolute path').describe('Where the volume appears inside the container.'),
     hostPath: z
       .string()

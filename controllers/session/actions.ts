@@ -6,7 +6,8 @@
 import type { Logger } from 'pino';
 import type { SessionSpec } from '../../crds/session';
 import type { ContainerDefaults } from '../../src/docker/container-config';
-import { containerCreateOptions, volumeName } from '../../src/docker/container-config';
+import { containerCreateOptions } from '../../src/docker/container-config';
+import { VolumeConflictError, ownedVolumesToRemove, resolveVolume } from '../../src/docker/volumes';
 import { dockerErrorMessage, dockerStatusCode } from '../../src/docker/host';
 import type { HostInventory, ObservedContainer } from '../../src/docker/inventory';
 import { portsFromInspect } from '../../src/docker/inventory';
@@ -86,7 +87,7 @@ export class ActionExecutor {
         }
         execution.failure = this.describeFailure(action, error, context.spec);
         context.logger.warn({ action: action.type, err: { message: dockerErrorMessage(error), statusCode: dockerStatusCode(error) } }, 'action failed');
-        await this.event(context, 'Warning', execution.failure.reason === 'NameConflict' ? 'NameConflict' : 'Failed', execution.failure.message);
+        await this.event(context, 'Warning', conflictReason(execution.failure.reason), execution.failure.message);
         break;
       }
     }
@@ -182,10 +183,7 @@ export class ActionExecutor {
         execution.replan = true;
         return false;
       case 'removeVolumes':
-        for (const volume of action.volumes) {
-          await host.removeVolume(volumeName(key, volume));
-          await this.event(context, 'Normal', 'VolumeRemoved', `removed volume ${volumeName(key, volume)} (volumeReclaimPolicy: Delete)`);
-        }
+        await this.removeVolumes(context, action.volumes);
         return true;
       case 'finalize':
         execution.finalized = await finishDeletion(db, key, row!.uid);
@@ -204,9 +202,10 @@ export class ActionExecutor {
     } else if (this.options.hadContainer.has(row!.uid) || row!.status.containerId) {
       metrics.driftCorrections.inc({ kind: 'container_missing' });
     }
+    // Before anything is mounted: a volume that is not this session's refuses the create (VolumeConflict).
+    const volumes: Record<string, string> = {};
     for (const volume of spec!.volumes ?? []) {
-      if (volume.hostPath !== undefined) continue;
-      await inventory.host.ensureVolume(volumeName(key, volume.name), { [LABELS.managedBy]: MANAGED_BY, [LABELS.session]: key, [LABELS.uid]: row!.uid });
+      if (volume.hostPath === undefined) volumes[volume.name] = await resolveVolume(inventory.host, key, row!.uid, volume.name);
     }
     const token = spec!.auth ? await readToken(db, key) : undefined;
     if (spec!.auth && token?.tokenId !== context.revision.tokenId) {
@@ -214,7 +213,7 @@ export class ActionExecutor {
       execution.replan = true;
       return false;
     }
-    const options = containerCreateOptions({ name: key, uid: row!.uid, generation: row!.generation }, spec!, this.options.defaults, { revision: context.revision, token: token?.token, imageDigest: context.imageDigest });
+    const options = containerCreateOptions({ name: key, uid: row!.uid, generation: row!.generation }, spec!, this.options.defaults, { revision: context.revision, token: token?.token, imageDigest: context.imageDigest, volumes });
     const created = await this.create(context, options, action.start);
     if (!created) {
       execution.replan = true;
@@ -235,6 +234,21 @@ export class ActionExecutor {
       await this.observePorts(context, created.id);
     }
     return true;
+  }
+
+  /** volumeReclaimPolicy: Delete, for volumes whose labels say they are this session's only. */
+  private async removeVolumes(context: ExecutionContext, volumes: string[]): Promise<void> {
+    const host = this.options.inventory.host;
+    for (const volume of volumes) {
+      const { remove, refused } = await ownedVolumesToRemove(host, context.key, volume);
+      for (const name of remove) {
+        await host.removeVolume(name);
+        await this.event(context, 'Normal', 'VolumeRemoved', `removed volume ${name} (volumeReclaimPolicy: Delete)`);
+      }
+      for (const name of refused) {
+        await this.event(context, 'Warning', 'VolumeConflict', `left volume ${name} alone: it does not belong to this session`);
+      }
+    }
   }
 
   private async start(context: ExecutionContext, id: string, reason: EventReason, message: string): Promise<void> {
@@ -290,6 +304,7 @@ export class ActionExecutor {
 
   private describeFailure(action: Action, error: unknown, spec: SessionSpec | undefined): Failure {
     if (error instanceof NameConflictError) return { reason: 'NameConflict', message: error.message };
+    if (error instanceof VolumeConflictError) return { reason: 'VolumeConflict', message: error.message };
     if (error instanceof StartError) return { reason: 'StartFailed', message: `start failed: ${dockerErrorMessage(error.cause)}` };
     const message = dockerErrorMessage(error);
     const code = dockerStatusCode(error);
@@ -317,6 +332,10 @@ class StartError extends Error {
   ) {
     super(dockerErrorMessage(cause), { cause });
   }
+}
+
+function conflictReason(reason: Failure['reason']): EventReason {
+  return reason === 'NameConflict' || reason === 'VolumeConflict' ? reason : 'Failed';
 }
 
 function short(id: string): string {

@@ -11,7 +11,7 @@ import type { ExpireReason, Waiting } from './plan';
 
 /** A step of the plan that failed, already turned into words for users. */
 export interface Failure {
-  reason: 'ImageNotPresent' | 'CreateFailed' | 'StartFailed' | 'StopFailed' | 'RemoveFailed' | 'DockerUnavailable' | 'NameConflict' | 'VolumeFailed';
+  reason: 'ImageNotPresent' | 'CreateFailed' | 'StartFailed' | 'StopFailed' | 'RemoveFailed' | 'DockerUnavailable' | 'NameConflict' | 'VolumeFailed' | 'VolumeConflict';
   message: string;
 }
 

@@ -8,6 +8,7 @@ import type { SessionSpec } from '../../crds/session';
 import { parseMemoryBytes, parseNanoCpus } from '../../crds/quantity';
 import { normaliseHostPath } from '../../crds/runtime-fields';
 import { LABELS, MANAGED_BY, containerName, specHash, type ContainerRevision } from './labels';
+import { volumeName } from './volumes';
 
 export interface ContainerDefaults {
   /** Where published ports listen on the Docker host. */
@@ -38,6 +39,8 @@ export interface ContainerExtras {
   token?: string;
   /** The image digest the container is created from, so that a moved tag can be told apart. */
   imageDigest?: string;
+  /** Spec volume name -> the Docker volume checked to be this session's (resolveVolume); volumeName() otherwise. */
+  volumes?: Record<string, string>;
 }
 
 export function containerLabels(session: SessionIdentity, hash: string, memoryBytes: number | undefined): Record<string, string> {
@@ -52,10 +55,7 @@ export function containerLabels(session: SessionIdentity, hash: string, memoryBy
   return labels;
 }
 
-/** The Docker volume behind a named session volume; the same name across recreates, so data survives. */
-export function volumeName(session: string, volume: string): string {
-  return `sessionctl-${session}-${volume}`;
-}
+export { volumeName } from './volumes';
 
 /** The memory limit the container gets: the spec's, else the controller's default. */
 export function effectiveMemoryBytes(spec: SessionSpec, defaults: Pick<ContainerDefaults, 'memoryBytes'>): number | undefined {
@@ -97,10 +97,10 @@ export function healthcheckConfig(spec: SessionSpec): Dockerode.ContainerCreateO
   };
 }
 
-function mounts(session: SessionIdentity, spec: SessionSpec): Dockerode.MountSettings[] {
+function mounts(session: SessionIdentity, spec: SessionSpec, resolved: Record<string, string> = {}): Dockerode.MountSettings[] {
   return (spec.volumes ?? []).map((volume) =>
     volume.hostPath === undefined
-      ? { Type: 'volume' as const, Source: volumeName(session.name, volume.name), Target: volume.mountPath, ReadOnly: volume.readOnly }
+      ? { Type: 'volume' as const, Source: resolved[volume.name] ?? volumeName(session.name, volume.name), Target: volume.mountPath, ReadOnly: volume.readOnly }
       : { Type: 'bind' as const, Source: normaliseHostPath(volume.hostPath), Target: volume.mountPath, ReadOnly: volume.readOnly },
   );
 }
@@ -138,7 +138,7 @@ export function containerCreateOptions(
     Healthcheck: healthcheckConfig(spec),
     HostConfig: {
       PortBindings: bindings,
-      Mounts: mounts(session, spec),
+      Mounts: mounts(session, spec, extras.volumes),
       ReadonlyRootfs: readOnly,
       // Programs expect a writable /tmp; on a read-only root it is a tmpfs, counted against the memory limit.
       Tmpfs: readOnly ? { '/tmp': 'rw,nosuid,nodev' } : undefined,

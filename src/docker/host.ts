@@ -23,6 +23,7 @@ export type DockerOperation =
   | 'ping'
   | 'volume_create'
   | 'volume_remove'
+  | 'volume_inspect'
   | 'image_inspect'
   | 'image_pull';
 
@@ -156,11 +157,23 @@ export class DockerHost {
   }
 
   /**
-   * Creates a named volume, or finds it: the daemon answers 201 for an existing volume too, so a
-   * recreated container gets the same data back.
+   * Creates a named volume, or finds it: the daemon answers 201 for an existing volume too, so the
+   * caller checks the labels of what it got (src/docker/volumes.ts).
    */
   async ensureVolume(name: string, labels: Record<string, string>): Promise<void> {
     await this.call('volume_create', () => this.docker.createVolume({ Name: name, Labels: labels }));
+  }
+
+  /** The volume's details, or undefined when there is none of that name. */
+  async inspectVolume(name: string): Promise<Dockerode.VolumeInspectInfo | undefined> {
+    return this.call('volume_inspect', async () => {
+      try {
+        return await this.docker.getVolume(name).inspect();
+      } catch (error) {
+        if (dockerStatusCode(error) === 404) return undefined;
+        throw error;
+      }
+    });
   }
 
   async removeVolume(name: string): Promise<void> {

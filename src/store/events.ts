@@ -26,6 +26,7 @@ export const EVENT_REASONS = [
   'Expired',
   'TokenRotated',
   'VolumeRemoved',
+  'VolumeConflict',
   'Pulling',
   'Pulled',
   'ImagePullFailed',
