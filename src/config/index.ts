@@ -129,6 +129,7 @@ const envSchema = z.object({
     .refine((value) => splitRegistries(value).every((entry) => REGISTRY_HOST_PATTERN.test(entry)), 'expected comma-separated registry hosts such as registry.lan:5000 (no scheme, no path)'),
   SESSIONCTL_WRITER_ROLE: roleName(DEFAULT_ROLES.writer),
   SESSIONCTL_CONTROLLER_ROLE: roleName(DEFAULT_ROLES.controller),
+  SESSIONCTL_ADMIN_ROLE: roleName(DEFAULT_ROLES.admin),
 }).refine((values) => values.SESSIONCTL_WRITER_ROLE !== values.SESSIONCTL_CONTROLLER_ROLE, {
   message: 'must differ from SESSIONCTL_WRITER_ROLE: the writer role exists to be narrower than the controller role',
   path: ['SESSIONCTL_CONTROLLER_ROLE'],
@@ -238,7 +239,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       insecureRegistries: splitRegistries(values.SESSIONCTL_INSECURE_REGISTRIES),
       dockerConfigDir: values.DOCKER_CONFIG ? path.resolve(cwd, values.DOCKER_CONFIG) : path.join(os.homedir(), '.docker'),
     },
-    roles: { writer: values.SESSIONCTL_WRITER_ROLE, controller: values.SESSIONCTL_CONTROLLER_ROLE },
+    roles: { writer: values.SESSIONCTL_WRITER_ROLE, controller: values.SESSIONCTL_CONTROLLER_ROLE, admin: values.SESSIONCTL_ADMIN_ROLE },
   };
 }
 
