@@ -102,6 +102,7 @@ export class SessionControllerManager {
       metrics,
       admission: this.admission,
       allowedHostPaths: config.allowedHostPaths,
+      ceilings: config.ceilings,
       advertiseAddress: advertiseAddressFor(config, dockerHost),
       defaults: {
         publishAddress: config.publishAddress,

@@ -23,6 +23,7 @@ import type { ImageManager } from './image';
 import { imageStep, type ImageOutcome } from './image-wiring';
 import { CRASH_RESTART_DEFERRAL, plan, type DeferralReason, type DesiredSession, type RestartHistory } from './plan';
 import { hostPolicyProblems } from './policy';
+import { ceilingProblems, type Ceilings } from './ceilings';
 import type { ImageRollout } from './rollout';
 import { computeStatus } from './status';
 
@@ -36,6 +37,8 @@ export interface SessionReconcilerOptions {
   rollout: ImageRollout;
   /** Host directories spec.volumes[].hostPath may bind-mount. */
   allowedHostPaths?: string[];
+  /** The operator's per-session maximums; none when unset (unit tests). */
+  ceilings?: Ceilings;
   /** Written into status.endpoints. */
   advertiseAddress?: string;
   now?: () => number;
@@ -187,7 +190,7 @@ export class SessionReconciler {
   private validate(raw: unknown): Validation<SessionSpec> {
     const spec = validateSpec(raw);
     if (!spec.ok) return spec;
-    const problems = hostPolicyProblems(spec.value, this.options.allowedHostPaths ?? []);
+    const problems = [...hostPolicyProblems(spec.value, this.options.allowedHostPaths ?? []), ...(this.options.ceilings ? ceilingProblems(raw, spec.value, this.options.ceilings) : [])];
     return problems.length > 0 ? { ok: false, problems } : spec;
   }
 

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { REGISTRY_HOST_PATTERN } from '../../crds/image-policy';
 import { MIN_MEMORY_BYTES, parseMemoryBytes, parseNanoCpus } from '../../crds/quantity';
 import { forbiddenHostPath, normaliseHostPath } from '../../crds/runtime-fields';
+import { ENV_ENTRIES_CEILING, SPEC_BYTES_CEILING, type Ceilings } from '../../crds/limits';
 import { DEFAULT_ROLES, ROLE_NAME_PATTERN, type DatabaseRoles } from '../store/migrate';
 
 export class ConfigError extends Error {
@@ -48,6 +49,8 @@ export interface Config {
   capabilities: string[];
   /** Host directories under which spec.volumes[].hostPath may bind-mount; none by default. */
   allowedHostPaths: string[];
+  /** Per-session maximums a spec may ask for (controllers/session/ceilings.ts). */
+  ceilings: Ceilings;
   /** Host admission; unlimited where unset. */
   capacity: { maxSessions?: number; allocatableMemoryBytes?: number };
   /** Images: pulls at once per host, registry settings, and how many sessions a moved tag recreates at once. */
@@ -102,6 +105,11 @@ const envSchema = z.object({
   SESSIONCTL_DEFAULT_MEMORY: memoryQuantity('4g'),
   SESSIONCTL_DEFAULT_CPUS: z.string().default('1').refine((value) => (parseNanoCpus(value) ?? 0) > 0, 'expected a positive number of CPUs such as "1", "0.5" or "500m"'),
   SESSIONCTL_DEFAULT_PIDS: z.coerce.number().int().min(16).default(1024),
+  SESSIONCTL_MAX_MEMORY: memoryQuantity('16g'),
+  SESSIONCTL_MAX_CPUS: z.string().default('4').refine((value) => (parseNanoCpus(value) ?? 0) > 0, 'expected a positive number of CPUs such as "4" or "0.5"'),
+  SESSIONCTL_MAX_PIDS: z.coerce.number().int().min(16).max(4_194_304).default(4096),
+  SESSIONCTL_MAX_ENV: z.coerce.number().int().min(0).max(ENV_ENTRIES_CEILING).default(256),
+  SESSIONCTL_MAX_SPEC_BYTES: z.coerce.number().int().min(1024).max(SPEC_BYTES_CEILING).default(65_536),
   SESSIONCTL_CAPABILITIES: z
     .string()
     .default('CHOWN,DAC_OVERRIDE,FOWNER,SETGID,SETUID,NET_BIND_SERVICE,KILL')
@@ -202,6 +210,24 @@ export function loadDockerHostConfig(env: NodeJS.ProcessEnv = process.env): Dock
   });
 }
 
+/** The ceilings, each at least the default a spec without that limit gets. */
+function ceilingsFrom(values: z.output<typeof envSchema>): Ceilings {
+  const ceilings: Ceilings = {
+    maxMemoryBytes: parseMemoryBytes(values.SESSIONCTL_MAX_MEMORY)!,
+    maxNanoCpus: parseNanoCpus(values.SESSIONCTL_MAX_CPUS)!,
+    maxPids: values.SESSIONCTL_MAX_PIDS,
+    maxEnvEntries: values.SESSIONCTL_MAX_ENV,
+    maxSpecBytes: values.SESSIONCTL_MAX_SPEC_BYTES,
+  };
+  const below = [
+    ceilings.maxMemoryBytes < parseMemoryBytes(values.SESSIONCTL_DEFAULT_MEMORY)! && 'SESSIONCTL_MAX_MEMORY is below SESSIONCTL_DEFAULT_MEMORY',
+    ceilings.maxNanoCpus < parseNanoCpus(values.SESSIONCTL_DEFAULT_CPUS)! && 'SESSIONCTL_MAX_CPUS is below SESSIONCTL_DEFAULT_CPUS',
+    ceilings.maxPids < values.SESSIONCTL_DEFAULT_PIDS && 'SESSIONCTL_MAX_PIDS is below SESSIONCTL_DEFAULT_PIDS',
+  ].filter((problem): problem is string => typeof problem === 'string');
+  if (below.length > 0) throw new ConfigError(`invalid configuration:\n  ${below.join('\n  ')}: a spec that sets no limit gets the default, which must be allowed`);
+  return ceilings;
+}
+
 /** Parses the environment once; throws ConfigError naming each bad variable and what to do. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
   const values = parseEnv(env);
@@ -225,6 +251,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       nanoCpus: parseNanoCpus(values.SESSIONCTL_DEFAULT_CPUS)!,
       pids: values.SESSIONCTL_DEFAULT_PIDS,
     },
+    ceilings: ceilingsFrom(values),
     capabilities: splitList(values.SESSIONCTL_CAPABILITIES),
     allowedHostPaths: splitList(values.SESSIONCTL_ALLOWED_HOST_PATHS).map(normaliseHostPath),
     capacity: {
