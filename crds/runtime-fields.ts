@@ -105,7 +105,17 @@ export const authSchema = z
   })
   .describe('A per-session access token, minted by the controller: 32 random bytes, readable by writers in sessionctl.session_tokens and by `sessionctl token NAME`, never in spec, status, events or logs.');
 
+export const networkSchema = z
+  .strictObject({
+    egress: z
+      .enum(['Internet', 'None'])
+      .describe("Internet: the container may open connections out of its network (as the Docker host's firewall allows). None: it may not (an internal Docker network), which also means it can publish no ports. The operator's SESSIONCTL_DEFAULT_EGRESS when unset.")
+      .optional(),
+  })
+  .describe("The session's network. Each session gets a Docker network of its own (unless the operator chose SESSIONCTL_NETWORK_MODE=Shared): it can never open a connection to another session's container.");
+
 export const runtimeFieldsShape = {
+  network: networkSchema.optional(),
   healthCheck: healthCheckSchema.optional(),
   maxRestarts: z
     .number()

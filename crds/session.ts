@@ -8,7 +8,7 @@ import { MIN_MEMORY_BYTES, parseMemoryBytes, parseNanoCpus } from './quantity';
 import { closest } from './suggest';
 import { imagePolicyShape } from './image-policy';
 import { ENV_ENTRIES_CEILING, SPEC_BYTES_CEILING, specBytes } from './limits';
-import { authSchema, checkRuntimeFields, healthCheckSchema, runtimeFieldsShape, securityContextSchema, volumeSchema } from './runtime-fields';
+import { authSchema, checkRuntimeFields, healthCheckSchema, networkSchema, runtimeFieldsShape, securityContextSchema, volumeSchema } from './runtime-fields';
 
 export const API_VERSION = 'sessionctl.dev/v1alpha1';
 export const KIND = 'Session';
@@ -177,6 +177,7 @@ const KNOWN_FIELDS = [
   ...Object.keys(securityContextSchema.shape),
   ...Object.keys(volumeSchema.shape),
   ...Object.keys(authSchema.shape),
+  ...Object.keys(networkSchema.shape),
 ];
 
 /** Fields that are refused on purpose, with what to do instead, rather than a bare "unknown field". */

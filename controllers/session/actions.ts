@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { SessionSpec } from '../../crds/session';
 import type { ContainerDefaults } from '../../src/docker/container-config';
 import { containerCreateOptions } from '../../src/docker/container-config';
+import { NetworkConflictError, ensureSessionNetwork, removeSessionNetwork } from '../../src/docker/networks';
 import { VolumeConflictError, ownedVolumesToRemove, resolveVolume } from '../../src/docker/volumes';
 import { dockerErrorMessage, dockerStatusCode } from '../../src/docker/host';
 import type { HostInventory, ObservedContainer } from '../../src/docker/inventory';
@@ -186,6 +187,7 @@ export class ActionExecutor {
         await this.removeVolumes(context, action.volumes);
         return true;
       case 'finalize':
+        await this.removeNetwork(context);
         execution.finalized = await finishDeletion(db, key, row!.uid);
         if (execution.finalized) logger.info('session deleted');
         return true;
@@ -202,6 +204,9 @@ export class ActionExecutor {
     } else if (this.options.hadContainer.has(row!.uid) || row!.status.containerId) {
       metrics.driftCorrections.inc({ kind: 'container_missing' });
     }
+    const network = this.options.defaults.networkMode === 'PerSession'
+      ? await ensureSessionNetwork(inventory.host, key, row!.uid, spec!.network?.egress ?? this.options.defaults.defaultEgress ?? 'Internet')
+      : undefined;
     // Before anything is mounted: a volume that is not this session's refuses the create (VolumeConflict).
     const volumes: Record<string, string> = {};
     for (const volume of spec!.volumes ?? []) {
@@ -213,7 +218,7 @@ export class ActionExecutor {
       execution.replan = true;
       return false;
     }
-    const options = containerCreateOptions({ name: key, uid: row!.uid, generation: row!.generation }, spec!, this.options.defaults, { revision: context.revision, token: token?.token, imageDigest: context.imageDigest, volumes });
+    const options = containerCreateOptions({ name: key, uid: row!.uid, generation: row!.generation }, spec!, this.options.defaults, { revision: context.revision, token: token?.token, imageDigest: context.imageDigest, volumes, network });
     const created = await this.create(context, options, action.start);
     if (!created) {
       execution.replan = true;
@@ -234,6 +239,16 @@ export class ActionExecutor {
       await this.observePorts(context, created.id);
     }
     return true;
+  }
+
+  /** Best effort: a network left behind costs little, a deletion held up by one would cost more. */
+  private async removeNetwork(context: ExecutionContext): Promise<void> {
+    if (this.options.defaults.networkMode !== 'PerSession') return;
+    try {
+      await removeSessionNetwork(this.options.inventory.host, context.key);
+    } catch (error) {
+      context.logger.warn({ err: { message: dockerErrorMessage(error) } }, 'could not remove the session network');
+    }
   }
 
   /** volumeReclaimPolicy: Delete, for volumes whose labels say they are this session's only. */
@@ -305,6 +320,7 @@ export class ActionExecutor {
   private describeFailure(action: Action, error: unknown, spec: SessionSpec | undefined): Failure {
     if (error instanceof NameConflictError) return { reason: 'NameConflict', message: error.message };
     if (error instanceof VolumeConflictError) return { reason: 'VolumeConflict', message: error.message };
+    if (error instanceof NetworkConflictError) return { reason: 'NameConflict', message: error.message };
     if (error instanceof StartError) return { reason: 'StartFailed', message: `start failed: ${dockerErrorMessage(error.cause)}` };
     const message = dockerErrorMessage(error);
     const code = dockerStatusCode(error);

@@ -106,6 +106,8 @@ export class SessionControllerManager {
       advertiseAddress: advertiseAddressFor(config, dockerHost),
       defaults: {
         publishAddress: config.publishAddress,
+        networkMode: config.networkMode,
+        defaultEgress: config.defaultEgress,
         pidsLimit: config.defaultResources.pids,
         memoryBytes: config.defaultResources.memoryBytes,
         nanoCpus: config.defaultResources.nanoCpus,

@@ -22,7 +22,7 @@ import type { Admission } from './admission';
 import type { ImageManager } from './image';
 import { imageStep, type ImageOutcome } from './image-wiring';
 import { CRASH_RESTART_DEFERRAL, plan, type DeferralReason, type DesiredSession, type RestartHistory } from './plan';
-import { hostPolicyProblems } from './policy';
+import { egressProblems, hostPolicyProblems } from './policy';
 import { ceilingProblems, type Ceilings } from './ceilings';
 import type { ImageRollout } from './rollout';
 import { computeStatus } from './status';
@@ -190,7 +190,11 @@ export class SessionReconciler {
   private validate(raw: unknown): Validation<SessionSpec> {
     const spec = validateSpec(raw);
     if (!spec.ok) return spec;
-    const problems = [...hostPolicyProblems(spec.value, this.options.allowedHostPaths ?? []), ...(this.options.ceilings ? ceilingProblems(raw, spec.value, this.options.ceilings) : [])];
+    const problems = [
+      ...hostPolicyProblems(spec.value, this.options.allowedHostPaths ?? []),
+      ...egressProblems(spec.value, this.options.defaults.defaultEgress),
+      ...(this.options.ceilings ? ceilingProblems(raw, spec.value, this.options.ceilings) : []),
+    ];
     return problems.length > 0 ? { ok: false, problems } : spec;
   }
 

@@ -9,6 +9,7 @@ import { REGISTRY_HOST_PATTERN } from '../../crds/image-policy';
 import { MIN_MEMORY_BYTES, parseMemoryBytes, parseNanoCpus } from '../../crds/quantity';
 import { forbiddenHostPath, normaliseHostPath } from '../../crds/runtime-fields';
 import { ENV_ENTRIES_CEILING, SPEC_BYTES_CEILING, type Ceilings } from '../../crds/limits';
+import type { NetworkMode } from '../docker/networks';
 import { DEFAULT_ROLES, ROLE_NAME_PATTERN, type DatabaseRoles } from '../store/migrate';
 
 export class ConfigError extends Error {
@@ -49,6 +50,10 @@ export interface Config {
   capabilities: string[];
   /** Host directories under which spec.volumes[].hostPath may bind-mount; none by default. */
   allowedHostPaths: string[];
+  /** How sessions are networked: a Docker network each (PerSession) or the default bridge (Shared). */
+  networkMode: NetworkMode;
+  /** Egress of a session whose spec.network.egress is unset. */
+  defaultEgress: 'Internet' | 'None';
   /** Per-session maximums a spec may ask for (controllers/session/ceilings.ts). */
   ceilings: Ceilings;
   /** Host admission; unlimited where unset. */
@@ -105,6 +110,8 @@ const envSchema = z.object({
   SESSIONCTL_DEFAULT_MEMORY: memoryQuantity('4g'),
   SESSIONCTL_DEFAULT_CPUS: z.string().default('1').refine((value) => (parseNanoCpus(value) ?? 0) > 0, 'expected a positive number of CPUs such as "1", "0.5" or "500m"'),
   SESSIONCTL_DEFAULT_PIDS: z.coerce.number().int().min(16).default(1024),
+  SESSIONCTL_NETWORK_MODE: z.enum(['PerSession', 'Shared']).default('PerSession'),
+  SESSIONCTL_DEFAULT_EGRESS: z.enum(['Internet', 'None']).default('Internet'),
   SESSIONCTL_MAX_MEMORY: memoryQuantity('16g'),
   SESSIONCTL_MAX_CPUS: z.string().default('4').refine((value) => (parseNanoCpus(value) ?? 0) > 0, 'expected a positive number of CPUs such as "4" or "0.5"'),
   SESSIONCTL_MAX_PIDS: z.coerce.number().int().min(16).max(4_194_304).default(4096),
@@ -252,6 +259,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       pids: values.SESSIONCTL_DEFAULT_PIDS,
     },
     ceilings: ceilingsFrom(values),
+    networkMode: values.SESSIONCTL_NETWORK_MODE,
+    defaultEgress: values.SESSIONCTL_DEFAULT_EGRESS,
     capabilities: splitList(values.SESSIONCTL_CAPABILITIES),
     allowedHostPaths: splitList(values.SESSIONCTL_ALLOWED_HOST_PATHS).map(normaliseHostPath),
     capacity: {

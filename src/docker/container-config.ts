@@ -8,6 +8,7 @@ import type { SessionSpec } from '../../crds/session';
 import { parseMemoryBytes, parseNanoCpus } from '../../crds/quantity';
 import { normaliseHostPath } from '../../crds/runtime-fields';
 import { LABELS, MANAGED_BY, containerName, specHash, type ContainerRevision } from './labels';
+import type { NetworkMode } from './networks';
 import { volumeName } from './volumes';
 
 export interface ContainerDefaults {
@@ -18,6 +19,10 @@ export interface ContainerDefaults {
   memoryBytes?: number;
   nanoCpus?: number;
   capabilities: string[];
+  /** PerSession: each session on a Docker network of its own (src/docker/networks.ts). Shared: the daemon's default bridge. */
+  networkMode?: NetworkMode;
+  /** Egress of a session whose spec sets none. */
+  defaultEgress?: 'Internet' | 'None';
 }
 
 export const DEFAULT_CONTAINER_DEFAULTS: ContainerDefaults = {
@@ -41,6 +46,8 @@ export interface ContainerExtras {
   imageDigest?: string;
   /** Spec volume name -> the Docker volume checked to be this session's (resolveVolume); volumeName() otherwise. */
   volumes?: Record<string, string>;
+  /** The session's own network (ensureSessionNetwork); the daemon's default bridge when absent. */
+  network?: string;
 }
 
 export function containerLabels(session: SessionIdentity, hash: string, memoryBytes: number | undefined): Record<string, string> {
@@ -138,6 +145,7 @@ export function containerCreateOptions(
     Healthcheck: healthcheckConfig(spec),
     HostConfig: {
       PortBindings: bindings,
+      NetworkMode: extras.network,
       Mounts: mounts(session, spec, extras.volumes),
       ReadonlyRootfs: readOnly,
       // Programs expect a writable /tmp; on a read-only root it is a tmpfs, counted against the memory limit.

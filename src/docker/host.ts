@@ -24,6 +24,9 @@ export type DockerOperation =
   | 'volume_create'
   | 'volume_remove'
   | 'volume_inspect'
+  | 'network_inspect'
+  | 'network_create'
+  | 'network_remove'
   | 'image_inspect'
   | 'image_pull';
 
@@ -180,6 +183,31 @@ export class DockerHost {
     await this.call('volume_remove', async () => {
       try {
         await this.docker.getVolume(name).remove();
+      } catch (error) {
+        if (dockerStatusCode(error) !== 404) throw error;
+      }
+    });
+  }
+
+  async inspectNetwork(name: string): Promise<Dockerode.NetworkInspectInfo | undefined> {
+    return this.call('network_inspect', async () => {
+      try {
+        return await this.docker.getNetwork(name).inspect();
+      } catch (error) {
+        if (dockerStatusCode(error) === 404) return undefined;
+        throw error;
+      }
+    });
+  }
+
+  async createNetwork(options: Dockerode.NetworkCreateOptions): Promise<void> {
+    await this.call('network_create', () => this.docker.createNetwork(options));
+  }
+
+  async removeNetwork(name: string): Promise<void> {
+    await this.call('network_remove', async () => {
+      try {
+        await this.docker.getNetwork(name).remove();
       } catch (error) {
         if (dockerStatusCode(error) !== 404) throw error;
       }

@@ -68,6 +68,7 @@ export function specHash(spec: SessionSpec, revision: ContainerRevision = {}): s
     securityContext: spec.securityContext,
     volumes: spec.volumes && spec.volumes.length > 0 ? spec.volumes : undefined,
     auth: spec.auth && { envName: spec.auth.envName },
+    egress: spec.network?.egress,
     tokenId: spec.auth ? revision.tokenId : undefined,
     restartRequestedAt: revision.restartRequestedAt,
   };
