@@ -6,6 +6,7 @@ import type { SessionSpec, Validation } from '../../crds/session';
 import { describeProblems } from '../../crds/session';
 import type { Condition, ConditionStatus, ConditionType, ExitReason, Phase, SessionStatus } from '../../crds/status';
 import type { ObservedContainer } from '../../src/docker/inventory';
+import { escapeControl } from '../../src/display/escape';
 import { LABELS, specHash } from '../../src/docker/labels';
 import type { ExpireReason, Waiting } from './plan';
 
@@ -54,6 +55,8 @@ export function mergeConditions(previous: Condition[] | undefined, drafts: Recor
     return {
       type,
       ...draft,
+      // Validation and daemon messages quote writers' text: no reader's terminal may act on it.
+      message: escapeControl(draft.message, { keepNewlines: false }),
       lastTransitionTime: before && before.status === draft.status ? before.lastTransitionTime : now.toISOString(),
       observedGeneration: generation,
     };
