@@ -101,9 +101,13 @@ export const volumeSchema = z
 export const authSchema = z
   .strictObject({
     tokenTtlSeconds: z.number().int().min(60).max(31_536_000).default(86_400).describe('Lifetime of the access token; it is rotated (and the container recreated) when it expires. Default 86400 (one day).'),
-    envName: z.string().regex(ENV_NAME_PATTERN, 'environment variable names are letters, digits and "_", not starting with a digit').default('SESSION_TOKEN').describe('Environment variable that carries the token into the container. Default SESSION_TOKEN.'),
+    delivery: z
+      .enum(['File', 'Env'])
+      .default('File')
+      .describe('File (the default): the token is the file /run/sessionctl/token, readable only by the session\'s user, and SESSION_TOKEN_FILE names it. Env: the token is the environment variable envName instead, which `docker inspect` and every process in the container can read.'),
+    envName: z.string().regex(ENV_NAME_PATTERN, 'environment variable names are letters, digits and "_", not starting with a digit').default('SESSION_TOKEN').describe('With delivery: Env, the environment variable that carries the token into the container. Default SESSION_TOKEN.'),
   })
-  .describe('A per-session access token, minted by the controller: 32 random bytes, readable by writers in sessionctl.session_tokens and by `sessionctl token NAME`, never in spec, status, events or logs.');
+  .describe("A per-session access token, minted by the controller: 32 random bytes, readable by its owner's writers in sessionctl.session_tokens and by `sessionctl token NAME`, never in spec, status, events or logs.");
 
 export const networkSchema = z
   .strictObject({

@@ -3,11 +3,13 @@
  * happened (events, logs, metrics, the inventory). The first failure stops the plan: it is turned
  * into words for status and left to the queue's backoff.
  */
+import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import type { SessionSpec } from '../../crds/session';
 import type { ContainerDefaults } from '../../src/docker/container-config';
 import { containerCreateOptions } from '../../src/docker/container-config';
 import { NetworkConflictError, ensureSessionNetwork, removeSessionNetwork } from '../../src/docker/networks';
+import { TOKEN_DIRECTORY, TOKEN_VOLUME, tarWithFile } from '../../src/docker/token-file';
 import { VolumeConflictError, ownedVolumesToRemove, resolveVolume } from '../../src/docker/volumes';
 import { dockerErrorMessage, dockerStatusCode } from '../../src/docker/host';
 import type { HostInventory, ObservedContainer } from '../../src/docker/inventory';
@@ -187,7 +189,7 @@ export class ActionExecutor {
         await this.removeVolumes(context, action.volumes);
         return true;
       case 'finalize':
-        await this.removeNetwork(context);
+        await this.removeSessionResources(context);
         execution.finalized = await finishDeletion(db, key, row!.uid);
         if (execution.finalized) logger.info('session deleted');
         return true;
@@ -212,6 +214,8 @@ export class ActionExecutor {
     for (const volume of spec!.volumes ?? []) {
       if (volume.hostPath === undefined) volumes[volume.name] = await resolveVolume(inventory.host, key, row!.uid, volume.name);
     }
+    const tokenFile = spec!.auth !== undefined && spec!.auth.delivery !== 'Env';
+    if (tokenFile) volumes[TOKEN_VOLUME] = await resolveVolume(inventory.host, key, row!.uid, TOKEN_VOLUME);
     const token = spec!.auth ? await readToken(db, key) : undefined;
     if (spec!.auth && token?.tokenId !== context.revision.tokenId) {
       // Rotated or requested since this reconcile read it: the hash would not match the token.
@@ -219,7 +223,8 @@ export class ActionExecutor {
       return false;
     }
     const options = containerCreateOptions({ name: key, uid: row!.uid, generation: row!.generation }, spec!, this.options.defaults, { revision: context.revision, token: token?.token, imageDigest: context.imageDigest, volumes, network });
-    const created = await this.create(context, options, action.start);
+    const prepare = tokenFile && token ? writeTokenFile(token.token, spec!) : undefined;
+    const created = await this.create(context, options, action.start, prepare);
     if (!created) {
       execution.replan = true;
       return false;
@@ -241,13 +246,17 @@ export class ActionExecutor {
     return true;
   }
 
-  /** Best effort: a network left behind costs little, a deletion held up by one would cost more. */
-  private async removeNetwork(context: ExecutionContext): Promise<void> {
-    if (this.options.defaults.networkMode !== 'PerSession') return;
+  /**
+   * What the session had besides its containers and spec volumes: its network and its token volume.
+   * Best effort: either left behind costs little, a deletion held up by one would cost more.
+   */
+  private async removeSessionResources(context: ExecutionContext): Promise<void> {
+    const host = this.options.inventory.host;
     try {
-      await removeSessionNetwork(this.options.inventory.host, context.key);
+      if (this.options.defaults.networkMode === 'PerSession') await removeSessionNetwork(host, context.key);
+      for (const name of (await ownedVolumesToRemove(host, context.key, TOKEN_VOLUME)).remove) await host.removeVolume(name);
     } catch (error) {
-      context.logger.warn({ err: { message: dockerErrorMessage(error) } }, 'could not remove the session network');
+      context.logger.warn({ err: { message: dockerErrorMessage(error) } }, 'could not remove the session network or token volume');
     }
   }
 
@@ -287,11 +296,16 @@ export class ActionExecutor {
    * Creates the container. A 409 means the name is taken: by our own container that the inventory
    * has not seen yet (record it and plan again), or by a container we do not manage (a conflict).
    */
-  private async create(context: ExecutionContext, options: ReturnType<typeof containerCreateOptions>, start: boolean): Promise<{ id: string; startError?: unknown } | undefined> {
+  private async create(
+    context: ExecutionContext,
+    options: ReturnType<typeof containerCreateOptions>,
+    start: boolean,
+    prepare?: (container: Dockerode.Container) => Promise<void>,
+  ): Promise<{ id: string; startError?: unknown } | undefined> {
     const { inventory } = this.options;
     const { key, logger } = context;
     try {
-      return await inventory.host.createAndStart(options, start);
+      return await inventory.host.createAndStart(options, start, prepare);
     } catch (error) {
       if (dockerStatusCode(error) !== 409) throw error;
       const existing = await inventory.host.inspect(options.name!);
@@ -348,6 +362,16 @@ class StartError extends Error {
   ) {
     super(dockerErrorMessage(cause), { cause });
   }
+}
+
+/** Uploads the token file into the created container, owned by the session's user and readable by it only. */
+function writeTokenFile(token: string, spec: SessionSpec): (container: Dockerode.Container) => Promise<void> {
+  const uid = spec.securityContext?.runAsUser ?? 0;
+  const gid = spec.securityContext?.runAsGroup ?? uid;
+  const archive = tarWithFile('token', token, { uid, gid });
+  return async (container) => {
+    await container.putArchive(archive, { path: TOKEN_DIRECTORY });
+  };
 }
 
 function conflictReason(reason: Failure['reason']): EventReason {

@@ -9,6 +9,7 @@ import { parseMemoryBytes, parseNanoCpus } from '../../crds/quantity';
 import { normaliseHostPath } from '../../crds/runtime-fields';
 import { LABELS, MANAGED_BY, containerName, specHash, type ContainerRevision } from './labels';
 import type { NetworkMode } from './networks';
+import { TOKEN_DIRECTORY, TOKEN_FILE, TOKEN_FILE_ENV, TOKEN_VOLUME } from './token-file';
 import { volumeName } from './volumes';
 
 export interface ContainerDefaults {
@@ -40,7 +41,7 @@ export interface SessionIdentity {
 /** What the container gets besides its spec. */
 export interface ContainerExtras {
   revision?: ContainerRevision;
-  /** The plaintext access token, injected as spec.auth.envName. */
+  /** The plaintext access token: written to TOKEN_FILE before start, or (delivery: Env) injected as spec.auth.envName. */
   token?: string;
   /** The image digest the container is created from, so that a moved tag can be told apart. */
   imageDigest?: string;
@@ -105,11 +106,13 @@ export function healthcheckConfig(spec: SessionSpec): Dockerode.ContainerCreateO
 }
 
 function mounts(session: SessionIdentity, spec: SessionSpec, resolved: Record<string, string> = {}): Dockerode.MountSettings[] {
-  return (spec.volumes ?? []).map((volume) =>
+  const token: Dockerode.MountSettings[] =
+    spec.auth && spec.auth.delivery !== 'Env' ? [{ Type: 'volume', Source: resolved[TOKEN_VOLUME] ?? volumeName(session.name, TOKEN_VOLUME), Target: TOKEN_DIRECTORY, ReadOnly: false }] : [];
+  return token.concat((spec.volumes ?? []).map((volume) =>
     volume.hostPath === undefined
       ? { Type: 'volume' as const, Source: resolved[volume.name] ?? volumeName(session.name, volume.name), Target: volume.mountPath, ReadOnly: volume.readOnly }
       : { Type: 'bind' as const, Source: normaliseHostPath(volume.hostPath), Target: volume.mountPath, ReadOnly: volume.readOnly },
-  );
+  ));
 }
 
 export function containerCreateOptions(
@@ -129,7 +132,8 @@ export function containerCreateOptions(
     bindings[key] = [{ HostIp: defaults.publishAddress, HostPort: '' }];
   }
   const env = Object.entries(spec.env).map(([key, value]) => `${key}=${value}`);
-  if (spec.auth && extras.token !== undefined) env.push(`${spec.auth.envName}=${extras.token}`);
+  if (spec.auth?.delivery === 'Env' && extras.token !== undefined) env.push(`${spec.auth.envName}=${extras.token}`);
+  if (spec.auth && spec.auth.delivery !== 'Env') env.push(`${TOKEN_FILE_ENV}=${TOKEN_FILE}`);
   const security = spec.securityContext;
   const readOnly = security?.readOnlyRootFilesystem === true;
   return {

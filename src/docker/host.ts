@@ -25,6 +25,7 @@ export type DockerOperation =
   | 'volume_remove'
   | 'volume_inspect'
   | 'network_inspect'
+  | 'put_archive'
   | 'network_create'
   | 'network_remove'
   | 'image_inspect'
@@ -99,9 +100,21 @@ export class DockerHost {
    * Create and, if asked, start in one concurrency slot, as `docker run` does: a new container is
    * not left waiting for a start behind other creates. A failed start still returns the id.
    */
-  createAndStart(options: Dockerode.ContainerCreateOptions, start: boolean): Promise<{ id: string; startError?: unknown }> {
+  createAndStart(
+    options: Dockerode.ContainerCreateOptions,
+    start: boolean,
+    /** Runs between create and start, such as writing the token file; its failure is reported like a failed start. */
+    prepare?: (container: Dockerode.Container) => Promise<void>,
+  ): Promise<{ id: string; startError?: unknown }> {
     const work = () => this.limiter.add(async () => {
       const container = await this.measure('create', () => this.docker.createContainer(options));
+      if (prepare) {
+        try {
+          await this.measure('put_archive', () => prepare(container));
+        } catch (error) {
+          return { id: container.id, startError: error };
+        }
+      }
       if (!start) return { id: container.id };
       try {
         await this.measure('start', () => container.start());
