@@ -6,9 +6,10 @@
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { advertiseAddressFor, type Config, type DockerHostConfig } from '../../src/config';
-import { createDockerClient } from '../../src/docker/client';
+import { clientCertificateExpiry, createDockerClient } from '../../src/docker/client';
 import { DockerHost } from '../../src/docker/host';
 import { HostInventory } from '../../src/docker/inventory';
+import { cachedProbe } from '../../src/health/cache';
 import { healthReport } from '../../src/health/report';
 import { preinitialise, type Metrics } from '../../src/metrics/registry';
 import { MetricsServer } from '../../src/metrics/server';
@@ -59,6 +60,8 @@ export class SessionControllerManager {
     const { config, dockerHost, pool, logger, metrics } = options;
     preinitialise(metrics, CONTROLLER_NAME);
     const host = new DockerHost(dockerHost.name, createDockerClient(dockerHost), createDockerClient(dockerHost, { idleTimeoutMs: 0 }), metrics, config.dockerConcurrency);
+    const certificateExpiry = clientCertificateExpiry(dockerHost);
+    if (certificateExpiry !== undefined) metrics.clientCertificateExpiry.set({ host: dockerHost.name }, certificateExpiry / 1000);
     this.admission = new Admission({
       host: host.name,
       capacity: config.capacity,
@@ -152,7 +155,7 @@ export class SessionControllerManager {
       port: config.metricsPort,
       registry: metrics.registry,
       ready: () => this.ready,
-      health: () =>
+      health: cachedProbe(() =>
         healthReport({
           db: pool,
           hosts: [
@@ -170,6 +173,7 @@ export class SessionControllerManager {
           startedAt: this.startedAt,
           ready: () => this.ready,
         }),
+      ),
     });
   }
 

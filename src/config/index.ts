@@ -26,6 +26,8 @@ export interface DockerHostConfig {
   /** Absent only for a unix socket allowed for local development. */
   tls?: { caPath: string; certPath: string; keyPath: string };
   socketPath?: string;
+  /** The lowest TLS version the client accepts (SESSIONCTL_DOCKER_TLS_MIN_VERSION). */
+  tlsMinVersion?: 'TLSv1.2' | 'TLSv1.3';
 }
 
 export interface Config {
@@ -95,6 +97,7 @@ const envSchema = z.object({
   DOCKER_CERT_PATH: z.string().optional(),
   SESSIONCTL_DOCKER_HOST_NAME: z.string().regex(/^[a-z0-9][-a-z0-9.]{0,62}$/).default('default'),
   SESSIONCTL_DEV_ALLOW_UNIX_SOCKET: z.string().optional(),
+  SESSIONCTL_DOCKER_TLS_MIN_VERSION: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
   SESSIONCTL_STATE_DIR: z.string().optional(),
   SESSIONCTL_PG_PORT: positiveInt(54329),
   SESSIONCTL_METRICS_ADDR: z.string().regex(/^[^:]+:\d+$/, 'expected host:port such as 127.0.0.1:9464').default('127.0.0.1:9464'),
@@ -207,7 +210,7 @@ function parseEnv(env: NodeJS.ProcessEnv): z.output<typeof envSchema> {
 /** The Docker host, from the same variables the docker CLI reads. Only the controller needs it. */
 export function loadDockerHostConfig(env: NodeJS.ProcessEnv = process.env): DockerHostConfig {
   const values = parseEnv(env);
-  return parseDockerHost({
+  const host = parseDockerHost({
     DOCKER_HOST: values.DOCKER_HOST,
     DOCKER_TLS_VERIFY: values.DOCKER_TLS_VERIFY,
     DOCKER_CERT_PATH: values.DOCKER_CERT_PATH,
@@ -215,6 +218,7 @@ export function loadDockerHostConfig(env: NodeJS.ProcessEnv = process.env): Dock
     allowUnixSocket: truthy(values.SESSIONCTL_DEV_ALLOW_UNIX_SOCKET),
     home: os.homedir(),
   });
+  return { ...host, tlsMinVersion: values.SESSIONCTL_DOCKER_TLS_MIN_VERSION };
 }
 
 /** The ceilings, each at least the default a spec without that limit gets. */
