@@ -14,7 +14,7 @@ import { VolumeConflictError, ownedVolumesToRemove, resolveVolume } from '../../
 import { dockerErrorMessage, dockerStatusCode } from '../../src/docker/host';
 import type { HostInventory, ObservedContainer } from '../../src/docker/inventory';
 import { portsFromInspect } from '../../src/docker/inventory';
-import { LABELS, MANAGED_BY, type ContainerRevision } from '../../src/docker/labels';
+import { LABELS, MANAGED_BY, ownership, type ContainerRevision } from '../../src/docker/labels';
 import type { Metrics } from '../../src/metrics/registry';
 import type { Db } from '../../src/store/db';
 import { recordEvent, type EventReason, type EventType } from '../../src/store/events';
@@ -22,6 +22,7 @@ import { CONTAINER_FINALIZER, addFinalizer, deleteSessionAs, finishDeletion, typ
 import { readToken } from '../../src/store/tokens';
 import { STOP_TIMEOUT_SECONDS, crashBackoffMs, ranStably, type Action, type ExpireReason, type RestartHistory } from './plan';
 import { exitReason, type Failure } from './status';
+import { isRemovalRefused, type StuckContainers } from './stuck';
 
 export interface Execution {
   restartsDone: number;
@@ -56,6 +57,7 @@ export interface ActionExecutorOptions {
   defaults: ContainerDefaults;
   restarts: Map<string, RestartHistory>;
   hadContainer: Set<string>;
+  stuck: StuckContainers;
   now: () => number;
   random: () => number;
 }
@@ -88,6 +90,10 @@ export class ActionExecutor {
           execution.replan = true;
           break;
         }
+        if (await this.foundDead(context, action, error)) {
+          execution.replan = true;
+          break;
+        }
         execution.failure = this.describeFailure(action, error, context.spec);
         context.logger.warn({ action: action.type, err: { message: dockerErrorMessage(error), statusCode: dockerStatusCode(error) } }, 'action failed');
         await this.event(context, 'Warning', conflictReason(execution.failure.reason), execution.failure.message);
@@ -115,8 +121,7 @@ export class ActionExecutor {
         row!.finalizers.push(CONTAINER_FINALIZER);
         return true;
       case 'remove': {
-        await host.remove(action.container.id);
-        inventory.forget(action.container.id);
+        if (!(await this.removeOrSetAside(context, action.container))) return true;
         if (action.reason === 'orphan' || action.reason === 'stale-uid') metrics.driftCorrections.inc({ kind: 'orphan_removed' });
         if (action.reason === 'duplicate') metrics.driftCorrections.inc({ kind: 'duplicate_removed' });
         await this.event(context, 'Normal', 'Removed', `removed ${action.reason} container ${short(action.container.id)}`, action.container.labels[LABELS.uid] ?? row?.uid ?? null);
@@ -153,7 +158,8 @@ export class ActionExecutor {
         inventory.update(action.container.id, { state: 'running', startedAt: this.options.now(), finishedAt: undefined, exitCode: undefined, oomKilled: false, health: undefined, ports: undefined });
         const consecutive = ranStably(action.container, now) ? 1 : history.consecutive + 1;
         const jitter = this.options.random();
-        this.options.restarts.set(key, { consecutive, lastRestartAt: this.options.now(), generation: row?.generation, jitter });
+        const lastExit = { finishedAt: action.container.finishedAt, code: action.exitCode, reason };
+        this.options.restarts.set(key, { consecutive, lastRestartAt: this.options.now(), generation: row?.generation, jitter, lastExit });
         execution.restartsDone++;
         execution.lastExit = { code: action.exitCode, oomKilled: action.oomKilled, unhealthy: action.unhealthy };
         metrics.containerRestarts.inc({ reason });
@@ -200,22 +206,22 @@ export class ActionExecutor {
     const { db, inventory, metrics } = this.options;
     const { key, row, spec, logger } = context;
     if (action.replaced) {
-      await inventory.host.remove(action.replaced.id);
-      inventory.forget(action.replaced.id);
+      await this.removeOrSetAside(context, action.replaced);
       if (!action.forImage) metrics.driftCorrections.inc({ kind: 'spec_changed' });
     } else if (this.options.hadContainer.has(row!.uid) || row!.status.containerId) {
       metrics.driftCorrections.inc({ kind: 'container_missing' });
     }
     const network = this.options.defaults.networkMode === 'PerSession'
-      ? await ensureSessionNetwork(inventory.host, key, row!.uid, spec!.network?.egress ?? this.options.defaults.defaultEgress ?? 'Internet')
+      ? await ensureSessionNetwork(inventory.host, key, row!.uid, spec!.network?.egress ?? this.options.defaults.defaultEgress ?? 'Internet', this.options.defaults.installation)
       : undefined;
     // Before anything is mounted: a volume that is not this session's refuses the create (VolumeConflict).
+    const installation: Record<string, string> = this.options.defaults.installation ? { [LABELS.installation]: this.options.defaults.installation } : {};
     const volumes: Record<string, string> = {};
     for (const volume of spec!.volumes ?? []) {
-      if (volume.hostPath === undefined) volumes[volume.name] = await resolveVolume(inventory.host, key, row!.uid, volume.name);
+      if (volume.hostPath === undefined) volumes[volume.name] = await resolveVolume(inventory.host, key, row!.uid, volume.name, installation);
     }
     const tokenFile = spec!.auth !== undefined && spec!.auth.delivery !== 'Env';
-    if (tokenFile) volumes[TOKEN_VOLUME] = await resolveVolume(inventory.host, key, row!.uid, TOKEN_VOLUME);
+    if (tokenFile) volumes[TOKEN_VOLUME] = await resolveVolume(inventory.host, key, row!.uid, TOKEN_VOLUME, installation);
     const token = spec!.auth ? await readToken(db, key) : undefined;
     if (spec!.auth && token?.tokenId !== context.revision.tokenId) {
       // Rotated or requested since this reconcile read it: the hash would not match the token.
@@ -254,7 +260,7 @@ export class ActionExecutor {
     const host = this.options.inventory.host;
     try {
       if (this.options.defaults.networkMode === 'PerSession') await removeSessionNetwork(host, context.key);
-      for (const name of (await ownedVolumesToRemove(host, context.key, TOKEN_VOLUME)).remove) await host.removeVolume(name);
+      for (const name of (await ownedVolumesToRemove(host, context.key, TOKEN_VOLUME, this.options.defaults.installation)).remove) await host.removeVolume(name);
     } catch (error) {
       context.logger.warn({ err: { message: dockerErrorMessage(error) } }, 'could not remove the session network or token volume');
     }
@@ -264,7 +270,7 @@ export class ActionExecutor {
   private async removeVolumes(context: ExecutionContext, volumes: string[]): Promise<void> {
     const host = this.options.inventory.host;
     for (const volume of volumes) {
-      const { remove, refused } = await ownedVolumesToRemove(host, context.key, volume);
+      const { remove, refused } = await ownedVolumesToRemove(host, context.key, volume, this.options.defaults.installation);
       for (const name of remove) {
         await host.removeVolume(name);
         await this.event(context, 'Normal', 'VolumeRemoved', `removed volume ${name} (volumeReclaimPolicy: Delete)`);
@@ -273,6 +279,41 @@ export class ActionExecutor {
         await this.event(context, 'Warning', 'VolumeConflict', `left volume ${name} alone: it does not belong to this session`);
       }
     }
+  }
+
+  /**
+   * Removes the container; if Docker refuses (a dead container, a busy root filesystem), renames it
+   * out of the session's way instead, so that a fresh container can take its name. Returns whether
+   * it is gone; throws only when it could be neither removed nor renamed.
+   */
+  private async removeOrSetAside(context: ExecutionContext, container: ObservedContainer): Promise<boolean> {
+    const { inventory } = this.options;
+    try {
+      await inventory.host.remove(container.id);
+      inventory.forget(container.id);
+      return true;
+    } catch (error) {
+      if (!isRemovalRefused(error)) throw error;
+      const cause = dockerErrorMessage(error);
+      const stuck = await this.options.stuck.setAside(container, cause).catch(() => Promise.reject(error));
+      inventory.update(container.id, { name: stuck.name, state: 'dead' });
+      await this.event(context, 'Warning', 'ContainerStuck', `Docker could not remove container ${short(container.id)} (${cause}); renamed it ${stuck.name} and retries its removal`, container.labels[LABELS.uid] ?? null);
+      return false;
+    }
+  }
+
+  /**
+   * A start or restart that Docker refused because the container is dead ("marked for removal"):
+   * the inventory learns it, and the next plan removes or sets the container aside.
+   */
+  private async foundDead(context: ExecutionContext, action: Action, error: unknown): Promise<boolean> {
+    const id = action.type === 'start' || action.type === 'restart' ? action.container.id : error instanceof StartError ? error.containerId : undefined;
+    if (!id || !isRemovalRefused(error instanceof StartError ? error.cause : error)) return false;
+    const info = await this.options.inventory.host.inspect(id).catch(() => undefined);
+    if (info?.State.Status !== 'dead' && info?.State.Dead !== true) return false;
+    this.options.inventory.update(id, { state: 'dead' });
+    context.logger.warn({ containerId: id }, 'container is dead; planning again');
+    return true;
   }
 
   private async start(context: ExecutionContext, id: string, reason: EventReason, message: string): Promise<void> {
@@ -309,9 +350,8 @@ export class ActionExecutor {
     } catch (error) {
       if (dockerStatusCode(error) !== 409) throw error;
       const existing = await inventory.host.inspect(options.name!);
-      if (existing.Config.Labels?.[LABELS.managedBy] !== MANAGED_BY || existing.Config.Labels?.[LABELS.session] !== key) {
-        throw new NameConflictError(`a container named ${options.name} exists but is not managed by sessionctl; it is left alone. Rename or remove it to let this session start`);
-      }
+      const conflict = nameHolderConflict(existing.Config.Labels ?? {}, options.name!, key, context.row?.uid, this.options.defaults.installation);
+      if (conflict) throw new NameConflictError(conflict);
       inventory.record({
         id: existing.Id,
         name: options.name!,
@@ -347,6 +387,21 @@ export class ActionExecutor {
     const reason = action.type === 'create' ? 'CreateFailed' : action.type === 'stop' ? 'StopFailed' : action.type === 'remove' ? 'RemoveFailed' : 'StartFailed';
     return { reason, message: `${action.type} failed: ${message}` };
   }
+}
+
+/** Why a container holding the session's name is not this session's to adopt, if it is not. */
+function nameHolderConflict(labels: Record<string, string>, name: string, session: string, uid: string | undefined, installation: string | undefined): string | undefined {
+  if (labels[LABELS.managedBy] !== MANAGED_BY || labels[LABELS.session] !== session) {
+    return `a container named ${name} exists but is not managed by sessionctl; it is left alone. Rename or remove it to let this session start`;
+  }
+  const owner = installation === undefined ? 'ours' : ownership(labels, installation);
+  if (owner === 'foreign') {
+    return `a container named ${name} belongs to another sessionctl installation (${labels[LABELS.installation]}) that shares this Docker daemon; it is left alone. Use another session name, or remove that session there`;
+  }
+  if (owner === 'unlabelled' && labels[LABELS.uid] !== uid) {
+    return `a container named ${name} was made by an earlier sessionctl for another session of this name, and may belong to another installation; it is left alone. Remove it to let this session start`;
+  }
+  return undefined;
 }
 
 class NameConflictError extends Error {

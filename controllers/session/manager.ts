@@ -11,7 +11,7 @@ import { DockerHost } from '../../src/docker/host';
 import { HostInventory } from '../../src/docker/inventory';
 import { cachedProbe } from '../../src/health/cache';
 import { healthReport } from '../../src/health/report';
-import { preinitialise, type Metrics } from '../../src/metrics/registry';
+import { preinitialise, preinitialiseHost, type Metrics } from '../../src/metrics/registry';
 import { MetricsServer } from '../../src/metrics/server';
 import { PHASES } from '../../crds/status';
 import { Controller } from '../../src/runtime/controller';
@@ -26,6 +26,7 @@ import { ImageManager } from './image';
 import { credentialsLookup } from './image-wiring';
 import { ImageRollout } from './rollout';
 import { SessionReconciler } from './reconcile';
+import { StuckContainers } from './stuck';
 
 export const CONTROLLER_NAME = 'session';
 
@@ -38,6 +39,8 @@ export interface SessionControllerOptions {
   metrics: Metrics;
   /** The build version, for /health and sessionctl_build_info. */
   version?: string;
+  /** This database's installation id (migration 008): containers of other installations are not ours. */
+  installation: string;
 }
 
 export class SessionControllerManager {
@@ -45,6 +48,7 @@ export class SessionControllerManager {
   readonly inventory: HostInventory;
   readonly listener: SessionListener;
   readonly admission: Admission;
+  readonly stuck: StuckContainers;
   private readonly poll: Periodic;
   private readonly resync: Periodic;
   private readonly server: MetricsServer;
@@ -59,7 +63,16 @@ export class SessionControllerManager {
   constructor(private readonly options: SessionControllerOptions) {
     const { config, dockerHost, pool, logger, metrics } = options;
     preinitialise(metrics, CONTROLLER_NAME);
-    const host = new DockerHost(dockerHost.name, createDockerClient(dockerHost), createDockerClient(dockerHost, { idleTimeoutMs: 0 }), metrics, config.dockerConcurrency);
+    const host = new DockerHost({
+      name: dockerHost.name,
+      docker: createDockerClient(dockerHost),
+      streams: createDockerClient(dockerHost, { idleTimeoutMs: 0 }),
+      metrics,
+      concurrency: config.dockerConcurrency,
+      timeoutMs: config.dockerTimeoutMs,
+    });
+    metrics.trackDegraded(host.name, () => host.degraded);
+    preinitialiseHost(metrics, host.name);
     const certificateExpiry = clientCertificateExpiry(dockerHost);
     if (certificateExpiry !== undefined) metrics.clientCertificateExpiry.set({ host: dockerHost.name }, certificateExpiry / 1000);
     this.admission = new Admission({
@@ -73,12 +86,15 @@ export class SessionControllerManager {
     });
     if (config.capacity.maxSessions !== undefined) metrics.hostCapacitySessions.set({ host: host.name }, config.capacity.maxSessions);
     if (config.capacity.allocatableMemoryBytes !== undefined) metrics.hostAllocatableMemory.set({ host: host.name }, config.capacity.allocatableMemoryBytes);
+    this.stuck = new StuckContainers({ host, logger, metrics, onRemoved: (session) => this.controller.queue.add(session) });
     this.inventory = new HostInventory({
       host,
+      installation: options.installation,
       logger,
       metrics,
       onChange: (session) => this.controller.queue.add(session),
       onRelisted: (sessions) => {
+        for (const session of sessions) this.stuck.adopt(this.inventory.forSession(session));
         // Running containers hold their room before any waiting session is admitted.
         for (const session of sessions) this.admission.seed(this.inventory.forSession(session));
         sessions.forEach((session) => this.controller.queue.add(session));
@@ -100,6 +116,7 @@ export class SessionControllerManager {
     const reconciler = new SessionReconciler({
       images,
       rollout,
+      stuck: this.stuck,
       db: pool,
       inventory: this.inventory,
       metrics,
@@ -115,6 +132,7 @@ export class SessionControllerManager {
         memoryBytes: config.defaultResources.memoryBytes,
         nanoCpus: config.defaultResources.nanoCpus,
         capabilities: config.capabilities,
+        installation: options.installation,
       },
     });
     this.controller = new Controller({ name: CONTROLLER_NAME, reconcile: reconciler.reconcile, workers: config.workers, logger, metrics });
@@ -165,6 +183,7 @@ export class SessionControllerManager {
               version: () => host.version(),
               containersManaged: () => this.inventory.size,
               eventsConnected: () => this.inventory.connected,
+              degraded: () => host.degraded,
             },
           ],
           listener: this.listener,
@@ -224,6 +243,7 @@ export class SessionControllerManager {
   /** One list per host and one query, whatever the number of sessions. */
   async fullResync(): Promise<void> {
     const sessions = await this.inventory.relist();
+    for (const session of sessions) this.stuck.adopt(this.inventory.forSession(session));
     sessions.forEach((session) => this.controller.queue.add(session));
     await this.resyncRows();
     await pruneEventsOfDeletedSessions(this.options.pool);
@@ -238,6 +258,7 @@ export class SessionControllerManager {
       const finished = await this.controller.stop(config.shutdownTimeoutMs);
       if (!finished) logger.warn({ timeoutMs: config.shutdownTimeoutMs }, 'abandoned in-flight reconciles at shutdown; the next start picks them up');
       await this.inventory.stop();
+      this.stuck.stop();
       await this.server.stop();
       logger.info('controller stopped; containers keep running');
     })();

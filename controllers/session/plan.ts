@@ -5,8 +5,9 @@
  */
 import type { SessionSpec, Validation } from '../../crds/session';
 import type { ObservedContainer } from '../../src/docker/inventory';
-import { LABELS, containerName, specHash } from '../../src/docker/labels';
+import { LABELS, containerName, isStuckContainerName, specHash } from '../../src/docker/labels';
 import type { AdmissionResult, UnschedulableReason } from './admission';
+import type { RecordedExit } from './late-oom';
 import { lifetimeCheck, type LifetimeInput } from './lifetime';
 
 export interface DesiredSession extends LifetimeInput {
@@ -36,6 +37,8 @@ export interface RestartHistory {
   jitter?: number;
   /** Why the due restart has waited so far (so that each reason is counted once). */
   deferred?: DeferralReason[];
+  /** The exit the last restart followed, as recorded (a late oom event corrects its reason). */
+  lastExit?: RecordedExit;
 }
 
 export interface PlanInput {
@@ -56,7 +59,7 @@ export interface PlanInput {
   crashRestartTurn?: () => number;
 }
 
-export type RemoveReason = 'orphan' | 'stale-uid' | 'duplicate' | 'spec-changed' | 'deleting';
+export type RemoveReason = 'orphan' | 'stale-uid' | 'duplicate' | 'spec-changed' | 'deleting' | 'dead';
 export type StopReason = 'Requested' | 'IdleTimeout' | 'RestartLimitExceeded';
 export type ExpireReason = 'MaxLifetimeExceeded' | 'IdleTimeout';
 
@@ -129,15 +132,26 @@ function shouldRestart(spec: SessionSpec, container: ObservedContainer): boolean
   return false;
 }
 
+/**
+ * Only containers labelled with an installation may be removed for not matching a row: the
+ * inventory holds no other installation's, and one made before the label existed may belong to
+ * another installation sharing the daemon. Such a container is still adopted by the row whose uid it carries.
+ */
+function removable(container: ObservedContainer): boolean {
+  return container.labels[LABELS.installation] !== undefined;
+}
+
 export function plan(input: PlanInput): Plan {
-  const { desired, containers } = input;
+  const { desired } = input;
+  // Containers set aside as stuck are no longer the session's: their removal is retried on its own.
+  const containers = input.containers.filter((container) => !isStuckContainerName(container.name));
   if (!desired) {
-    return { actions: containers.map((container) => ({ type: 'remove', container, reason: 'orphan' })), holdsRoom: false };
+    return { actions: containers.filter(removable).map((container) => ({ type: 'remove', container, reason: 'orphan' })), holdsRoom: false };
   }
   // A container of an earlier row that had the same name is not ours to keep, whatever else holds.
   const stale = containers.filter((container) => container.labels[LABELS.uid] !== desired.uid);
   const own = containers.filter((container) => container.labels[LABELS.uid] === desired.uid);
-  const actions: Action[] = stale.map((container) => ({ type: 'remove', container, reason: 'stale-uid' }));
+  const actions: Action[] = stale.filter(removable).map((container) => ({ type: 'remove', container, reason: 'stale-uid' }));
 
   if (desired.deletionRequested) {
     actions.push(...own.map((container) => ({ type: 'remove' as const, container, reason: 'deleting' as const })));
@@ -160,7 +174,11 @@ export function plan(input: PlanInput): Plan {
     return { actions, primary: own[0], holdsRoom: false };
   }
   const timers = [lifetime.nextCheckAt, desired.tokenExpiresAt].filter((at): at is number => at !== undefined);
-  const result = planContainer(input, spec, own, actions, lifetime.idle);
+  // A dead container can be neither started nor kept: it goes (or is set aside), and a fresh one follows.
+  const dead = own.filter((container) => container.state === 'dead');
+  actions.push(...dead.map((container) => ({ type: 'remove' as const, container, reason: 'dead' as const })));
+  const alive = own.filter((container) => container.state !== 'dead');
+  const result = planContainer(input, spec, alive, actions, lifetime.idle);
   // Far deadlines are looked at again hourly, so that a clock step or a lost timer heals by itself.
   const nextTimer = timers.length > 0 ? Math.min(MAX_TIMER_MS, Math.max(0, Math.min(...timers) - input.now)) : undefined;
   if (nextTimer !== undefined && (result.requeueAfterMs === undefined || nextTimer < result.requeueAfterMs)) result.requeueAfterMs = nextTimer;
@@ -226,6 +244,7 @@ function planContainer(input: PlanInput, spec: SessionSpec, own: ObservedContain
       return { actions, primary, holdsRoom: true, requeueAfterMs: 1_000, waiting: { reason: 'Transitioning', message: `container is ${primary.state}` } };
     case 'exited':
     case 'dead': {
+      // (planContainer never sees a dead container; the case keeps the switch exhaustive.)
       if (!wantRunning || !shouldRestart(spec, primary)) return { actions, primary, holdsRoom: false, waiting: idleWaiting };
       if (budget.spent) return { actions, primary, holdsRoom: false, restartLimitExceeded: { message: budget.message } };
       const decision = restartWait(input, primary, `the container exited with code ${primary.exitCode ?? 'unknown'}`);

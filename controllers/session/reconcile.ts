@@ -9,7 +9,7 @@ import type { SessionStatus } from '../../crds/status';
 import { findCondition } from '../../crds/status';
 import type { ContainerDefaults } from '../../src/docker/container-config';
 import { effectiveMemoryBytes } from '../../src/docker/container-config';
-import type { HostInventory } from '../../src/docker/inventory';
+import type { HostInventory, ObservedContainer } from '../../src/docker/inventory';
 import { LABELS, canonicalJson, specHash, type ContainerRevision } from '../../src/docker/labels';
 import type { Metrics } from '../../src/metrics/registry';
 import type { ReconcileContext, ReconcileOutcome } from '../../src/runtime/controller';
@@ -22,10 +22,12 @@ import type { Admission } from './admission';
 import type { ImageManager } from './image';
 import { imageStep, type ImageOutcome } from './image-wiring';
 import { CRASH_RESTART_DEFERRAL, plan, type DeferralReason, type DesiredSession, type RestartHistory } from './plan';
+import { isLateOom } from './late-oom';
 import { egressProblems, hostPolicyProblems } from './policy';
 import { ceilingProblems, type Ceilings } from './ceilings';
 import type { ImageRollout } from './rollout';
 import { computeStatus } from './status';
+import type { StuckContainers } from './stuck';
 
 export interface SessionReconcilerOptions {
   db: Db;
@@ -35,6 +37,7 @@ export interface SessionReconcilerOptions {
   admission: Admission;
   images: ImageManager;
   rollout: ImageRollout;
+  stuck: StuckContainers;
   /** Host directories spec.volumes[].hostPath may bind-mount. */
   allowedHostPaths?: string[];
   /** The operator's per-session maximums; none when unset (unit tests). */
@@ -70,6 +73,7 @@ export class SessionReconciler {
       defaults: options.defaults,
       restarts: this.restarts,
       hadContainer: this.hadContainer,
+      stuck: options.stuck,
       now: this.now,
       random: this.random,
     });
@@ -148,6 +152,7 @@ export class SessionReconciler {
 
     const own = inventory.forSession(key).filter((container) => container.labels[LABELS.uid] === row.uid);
     if (own.length > 0) this.hadContainer.add(row.uid);
+    const lateOom = execution.restartsDone === 0 ? await this.correctLateOom(key, row, own, logger) : undefined;
     const status = computeStatus({
       previous: row.status,
       generation: row.generation,
@@ -158,11 +163,12 @@ export class SessionReconciler {
       waiting: result.waiting,
       failure: execution.failure,
       restartsDone: execution.restartsDone,
-      lastExit: execution.lastExit,
+      lastExit: execution.lastExit ?? lateOom,
       containerHash,
       image: image && { waiting: image.waiting, updatePending: image.updatePending },
       restartLimitExceeded: result.restartLimitExceeded,
       advertiseAddress: this.options.advertiseAddress,
+      stuck: this.options.stuck.forSession(key),
       now: new Date(this.now()),
     });
     if (canonicalJson(status) !== canonicalJson(row.status)) {
@@ -243,6 +249,23 @@ export class SessionReconciler {
     if (!history || history.deferred?.includes(reason)) return;
     history.deferred = [...(history.deferred ?? []), reason];
     this.options.metrics.crashRestartsDeferred.inc({ reason });
+  }
+
+  /**
+   * The oom event of the exit the last restart followed came after the restart: record that exit as
+   * OOMKilled after all (status, an event, the restart counter by reason).
+   */
+  private async correctLateOom(key: string, row: Row, own: ObservedContainer[], logger: Logger): Promise<{ code?: number; oomKilled: boolean } | undefined> {
+    const history = this.restarts.get(key);
+    const container = own.find((candidate) => candidate.state === 'running');
+    if (!history?.lastExit || !container || !isLateOom(container, history.lastExit)) return undefined;
+    history.lastExit = { ...history.lastExit, reason: 'OOMKilled' };
+    this.options.inventory.update(container.id, { oomKilled: false, oomAt: undefined });
+    this.options.metrics.containerRestarts.inc({ reason: 'OOMKilled' });
+    const message = `Docker reported after the restart that container ${container.id.slice(0, 12)} had been killed for exceeding its memory limit; its last exit is recorded as OOMKilled`;
+    await this.event(row, 'Warning', 'OOMKilled', message, logger);
+    logger.info({ containerId: container.id }, 'late oom event; exit recorded as OOMKilled');
+    return { code: history.lastExit.code, oomKilled: true };
   }
 
   /** Events for conditions that just changed: scheduling and the restart budget. */

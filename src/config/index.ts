@@ -40,6 +40,8 @@ export interface Config {
   logFormat: 'json' | 'pretty';
   workers: number;
   dockerConcurrency: number;
+  /** Deadline of one Docker call (stop and restart add their grace period). */
+  dockerTimeoutMs: number;
   resyncIntervalMs: number;
   pollIntervalMs: number;
   publishAddress: string;
@@ -105,6 +107,7 @@ const envSchema = z.object({
   SESSIONCTL_LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
   SESSIONCTL_WORKERS: positiveInt(16),
   SESSIONCTL_DOCKER_CONCURRENCY: positiveInt(8),
+  SESSIONCTL_DOCKER_TIMEOUT_SECONDS: positiveInt(30),
   SESSIONCTL_RESYNC_SECONDS: positiveInt(300),
   SESSIONCTL_POLL_SECONDS: positiveInt(10),
   SESSIONCTL_PUBLISH_ADDRESS: z.string().default('127.0.0.1'),
@@ -253,6 +256,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     logFormat: values.SESSIONCTL_LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json'),
     workers: values.SESSIONCTL_WORKERS,
     dockerConcurrency: values.SESSIONCTL_DOCKER_CONCURRENCY,
+    dockerTimeoutMs: values.SESSIONCTL_DOCKER_TIMEOUT_SECONDS * 1000,
     resyncIntervalMs: values.SESSIONCTL_RESYNC_SECONDS * 1000,
     pollIntervalMs: values.SESSIONCTL_POLL_SECONDS * 1000,
     publishAddress: values.SESSIONCTL_PUBLISH_ADDRESS,

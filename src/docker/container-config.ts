@@ -24,6 +24,8 @@ export interface ContainerDefaults {
   networkMode?: NetworkMode;
   /** Egress of a session whose spec sets none. */
   defaultEgress?: 'Internet' | 'None';
+  /** The installation id every container is labelled with (see labels.ownership). */
+  installation?: string;
 }
 
 export const DEFAULT_CONTAINER_DEFAULTS: ContainerDefaults = {
@@ -144,7 +146,11 @@ export function containerCreateOptions(
     WorkingDir: spec.workingDir,
     User: security?.runAsUser === undefined ? undefined : `${security.runAsUser}${security.runAsGroup === undefined ? '' : `:${security.runAsGroup}`}`,
     Env: env,
-    Labels: { ...containerLabels(session, specHash(spec, extras.revision), memory), ...(extras.imageDigest ? { [LABELS.imageDigest]: extras.imageDigest } : {}) },
+    Labels: {
+      ...containerLabels(session, specHash(spec, extras.revision), memory),
+      ...(extras.imageDigest ? { [LABELS.imageDigest]: extras.imageDigest } : {}),
+      ...(defaults.installation ? { [LABELS.installation]: defaults.installation } : {}),
+    },
     ExposedPorts: exposed,
     Healthcheck: healthcheckConfig(spec),
     HostConfig: {

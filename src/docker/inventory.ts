@@ -9,7 +9,8 @@ import { backoffDelay, sleep } from '../runtime/backoff';
 import type { Metrics } from '../metrics/registry';
 import type { DockerHost } from './host';
 import { onJsonLines } from './json-lines';
-import { LABELS, LABEL_PREFIX, MANAGED_FILTER } from './labels';
+import { LABELS, LABEL_PREFIX, MANAGED_FILTER, ownership } from './labels';
+import { StreamLiveness } from './stream-liveness';
 
 export type ContainerState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 
@@ -20,6 +21,8 @@ export interface ObservedContainer {
   state: ContainerState;
   exitCode?: number;
   oomKilled?: boolean;
+  /** When Docker last reported an OOM kill (ms epoch): it may come after the die event it explains. */
+  oomAt?: number;
   /** ms epoch, from the daemon's event times. */
   startedAt?: number;
   finishedAt?: number;
@@ -65,13 +68,19 @@ export interface DockerEvent {
 
 export interface InventoryOptions {
   host: DockerHost;
+  /** Containers labelled with another installation are left out: they are not ours to see. */
+  installation?: string;
   logger: Logger;
   metrics: Metrics;
   /** A container of this session changed. */
   onChange(session: string): void;
   /** A (re)list finished; these sessions had containers before or after it. */
   onRelisted(sessions: Set<string>): void;
+  /** How often the event stream is checked for missed events (see StreamLiveness). */
+  streamCheckIntervalMs?: number;
 }
+
+const EVENT_FILTERS = { type: ['container'], label: [MANAGED_FILTER] };
 
 /** `docker ps` gives no exit code field; its status text does: "Exited (137) 5 seconds ago". */
 export function exitCodeFromStatus(status: string | undefined): number | undefined {
@@ -131,6 +140,7 @@ export function applyEvent(containers: Map<string, ObservedContainer>, event: Do
       break;
     case 'oom':
       existing.oomKilled = true;
+      existing.oomAt = at;
       break;
     case 'pause':
       existing.state = 'paused';
@@ -161,8 +171,25 @@ export class HostInventory {
   private lastEventSeconds: number | undefined;
   synced = false;
   connected = false;
+  private readonly liveness: StreamLiveness;
 
-  constructor(private readonly options: InventoryOptions) {}
+  constructor(private readonly options: InventoryOptions) {
+    this.liveness = new StreamLiveness({
+      host: options.host,
+      logger: options.logger,
+      filters: EVENT_FILTERS,
+      intervalMs: options.streamCheckIntervalMs,
+      onStall: (missed) => this.dropStalledStream(missed),
+    });
+  }
+
+  /** The stream missed an event: drop it, so that the loop re-lists and reconnects with `since`. */
+  private dropStalledStream(missed: DockerEvent): void {
+    const { host, logger, metrics } = this.options;
+    metrics.dockerEventStreamStalls.inc({ host: host.name });
+    logger.warn({ host: host.name, missed: { action: missed.Action, containerId: missed.Actor?.ID ?? missed.id } }, 'docker event stream missed an event; reconnecting');
+    (this.stream as unknown as { destroy?: () => void } | undefined)?.destroy?.();
+  }
 
   get host(): DockerHost {
     return this.options.host;
@@ -178,6 +205,10 @@ export class HostInventory {
 
   get size(): number {
     return this.containers.size;
+  }
+
+  private accepts(labels: Record<string, string>): boolean {
+    return this.options.installation === undefined || ownership(labels, this.options.installation) !== 'foreign';
   }
 
   /** The controller records the effect of its own calls at once; events then refine it. */
@@ -218,7 +249,7 @@ export class HostInventory {
   async relist(): Promise<Set<string>> {
     const listed = await this.options.host.listManaged(MANAGED_FILTER);
     const touched = this.sessions();
-    this.containers = new Map(listed.map((info) => [info.Id, fromListEntry(info)]));
+    this.containers = new Map(listed.filter((info) => this.accepts(info.Labels ?? {})).map((info) => [info.Id, fromListEntry(info)]));
     this.bySession = new Map();
     for (const container of this.containers.values()) this.index(container);
     for (const session of this.sessions()) touched.add(session);
@@ -232,6 +263,7 @@ export class HostInventory {
 
   async stop(): Promise<void> {
     this.abort.abort();
+    this.liveness.stop();
     (this.stream as unknown as { destroy?: () => void } | undefined)?.destroy?.();
     await this.running;
   }
@@ -252,6 +284,9 @@ export class HostInventory {
         if (this.abort.signal.aborted) break;
         logger.warn({ host: host.name, err: error }, 'docker event stream lost');
       }
+      this.liveness.stop();
+      // A stream that was up starts the back-off afresh: only failures in a row grow it.
+      if (this.connected) attempt = 0;
       this.connected = false;
       metrics.dockerHostUp.set({ host: host.name }, 0);
       if (this.abort.signal.aborted) break;
@@ -262,10 +297,11 @@ export class HostInventory {
   private async watch(since: number): Promise<void> {
     const { host, logger, metrics } = this.options;
     const stream = (await host.measure('events', () =>
-      host.streams.getEvents({ since: since.toFixed(9), filters: { type: ['container'], label: [MANAGED_FILTER] } } as object),
+      host.streams.getEvents({ since: since.toFixed(9), filters: EVENT_FILTERS } as object),
     )) as NodeJS.ReadableStream;
     this.stream = stream;
     this.connected = true;
+    this.liveness.start();
     metrics.dockerHostUp.set({ host: host.name }, 1);
     logger.info({ host: host.name, containers: this.containers.size }, 'docker event stream connected');
     await new Promise<void>((resolve, reject) => {
@@ -284,9 +320,11 @@ export class HostInventory {
       this.options.logger.warn({ host: this.options.host.name }, 'ignoring unparseable docker event');
       return;
     }
+    this.liveness.noteDelivered(event);
     if (event.timeNano) this.lastEventSeconds = event.timeNano / 1e9;
     else if (event.time) this.lastEventSeconds = event.time;
     const id = event.Actor?.ID ?? event.id ?? '';
+    if (!this.accepts(event.Actor?.Attributes ?? {})) return;
     const before = this.containers.get(id);
     const session = applyEvent(this.containers, event);
     if (event.Action?.startsWith('health_status: ') && session) {

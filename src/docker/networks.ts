@@ -31,7 +31,7 @@ export class NetworkConflictError extends Error {
 }
 
 /** The session's own network, created if missing; a network of that name that is not the session's is refused. */
-export async function ensureSessionNetwork(api: NetworkApi, session: string, uid: string, egress: 'Internet' | 'None'): Promise<string> {
+export async function ensureSessionNetwork(api: NetworkApi, session: string, uid: string, egress: 'Internet' | 'None', installation?: string): Promise<string> {
   const name = sessionNetworkName(session);
   const existing = await api.inspectNetwork(name);
   if (existing) {
@@ -46,7 +46,7 @@ export async function ensureSessionNetwork(api: NetworkApi, session: string, uid
     // Two controllers racing for the same session: the second create fails, and the next reconcile finds the network.
     CheckDuplicate: true,
     Internal: egress === 'None',
-    Labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.session]: session, [LABELS.uid]: uid },
+    Labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.session]: session, [LABELS.uid]: uid, ...(installation ? { [LABELS.installation]: installation } : {}) },
   });
   return name;
 }

@@ -32,9 +32,14 @@ export class VolumeConflictError extends Error {
   override readonly name = 'VolumeConflictError';
 }
 
-/** Whose is it? undefined when the volume carries sessionctl's labels for this session. */
-export function foreignOwner(labels: Record<string, string> | null | undefined, session: string, volume?: string): string | undefined {
+/**
+ * Whose is it? undefined when the volume carries sessionctl's labels for this session (and, where
+ * both say, this installation: two installations sharing a daemon may have sessions of one name).
+ */
+export function foreignOwner(labels: Record<string, string> | null | undefined, session: string, volume?: string, installation?: string): string | undefined {
   if (labels?.[LABELS.managedBy] !== MANAGED_BY) return 'a volume not managed by sessionctl';
+  const theirs = labels[LABELS.installation];
+  if (installation !== undefined && theirs !== undefined && theirs !== installation) return `another sessionctl installation (${theirs})`;
   if (labels[LABELS.session] !== session) return `session ${labels[LABELS.session] ?? '(unknown)'}`;
   // Old volumes have no volume label; new ones must name the volume they were made for.
   if (volume !== undefined && labels[VOLUME_LABEL] !== undefined && labels[VOLUME_LABEL] !== volume) return `volume ${labels[VOLUME_LABEL]} of the same session`;
@@ -50,21 +55,22 @@ export interface VolumeApi {
  * The Docker volume a session volume mounts, created if missing. Throws VolumeConflictError when
  * the name is taken by a volume that is not this session's.
  */
-export async function resolveVolume(api: VolumeApi, session: string, uid: string, volume: string): Promise<string> {
+export async function resolveVolume(api: VolumeApi, session: string, uid: string, volume: string, extraLabels: Record<string, string> = {}): Promise<string> {
   const name = volumeName(session, volume);
+  const installation = extraLabels[LABELS.installation];
   const current = await api.inspectVolume(name);
   if (current) {
-    const owner = foreignOwner(current.Labels, session, volume);
+    const owner = foreignOwner(current.Labels, session, volume, installation);
     if (owner) throw new VolumeConflictError(conflictMessage(name, owner, volume));
     return name;
   }
   const legacy = await api.inspectVolume(legacyVolumeName(session, volume));
   // A retained volume from before the rename, labelled by this very session: keep using its data.
-  if (legacy && foreignOwner(legacy.Labels, session) === undefined) return legacy.Name;
-  await api.ensureVolume(name, volumeLabels(session, uid, volume));
+  if (legacy && foreignOwner(legacy.Labels, session, undefined, installation) === undefined) return legacy.Name;
+  await api.ensureVolume(name, { ...volumeLabels(session, uid, volume), ...extraLabels });
   // The daemon answers 201 for an existing name: check whose volume we got, in case one appeared meanwhile.
   const created = await api.inspectVolume(name);
-  const owner = created ? foreignOwner(created.Labels, session, volume) : undefined;
+  const owner = created ? foreignOwner(created.Labels, session, volume, installation) : undefined;
   if (owner) throw new VolumeConflictError(conflictMessage(name, owner, volume));
   return name;
 }
@@ -74,13 +80,13 @@ export async function resolveVolume(api: VolumeApi, session: string, uid: string
  * foreign volume under the new name is reported (refused); one under the old, ambiguous name is
  * simply another session's and is left alone without a word.
  */
-export async function ownedVolumesToRemove(api: VolumeApi, session: string, volume: string): Promise<{ remove: string[]; refused: string[] }> {
+export async function ownedVolumesToRemove(api: VolumeApi, session: string, volume: string, installation?: string): Promise<{ remove: string[]; refused: string[] }> {
   const remove: string[] = [];
   const refused: string[] = [];
   const current = await api.inspectVolume(volumeName(session, volume));
-  if (current) (foreignOwner(current.Labels, session, volume) ? refused : remove).push(current.Name);
+  if (current) (foreignOwner(current.Labels, session, volume, installation) ? refused : remove).push(current.Name);
   const legacy = await api.inspectVolume(legacyVolumeName(session, volume));
-  if (legacy && foreignOwner(legacy.Labels, session) === undefined) remove.push(legacy.Name);
+  if (legacy && foreignOwner(legacy.Labels, session, undefined, installation) === undefined) remove.push(legacy.Name);
   return { remove, refused };
 }
 

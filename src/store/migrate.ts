@@ -90,6 +90,20 @@ export function loadMigrations(directory = migrationsDirectory()): Migration[] {
 }
 
 /**
+ * A database migrated by a newer sessionctl has tables and rules this code does not know: running
+ * against it could undo or misread them, so the controller stops and says which versions differ.
+ */
+export function refuseNewerSchema(applied: Set<number>, known: Migration[]): void {
+  const newest = Math.max(0, ...known.map((migration) => migration.version));
+  const unknown = [...applied].filter((version) => !known.some((migration) => migration.version === version)).sort((a, b) => a - b);
+  if (unknown.length === 0) return;
+  throw new Error(
+    `the database schema is at version ${Math.max(...applied)}, newer than this sessionctl knows (${newest}; unknown migrations: ${unknown.join(', ')}): ` +
+      'run the sessionctl version that migrated this database, or a newer one',
+  );
+}
+
+/**
  * Applies pending migrations and returns the versions it applied. The second argument is either the
  * options or, as before, the list of migrations.
  */
@@ -111,6 +125,7 @@ export async function migrate(pool: Pool, options: MigrateOptions | Migration[] 
     }
     const done = await client.query<{ version: number }>('SELECT version FROM sessionctl.schema_migrations');
     const doneVersions = new Set(done.rows.map((row) => row.version));
+    refuseNewerSchema(doneVersions, migrations);
     const pending = migrations.filter((migration) => !doneVersions.has(migration.version));
     if (pending.length > 0) {
       // Read by 003_roles.sql through current_setting(); session-level, reset below.

@@ -113,6 +113,20 @@ test('an out-of-memory kill is recorded as OOMKilled', async () => {
   expect(condition(view, 'ContainerRunning')).toMatchObject({ status: 'False', reason: 'OOMKilled' });
 }, 45_000);
 
+test('an out-of-memory kill of a restarting session is recorded as OOMKilled, even when Docker reports it after the die', async () => {
+  await upsert(db.pool, 'greedy-loop', httpSpec({ command: ['sh', '-c', 'exec dd if=/dev/zero of=/dev/null bs=64M count=1'], ports: [], resources: { memory: '16Mi' }, restartPolicy: 'OnFailure', maxRestarts: 1 }));
+  const view = await waitFor(
+    async () => {
+      const current = await row(db.pool, 'greedy-loop');
+      return current?.status.restartCount === 1 && current.status.phase === 'Failed' && current.status.lastExitReason === 'OOMKilled' ? current : undefined;
+    },
+    { timeoutMs: 45_000, what: 'the restarting greedy session to spend its budget on OOM kills' },
+  );
+  expect(view.status.lastExitCode).toBe(137);
+  // The restart itself is counted as OOMKilled: at once when the oom event came first, by correction when it came late.
+  await waitFor(async () => (await controller.metric('sessionctl_container_restarts_total', { reason: 'OOMKilled' })) >= 1, { timeoutMs: 10_000, what: 'the restart to be counted as OOMKilled' });
+}, 60_000);
+
 test("a crash loop's due restart waits while the host creates other sessions, then happens", async () => {
   await upsert(db.pool, 'looper', httpSpec({ command: ['sh', '-c', 'exit 1'], ports: [] }));
   // Right after its first (immediate) restart, the next one is due in about 1 s: inside the batch below.

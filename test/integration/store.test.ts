@@ -130,3 +130,20 @@ test('events are deduplicated with a count and bounded per session', async () =>
   expect(kept).toHaveLength(5);
   expect(kept[0].message).toBe('created 7');
 });
+
+test('migrate() refuses a database that a newer sessionctl migrated, naming both versions', async () => {
+  const newest = Math.max(...loadMigrations().map((migration) => migration.version));
+  await db.pool.query(`INSERT INTO sessionctl.schema_migrations (version, name) VALUES (999, 'from_the_future')`);
+  try {
+    await expect(migrate(db.pool)).rejects.toThrow(`the database schema is at version 999, newer than this sessionctl knows (${newest}; unknown migrations: 999)`);
+  } finally {
+    await db.pool.query('DELETE FROM sessionctl.schema_migrations WHERE version = 999');
+  }
+});
+
+test('the installation id is made once and readable by the controller role', async () => {
+  const { rows } = await db.pool.query<{ id: string }>('SELECT id FROM sessionctl.installation');
+  expect(rows).toHaveLength(1);
+  expect(rows[0]!.id).toMatch(/^[0-9a-f-]{36}$/);
+  await expect(db.pool.query('INSERT INTO sessionctl.installation DEFAULT VALUES')).rejects.toThrow(/duplicate key/);
+});

@@ -16,7 +16,7 @@ function container(overrides: Partial<ObservedContainer> = {}, spec: SessionSpec
   return {
     id: overrides.id ?? 'c1',
     name: 'sessionctl-alice',
-    labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.session]: 'alice', [LABELS.uid]: uid, [LABELS.specHash]: specHash(valid.value) },
+    labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.session]: 'alice', [LABELS.uid]: uid, [LABELS.specHash]: specHash(valid.value), [LABELS.installation]: 'install-1' },
     state: 'running',
     ...overrides,
   };
@@ -64,6 +64,32 @@ describe('plan', () => {
     expect(types(plan(input({ containers: [container({ state: 'created' })] })))).toEqual(['start']);
     const stopped = desired({ ...baseSpec, state: 'Stopped' });
     expect(types(plan(input({ desired: stopped, containers: [container({ state: 'exited', exitCode: 0 })] })))).toEqual([]);
+  });
+
+  it('removes a dead container and creates a fresh one in the same plan', () => {
+    const dead = container({ id: 'dead', state: 'dead', exitCode: 137 });
+    const result = plan(input({ containers: [dead] }));
+    expect(result.actions).toEqual([{ type: 'remove', container: dead, reason: 'dead' }, { type: 'create', start: true, replaced: undefined }]);
+  });
+
+  it('leaves containers set aside as stuck alone, even without a row', () => {
+    const stuck = container({ id: 'abcdef0123456789', name: 'sessionctl-alice.stuck-abcdef012345', state: 'dead' });
+    expect(plan(input({ containers: [stuck, container()] })).actions).toEqual([]);
+    expect(plan(input({ desired: undefined, containers: [stuck] })).actions).toEqual([]);
+  });
+
+  it('never removes a container without an installation label (made before the label, maybe another installation\'s), but adopts it by uid', () => {
+    const unlabelled = (overrides: Partial<ObservedContainer>, uid = UID) => {
+      const made = container(overrides, baseSpec, uid);
+      delete made.labels[LABELS.installation];
+      return made;
+    };
+    expect(plan(input({ desired: undefined, containers: [unlabelled({ id: 'legacy' })] })).actions).toEqual([]);
+    const otherRow = unlabelled({ id: 'other' }, '22222222-2222-4222-8222-222222222222');
+    expect(types(plan(input({ containers: [otherRow] })))).toEqual(['create']);
+    const adopted = plan(input({ containers: [unlabelled({ id: 'mine' })] }));
+    expect(adopted.actions).toEqual([]);
+    expect(adopted.primary?.id).toBe('mine');
   });
 
   it('removes every container of a session that has no row (orphans)', () => {
