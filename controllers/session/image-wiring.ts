@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { SessionSpec } from '../../crds/session';
-import { DEFAULT_POLL_INTERVAL_SECONDS, effectivePullPolicy, pullReference } from '../../crds/image-policy';
+import { DEFAULT_POLL_INTERVAL_SECONDS, effectivePullPolicy, parseImageReference, pullReference } from '../../crds/image-policy';
 import { LABELS } from '../../src/docker/labels';
 import type { RegistryCredentials } from '../../src/registry/auth-header';
 import { pickCredentials, readDockerConfig } from '../../src/registry/credentials';
@@ -35,10 +35,30 @@ export interface ImageStepInput {
   plan: Plan;
   /** Plans again, this time recreating the container for the new image. */
   replanForImage: () => Plan;
+  /** SESSIONCTL_ALLOWED_REGISTRIES: registries images may come from; any when empty. */
+  allowedRegistries?: readonly string[];
+}
+
+/**
+ * An image from a registry the operator did not allow is never pulled, never asked about, and never
+ * started from, even when it is already on the host: credentials and digests go only where allowed.
+ */
+export function imageNotAllowed(image: string, allowed: readonly string[] | undefined): { reason: 'ImageNotAllowed'; message: string } | undefined {
+  if (!allowed || allowed.length === 0) return undefined;
+  const { registry } = parseImageReference(image);
+  if (allowed.includes(registry.toLowerCase())) return undefined;
+  return { reason: 'ImageNotAllowed', message: `image ${image} is from registry ${registry}, which this controller does not allow (SESSIONCTL_ALLOWED_REGISTRIES: ${allowed.join(', ')}); use an image from one of those` };
 }
 
 export async function imageStep(images: ImageManager, rollout: ImageRollout, input: ImageStepInput): Promise<ImageOutcome> {
   const { key, spec } = input;
+  const refused = imageNotAllowed(spec.image, input.allowedRegistries);
+  if (refused) {
+    images.unfollow(key);
+    rollout.forget(key);
+    // The old container (if any) keeps running; no new one is created from this image.
+    return { plan: { ...input.plan, actions: input.plan.actions.filter((action) => action.type !== 'create') }, waiting: refused };
+  }
   const policy = effectivePullPolicy(spec);
   const ref = pullReference(spec.image);
   const outcome: ImageOutcome = { plan: input.plan };

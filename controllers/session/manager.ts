@@ -123,6 +123,7 @@ export class SessionControllerManager {
       admission: this.admission,
       allowedHostPaths: config.allowedHostPaths,
       ceilings: config.ceilings,
+      allowedRegistries: config.images.allowedRegistries,
       advertiseAddress: advertiseAddressFor(config, dockerHost),
       defaults: {
         publishAddress: config.publishAddress,

@@ -42,6 +42,8 @@ export interface SessionReconcilerOptions {
   allowedHostPaths?: string[];
   /** The operator's per-session maximums; none when unset (unit tests). */
   ceilings?: Ceilings;
+  /** Registries images may come from (SESSIONCTL_ALLOWED_REGISTRIES); any when empty. */
+  allowedRegistries?: string[];
   /** Written into status.endpoints. */
   advertiseAddress?: string;
   now?: () => number;
@@ -122,7 +124,7 @@ export class SessionReconciler {
     let result = planFor(false);
     let image: ImageOutcome | undefined;
     if (row && valid && !row.deletionRequestedAt) {
-      image = await imageStep(this.options.images, this.options.rollout, { key, spec: valid, plan: result, replanForImage: () => planFor(true) });
+      image = await imageStep(this.options.images, this.options.rollout, { key, spec: valid, plan: result, replanForImage: () => planFor(true), allowedRegistries: this.options.allowedRegistries });
       result = image.plan;
     } else {
       this.options.images.unfollow(key);

@@ -63,7 +63,7 @@ export interface Config {
   /** Host admission; unlimited where unset. */
   capacity: { maxSessions?: number; allocatableMemoryBytes?: number };
   /** Images: pulls at once per host, registry settings, and how many sessions a moved tag recreates at once. */
-  images: { pullConcurrency: number; tokenTtlMs: number; updateBatchSize: number; insecureRegistries: string[]; dockerConfigDir: string };
+  images: { pullConcurrency: number; tokenTtlMs: number; updateBatchSize: number; insecureRegistries: string[]; dockerConfigDir: string; allowedRegistries: string[] };
   /** The group roles migration 003 creates and grants to: pass to migrate() as `roles`. */
   roles: DatabaseRoles;
 }
@@ -148,6 +148,10 @@ const envSchema = z.object({
     .string()
     .default('')
     .refine((value) => splitRegistries(value).every((entry) => REGISTRY_HOST_PATTERN.test(entry)), 'expected comma-separated registry hosts such as registry.lan:5000 (no scheme, no path)'),
+  SESSIONCTL_ALLOWED_REGISTRIES: z
+    .string()
+    .default('')
+    .refine((value) => splitRegistries(value).every((entry) => REGISTRY_HOST_PATTERN.test(entry)), 'expected comma-separated registry hosts such as docker.io,registry.lan:5000 (no scheme, no path)'),
   SESSIONCTL_WRITER_ROLE: roleName(DEFAULT_ROLES.writer),
   SESSIONCTL_CONTROLLER_ROLE: roleName(DEFAULT_ROLES.controller),
   SESSIONCTL_ADMIN_ROLE: roleName(DEFAULT_ROLES.admin),
@@ -281,6 +285,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       tokenTtlMs: values.SESSIONCTL_REGISTRY_TOKEN_TTL_SECONDS * 1000,
       updateBatchSize: values.SESSIONCTL_IMAGE_UPDATE_BATCH_SIZE,
       insecureRegistries: splitRegistries(values.SESSIONCTL_INSECURE_REGISTRIES),
+      allowedRegistries: splitRegistries(values.SESSIONCTL_ALLOWED_REGISTRIES),
       dockerConfigDir: values.DOCKER_CONFIG ? path.resolve(cwd, values.DOCKER_CONFIG) : path.join(os.homedir(), '.docker'),
     },
     roles: { writer: values.SESSIONCTL_WRITER_ROLE, controller: values.SESSIONCTL_CONTROLLER_ROLE, admin: values.SESSIONCTL_ADMIN_ROLE },
