@@ -55,6 +55,9 @@ export const REFINEMENTS: Record<string, Refinement> = {
   '/properties/spec': {
     note: 'Checked by sessionctl, not expressible in JSON Schema: port names are unique, and so are containerPort and protocol together; a named healthCheck.httpGet.port names one of ports; volume names and mount paths are unique.',
   },
+  '/properties/spec/properties/env': {
+    note: "At most 1024 entries (the database refuses more too); the controller's SESSIONCTL_MAX_ENV may allow fewer.",
+  },
   '/properties/spec/properties/healthCheck': {
     note: 'Checked by sessionctl only: exactly one of exec and httpGet.',
   },

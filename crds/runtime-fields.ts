@@ -83,7 +83,7 @@ export const volumeSchema = z
     name: z
       .string()
       .regex(VOLUME_NAME_PATTERN, 'volume names are lowercase letters, digits and "-", at most 32 characters')
-      .describe('Name of the volume, unique within the session. A named volume becomes the Docker volume sessionctl-<session>-<name>.'),
+      .describe('Name of the volume, unique within the session. A named volume becomes the Docker volume sessionctl-<session>_<name> ("_" cannot occur in either part, so two sessions never share one).'),
     mountPath: z.string().startsWith('/', 'mountPath must be an absolute path').describe('Where the volume appears inside the container.'),
     hostPath: z
       .string()
@@ -101,11 +101,25 @@ export const volumeSchema = z
 export const authSchema = z
   .strictObject({
     tokenTtlSeconds: z.number().int().min(60).max(31_536_000).default(86_400).describe('Lifetime of the access token; it is rotated (and the container recreated) when it expires. Default 86400 (one day).'),
-    envName: z.string().regex(ENV_NAME_PATTERN, 'environment variable names are letters, digits and "_", not starting with a digit').default('SESSION_TOKEN').describe('Environment variable that carries the token into the container. Default SESSION_TOKEN.'),
+    delivery: z
+      .enum(['File', 'Env'])
+      .default('File')
+      .describe('File (the default): the token is the file /run/sessionctl/token, readable only by the session\'s user, and SESSION_TOKEN_FILE names it. Env: the token is the environment variable envName instead, which `docker inspect` and every process in the container can read.'),
+    envName: z.string().regex(ENV_NAME_PATTERN, 'environment variable names are letters, digits and "_", not starting with a digit').default('SESSION_TOKEN').describe('With delivery: Env, the environment variable that carries the token into the container. Default SESSION_TOKEN.'),
   })
-  .describe('A per-session access token, minted by the controller: 32 random bytes, readable by writers in sessionctl.session_tokens and by `sessionctl token NAME`, never in spec, status, events or logs.');
+  .describe("A per-session access token, minted by the controller: 32 random bytes, readable by its owner's writers in sessionctl.session_tokens and by `sessionctl token NAME`, never in spec, status, events or logs.");
+
+export const networkSchema = z
+  .strictObject({
+    egress: z
+      .enum(['Internet', 'None'])
+      .describe("Internet: the container may open connections out of its network (as the Docker host's firewall allows). None: it may not (an internal Docker network), which also means it can publish no ports. The operator's SESSIONCTL_DEFAULT_EGRESS when unset.")
+      .optional(),
+  })
+  .describe("The session's network. Each session gets a Docker network of its own (unless the operator chose SESSIONCTL_NETWORK_MODE=Shared): it can never open a connection to another session's container.");
 
 export const runtimeFieldsShape = {
+  network: networkSchema.optional(),
   healthCheck: healthCheckSchema.optional(),
   maxRestarts: z
     .number()

@@ -7,7 +7,8 @@ import { z } from 'zod';
 import { MIN_MEMORY_BYTES, parseMemoryBytes, parseNanoCpus } from './quantity';
 import { closest } from './suggest';
 import { imagePolicyShape } from './image-policy';
-import { authSchema, checkRuntimeFields, healthCheckSchema, runtimeFieldsShape, securityContextSchema, volumeSchema } from './runtime-fields';
+import { ENV_ENTRIES_CEILING, SPEC_BYTES_CEILING, specBytes } from './limits';
+import { authSchema, checkRuntimeFields, healthCheckSchema, networkSchema, runtimeFieldsShape, securityContextSchema, volumeSchema } from './runtime-fields';
 
 export const API_VERSION = 'sessionctl.dev/v1alpha1';
 export const KIND = 'Session';
@@ -69,7 +70,7 @@ export const resourcesSchema = z
       .int()
       .min(16, 'pids must be at least 16 so that a shell can start')
       .max(4_194_304)
-      .describe('Most processes and threads the container may have at once, at least 16 so that a shell can start.')
+      .describe("Most processes and threads the container may have at once, at least 16 so that a shell can start, and at most the controller's maximum (SESSIONCTL_MAX_PIDS).")
       .optional(),
   })
   .describe("Limits of the container. A limit left unset takes the controller's configured default.");
@@ -95,7 +96,8 @@ export const sessionSpecSchema = z
     env: z
       .record(z.string().regex(ENV_NAME_PATTERN, 'environment variable names are letters, digits and "_", not starting with a digit'), z.string())
       .default({})
-      .describe('Environment variables, name to value, added to those of the image. Names are letters, digits and "_", not starting with a digit.'),
+      .refine((env) => Object.keys(env).length <= ENV_ENTRIES_CEILING, { message: `at most ${ENV_ENTRIES_CEILING} environment variables; put bulk configuration in a file or volume instead` })
+      .describe(`Environment variables, name to value, added to those of the image. Names are letters, digits and "_", not starting with a digit. At most ${ENV_ENTRIES_CEILING} (the operator may set fewer).`),
     ports: z.array(portSchema).default([]).describe('Ports to publish. Names must be unique, and so must containerPort and protocol together.'),
     resources: resourcesSchema.default({}),
     state: z
@@ -175,6 +177,7 @@ const KNOWN_FIELDS = [
   ...Object.keys(securityContextSchema.shape),
   ...Object.keys(volumeSchema.shape),
   ...Object.keys(authSchema.shape),
+  ...Object.keys(networkSchema.shape),
 ];
 
 /** Fields that are refused on purpose, with what to do instead, rather than a bare "unknown field". */
@@ -198,12 +201,22 @@ function toProblems(error: z.ZodError, prefix: string): FieldProblem[] {
   }).flat();
 }
 
+/** Checked before parsing: a huge spec is refused without walking it. */
+function tooLarge(bytes: number): FieldProblem {
+  return { path: 'spec', message: `the spec is ${bytes} bytes, more than the ${SPEC_BYTES_CEILING} allowed; move large content into the image or a volume` };
+}
+
 export function validateSpec(spec: unknown): Validation<SessionSpec> {
+  const bytes = specBytes(spec);
+  if (bytes > SPEC_BYTES_CEILING) return { ok: false, problems: [tooLarge(bytes)] };
   const result = sessionSpecSchema.safeParse(spec);
   return result.success ? { ok: true, value: result.data } : { ok: false, problems: toProblems(result.error, 'spec') };
 }
 
 export function validateDocument(document: unknown): Validation<SessionDocument> {
+  const spec = (document as { spec?: unknown } | null)?.spec;
+  const bytes = specBytes(spec);
+  if (bytes > SPEC_BYTES_CEILING) return { ok: false, problems: [tooLarge(bytes)] };
   const result = sessionDocumentSchema.safeParse(document);
   return result.success ? { ok: true, value: result.data } : { ok: false, problems: toProblems(result.error, '') };
 }

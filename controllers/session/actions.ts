@@ -3,10 +3,14 @@
  * happened (events, logs, metrics, the inventory). The first failure stops the plan: it is turned
  * into words for status and left to the queue's backoff.
  */
+import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import type { SessionSpec } from '../../crds/session';
 import type { ContainerDefaults } from '../../src/docker/container-config';
-import { containerCreateOptions, volumeName } from '../../src/docker/container-config';
+import { containerCreateOptions } from '../../src/docker/container-config';
+import { NetworkConflictError, ensureSessionNetwork, removeSessionNetwork } from '../../src/docker/networks';
+import { TOKEN_DIRECTORY, TOKEN_VOLUME, tarWithFile } from '../../src/docker/token-file';
+import { VolumeConflictError, ownedVolumesToRemove, resolveVolume } from '../../src/docker/volumes';
 import { dockerErrorMessage, dockerStatusCode } from '../../src/docker/host';
 import type { HostInventory } from '../../src/docker/inventory';
 import type { ObservedContainer } from '../../src/model/container';
@@ -95,7 +99,7 @@ export class ActionExecutor {
         }
         execution.failure = this.describeFailure(action, error, context.spec);
         context.logger.warn({ action: action.type, err: { message: dockerErrorMessage(error), statusCode: dockerStatusCode(error) } }, 'action failed');
-        await this.event(context, 'Warning', execution.failure.reason === 'NameConflict' ? 'NameConflict' : 'Failed', execution.failure.message);
+        await this.event(context, 'Warning', conflictReason(execution.failure.reason), execution.failure.message);
         break;
       }
     }
@@ -155,12 +159,10 @@ export class ActionExecutor {
         execution.replan = true;
         return false;
       case 'removeVolumes':
-        for (const volume of action.volumes) {
-          await host.removeVolume(volumeName(key, volume));
-          await this.event(context, 'Normal', 'VolumeRemoved', `removed volume ${volumeName(key, volume)} (volumeReclaimPolicy: Delete)`);
-        }
+        await this.removeVolumes(context, action.volumes);
         return true;
       case 'finalize':
+        await this.removeSessionResources(context);
         execution.finalized = await finishDeletion(db, key, row!.uid);
         if (execution.finalized) logger.info('session deleted');
         return true;
@@ -225,19 +227,26 @@ export class ActionExecutor {
     } else if (this.options.hadContainer.has(row!.uid) || row!.status.containerId) {
       metrics.driftCorrections.inc({ kind: 'container_missing' });
     }
+    const network = this.options.defaults.networkMode === 'PerSession'
+      ? await ensureSessionNetwork(inventory.host, key, row!.uid, spec!.network?.egress ?? this.options.defaults.defaultEgress ?? 'Internet', this.options.defaults.installation)
+      : undefined;
+    // Before anything is mounted: a volume that is not this session's refuses the create (VolumeConflict).
+    const installation: Record<string, string> = this.options.defaults.installation ? { [LABELS.installation]: this.options.defaults.installation } : {};
+    const volumes: Record<string, string> = {};
     for (const volume of spec!.volumes ?? []) {
-      if (volume.hostPath !== undefined) continue;
-      const owner: Record<string, string> = this.options.defaults.installation ? { [LABELS.installation]: this.options.defaults.installation } : {};
-      await inventory.host.ensureVolume(volumeName(key, volume.name), { [LABELS.managedBy]: MANAGED_BY, [LABELS.session]: key, [LABELS.uid]: row!.uid, ...owner });
+      if (volume.hostPath === undefined) volumes[volume.name] = await resolveVolume(inventory.host, key, row!.uid, volume.name, installation);
     }
+    const tokenFile = spec!.auth !== undefined && spec!.auth.delivery !== 'Env';
+    if (tokenFile) volumes[TOKEN_VOLUME] = await resolveVolume(inventory.host, key, row!.uid, TOKEN_VOLUME, installation);
     const token = spec!.auth ? await readToken(db, key) : undefined;
     if (spec!.auth && token?.tokenId !== context.revision.tokenId) {
       // Rotated or requested since this reconcile read it: the hash would not match the token.
       execution.replan = true;
       return false;
     }
-    const options = containerCreateOptions({ name: key, uid: row!.uid, generation: row!.generation }, spec!, this.options.defaults, { revision: context.revision, token: token?.token, imageDigest: context.imageDigest });
-    const created = await this.create(context, options, action.start);
+    const options = containerCreateOptions({ name: key, uid: row!.uid, generation: row!.generation }, spec!, this.options.defaults, { revision: context.revision, token: token?.token, imageDigest: context.imageDigest, volumes, network });
+    const prepare = tokenFile && token ? writeTokenFile(token.token, spec!) : undefined;
+    const created = await this.create(context, options, action.start, prepare);
     if (!created) {
       execution.replan = true;
       return false;
@@ -257,6 +266,35 @@ export class ActionExecutor {
       await this.observePorts(context, created.id);
     }
     return true;
+  }
+
+  /**
+   * What the session had besides its containers and spec volumes: its network and its token volume.
+   * Best effort: either left behind costs little, a deletion held up by one would cost more.
+   */
+  private async removeSessionResources(context: ExecutionContext): Promise<void> {
+    const host = this.options.inventory.host;
+    try {
+      if (this.options.defaults.networkMode === 'PerSession') await removeSessionNetwork(host, context.key);
+      for (const name of (await ownedVolumesToRemove(host, context.key, TOKEN_VOLUME, this.options.defaults.installation)).remove) await host.removeVolume(name);
+    } catch (error) {
+      context.logger.warn({ err: { message: dockerErrorMessage(error) } }, 'could not remove the session network or token volume');
+    }
+  }
+
+  /** volumeReclaimPolicy: Delete, for volumes whose labels say they are this session's only. */
+  private async removeVolumes(context: ExecutionContext, volumes: string[]): Promise<void> {
+    const host = this.options.inventory.host;
+    for (const volume of volumes) {
+      const { remove, refused } = await ownedVolumesToRemove(host, context.key, volume, this.options.defaults.installation);
+      for (const name of remove) {
+        await host.removeVolume(name);
+        await this.event(context, 'Normal', 'VolumeRemoved', `removed volume ${name} (volumeReclaimPolicy: Delete)`);
+      }
+      for (const name of refused) {
+        await this.event(context, 'Warning', 'VolumeConflict', `left volume ${name} alone: it does not belong to this session`);
+      }
+    }
   }
 
   /**
@@ -316,12 +354,17 @@ export class ActionExecutor {
    * Creates the container. A 409 means the name is taken: by our own container that the inventory
    * has not seen yet (record it and plan again), or by a container we do not manage (a conflict).
    */
-  private async create(context: ExecutionContext, options: ReturnType<typeof containerCreateOptions>, start: boolean): Promise<{ id: string; startError?: unknown } | undefined> {
+  private async create(
+    context: ExecutionContext,
+    options: ReturnType<typeof containerCreateOptions>,
+    start: boolean,
+    prepare?: (container: Dockerode.Container) => Promise<void>,
+  ): Promise<{ id: string; startError?: unknown } | undefined> {
     const { inventory } = this.options;
     const { key, logger } = context;
     try {
       // A create that starts counts as the host's create activity, which crash-loop restarts wait for.
-      const work = () => inventory.host.createAndStart(options, start);
+      const work = () => inventory.host.createAndStart(options, start, prepare);
       return await (start ? this.options.activity.creates.track(key, work) : work());
     } catch (error) {
       if (dockerStatusCode(error) !== 409) throw error;
@@ -349,6 +392,8 @@ export class ActionExecutor {
 
   private describeFailure(action: Action, error: unknown, spec: SessionSpec | undefined): Failure {
     if (error instanceof NameConflictError) return { reason: 'NameConflict', message: error.message };
+    if (error instanceof VolumeConflictError) return { reason: 'VolumeConflict', message: error.message };
+    if (error instanceof NetworkConflictError) return { reason: 'NameConflict', message: error.message };
     if (error instanceof StartError) return { reason: 'StartFailed', message: `start failed: ${dockerErrorMessage(error.cause)}` };
     const message = dockerErrorMessage(error);
     const code = dockerStatusCode(error);
@@ -391,6 +436,20 @@ class StartError extends Error {
   ) {
     super(dockerErrorMessage(cause), { cause });
   }
+}
+
+/** Uploads the token file into the created container, owned by the session's user and readable by it only. */
+function writeTokenFile(token: string, spec: SessionSpec): (container: Dockerode.Container) => Promise<void> {
+  const uid = spec.securityContext?.runAsUser ?? 0;
+  const gid = spec.securityContext?.runAsGroup ?? uid;
+  const archive = tarWithFile('token', token, { uid, gid });
+  return async (container) => {
+    await container.putArchive(archive, { path: TOKEN_DIRECTORY });
+  };
+}
+
+function conflictReason(reason: Failure['reason']): EventReason {
+  return reason === 'NameConflict' || reason === 'VolumeConflict' ? reason : 'Failed';
 }
 
 function short(id: string): string {

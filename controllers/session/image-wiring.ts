@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { SessionSpec } from '../../crds/session';
-import { DEFAULT_POLL_INTERVAL_SECONDS, effectivePullPolicy, pullReference } from '../../crds/image-policy';
+import { DEFAULT_POLL_INTERVAL_SECONDS, effectivePullPolicy, parseImageReference, pullReference } from '../../crds/image-policy';
 import { LABELS } from '../../src/model/labels';
 import type { RegistryCredentials } from '../../src/registry/auth-header';
 import { pickCredentials, readDockerConfig } from '../../src/registry/credentials';
@@ -30,6 +30,17 @@ export interface ImageOutcome {
   requeueAfterMs?: number;
 }
 
+/**
+ * An image from a registry the operator did not allow is never pulled, never asked about, and never
+ * started from, even when it is already on the host: credentials and digests go only where allowed.
+ */
+export function imageNotAllowed(image: string, allowed: readonly string[] | undefined): { reason: 'ImageNotAllowed'; message: string } | undefined {
+  if (!allowed || allowed.length === 0) return undefined;
+  const { registry } = parseImageReference(image);
+  if (allowed.includes(registry.toLowerCase())) return undefined;
+  return { reason: 'ImageNotAllowed', message: `image ${image} is from registry ${registry}, which this controller does not allow (SESSIONCTL_ALLOWED_REGISTRIES: ${allowed.join(', ')}); use an image from one of those` };
+}
+
 /** What the image side knows before planning. */
 export interface ImageFacts {
   /** The digest the followed tag points at on the host, when the session's container carries a digest to compare. */
@@ -43,9 +54,13 @@ export interface ImageFacts {
  * Whether the rollout would give the session its turn is asked later (rolloutFacts), in the same
  * synchronous stretch as the plan and the claim: across this function's await, other sessions' claims run.
  */
-export async function observeImage(images: ImageManager, rollout: ImageRollout, input: { key: string; spec: SessionSpec; containers: ObservedContainer[] }): Promise<ImageFacts> {
+export async function observeImage(
+  images: ImageManager,
+  rollout: ImageRollout,
+  input: { key: string; spec: SessionSpec; containers: ObservedContainer[]; allowedRegistries?: readonly string[] },
+): Promise<ImageFacts> {
   const { key, spec } = input;
-  if (spec.imageUpdatePolicy !== 'Poll' || effectivePullPolicy(spec) === 'Never') {
+  if (spec.imageUpdatePolicy !== 'Poll' || effectivePullPolicy(spec) === 'Never' || imageNotAllowed(spec.image, input.allowedRegistries)) {
     images.unfollow(key);
     rollout.forget(key);
     return {};
@@ -87,8 +102,14 @@ export function claimRollout(rollout: ImageRollout, input: { key: string; spec: 
  * Before a plan's create runs, the image must be on the host: else the create is dropped and the
  * session waits (ImagePulling, ImagePullFailed...), the old container (if any) running on meanwhile.
  */
-export async function ensureImageForCreate(images: ImageManager, input: { key: string; spec: SessionSpec; plan: Plan; facts: ImageFacts; claimed: Pick<ImageOutcome, 'batch' | 'updatePending'> }): Promise<ImageOutcome> {
+export async function ensureImageForCreate(
+  images: ImageManager,
+  input: { key: string; spec: SessionSpec; plan: Plan; facts: ImageFacts; claimed: Pick<ImageOutcome, 'batch' | 'updatePending'>; allowedRegistries?: readonly string[] },
+): Promise<ImageOutcome> {
   const { key, spec } = input;
+  const refused = imageNotAllowed(spec.image, input.allowedRegistries);
+  // The old container (if any) keeps running; no new one is created from this image.
+  if (refused) return { plan: { ...input.plan, actions: input.plan.actions.filter((action) => action.type !== 'create') }, waiting: refused };
   const outcome: ImageOutcome = { plan: input.plan, ...input.claimed };
   const timers = input.facts.nextCheckInMs === undefined ? [] : [input.facts.nextCheckInMs];
   if (outcome.updatePending) timers.push(10_000);

@@ -20,7 +20,7 @@ import { encodeRegistryAuth, type RegistryCredentials } from '../../src/registry
 import { RegistryError, type RegistryClient } from '../../src/registry/client';
 import { redactSecrets, serverAddressOf } from '../../src/registry/credentials';
 
-export type ImageWaitReason = 'ImagePulling' | 'ImagePullFailed' | 'ImagePullBackOff' | 'ImageNotPresent';
+export type ImageWaitReason = 'ImagePulling' | 'ImagePullFailed' | 'ImagePullBackOff' | 'ImageNotPresent' | 'ImageNotAllowed';
 
 export type ImageState =
   | { ready: true; digest: string }

@@ -6,9 +6,10 @@
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { advertiseAddressFor, type Config, type DockerHostConfig } from '../../src/config';
-import { createDockerClient } from '../../src/docker/client';
+import { clientCertificateExpiry, createDockerClient } from '../../src/docker/client';
 import { DockerHost } from '../../src/docker/host';
 import { HostInventory } from '../../src/docker/inventory';
+import { cachedProbe } from '../../src/health/cache';
 import { healthReport } from '../../src/health/report';
 import { preinitialise, preinitialiseHost, type Metrics } from '../../src/metrics/registry';
 import { MetricsServer } from '../../src/metrics/server';
@@ -64,6 +65,8 @@ export class SessionControllerManager {
     const { config, dockerHost, pool, logger, metrics } = options;
     preinitialise(metrics, CONTROLLER_NAME);
     const host = connectHost(config, dockerHost, metrics);
+    const certificateExpiry = clientCertificateExpiry(dockerHost);
+    if (certificateExpiry !== undefined) metrics.clientCertificateExpiry.set({ host: dockerHost.name }, certificateExpiry / 1000);
     this.admission = new Admission({
       host: host.name,
       capacity: config.capacity,
@@ -113,9 +116,13 @@ export class SessionControllerManager {
       metrics,
       admission: this.admission,
       allowedHostPaths: config.allowedHostPaths,
+      ceilings: config.ceilings,
+      allowedRegistries: config.images.allowedRegistries,
       advertiseAddress: advertiseAddressFor(config, dockerHost),
       defaults: {
         publishAddress: config.publishAddress,
+        networkMode: config.networkMode,
+        defaultEgress: config.defaultEgress,
         pidsLimit: config.defaultResources.pids,
         memoryBytes: config.defaultResources.memoryBytes,
         nanoCpus: config.defaultResources.nanoCpus,
@@ -179,7 +186,7 @@ export class SessionControllerManager {
       port: config.metricsPort,
       registry: metrics.registry,
       ready: () => this.ready,
-      health: () =>
+      health: cachedProbe(() =>
         healthReport({
           db: pool,
           hosts: [
@@ -198,6 +205,7 @@ export class SessionControllerManager {
           startedAt: this.startedAt,
           ready: () => this.ready,
         }),
+      ),
     });
   }
 

@@ -24,3 +24,11 @@ export function hostPolicyProblems(spec: SessionSpec, allowedHostPaths: string[]
   });
   return problems;
 }
+
+/** An internal network publishes no ports: say so rather than run a session nobody can reach. */
+export function egressProblems(spec: SessionSpec, defaultEgress: 'Internet' | 'None' = 'Internet'): FieldProblem[] {
+  const egress = spec.network?.egress ?? defaultEgress;
+  if (egress !== 'None' || spec.ports.length === 0) return [];
+  const why = spec.network?.egress === undefined ? " (this controller's default, SESSIONCTL_DEFAULT_EGRESS)" : '';
+  return [{ path: 'spec.network.egress', message: `None${why} gives the container an internal network, on which Docker publishes no ports; drop spec.ports, or set spec.network.egress: Internet` }];
+}

@@ -24,7 +24,8 @@ import type { ImageManager } from './image';
 import { claimRollout, ensureImageForCreate, observeImage, rolloutFacts, type ImageFacts, type ImageOutcome } from './image-wiring';
 import { CRASH_RESTART_DEFERRAL, plan, type DeferralReason, type DesiredSession, type HostFacts, type Plan, type RestartHistory } from './plan';
 import { isLateOom } from './late-oom';
-import { hostPolicyProblems } from './policy';
+import { egressProblems, hostPolicyProblems } from './policy';
+import { ceilingProblems, type Ceilings } from './ceilings';
 import type { ImageRollout } from './rollout';
 import { computeStatus } from './status';
 import type { HostActivity } from './host-activity';
@@ -43,6 +44,10 @@ export interface SessionReconcilerOptions {
   activity: HostActivity;
   /** Host directories spec.volumes[].hostPath may bind-mount. */
   allowedHostPaths?: string[];
+  /** The operator's per-session maximums; none when unset (unit tests). */
+  ceilings?: Ceilings;
+  /** Registries images may come from (SESSIONCTL_ALLOWED_REGISTRIES); any when empty. */
+  allowedRegistries?: string[];
   /** Written into status.endpoints. */
   advertiseAddress?: string;
   now?: () => number;
@@ -95,7 +100,7 @@ export class SessionReconciler {
 
     const desired = row && spec && this.desiredSession(row, spec, containerHash);
     const following = row !== undefined && valid !== undefined && !row.deletionRequestedAt;
-    const imageFacts: ImageFacts = following ? await observeImage(this.options.images, this.options.rollout, { key, spec: valid, containers: inventory.forSession(key) }) : this.unfollow(key);
+    const imageFacts: ImageFacts = following ? await observeImage(this.options.images, this.options.rollout, { key, spec: valid, containers: inventory.forSession(key), allowedRegistries: this.options.allowedRegistries }) : this.unfollow(key);
 
     // From the snapshot to the claims, no await: what the plan was shown is still true when it is claimed.
     let result = plan({
@@ -112,7 +117,7 @@ export class SessionReconciler {
 
     let image: ImageOutcome | undefined;
     if (following) {
-      image = await ensureImageForCreate(this.options.images, { key, spec: valid, plan: result, facts: imageFacts, claimed });
+      image = await ensureImageForCreate(this.options.images, { key, spec: valid, plan: result, facts: imageFacts, claimed, allowedRegistries: this.options.allowedRegistries });
       result = image.plan;
     }
 
@@ -230,7 +235,11 @@ export class SessionReconciler {
   private validate(raw: unknown): Validation<SessionSpec> {
     const spec = validateSpec(raw);
     if (!spec.ok) return spec;
-    const problems = hostPolicyProblems(spec.value, this.options.allowedHostPaths ?? []);
+    const problems = [
+      ...hostPolicyProblems(spec.value, this.options.allowedHostPaths ?? []),
+      ...egressProblems(spec.value, this.options.defaults.defaultEgress),
+      ...(this.options.ceilings ? ceilingProblems(raw, spec.value, this.options.ceilings) : []),
+    ];
     return problems.length > 0 ? { ok: false, problems } : spec;
   }
 

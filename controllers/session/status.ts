@@ -7,11 +7,12 @@ import { describeProblems } from '../../crds/session';
 import type { Condition, ConditionStatus, ConditionType, ExitReason, Phase, SessionStatus } from '../../crds/status';
 import type { ObservedContainer } from '../../src/model/container';
 import { LABELS, specHash } from '../../src/model/labels';
+import { escapeControl } from '../../src/display/escape';
 import type { ExpireReason, Waiting } from './plan';
 
 /** A step of the plan that failed, already turned into words for users. */
 export interface Failure {
-  reason: 'ImageNotPresent' | 'CreateFailed' | 'StartFailed' | 'StopFailed' | 'RemoveFailed' | 'DockerUnavailable' | 'NameConflict' | 'VolumeFailed';
+  reason: 'ImageNotPresent' | 'CreateFailed' | 'StartFailed' | 'StopFailed' | 'RemoveFailed' | 'DockerUnavailable' | 'NameConflict' | 'VolumeFailed' | 'VolumeConflict';
   message: string;
 }
 
@@ -56,6 +57,8 @@ export function mergeConditions(previous: Condition[] | undefined, drafts: Recor
     return {
       type,
       ...draft,
+      // Validation and daemon messages quote writers' text: no reader's terminal may act on it.
+      message: escapeControl(draft.message, { keepNewlines: false }),
       lastTransitionTime: before && before.status === draft.status ? before.lastTransitionTime : now.toISOString(),
       observedGeneration: generation,
     };

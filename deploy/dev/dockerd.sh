@@ -18,6 +18,8 @@
 #                                port 2376, else sctl<port>)
 #   SESSIONCTL_DOCKER_BRIDGE_CIDR  address given to that bridge (default 10.231.0.1/24
 #                                for port 2376, else 10.231.<port%250+1>.1/24)
+#   SESSIONCTL_DOCKER_ADDRESS_POOL  where per-session networks get their /27 subnets
+#                                (default 10.<100+port%100>.0.0/16)
 #   SESSIONCTL_DOCKER_EXEC_ROOT  exec root (default /run/sctl-docker-<port>)
 #   SESSIONCTL_DOCKER_STOP_TIMEOUT  seconds to wait for a clean stop (default 60)
 #
@@ -43,6 +45,9 @@ else
   BRIDGE=${SESSIONCTL_DOCKER_BRIDGE:-sctl$PORT}
   BRIDGE_CIDR=${SESSIONCTL_DOCKER_BRIDGE_CIDR:-10.231.$((PORT % 250 + 1)).1/24}
 fi
+# Where the daemon carves session networks (a bridge per session, src/docker/networks.ts):
+# a /16 of its own per port, so that daemons side by side never hand out the same subnet.
+ADDRESS_POOL=${SESSIONCTL_DOCKER_ADDRESS_POOL:-10.$((PORT % 100 + 100)).0.0/16}
 # Unix socket paths (containerd's, under exec-root) are limited to 108 bytes,
 # so the exec root must be short and must not live under the repo.
 EXEC_ROOT=${SESSIONCTL_DOCKER_EXEC_ROOT:-/run/sctl-docker-$PORT}
@@ -164,6 +169,10 @@ do_start() {
     #    and forwards to the container over our bridge.
     #  --ip 127.0.0.1: a port published without an address (-p 8080) binds to
     #    127.0.0.1 instead of 0.0.0.0.
+    #  --default-address-pool: session networks come from this daemon's own range.
+    #    With ip_forward=0 (ours) the host routes nothing between bridges, so a session
+    #    cannot reach another session's network; production daemons get the same from
+    #    Docker's DOCKER-ISOLATION iptables rules (docs/isolation.md).
     #  --containerd-namespace: a separate namespace in case a system containerd is
     #    running at /run/containerd/containerd.sock (then dockerd 20.10 uses it instead
     #    of starting its own under --exec-root, and names must not clash).
@@ -179,6 +188,7 @@ do_start() {
       --exec-root "$EXEC_ROOT" \
       --pidfile "$PIDFILE" \
       --bridge "$BRIDGE" \
+      --default-address-pool "base=$ADDRESS_POOL,size=27" \
       --iptables=false --ip-masq=false --ip-forward=false \
       --userland-proxy=true \
       --ip 127.0.0.1 \

@@ -1,6 +1,7 @@
 /**
  * The `sessionctl` command. Exit codes: 0 ok, 1 failure, 2 usage (kubectl's diff: 1 = differences).
  */
+import { escapeControl } from '../display/escape';
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -61,7 +62,7 @@ export async function main(argv: string[]): Promise<number> {
     // Commander has printed its own message (with a suggestion); --help and --version end here with 0.
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
     const { message, code } = explain(error);
-    if (message) console.error(`error: ${message}`);
+    if (message) console.error(`error: ${escapeControl(message)}`);
     return code;
   }
 }

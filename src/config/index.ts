@@ -8,6 +8,8 @@ import { z } from 'zod';
 import { REGISTRY_HOST_PATTERN } from '../../crds/image-policy';
 import { MIN_MEMORY_BYTES, parseMemoryBytes, parseNanoCpus } from '../../crds/quantity';
 import { forbiddenHostPath, normaliseHostPath } from '../../crds/runtime-fields';
+import { ENV_ENTRIES_CEILING, SPEC_BYTES_CEILING, type Ceilings } from '../../crds/limits';
+import type { NetworkMode } from '../docker/networks';
 import { DEFAULT_ROLES, ROLE_NAME_PATTERN, type DatabaseRoles } from '../store/migrate';
 
 export class ConfigError extends Error {
@@ -24,6 +26,8 @@ export interface DockerHostConfig {
   /** Absent only for a unix socket allowed for local development. */
   tls?: { caPath: string; certPath: string; keyPath: string };
   socketPath?: string;
+  /** The lowest TLS version the client accepts (SESSIONCTL_DOCKER_TLS_MIN_VERSION). */
+  tlsMinVersion?: 'TLSv1.2' | 'TLSv1.3';
 }
 
 export interface Config {
@@ -50,10 +54,16 @@ export interface Config {
   capabilities: string[];
   /** Host directories under which spec.volumes[].hostPath may bind-mount; none by default. */
   allowedHostPaths: string[];
+  /** How sessions are networked: a Docker network each (PerSession) or the default bridge (Shared). */
+  networkMode: NetworkMode;
+  /** Egress of a session whose spec.network.egress is unset. */
+  defaultEgress: 'Internet' | 'None';
+  /** Per-session maximums a spec may ask for (controllers/session/ceilings.ts). */
+  ceilings: Ceilings;
   /** Host admission; unlimited where unset. */
   capacity: { maxSessions?: number; allocatableMemoryBytes?: number };
   /** Images: pulls at once per host, registry settings, and how many sessions a moved tag recreates at once. */
-  images: { pullConcurrency: number; tokenTtlMs: number; updateBatchSize: number; insecureRegistries: string[]; dockerConfigDir: string };
+  images: { pullConcurrency: number; tokenTtlMs: number; updateBatchSize: number; insecureRegistries: string[]; dockerConfigDir: string; allowedRegistries: string[] };
   /** The group roles migration 003 creates and grants to: pass to migrate() as `roles`. */
   roles: DatabaseRoles;
 }
@@ -90,6 +100,7 @@ export const envSchema = z.object({
   DOCKER_CERT_PATH: z.string().optional(),
   SESSIONCTL_DOCKER_HOST_NAME: z.string().regex(/^[a-z0-9][-a-z0-9.]{0,62}$/).default('default'),
   SESSIONCTL_DEV_ALLOW_UNIX_SOCKET: z.string().optional(),
+  SESSIONCTL_DOCKER_TLS_MIN_VERSION: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
   SESSIONCTL_STATE_DIR: z.string().optional(),
   SESSIONCTL_PG_PORT: positiveInt(54329),
   SESSIONCTL_METRICS_ADDR: z.string().regex(/^[^:]+:\d+$/, 'expected host:port such as 127.0.0.1:9464').default('127.0.0.1:9464'),
@@ -106,6 +117,13 @@ export const envSchema = z.object({
   SESSIONCTL_DEFAULT_MEMORY: memoryQuantity('4g'),
   SESSIONCTL_DEFAULT_CPUS: z.string().default('1').refine((value) => (parseNanoCpus(value) ?? 0) > 0, 'expected a positive number of CPUs such as "1", "0.5" or "500m"'),
   SESSIONCTL_DEFAULT_PIDS: z.coerce.number().int().min(16).default(1024),
+  SESSIONCTL_NETWORK_MODE: z.enum(['PerSession', 'Shared']).default('PerSession'),
+  SESSIONCTL_DEFAULT_EGRESS: z.enum(['Internet', 'None']).default('Internet'),
+  SESSIONCTL_MAX_MEMORY: memoryQuantity('16g'),
+  SESSIONCTL_MAX_CPUS: z.string().default('4').refine((value) => (parseNanoCpus(value) ?? 0) > 0, 'expected a positive number of CPUs such as "4" or "0.5"'),
+  SESSIONCTL_MAX_PIDS: z.coerce.number().int().min(16).max(4_194_304).default(4096),
+  SESSIONCTL_MAX_ENV: z.coerce.number().int().min(0).max(ENV_ENTRIES_CEILING).default(256),
+  SESSIONCTL_MAX_SPEC_BYTES: z.coerce.number().int().min(1024).max(SPEC_BYTES_CEILING).default(65_536),
   SESSIONCTL_CAPABILITIES: z
     .string()
     .default('CHOWN,DAC_OVERRIDE,FOWNER,SETGID,SETUID,NET_BIND_SERVICE,KILL')
@@ -131,8 +149,13 @@ export const envSchema = z.object({
     .string()
     .default('')
     .refine((value) => splitRegistries(value).every((entry) => REGISTRY_HOST_PATTERN.test(entry)), 'expected comma-separated registry hosts such as registry.lan:5000 (no scheme, no path)'),
+  SESSIONCTL_ALLOWED_REGISTRIES: z
+    .string()
+    .default('')
+    .refine((value) => splitRegistries(value).every((entry) => REGISTRY_HOST_PATTERN.test(entry)), 'expected comma-separated registry hosts such as docker.io,registry.lan:5000 (no scheme, no path)'),
   SESSIONCTL_WRITER_ROLE: roleName(DEFAULT_ROLES.writer),
   SESSIONCTL_CONTROLLER_ROLE: roleName(DEFAULT_ROLES.controller),
+  SESSIONCTL_ADMIN_ROLE: roleName(DEFAULT_ROLES.admin),
 }).refine((values) => values.SESSIONCTL_WRITER_ROLE !== values.SESSIONCTL_CONTROLLER_ROLE, {
   message: 'must differ from SESSIONCTL_WRITER_ROLE: the writer role exists to be narrower than the controller role',
   path: ['SESSIONCTL_CONTROLLER_ROLE'],
@@ -195,7 +218,7 @@ function parseEnv(env: NodeJS.ProcessEnv): z.output<typeof envSchema> {
 /** The Docker host, from the same variables the docker CLI reads. Only the controller needs it. */
 export function loadDockerHostConfig(env: NodeJS.ProcessEnv = process.env): DockerHostConfig {
   const values = parseEnv(env);
-  return parseDockerHost({
+  const host = parseDockerHost({
     DOCKER_HOST: values.DOCKER_HOST,
     DOCKER_TLS_VERIFY: values.DOCKER_TLS_VERIFY,
     DOCKER_CERT_PATH: values.DOCKER_CERT_PATH,
@@ -203,6 +226,25 @@ export function loadDockerHostConfig(env: NodeJS.ProcessEnv = process.env): Dock
     allowUnixSocket: truthy(values.SESSIONCTL_DEV_ALLOW_UNIX_SOCKET),
     home: os.homedir(),
   });
+  return { ...host, tlsMinVersion: values.SESSIONCTL_DOCKER_TLS_MIN_VERSION };
+}
+
+/** The ceilings, each at least the default a spec without that limit gets. */
+function ceilingsFrom(values: z.output<typeof envSchema>): Ceilings {
+  const ceilings: Ceilings = {
+    maxMemoryBytes: parseMemoryBytes(values.SESSIONCTL_MAX_MEMORY)!,
+    maxNanoCpus: parseNanoCpus(values.SESSIONCTL_MAX_CPUS)!,
+    maxPids: values.SESSIONCTL_MAX_PIDS,
+    maxEnvEntries: values.SESSIONCTL_MAX_ENV,
+    maxSpecBytes: values.SESSIONCTL_MAX_SPEC_BYTES,
+  };
+  const below = [
+    ceilings.maxMemoryBytes < parseMemoryBytes(values.SESSIONCTL_DEFAULT_MEMORY)! && 'SESSIONCTL_MAX_MEMORY is below SESSIONCTL_DEFAULT_MEMORY',
+    ceilings.maxNanoCpus < parseNanoCpus(values.SESSIONCTL_DEFAULT_CPUS)! && 'SESSIONCTL_MAX_CPUS is below SESSIONCTL_DEFAULT_CPUS',
+    ceilings.maxPids < values.SESSIONCTL_DEFAULT_PIDS && 'SESSIONCTL_MAX_PIDS is below SESSIONCTL_DEFAULT_PIDS',
+  ].filter((problem): problem is string => typeof problem === 'string');
+  if (below.length > 0) throw new ConfigError(`invalid configuration:\n  ${below.join('\n  ')}: a spec that sets no limit gets the default, which must be allowed`);
+  return ceilings;
 }
 
 /** Parses the environment once; throws ConfigError naming each bad variable and what to do. */
@@ -229,6 +271,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       nanoCpus: parseNanoCpus(values.SESSIONCTL_DEFAULT_CPUS)!,
       pids: values.SESSIONCTL_DEFAULT_PIDS,
     },
+    ceilings: ceilingsFrom(values),
+    networkMode: values.SESSIONCTL_NETWORK_MODE,
+    defaultEgress: values.SESSIONCTL_DEFAULT_EGRESS,
     capabilities: splitList(values.SESSIONCTL_CAPABILITIES),
     allowedHostPaths: splitList(values.SESSIONCTL_ALLOWED_HOST_PATHS).map(normaliseHostPath),
     capacity: {
@@ -241,9 +286,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       tokenTtlMs: values.SESSIONCTL_REGISTRY_TOKEN_TTL_SECONDS * 1000,
       updateBatchSize: values.SESSIONCTL_IMAGE_UPDATE_BATCH_SIZE,
       insecureRegistries: splitRegistries(values.SESSIONCTL_INSECURE_REGISTRIES),
+      allowedRegistries: splitRegistries(values.SESSIONCTL_ALLOWED_REGISTRIES),
       dockerConfigDir: values.DOCKER_CONFIG ? path.resolve(cwd, values.DOCKER_CONFIG) : path.join(os.homedir(), '.docker'),
     },
-    roles: { writer: values.SESSIONCTL_WRITER_ROLE, controller: values.SESSIONCTL_CONTROLLER_ROLE },
+    roles: { writer: values.SESSIONCTL_WRITER_ROLE, controller: values.SESSIONCTL_CONTROLLER_ROLE, admin: values.SESSIONCTL_ADMIN_ROLE },
   };
 }
 

@@ -2,7 +2,9 @@
  * The Docker client factory. Mutual TLS only: the config layer has already refused plain TCP,
  * and a unix socket reaches here only behind the explicit development flag.
  */
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import https from 'node:https';
 import Dockerode from 'dockerode';
 import type { DockerHostConfig } from '../config';
 import { ConfigError } from '../config';
@@ -29,13 +31,23 @@ export function createDockerClient(host: DockerHostConfig, options: DockerClient
   const timeouts = options.idleTimeoutMs ? { timeout: options.idleTimeoutMs } : {};
   if (host.socketPath) return new Dockerode({ socketPath: host.socketPath, ...timeouts });
   if (!host.tls) throw new ConfigError(`Docker host ${host.url} has no TLS material; refusing an unauthenticated connection`);
-  return new Dockerode({
+  // docker-modem passes `agent` to every request; @types/dockerode does not list it.
+  const settings: Dockerode.DockerOptions & { agent: https.Agent } = {
     protocol: 'https',
     host: host.host,
     port: host.port,
     ca: readPem(host.tls.caPath, 'CA certificate'),
     cert: readPem(host.tls.certPath, 'client certificate'),
     key: readPem(host.tls.keyPath, 'client key'),
+    // An explicit floor rather than whatever the Node release defaults to; the daemon may offer 1.3.
+    agent: new https.Agent({ keepAlive: true, minVersion: host.tlsMinVersion ?? 'TLSv1.2' }),
     ...timeouts,
-  });
+  };
+  return new Dockerode(settings);
+}
+
+/** When the client certificate expires (ms since the epoch), for the expiry metric and alert. */
+export function clientCertificateExpiry(host: DockerHostConfig): number | undefined {
+  if (!host.tls) return undefined;
+  return Date.parse(new X509Certificate(readPem(host.tls.certPath, 'client certificate')).validTo);
 }

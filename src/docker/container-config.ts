@@ -8,6 +8,9 @@ import type { SessionSpec } from '../../crds/session';
 import { parseMemoryBytes, parseNanoCpus } from '../../crds/quantity';
 import { normaliseHostPath } from '../../crds/runtime-fields';
 import { LABELS, MANAGED_BY, containerName, specHash, type ContainerRevision } from '../model/labels';
+import type { NetworkMode } from './networks';
+import { TOKEN_DIRECTORY, TOKEN_FILE, TOKEN_FILE_ENV, TOKEN_VOLUME } from './token-file';
+import { volumeName } from './volumes';
 
 export interface ContainerDefaults {
   /** Where published ports listen on the Docker host. */
@@ -17,6 +20,10 @@ export interface ContainerDefaults {
   memoryBytes?: number;
   nanoCpus?: number;
   capabilities: string[];
+  /** PerSession: each session on a Docker network of its own (src/docker/networks.ts). Shared: the daemon's default bridge. */
+  networkMode?: NetworkMode;
+  /** Egress of a session whose spec sets none. */
+  defaultEgress?: 'Internet' | 'None';
   /** The installation id every container is labelled with (see labels.ownership). */
   installation?: string;
 }
@@ -36,10 +43,14 @@ export interface SessionIdentity {
 /** What the container gets besides its spec. */
 export interface ContainerExtras {
   revision?: ContainerRevision;
-  /** The plaintext access token, injected as spec.auth.envName. */
+  /** The plaintext access token: written to TOKEN_FILE before start, or (delivery: Env) injected as spec.auth.envName. */
   token?: string;
   /** The image digest the container is created from, so that a moved tag can be told apart. */
   imageDigest?: string;
+  /** Spec volume name -> the Docker volume checked to be this session's (resolveVolume); volumeName() otherwise. */
+  volumes?: Record<string, string>;
+  /** The session's own network (ensureSessionNetwork); the daemon's default bridge when absent. */
+  network?: string;
 }
 
 export function containerLabels(session: SessionIdentity, hash: string, memoryBytes: number | undefined): Record<string, string> {
@@ -54,10 +65,7 @@ export function containerLabels(session: SessionIdentity, hash: string, memoryBy
   return labels;
 }
 
-/** The Docker volume behind a named session volume; the same name across recreates, so data survives. */
-export function volumeName(session: string, volume: string): string {
-  return `sessionctl-${session}-${volume}`;
-}
+export { volumeName } from './volumes';
 
 /** The memory limit the container gets: the spec's, else the controller's default. */
 export function effectiveMemoryBytes(spec: SessionSpec, defaults: Pick<ContainerDefaults, 'memoryBytes'>): number | undefined {
@@ -99,12 +107,14 @@ export function healthcheckConfig(spec: SessionSpec): Dockerode.ContainerCreateO
   };
 }
 
-function mounts(session: SessionIdentity, spec: SessionSpec): Dockerode.MountSettings[] {
-  return (spec.volumes ?? []).map((volume) =>
+function mounts(session: SessionIdentity, spec: SessionSpec, resolved: Record<string, string> = {}): Dockerode.MountSettings[] {
+  const token: Dockerode.MountSettings[] =
+    spec.auth && spec.auth.delivery !== 'Env' ? [{ Type: 'volume', Source: resolved[TOKEN_VOLUME] ?? volumeName(session.name, TOKEN_VOLUME), Target: TOKEN_DIRECTORY, ReadOnly: false }] : [];
+  return token.concat((spec.volumes ?? []).map((volume) =>
     volume.hostPath === undefined
-      ? { Type: 'volume' as const, Source: volumeName(session.name, volume.name), Target: volume.mountPath, ReadOnly: volume.readOnly }
+      ? { Type: 'volume' as const, Source: resolved[volume.name] ?? volumeName(session.name, volume.name), Target: volume.mountPath, ReadOnly: volume.readOnly }
       : { Type: 'bind' as const, Source: normaliseHostPath(volume.hostPath), Target: volume.mountPath, ReadOnly: volume.readOnly },
-  );
+  ));
 }
 
 export function containerCreateOptions(
@@ -124,7 +134,8 @@ export function containerCreateOptions(
     bindings[key] = [{ HostIp: defaults.publishAddress, HostPort: '' }];
   }
   const env = Object.entries(spec.env).map(([key, value]) => `${key}=${value}`);
-  if (spec.auth && extras.token !== undefined) env.push(`${spec.auth.envName}=${extras.token}`);
+  if (spec.auth?.delivery === 'Env' && extras.token !== undefined) env.push(`${spec.auth.envName}=${extras.token}`);
+  if (spec.auth && spec.auth.delivery !== 'Env') env.push(`${TOKEN_FILE_ENV}=${TOKEN_FILE}`);
   const security = spec.securityContext;
   const readOnly = security?.readOnlyRootFilesystem === true;
   return {
@@ -144,7 +155,8 @@ export function containerCreateOptions(
     Healthcheck: healthcheckConfig(spec),
     HostConfig: {
       PortBindings: bindings,
-      Mounts: mounts(session, spec),
+      NetworkMode: extras.network,
+      Mounts: mounts(session, spec, extras.volumes),
       ReadonlyRootfs: readOnly,
       // Programs expect a writable /tmp; on a read-only root it is a tmpfs, counted against the memory limit.
       Tmpfs: readOnly ? { '/tmp': 'rw,nosuid,nodev' } : undefined,

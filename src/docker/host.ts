@@ -22,6 +22,11 @@ export type DockerOperation =
   | 'ping'
   | 'volume_create'
   | 'volume_remove'
+  | 'volume_inspect'
+  | 'network_inspect'
+  | 'put_archive'
+  | 'network_create'
+  | 'network_remove'
   | 'image_inspect'
   | 'image_pull';
 
@@ -151,9 +156,21 @@ export class DockerHost {
    * Create and, if asked, start in one concurrency slot, as `docker run` does: a new container is
    * not left waiting for a start behind other creates. A failed start still returns the id.
    */
-  createAndStart(options: Dockerode.ContainerCreateOptions, start: boolean): Promise<{ id: string; startError?: unknown }> {
+  createAndStart(
+    options: Dockerode.ContainerCreateOptions,
+    start: boolean,
+    /** Runs between create and start, such as writing the token file; its failure is reported like a failed start. */
+    prepare?: (container: Dockerode.Container) => Promise<void>,
+  ): Promise<{ id: string; startError?: unknown }> {
     return this.limiter.add(async () => {
       const container = await this.measure('create', (abortSignal) => this.docker.createContainer({ ...options, abortSignal } as Dockerode.ContainerCreateOptions));
+      if (prepare) {
+        try {
+          await this.measure('put_archive', () => prepare(container));
+        } catch (error) {
+          return { id: container.id, startError: error };
+        }
+      }
       if (!start) return { id: container.id };
       try {
         await this.measure('start', (abortSignal) => container.start({ abortSignal }));
@@ -214,17 +231,54 @@ export class DockerHost {
   }
 
   /**
-   * Creates a named volume, or finds it: the daemon answers 201 for an existing volume too, so a
-   * recreated container gets the same data back.
+   * Creates a named volume, or finds it: the daemon answers 201 for an existing volume too, so the
+   * caller checks the labels of what it got (src/docker/volumes.ts).
    */
   async ensureVolume(name: string, labels: Record<string, string>): Promise<void> {
     await this.call('volume_create', (abortSignal) => this.docker.createVolume({ Name: name, Labels: labels, abortSignal }));
+  }
+
+  /** The volume's details, or undefined when there is none of that name. */
+  async inspectVolume(name: string): Promise<Dockerode.VolumeInspectInfo | undefined> {
+    return this.call('volume_inspect', async () => {
+      try {
+        return await this.docker.getVolume(name).inspect();
+      } catch (error) {
+        if (dockerStatusCode(error) === 404) return undefined;
+        throw error;
+      }
+    });
   }
 
   async removeVolume(name: string): Promise<void> {
     await this.call('volume_remove', async (abortSignal) => {
       try {
         await this.docker.getVolume(name).remove({ abortSignal });
+      } catch (error) {
+        if (dockerStatusCode(error) !== 404) throw error;
+      }
+    });
+  }
+
+  async inspectNetwork(name: string): Promise<Dockerode.NetworkInspectInfo | undefined> {
+    return this.call('network_inspect', async () => {
+      try {
+        return await this.docker.getNetwork(name).inspect();
+      } catch (error) {
+        if (dockerStatusCode(error) === 404) return undefined;
+        throw error;
+      }
+    });
+  }
+
+  async createNetwork(options: Dockerode.NetworkCreateOptions): Promise<void> {
+    await this.call('network_create', () => this.docker.createNetwork(options));
+  }
+
+  async removeNetwork(name: string): Promise<void> {
+    await this.call('network_remove', async () => {
+      try {
+        await this.docker.getNetwork(name).remove();
       } catch (error) {
         if (dockerStatusCode(error) !== 404) throw error;
       }

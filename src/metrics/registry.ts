@@ -75,6 +75,12 @@ export function createMetrics() {
     crashRestartsDeferred: new Counter({ name: 'sessionctl_crash_restarts_deferred_total', help: 'Crash-loop restarts that waited, by reason: HostCreating (the host created other sessions) or Paced (for a turn)', labelNames: ['reason'], registers: reg }),
     restartLimitExceeded: new Counter({ name: 'sessionctl_restart_limit_exceeded_total', help: 'Sessions that spent their restart budget (spec.maxRestarts) and became Failed', registers: reg }),
     healthTransitions: new Counter({ name: 'sessionctl_health_status_total', help: 'Docker health_status changes of session containers, by status', labelNames: ['status'], registers: reg }),
+    clientCertificateExpiry: new Gauge({
+      name: 'sessionctl_docker_client_certificate_expiry_timestamp_seconds',
+      help: 'When the client certificate the controller presents to the Docker host expires (Unix time); read at start-up',
+      labelNames: ['host'],
+      registers: reg,
+    }),
     lifetimeActions: new Counter({ name: 'sessionctl_lifetime_actions_total', help: 'Idle stops and deletions made by the controller, by reason and action', labelNames: ['reason', 'action'], registers: reg }),
     tokenRotations: new Counter({ name: 'sessionctl_token_rotations_total', help: 'Access tokens minted, by reason (initial, expired, requested)', labelNames: ['reason'], registers: reg }),
     imagePulls: new Counter({ name: 'sessionctl_image_pulls_total', help: 'Image pulls by the controller, by result (success, failure)', labelNames: ['result'], registers: reg }),

@@ -94,7 +94,9 @@ export function specHash(spec: SessionSpec, revision: ContainerRevision = {}): s
     healthCheck: spec.healthCheck,
     securityContext: spec.securityContext,
     volumes: spec.volumes && spec.volumes.length > 0 ? spec.volumes : undefined,
-    auth: spec.auth && { envName: spec.auth.envName },
+    // delivery joins the hash only when it is Env, so that upgrading recreates no container.
+    auth: spec.auth && { envName: spec.auth.envName, delivery: spec.auth.delivery === 'Env' ? 'Env' : undefined },
+    egress: spec.network?.egress,
     tokenId: spec.auth ? revision.tokenId : undefined,
     restartRequestedAt: revision.restartRequestedAt,
   };

@@ -2,6 +2,7 @@
  * The events repository: what the controller did to each session, deduplicated by reason and
  * message (a repeat bumps `count` and `last_seen`) and bounded to the newest few per session.
  */
+import { escapeControl } from '../display/escape';
 import type { Db } from './db';
 
 export type EventType = 'Normal' | 'Warning';
@@ -26,6 +27,7 @@ export const EVENT_REASONS = [
   'Expired',
   'TokenRotated',
   'VolumeRemoved',
+  'VolumeConflict',
   'Pulling',
   'Pulled',
   'ImagePullFailed',
@@ -61,7 +63,8 @@ export async function recordEvent(db: Db, event: SessionEvent, keepPerSession = 
      DO UPDATE SET count = sessionctl.events.count + 1, last_seen = now(),
                    type = EXCLUDED.type, session_uid = EXCLUDED.session_uid
      RETURNING (xmax = 0) AS inserted`,
-    [event.sessionName, event.sessionUid, event.type, event.reason, event.message],
+    // Messages quote writers' text: stored escaped, so no reader's terminal acts on it.
+    [event.sessionName, event.sessionUid, event.type, event.reason, escapeControl(event.message, { keepNewlines: false })],
   );
   // Only a new row can push the session over its bound; a repeat just bumps a count.
   if (result.rows[0]?.inserted) {

@@ -22,9 +22,17 @@ export interface DatabaseRoles {
   writer: string;
   /** The controller: every column of sessions, and events. */
   controller: string;
+  /** Sees and changes every writer's sessions and may reassign their owner (migration 009). Defaults to sessionctl_admin. */
+  admin?: string;
 }
 
-export const DEFAULT_ROLES: Readonly<DatabaseRoles> = Object.freeze({ writer: 'sessionctl_writer', controller: 'sessionctl_controller' });
+export const DEFAULT_ROLES: Readonly<Required<DatabaseRoles>> = Object.freeze({ writer: 'sessionctl_writer', controller: 'sessionctl_controller', admin: 'sessionctl_admin' });
+
+/**
+ * What every migration runs under: unqualified names resolve to sessionctl, then pg_catalog, and
+ * never to an object someone planted in public or in a temporary schema.
+ */
+export const MIGRATION_SEARCH_PATH = 'sessionctl, pg_catalog, pg_temp';
 
 export interface MigrateOptions {
   /** The group roles migration 003 creates (if missing) and grants to. Defaults to DEFAULT_ROLES. */
@@ -40,6 +48,9 @@ function checkRoles(roles: DatabaseRoles): void {
     }
   }
   if (roles.writer === roles.controller) throw new Error(`the writer and controller roles must differ, both are ${roles.writer}`);
+  if (roles.admin !== undefined && (roles.admin === roles.writer || roles.admin === roles.controller)) {
+    throw new Error(`the admin role must differ from the writer and controller roles, it is ${roles.admin}`);
+  }
 }
 
 export interface Migration {
@@ -115,15 +126,16 @@ export async function migrate(pool: Pool, options: MigrateOptions = {}): Promise
     const pending = migrations.filter((migration) => !doneVersions.has(migration.version));
     if (pending.length > 0) {
       // Read by 003_roles.sql through current_setting(); session-level, reset below.
-      await client.query(`SELECT set_config('sessionctl.writer_role', $1, false), set_config('sessionctl.controller_role', $2, false)`, [
-        roles.writer,
-        roles.controller,
-      ]);
+      await client.query(
+        `SELECT set_config('sessionctl.writer_role', $1, false), set_config('sessionctl.controller_role', $2, false), set_config('sessionctl.admin_role', $3, false)`,
+        [roles.writer, roles.controller, roles.admin ?? DEFAULT_ROLES.admin],
+      );
       rolesSet = true;
     }
     for (const migration of pending) {
       try {
         await client.query('BEGIN');
+        await client.query(`SET LOCAL search_path = ${MIGRATION_SEARCH_PATH}`);
         await client.query(migration.sql);
         await client.query('INSERT INTO sessionctl.schema_migrations (version, name) VALUES ($1, $2)', [migration.version, migration.name]);
         await client.query('COMMIT');
@@ -134,7 +146,7 @@ export async function migrate(pool: Pool, options: MigrateOptions = {}): Promise
       applied.push(migration.version);
     }
   } finally {
-    if (rolesSet) await client.query('RESET sessionctl.writer_role; RESET sessionctl.controller_role').catch(() => undefined);
+    if (rolesSet) await client.query('RESET sessionctl.writer_role; RESET sessionctl.controller_role; RESET sessionctl.admin_role').catch(() => undefined);
     await client.query('SELECT pg_advisory_unlock(hashtext($1))', [MIGRATION_LOCK_KEY]).catch(() => undefined);
     client.release();
   }

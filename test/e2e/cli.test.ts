@@ -134,7 +134,7 @@ test('token prints the access token the container carries; rotate-token and rest
   const token = shown.stdout.trim();
   expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
   const before = await waitConverged(db.pool, 'dave-workspace');
-  expect((await execIn(before.status.containerId!, ['sh', '-c', 'echo "$SESSION_TOKEN"'])).output.trim()).toBe(token);
+  expect((await execIn(before.status.containerId!, ['sh', '-c', 'cat "$SESSION_TOKEN_FILE"'])).output.trim()).toBe(token);
   expect(before.status.endpoints).toEqual({ ide: expect.stringMatching(/^127\.0\.0\.1:\d+$/), preview: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
 
   const rotated = await sessionctl(['rotate-token', 'dave-workspace', '--wait', '--timeout', '60s']);

@@ -31,6 +31,14 @@ export async function removeManagedContainers(): Promise<void> {
   while (pending.length > 0) {
     await Promise.all(pending.splice(0, 4).map((info) => docker.getContainer(info.Id).remove({ force: true }).catch(() => undefined)));
   }
+  await removeManagedNetworks();
+}
+
+/** Session networks (src/docker/networks.ts) outlive containers removed behind the controller's back. */
+export async function removeManagedNetworks(): Promise<void> {
+  const docker = testDocker();
+  const networks = await docker.listNetworks({ filters: { label: [MANAGED_FILTER] } });
+  for (const network of networks) await docker.getNetwork(network.Id).remove().catch(() => undefined);
 }
 
 /** Named volumes the controller created; volumes outlive containers, so tests clean them up too. */

@@ -83,7 +83,7 @@ test('token rotation: the new container carries a new token, the old hash is gon
   const before = (await readToken(db.pool, 'guarded'))!;
   expect(before.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
   expect(before.sha256).toBe(tokenSha256(before.token));
-  expect((await execIn(first.status.containerId!, ['sh', '-c', 'echo "$SESSION_TOKEN"'])).output.trim()).toBe(before.token);
+  expect((await execIn(first.status.containerId!, ['sh', '-c', 'cat "$SESSION_TOKEN_FILE"'])).output.trim()).toBe(before.token);
 
   expect(await requestTokenRotation(db.pool, 'guarded')).toBe(true);
   const second = await waitFor(
@@ -95,7 +95,7 @@ test('token rotation: the new container carries a new token, the old hash is gon
   );
   const after = (await readToken(db.pool, 'guarded'))!;
   expect(after.token).not.toBe(before.token);
-  expect((await execIn(second.status.containerId!, ['sh', '-c', 'echo "$SESSION_TOKEN"'])).output.trim()).toBe(after.token);
+  expect((await execIn(second.status.containerId!, ['sh', '-c', 'cat "$SESSION_TOKEN_FILE"'])).output.trim()).toBe(after.token);
   const oldHash = await db.pool.query('SELECT count(*)::int AS n FROM sessionctl.session_tokens WHERE token_sha256 = $1', [before.sha256]);
   expect(oldHash.rows[0].n).toBe(0);
 

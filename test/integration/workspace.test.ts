@@ -68,16 +68,16 @@ test('a file written to a named volume survives a spec change that recreates the
 
   await db.pool.query("DELETE FROM sessionctl.sessions WHERE name = 'keeper'");
   await waitFor(async () => (await row(db.pool, 'keeper')) === undefined, { what: 'keeper to be deleted' });
-  expect(await volumeExists('sessionctl-keeper-data')).toBe(true);
+  expect(await volumeExists('sessionctl-keeper_data')).toBe(true);
 }, 60_000);
 
 test('volumeReclaimPolicy: Delete removes the volumes with the session', async () => {
   await upsert(db.pool, 'scratch', httpSpec({ ports: [], volumes: [{ name: 'tmp', mountPath: '/scratch' }], volumeReclaimPolicy: 'Delete' }));
   await waitConverged(db.pool, 'scratch');
-  expect(await volumeExists('sessionctl-scratch-tmp')).toBe(true);
+  expect(await volumeExists('sessionctl-scratch_tmp')).toBe(true);
   await db.pool.query("DELETE FROM sessionctl.sessions WHERE name = 'scratch'");
   await waitFor(async () => (await row(db.pool, 'scratch')) === undefined, { what: 'scratch to be deleted' });
-  expect(await volumeExists('sessionctl-scratch-tmp')).toBe(false);
+  expect(await volumeExists('sessionctl-scratch_tmp')).toBe(false);
 }, 60_000);
 
 test('hardened defaults, a read-only root filesystem and a non-root user', async () => {

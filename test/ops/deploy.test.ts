@@ -15,7 +15,7 @@ import { testWithCommand } from '../helpers/tools';
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '..', '..');
 const DEPLOY = path.join(ROOT, 'deploy');
-const COMPOSE_ENV = { POSTGRES_PASSWORD: 'compose-test-password', GRAFANA_ADMIN_PASSWORD: 'grafana-test-password', SESSIONCTL_DOCKER_HOST: 'tcp://docker1.example.org:2376' };
+const COMPOSE_ENV = { POSTGRES_PASSWORD: 'compose-test-password', SESSIONCTL_CONTROLLER_DB_PASSWORD: 'controller-test-password', SESSIONCTL_WRITER_DB_PASSWORD: 'writer-test-password', GRAFANA_ADMIN_PASSWORD: 'grafana-test-password', SESSIONCTL_DOCKER_HOST: 'tcp://docker1.example.org:2376' };
 
 let tmp: string;
 beforeAll(() => {
@@ -33,12 +33,15 @@ describe('deploy/compose.yaml', () => {
   });
 
   test('docker-compose config accepts it: controller, Postgres, Prometheus and Grafana', () => {
-    expect(Object.keys(config.services).sort()).toEqual(['controller', 'grafana', 'postgres', 'prometheus']);
+    expect(Object.keys(config.services).sort()).toEqual(['controller', 'grafana', 'migrate', 'postgres', 'prometheus']);
     const controller = config.services.controller;
     expect(controller.build).toEqual({ context: ROOT, dockerfile: 'deploy/Dockerfile' });
     expect(controller.environment).toMatchObject({ DOCKER_TLS_VERIFY: '1', DOCKER_HOST: COMPOSE_ENV.SESSIONCTL_DOCKER_HOST, DOCKER_CERT_PATH: '/etc/sessionctl/docker-tls' });
     expect(controller.read_only).toBe(true);
     expect(controller.cap_drop).toEqual(['ALL']);
+    // The controller is not the database owner: only the one-shot migrate service is.
+    expect(controller.environment?.DATABASE_URL).toMatch(/^postgres:\/\/sessionctl_controller_login:controller-test-password@/);
+    expect(config.services.migrate.environment?.DATABASE_URL).toMatch(/^postgres:\/\/sessionctl:/);
   });
 
   test('client certificates are mounted read-only, the docker socket never, ports only on 127.0.0.1', () => {
@@ -70,6 +73,7 @@ describe('deploy/compose.yaml', () => {
     const dockerfile = readFileSync(path.join(DEPLOY, 'Dockerfile'), 'utf8');
     expect(dockerfile).toMatch(/^FROM node:20\S* AS build$/m);
     expect(dockerfile).toMatch(/^USER node$/m);
+    expect(dockerfile).toMatch(/SESSIONCTL_METRICS_ADDR=127\.0\.0\.1:9464/);
     for (const [, sources] of dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
       for (const source of sources.split(/\s+/)) expect({ source, exists: existsSync(path.join(ROOT, source)) }).toEqual({ source, exists: true });
     }
@@ -150,7 +154,7 @@ describe('deploy/docker-tls/make-certs.sh', () => {
 
   test('daemon.json asks for verified TLS with the file names make-certs.sh writes', () => {
     const daemon = JSON.parse(readFileSync(path.join(DEPLOY, 'docker-tls', 'daemon.json'), 'utf8')) as Record<string, unknown>;
-    expect(daemon).toMatchObject({ tls: true, tlsverify: true });
+    expect(daemon).toMatchObject({ tls: true, tlsverify: true, icc: false, 'no-new-privileges': true });
     for (const key of ['tlscacert', 'tlscert', 'tlskey'] as const) expect(path.basename(String(daemon[key]))).toMatch(/^(ca|server-cert|server-key)\.pem$/);
     expect((daemon.hosts as string[]).filter((host) => host.startsWith('tcp://')).every((host) => host.endsWith(':2376'))).toBe(true);
   });

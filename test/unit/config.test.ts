@@ -55,8 +55,19 @@ describe('loadConfig', () => {
       updateBatchSize: 5,
       insecureRegistries: ['registry.lan:5000', 'other.lan'],
       dockerConfigDir: '/srv/cfg',
+      allowedRegistries: [],
     });
+    expect(loadConfig({ SESSIONCTL_ALLOWED_REGISTRIES: 'Docker.io, registry.lan:5000' }).images.allowedRegistries).toEqual(['docker.io', 'registry.lan:5000']);
+    expect(() => loadConfig({ SESSIONCTL_ALLOWED_REGISTRIES: 'https://registry.lan/' })).toThrow(/SESSIONCTL_ALLOWED_REGISTRIES: expected comma-separated registry hosts/);
     expect(() => loadConfig({ SESSIONCTL_INSECURE_REGISTRIES: 'https://registry.lan/' })).toThrow(/SESSIONCTL_INSECURE_REGISTRIES: expected comma-separated registry hosts/);
     expect(() => loadConfig({ SESSIONCTL_IMAGE_UPDATE_BATCH_SIZE: '0' })).toThrow(/SESSIONCTL_IMAGE_UPDATE_BATCH_SIZE/);
+  });
+
+  it('reads the isolation settings and keeps each maximum at or above its default', () => {
+    const config = loadConfig({ SESSIONCTL_MAX_MEMORY: '8g', SESSIONCTL_MAX_ENV: '10', SESSIONCTL_NETWORK_MODE: 'Shared', SESSIONCTL_DEFAULT_EGRESS: 'None' });
+    expect(config.ceilings).toEqual({ maxMemoryBytes: 8 * 1024 ** 3, maxNanoCpus: 4e9, maxPids: 4096, maxEnvEntries: 10, maxSpecBytes: 65_536 });
+    expect([config.networkMode, config.defaultEgress]).toEqual(['Shared', 'None']);
+    expect(() => loadConfig({ SESSIONCTL_MAX_MEMORY: '1g' })).toThrow(/SESSIONCTL_MAX_MEMORY is below SESSIONCTL_DEFAULT_MEMORY/);
+    expect(() => loadConfig({ SESSIONCTL_MAX_ENV: '2000' })).toThrow(/SESSIONCTL_MAX_ENV/);
   });
 });

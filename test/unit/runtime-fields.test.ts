@@ -79,10 +79,10 @@ describe('container options', () => {
   });
 
   it('mounts named volumes and allowed binds, and injects the token under its name', () => {
-    const spec = valid({ ...base, volumes: [{ name: 'data', mountPath: '/data' }, { name: 'src', mountPath: '/src', hostPath: '/srv/x/', readOnly: true }], auth: { envName: 'JUPYTER_TOKEN' } });
+    const spec = valid({ ...base, volumes: [{ name: 'data', mountPath: '/data' }, { name: 'src', mountPath: '/src', hostPath: '/srv/x/', readOnly: true }], auth: { envName: 'JUPYTER_TOKEN', delivery: 'Env' } });
     const options = containerCreateOptions(identity, spec, undefined, { token: 'sekret', revision: { tokenId: 't1' } });
     expect(options.HostConfig!.Mounts).toEqual([
-      { Type: 'volume', Source: 'sessionctl-alice-data', Target: '/data', ReadOnly: false },
+      { Type: 'volume', Source: 'sessionctl-alice_data', Target: '/data', ReadOnly: false },
       { Type: 'bind', Source: '/srv/x', Target: '/src', ReadOnly: true },
     ]);
     expect(options.Env).toContain('JUPYTER_TOKEN=sekret');

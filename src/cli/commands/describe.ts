@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { listEvents } from '../../store/events';
 import { CommandError, sessionName, withClient } from '../context';
+import { escapeControl } from '../../display/escape';
 import { age, table } from '../format';
 import { checkResource } from './get';
 
@@ -73,7 +74,7 @@ export function registerDescribe(program: Command): void {
                 )
               : '  <none>',
           );
-          console.log(lines.join('\n'));
+          console.log(escapeControl(lines.join('\n')));
         }
         if (missing.length) throw new CommandError(missing.map((name) => `session "${name}" not found`).join('\n'));
       });

@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import type { Session } from '../../client';
 import { CommandError, sessionName, withClient } from '../context';
+import { escapeControl, escapeControlJson } from '../../display/escape';
 import { age, table } from '../format';
 import { matchesSelector, parseSelector } from '../../store/selector';
 
@@ -34,7 +35,16 @@ export function row(session: Session, wide: boolean): string[] {
   return [...cells, String(session.spec.image ?? ''), session.status.containerId?.slice(0, 12) ?? '<none>', ready?.reason ?? ''];
 }
 
+/** Writers' text (labels, spec values, status messages) never reaches the terminal raw. */
+function safe(text: string, output: OutputFormat): string {
+  return output === 'json' ? escapeControlJson(text) : escapeControl(text);
+}
+
 function render(sessions: Session[], output: OutputFormat, single: boolean): string {
+  return safe(renderRaw(sessions, output, single), output);
+}
+
+function renderRaw(sessions: Session[], output: OutputFormat, single: boolean): string {
   switch (output) {
     case 'json':
       return JSON.stringify(single ? sessions[0] : { apiVersion: 'v1', kind: 'List', items: sessions }, null, 2);
@@ -85,15 +95,15 @@ export function registerGet(program: Command): void {
         for (let next = await first; !next.done; next = await events.next()) {
           const event = next.value;
           if (event.type === 'DELETED') {
-            console.log(output === 'json' || output === 'yaml' ? JSON.stringify({ type: 'DELETED', name: event.name }) : `${event.name}   deleted`);
+            console.log(safe(output === 'json' || output === 'yaml' ? JSON.stringify({ type: 'DELETED', name: event.name }) : `${event.name}   deleted`, output));
           } else if (output === 'json') {
-            console.log(JSON.stringify({ type: event.type, object: event.session }));
+            console.log(safe(JSON.stringify({ type: event.type, object: event.session }), output));
           } else if (output === 'yaml') {
-            console.log(`---\n${stringify({ type: event.type, object: event.session }).trimEnd()}`);
+            console.log(safe(`---\n${stringify({ type: event.type, object: event.session }).trimEnd()}`, output));
           } else if (output === 'name') {
             console.log(`session/${event.session.metadata.name}`);
           } else {
-            console.log(table(wide ? WIDE_COLUMNS : COLUMNS, [row(event.session, wide)]).split('\n')[1]);
+            console.log(safe(table(wide ? WIDE_COLUMNS : COLUMNS, [row(event.session, wide)]).split('\n')[1], output));
           }
         }
       });

@@ -1,0 +1,88 @@
+/**
+ * Network isolation between sessions on the real daemon, tried from inside a session as an attacker
+ * would: a connection to another session's container address fails, while the host still reaches
+ * both sessions' published endpoints. A control pair of plain containers on the daemon's default
+ * bridge shows the same probe succeeds where there is no isolation, so the probe itself works.
+ */
+import { createTestDatabase, type TestDatabase } from '../helpers/database';
+import { execIn, removeManagedContainers, testDocker } from '../helpers/docker';
+import { startController, type ControllerProcess } from '../helpers/controller';
+import { condition, httpSpec, row, upsert, waitConverged } from '../helpers/sessions';
+import { waitFor } from '../helpers/wait';
+import { sessionNetworkName } from '../../src/docker/networks';
+
+let db: TestDatabase;
+let controller: ControllerProcess;
+const plain: string[] = [];
+
+beforeAll(async () => {
+  await removeManagedContainers();
+  db = await createTestDatabase('isolation_network');
+  controller = await startController({ databaseUrl: db.url });
+});
+
+afterAll(async () => {
+  await controller?.stop();
+  for (const id of plain) await testDocker().getContainer(id).remove({ force: true }).catch(() => undefined);
+  await removeManagedContainers();
+  await db?.drop();
+});
+
+/** From inside a container: does an HTTP GET to address:8080 answer within 3 s? */
+async function reaches(fromContainer: string, address: string): Promise<boolean> {
+  const probe = await execIn(fromContainer, ['sh', '-c', `timeout 3 wget -q -O /dev/null http://${address}:8080/`]);
+  return probe.exitCode === 0;
+}
+
+function addressesOf(info: { NetworkSettings: { Networks: Record<string, { IPAddress: string }> } }): string[] {
+  return Object.values(info.NetworkSettings.Networks).map((network) => network.IPAddress).filter((address) => address !== '');
+}
+
+test('control: two plain containers on the default bridge reach each other', async () => {
+  const docker = testDocker();
+  const start = async (command: string[]) => {
+    const container = await docker.createContainer({ Image: 'sessionctl/base:dev', Cmd: command });
+    plain.push(container.id);
+    await container.start();
+    return container;
+  };
+  const server = await start(['httpd', '-f', '-p', '8080', '-h', '/www']);
+  const client = await start(['sleep', '300']);
+  const [address] = addressesOf(await server.inspect());
+  expect(await waitFor(() => reaches(client.id, address), { what: 'the plain containers to reach each other' })).toBe(true);
+}, 60_000);
+
+test("from inside session A a connection to session B's container fails; the host reaches both published endpoints", async () => {
+  await upsert(db.pool, 'net-a', httpSpec());
+  await upsert(db.pool, 'net-b', httpSpec());
+  const a = await waitConverged(db.pool, 'net-a');
+  const b = await waitConverged(db.pool, 'net-b');
+  const infoA = await testDocker().getContainer(a.status.containerId!).inspect();
+  const infoB = await testDocker().getContainer(b.status.containerId!).inspect();
+  expect(Object.keys(infoA.NetworkSettings.Networks)).toEqual([sessionNetworkName('net-a')]);
+  expect(Object.keys(infoB.NetworkSettings.Networks)).toEqual([sessionNetworkName('net-b')]);
+
+  // Session A can reach its own server over its own network: the probe works from there.
+  expect(await reaches(a.status.containerId!, addressesOf(infoA)[0])).toBe(true);
+  for (const address of addressesOf(infoB)) expect(await reaches(a.status.containerId!, address)).toBe(false);
+  for (const address of addressesOf(infoA)) expect(await reaches(b.status.containerId!, address)).toBe(false);
+
+  for (const view of [a, b]) expect((await fetch(`http://${view.status.endpoints!.http}/healthz`)).status).toBe(200);
+}, 90_000);
+
+test('egress None: an internal network; with ports it is refused with the field; deletion removes the session network', async () => {
+  await upsert(db.pool, 'net-closed', httpSpec({ ports: [], network: { egress: 'None' } }));
+  const closed = await waitConverged(db.pool, 'net-closed');
+  const network = await testDocker().getNetwork(sessionNetworkName('net-closed')).inspect();
+  expect(network.Internal).toBe(true);
+  expect(closed.status.containerId).toBeDefined();
+
+  await upsert(db.pool, 'net-contradiction', httpSpec({ network: { egress: 'None' } }));
+  const refused = await waitConverged(db.pool, 'net-contradiction', 'False');
+  expect(condition(refused, 'Valid')!.message).toMatch(/^spec\.network\.egress: None gives the container an internal network, on which Docker publishes no ports/);
+
+  await db.pool.query(`DELETE FROM sessionctl.sessions WHERE name = 'net-closed'`);
+  await waitFor(async () => (await row(db.pool, 'net-closed')) === undefined, { what: 'net-closed to be deleted' });
+  const left = await testDocker().listNetworks({ filters: { name: [sessionNetworkName('net-closed')] } });
+  expect(left.filter((entry) => entry.Name === sessionNetworkName('net-closed'))).toEqual([]);
+}, 90_000);
