@@ -133,8 +133,8 @@ export function applyEvent(containers: Map<string, ObservedContainer>, event: Do
 
 export class HostInventory {
   private containers = new Map<string, ObservedContainer>();
-  /** Events applied per container id (see eventMark). */
-  private readonly eventCounts = new Map<string, number>();
+  /** Start events seen per container id (see eventMark). */
+  private readonly startsSeen = new Map<string, number>();
   /** Session name -> container ids, so that a reconcile does not scan every container. */
   private bySession = new Map<string, Set<string>>();
   private readonly abort = new AbortController();
@@ -197,14 +197,15 @@ export class HostInventory {
     this.index(merged);
   }
 
-  /** How many events the container has had: taken before a call, so that its answer does not overwrite later events. */
+  /** How many start events the container has had: taken before a start, so that its answer does not overwrite later events. */
   eventMark(id: string): number {
-    return this.eventCounts.get(id) ?? 0;
+    return this.startsSeen.get(id) ?? 0;
   }
 
   /**
-   * Our start of the container succeeded: it runs, unless an event since `mark` already said what
-   * happened after (a crash loop's container can exit before the start call answers).
+   * Our start of the container succeeded: it runs, unless the start's own event has come since
+   * `mark`, and with it whatever followed (a crash loop's container can exit before the start call
+   * answers). A die before that event is the stop half of a restart, and does not count.
    */
   markStarted(id: string, mark: number, at: number): void {
     if (this.eventMark(id) !== mark) return;
@@ -217,7 +218,7 @@ export class HostInventory {
   }
 
   forget(id: string): void {
-    this.eventCounts.delete(id);
+    this.startsSeen.delete(id);
     const container = this.containers.get(id);
     if (!container) return;
     this.containers.delete(id);
@@ -246,7 +247,7 @@ export class HostInventory {
     this.containers = new Map(listed.filter((info) => this.accepts(info.Labels ?? {})).map((info) => [info.Id, fromListEntry(info)]));
     this.bySession = new Map();
     for (const container of this.containers.values()) this.index(container);
-    for (const id of this.eventCounts.keys()) if (!this.containers.has(id)) this.eventCounts.delete(id);
+    for (const id of this.startsSeen.keys()) if (!this.containers.has(id)) this.startsSeen.delete(id);
     for (const session of this.sessions()) touched.add(session);
     this.synced = true;
     return touched;
@@ -321,14 +322,16 @@ export class HostInventory {
     const id = event.Actor?.ID ?? event.id ?? '';
     if (!this.accepts(event.Actor?.Attributes ?? {})) return;
     const before = this.containers.get(id);
+    // applyEvent changes the entry in place: what it was is read first.
+    const wasRunning = before?.state === 'running';
     const session = applyEvent(this.containers, event);
     if (event.Action?.startsWith('health_status: ') && session) {
       const status = event.Action.slice('health_status: '.length);
       if (status === 'healthy' || status === 'unhealthy') this.options.metrics.healthTransitions.inc({ status });
     }
     const after = this.containers.get(id);
-    if (after) this.eventCounts.set(id, this.eventMark(id) + 1);
-    else this.eventCounts.delete(id);
+    if (!after) this.startsSeen.delete(id);
+    else if (after.state === 'running' && !wasRunning) this.startsSeen.set(id, this.eventMark(id) + 1);
     if (!before && after) this.index(after);
     if (before && !after) this.unindex(before);
     if (session) this.options.onChange(session);
