@@ -12,6 +12,7 @@ import { registerApply } from './commands/apply';
 import { registerController } from './commands/controller';
 import { registerDelete } from './commands/delete';
 import { registerDescribe } from './commands/describe';
+import { registerGateway } from './commands/gateway';
 import { registerGet } from './commands/get';
 import { registerLogs } from './commands/logs';
 import { registerRegistry } from './commands/registry';
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .addHelpText('after', '\nExamples:\n  sessionctl apply -f crds/examples/ --wait\n  sessionctl get sessions -o wide\n  sessionctl describe session alice');
   registerController(program, version);
+  registerGateway(program, version);
   registerApply(program);
   registerGet(program);
   registerDescribe(program);
