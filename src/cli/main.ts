@@ -82,8 +82,8 @@ function exitAfterFlush(code: number): void {
 export function run(): void {
   main(process.argv).then(
     (code) => {
-      // The controller keeps running after its action returns; every other command exits.
-      if (process.argv[2] !== 'controller' || code !== 0) exitAfterFlush(code);
+      // The controller and the gateway keep running after their action returns; every other command exits.
+      if (!['controller', 'gateway'].includes(process.argv[2]) || code !== 0) exitAfterFlush(code);
     },
     (error: unknown) => {
       console.error(error);
