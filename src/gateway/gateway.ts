@@ -26,6 +26,12 @@ import { Upstreams } from './upstreams';
 import { Waker } from './wake';
 import { rejectUpgrade, tunnel } from './websocket';
 
+/** Answers to requests Node's parser refused: a slow or oversized head. */
+const CLIENT_ERRORS: Record<string, string> = {
+  ERR_HTTP_REQUEST_TIMEOUT: '408 Request Timeout',
+  HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
+};
+
 export interface GatewayOptions {
   config: GatewayConfig;
   pool: Pool;
@@ -42,6 +48,8 @@ export class Gateway {
   private readonly waker: Waker;
   private readonly upstreams: Upstreams;
   private readonly proto: 'http' | 'https';
+  /** Upgraded sockets: Node's server no longer tracks them, so stop() closes them itself. */
+  private readonly upgraded = new Set<Duplex>();
 
   constructor(private readonly options: GatewayOptions) {
     const { config, pool, logger, metrics } = options;
@@ -90,9 +98,10 @@ export class Gateway {
       : http.createServer(serverOptions, handler);
     server.timeout = config.idleTimeoutMs;
     server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => void this.upgrade(request, socket, head));
-    server.on('clientError', (_error, socket) => {
+    server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
       if (!socket.writable) return socket.destroy();
-      socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+      const status = CLIENT_ERRORS[error.code ?? ''] ?? '400 Bad Request';
+      socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
     });
     return server;
   }
@@ -113,10 +122,15 @@ export class Gateway {
   }
 
   async stop(): Promise<void> {
-    await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeIdleConnections();
-    });
+    // In-flight requests get a moment to finish; WebSockets and stragglers are then cut.
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    const grace = setTimeout(() => {
+      this.server.closeAllConnections();
+      for (const socket of this.upgraded) socket.destroy();
+    }, 2_000);
+    await closed;
+    clearTimeout(grace);
     await this.source.stop();
     await this.activity.stop();
     await this.upstreams.close();
@@ -206,6 +220,8 @@ export class Gateway {
   private async upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const { config, metrics } = this.options;
     socket.on('error', () => socket.destroy());
+    this.upgraded.add(socket);
+    socket.once('close', () => this.upgraded.delete(socket));
     const target = parseTarget(request.url ?? '/', request.headers.host, config.domain);
     if (!target) return rejectUpgrade(socket, 404, 'Not Found', {}, 'sessions are reached at /s/<session>/\n');
     // A WebSocket cannot follow a redirect: a query token is accepted as it is (and never forwarded).

@@ -49,7 +49,7 @@ const SETUP = [
   'chmod +x /tmp/www/cgi-bin/echo /tmp/ws.sh',
   'echo hello > /tmp/www/hello.txt',
   'echo kept > /tmp/www/s/keeper/hello.txt',
-  'nc -ll -p 8081 -e /tmp/ws.sh &',
+  '{ nc -ll -p 8081 -e /tmp/ws.sh & }',
   'exec httpd -f -p 8080 -h /tmp/www',
 ].join(' && ');
 
