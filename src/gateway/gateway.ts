@@ -78,6 +78,7 @@ export class Gateway {
       onLoadFailed: () => metrics.routeLoads.inc({ result: 'error' }),
     });
     this.server = this.createServer();
+    metrics.setReadyProbe(() => this.ready());
   }
 
   private createServer(): http.Server {

@@ -20,6 +20,8 @@ export interface ForwardContext {
 
 /** Extra names a Connection header lists are hop-by-hop too. */
 function connectionListed(value: string, into: Set<string>): void {
+  // The usual values name no header: skip the split on every keep-alive request.
+  if (value.length <= 10 && /^(keep-alive|close|upgrade)$/i.test(value)) return;
   for (const name of value.split(',')) into.add(name.trim().toLowerCase());
 }
 

@@ -25,8 +25,17 @@ export function createGatewayMetrics() {
     child.inc(0);
     byCode.set(Number(code), child);
   }
+  let readyProbe: () => boolean = () => false;
   const metrics = {
     registry,
+    /** Set by the gateway: its routing table is loaded and its LISTEN connection is up. */
+    setReadyProbe(probe: () => boolean) {
+      readyProbe = probe;
+    },
+    ready: new Gauge({
+      name: 'sessionctl_gateway_ready', help: '1 when the routing table is loaded and kept current by notifications (the /readyz answer)', registers,
+      collect() { this.set(readyProbe() ? 1 : 0); },
+    }),
     requestDuration: new Histogram({ name: 'sessionctl_gateway_request_duration_seconds', help: 'Time from request to the end of the response, through the gateway', buckets: REQUEST_BUCKETS, registers }),
     upstreamErrors: new Counter({ name: 'sessionctl_gateway_upstream_errors_total', help: 'Requests the session could not answer: unreachable, timeout, or a refused upgrade', labelNames: ['reason'], registers }),
     authFailures: new Counter({ name: 'sessionctl_gateway_auth_failures_total', help: 'Requests refused for their token: missing, invalid (wrong, rotated or expired) or no-token (the session has none)', labelNames: ['reason'], registers }),

@@ -35,8 +35,8 @@ describe('deploy/compose.yaml', () => {
     config = parse(stdout) as typeof config;
   });
 
-  test('docker-compose config accepts it: controller, Postgres, Prometheus and Grafana', () => {
-    expect(Object.keys(config.services).sort()).toEqual(['controller', 'grafana', 'postgres', 'prometheus']);
+  test('docker-compose config accepts it: controller, gateway, Postgres, Prometheus and Grafana', () => {
+    expect(Object.keys(config.services).sort()).toEqual(['controller', 'gateway', 'grafana', 'postgres', 'prometheus']);
     const controller = config.services.controller;
     expect(controller.build).toEqual({ context: ROOT, dockerfile: 'deploy/Dockerfile' });
     expect(controller.environment).toMatchObject({ DOCKER_TLS_VERIFY: '1', DOCKER_HOST: COMPOSE_ENV.SESSIONCTL_DOCKER_HOST, DOCKER_CERT_PATH: '/etc/sessionctl/docker-tls' });
@@ -94,6 +94,21 @@ describe('deploy/systemd/sessionctl.service', () => {
       console.warn('skipping systemd-analyze verify: systemd-analyze is not installed on this machine');
       return;
     }
+    const result = await run('systemd-analyze', ['verify', unit]).then(({ stdout, stderr }) => ({ code: 0, output: stdout + stderr }), (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, output: error.stdout + error.stderr }));
+    expect(result.output.trim()).toBe('');
+    expect(result.code).toBe(0);
+  });
+});
+
+describe('deploy/systemd/sessionctl-gateway.service', () => {
+  const unit = path.join(DEPLOY, 'systemd', 'sessionctl-gateway.service');
+
+  test('is hardened, runs the gateway, and systemd-analyze verify accepts it where it exists', async () => {
+    const text = readFileSync(unit, 'utf8');
+    for (const line of ['NoNewPrivileges=yes', 'ProtectSystem=strict', 'CapabilityBoundingSet=', 'SystemCallFilter=@system-service', 'ExecStart=/usr/bin/node /opt/sessionctl/bin/sessionctl.js gateway']) {
+      expect(text.split('\n').some((entry) => entry.startsWith(line))).toBe(true);
+    }
+    if (!(await which('systemd-analyze'))) return;
     const result = await run('systemd-analyze', ['verify', unit]).then(({ stdout, stderr }) => ({ code: 0, output: stdout + stderr }), (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, output: error.stdout + error.stderr }));
     expect(result.output.trim()).toBe('');
     expect(result.code).toBe(0);
