@@ -4,6 +4,7 @@
  * WebSocket echo, forwarded and hop-by-hop headers, activity reaching the row, wake from idle stop,
  * 404/401/403/503, slowloris, and no token in the gateway's log.
  */
+import { execFile } from 'node:child_process';
 import net from 'node:net';
 import WebSocket from 'ws';
 import { startController, type ControllerProcess } from '../helpers/controller';
@@ -225,6 +226,19 @@ test('a rotated token stops working at once, cookie included; the new one works'
   await reachable('web', fresh);
   expect((await get(`${gateway.url}/s/web/hello.txt`, { cookie })).status).toBe(401);
   expect((await get(`${gateway.url}/s/web/cgi-bin/echo`, { authorization: `Bearer ${fresh}` })).body).toContain('token=ok');
+});
+
+test('the metrics pass promtool check metrics, counters are there from the start, and the probes answer', async () => {
+  const exposition = await (await fetch(`${gateway.metricsUrl}/metrics`)).text();
+  expect(exposition).toContain('sessionctl_gateway_requests_total{code="503"}');
+  expect(exposition).toContain('sessionctl_gateway_ready 1');
+  const lint = await new Promise<{ code: number; output: string }>((resolve) => {
+    const child = execFile('promtool', ['check', 'metrics'], (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, output: `${stdout}${stderr}` }));
+    child.stdin!.end(exposition);
+  });
+  expect(lint).toEqual({ code: 0, output: '' });
+  expect((await fetch(`${gateway.url}/readyz`)).status).toBe(200);
+  expect((await fetch(`${gateway.metricsUrl}/healthz`)).status).toBe(200);
 });
 
 test('no token appears in the gateway log', () => {
