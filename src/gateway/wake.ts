@@ -9,6 +9,12 @@ import type { Db } from '../store/db';
 import { touchSession } from '../store/sessions';
 import type { RouteTable } from './routes';
 
+/**
+ * A held request is activity: while it waits, the wake is recorded again this often, so that a
+ * start slower than a short idle timeout cannot idle the session out again before it is Ready.
+ */
+const RETOUCH_MS = 2_000;
+
 export type WakeResult = 'ready' | 'timeout' | 'gone' | 'error';
 
 export interface WakerOptions {
@@ -53,7 +59,8 @@ export class Waker {
       return 'error';
     }
     this.options.logger.info({ session }, 'waking idle session');
-    const result = await ready.promise;
+    const retouch = setInterval(() => void touchSession(this.options.db, session).catch(() => undefined), RETOUCH_MS);
+    const result = await ready.promise.finally(() => clearInterval(retouch));
     this.options.onWoken?.(result, (performance.now() - started) / 1000);
     this.options.logger.info({ session, result, ms: Math.round(performance.now() - started) }, 'wake finished');
     return result;

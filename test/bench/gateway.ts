@@ -10,7 +10,7 @@ import WebSocket from 'ws';
 import { packageRoot } from '../../src/store/migrate';
 import { createBenchDatabase, createBenchSession, setReady } from './gateway/fixture';
 import { autocannonRun, sequentialMeanUs, type LoadResult } from './gateway/load';
-import { startChp, startGatewayProcess, startNginx, startUpstream, type Started } from './gateway/targets';
+import { startBareProxy, startChp, startGatewayProcess, startNginx, startUpstream, type Started } from './gateway/targets';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -114,6 +114,8 @@ async function main(): Promise<void> {
     started.push(gateway);
     const chp = await startChp(upstream.port);
     started.push(chp);
+    const bare = await startBareProxy(upstream.port);
+    started.push(bare);
     const nginx = await startNginx(upstream.port);
     if (nginx) started.push(nginx);
     const auth = { authorization: `Bearer ${token}` };
@@ -123,9 +125,11 @@ async function main(): Promise<void> {
       { name: 'sessionctl gateway', url: `http://127.0.0.1:${gateway.port}/s/bench/`, headers: auth, wsUrl: `ws://127.0.0.1:${gateway.port}/s/bench/` },
       { name: 'configurable-http-proxy', url: `http://127.0.0.1:${chp.port}/`, headers: {}, wsUrl: `ws://127.0.0.1:${chp.port}/` },
       ...(nginx ? [{ name: 'nginx (1 worker)', url: `http://127.0.0.1:${nginx.port}/`, headers: {} }] : []),
+      { name: 'bare undici proxy (ceiling)', url: `http://127.0.0.1:${bare.port}/`, headers: {} },
     ];
     const rows = await measureAll(targets);
-    const [direct, , viaChp, viaNginx] = rows;
+    const [direct, , viaChp] = rows;
+    const viaNginx = nginx ? rows[3] : undefined;
     const visibility = await routeVisibility(db.pool, `http://127.0.0.1:${gateway.port}`, visibleToken, endpoint);
 
     console.log(`\ngateway benchmark: ${CONNECTIONS} keep-alive connections, ${SECONDS} s per target, autocannon in its own process, median of ${ROUNDS} interleaved rounds; upstream: a 2-byte Node http server in its own process`);

@@ -179,8 +179,8 @@ test('a slowloris connection is closed after the header timeout', async () => {
   if (answer !== '') expect(answer).toMatch(/^HTTP\/1\.1 408/);
 });
 
-test('requests record activity on the row, and a session stopped by its idle timeout is woken by a request', async () => {
-  await upsert(db.pool, 'sleepy', gatewaySpec({ idleTimeoutSeconds: 4 }));
+test('requests record activity on the row and postpone the idle timeout; a session stopped by it is woken by a request', async () => {
+  await upsert(db.pool, 'sleepy', gatewaySpec({ idleTimeoutSeconds: 5 }));
   const token = await tokenOf('sleepy');
   await reachable('sleepy', token);
   const before = await db.pool.query<{ at: Date | null }>("SELECT last_activity_at AS at FROM sessionctl.sessions WHERE name = 'sleepy'");
@@ -193,6 +193,14 @@ test('requests record activity on the row, and a session stopped by its idle tim
     { timeoutMs: 5_000, what: 'the activity flush to reach the row' },
   );
 
+  // Requests through the gateway for longer than the idle timeout: the batched activity keeps it running.
+  const until = Date.now() + 7_000;
+  while (Date.now() < until) {
+    expect((await get(`${gateway.url}/s/sleepy/hello.txt`, { authorization: `Bearer ${token}` })).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  expect(condition(await row(db.pool, 'sleepy'), 'Ready')?.reason).toBe('SessionReady');
+
   await waitFor(async () => condition(await row(db.pool, 'sleepy'), 'Ready')?.reason === 'IdleTimeout', { timeoutMs: 30_000, what: 'sleepy to idle out' });
   // parked and sleepy: the gateway's table has seen the stop (no request may touch it before, or it would wake).
   await waitFor(async () => (await gateway.metric('sessionctl_gateway_routes', { ready: 'false' })) === 2, { timeoutMs: 5_000, what: 'the gateway to see the stop' });
@@ -201,6 +209,10 @@ test('requests record activity on the row, and a session stopped by its idle tim
   expect(page.body).toContain('http-equiv="refresh"');
   expect(page.headers['retry-after']).toBeDefined();
   const woken = await get(`${gateway.url}/s/sleepy/hello.txt`, { authorization: `Bearer ${token}` });
+  if (woken.status !== 200) {
+    const view = await row(db.pool, 'sleepy');
+    throw new Error(`wake failed: ${woken.status} ${woken.body}\nrow: ${JSON.stringify(view?.status)}\ncontroller:\n${controller.output().split('\n').filter((line) => line.includes('sleepy')).slice(-15).join('\n')}\ngateway:\n${gateway.output().split('\n').filter((line) => line.includes('sleepy')).slice(-10).join('\n')}`);
+  }
   expect([woken.status, woken.body.trim()]).toEqual([200, 'hello']);
   expect(await gateway.metric('sessionctl_gateway_wakes_total', { result: 'ready' })).toBeGreaterThanOrEqual(1);
 });

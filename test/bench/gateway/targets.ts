@@ -56,6 +56,16 @@ export async function startUpstream(): Promise<Started> {
   return { child, port, stop: stopper(child) };
 }
 
+/** The bare undici proxy (bare-proxy.ts): the ceiling of the gateway's approach. */
+export async function startBareProxy(upstreamPort: number): Promise<Started> {
+  const child = spawn(process.execPath, [path.join(packageRoot(), 'dist/test/bench/gateway/bare-proxy.js'), String(upstreamPort)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
+    child.once('exit', (code) => reject(new Error(`bare proxy exited with ${code}`)));
+  });
+  return { child, port, stop: stopper(child) };
+}
+
 export async function startGatewayProcess(databaseUrl: string, extraEnv: Record<string, string> = {}): Promise<Started> {
   const [port, metricsPort] = [await freePort(), await freePort()];
   const child = spawn(process.execPath, [path.join(packageRoot(), 'bin/sessionctl.js'), 'gateway'], {
