@@ -79,6 +79,10 @@ export class Gateway {
     });
     this.server = this.createServer();
     metrics.setReadyProbe(() => this.ready());
+    // A deleted session's activity bookkeeping goes with it, so the maps stay as small as the table.
+    this.table.on('changed', (name: string) => {
+      if (!this.table.get(name)) this.activity.forget(name);
+    });
   }
 
   private createServer(): http.Server {
