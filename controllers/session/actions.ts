@@ -8,9 +8,10 @@ import type { SessionSpec } from '../../crds/session';
 import type { ContainerDefaults } from '../../src/docker/container-config';
 import { containerCreateOptions, volumeName } from '../../src/docker/container-config';
 import { dockerErrorMessage, dockerStatusCode } from '../../src/docker/host';
-import type { HostInventory, ObservedContainer } from '../../src/docker/inventory';
+import type { HostInventory } from '../../src/docker/inventory';
+import type { ObservedContainer } from '../../src/model/container';
 import { portsFromInspect } from '../../src/docker/inventory';
-import { LABELS, MANAGED_BY, type ContainerRevision } from '../../src/docker/labels';
+import { LABELS, MANAGED_BY, ownership, type ContainerRevision } from '../../src/model/labels';
 import type { Metrics } from '../../src/metrics/registry';
 import type { Db } from '../../src/store/db';
 import { recordEvent, type EventReason, type EventType } from '../../src/store/events';
@@ -18,6 +19,8 @@ import { CONTAINER_FINALIZER, addFinalizer, deleteSessionAs, finishDeletion, typ
 import { readToken } from '../../src/store/tokens';
 import { STOP_TIMEOUT_SECONDS, crashBackoffMs, ranStably, type Action, type ExpireReason, type RestartHistory } from './plan';
 import { exitReason, type Failure } from './status';
+import type { HostActivity } from './host-activity';
+import { isRemovalRefused, type StuckContainers } from './stuck';
 
 export interface Execution {
   restartsDone: number;
@@ -52,6 +55,8 @@ export interface ActionExecutorOptions {
   defaults: ContainerDefaults;
   restarts: Map<string, RestartHistory>;
   hadContainer: Set<string>;
+  stuck: StuckContainers;
+  activity: HostActivity;
   now: () => number;
   random: () => number;
 }
@@ -84,6 +89,10 @@ export class ActionExecutor {
           execution.replan = true;
           break;
         }
+        if (await this.foundDead(context, action, error)) {
+          execution.replan = true;
+          break;
+        }
         execution.failure = this.describeFailure(action, error, context.spec);
         context.logger.warn({ action: action.type, err: { message: dockerErrorMessage(error), statusCode: dockerStatusCode(error) } }, 'action failed');
         await this.event(context, 'Warning', execution.failure.reason === 'NameConflict' ? 'NameConflict' : 'Failed', execution.failure.message);
@@ -111,8 +120,7 @@ export class ActionExecutor {
         row!.finalizers.push(CONTAINER_FINALIZER);
         return true;
       case 'remove': {
-        await host.remove(action.container.id);
-        inventory.forget(action.container.id);
+        if (!(await this.removeOrSetAside(context, action.container))) return true;
         if (action.reason === 'orphan' || action.reason === 'stale-uid') metrics.driftCorrections.inc({ kind: 'orphan_removed' });
         if (action.reason === 'duplicate') metrics.driftCorrections.inc({ kind: 'duplicate_removed' });
         await this.event(context, 'Normal', 'Removed', `removed ${action.reason} container ${short(action.container.id)}`, action.container.labels[LABELS.uid] ?? row?.uid ?? null);
@@ -124,43 +132,8 @@ export class ActionExecutor {
       case 'start':
         await this.start(context, action.container.id, 'Started', `started container ${short(action.container.id)}`);
         return true;
-      case 'restart': {
-        const now = this.options.now();
-        const history = this.options.restarts.get(key) ?? { consecutive: 0 };
-        const reason = exitReason(action.exitCode, action.oomKilled, action.unhealthy);
-        const unhealthyEvent = () =>
-          this.event(context, 'Warning', 'Unhealthy', `health check failed ${context.spec?.healthCheck?.failureThreshold ?? 'several'} times in a row; restarting container ${short(action.container.id)}`);
-        // The first restart after a failure is as urgent as any create; a crash loop's later ones yield.
-        if (action.crashLoop) {
-          const how = { unhealthy: action.unhealthy === true, timeoutSeconds: STOP_TIMEOUT_SECONDS, yieldToCreates: action.crashLoop === 'yield' };
-          if (!(await host.restartCrashLoop(action.container.id, key, how))) {
-            logger.debug({ containerId: action.container.id }, 'crash-loop restart given up: the host began creating other sessions');
-            execution.yieldedToCreates = true;
-            return false;
-          }
-          // Told after the fact here, so that a restart given up for a busy host tells it once.
-          if (action.unhealthy) await unhealthyEvent();
-        } else if (action.unhealthy) {
-          await unhealthyEvent();
-          await host.restart(action.container.id, STOP_TIMEOUT_SECONDS);
-        } else {
-          await host.start(action.container.id);
-        }
-        inventory.update(action.container.id, { state: 'running', startedAt: this.options.now(), finishedAt: undefined, exitCode: undefined, oomKilled: false, health: undefined, ports: undefined });
-        const consecutive = ranStably(action.container, now) ? 1 : history.consecutive + 1;
-        const jitter = this.options.random();
-        this.options.restarts.set(key, { consecutive, lastRestartAt: this.options.now(), generation: row?.generation, jitter });
-        execution.restartsDone++;
-        execution.lastExit = { code: action.exitCode, oomKilled: action.oomKilled, unhealthy: action.unhealthy };
-        metrics.containerRestarts.inc({ reason });
-        metrics.driftCorrections.inc({ kind: 'container_exited' });
-        const why = action.unhealthy ? 'its health check failed' : `it exited with code ${action.exitCode ?? 'unknown'}`;
-        const next = Math.round(crashBackoffMs(consecutive, jitter) / 100) / 10;
-        await this.event(context, 'Normal', 'Restarted', `restart ${context.restartCount + execution.restartsDone}: restarted container after ${why} (${reason}); a failure within 10 minutes backs off about ${next}s`);
-        logger.info({ containerId: action.container.id, exitCode: action.exitCode, reason }, 'container restarted');
-        await this.observePorts(context, action.container.id);
-        return true;
-      }
+      case 'restart':
+        return this.restartContainer(context, action, execution);
       case 'stop': {
         await host.stop(action.container.id, STOP_TIMEOUT_SECONDS);
         inventory.update(action.container.id, { state: 'exited', finishedAt: this.options.now(), ports: undefined });
@@ -194,19 +167,68 @@ export class ActionExecutor {
     }
   }
 
+  /**
+   * Restarts a container that exited or turned unhealthy, and records it: the restart memory (backoff,
+   * the exit it followed), the event, the metrics. A crash loop's restart goes behind other calls and
+   * may be given up for creates that began meanwhile (false: plan again once the host is quiet).
+   */
+  private async restartContainer(context: ExecutionContext, action: Extract<Action, { type: 'restart' }>, execution: Execution): Promise<boolean> {
+    const { inventory, metrics } = this.options;
+    const { key, row, logger } = context;
+    const host = inventory.host;
+    const now = this.options.now();
+    const history = this.options.restarts.get(key) ?? { consecutive: 0 };
+    const reason = exitReason(action.exitCode, action.oomKilled, action.unhealthy);
+    const unhealthyEvent = () =>
+      this.event(context, 'Warning', 'Unhealthy', `health check failed ${context.spec?.healthCheck?.failureThreshold ?? 'several'} times in a row; restarting container ${short(action.container.id)}`);
+    const mark = inventory.eventMark(action.container.id);
+    // The first restart after a failure is as urgent as any create; a crash loop's later ones yield.
+    if (action.crashLoop) {
+      const { creates } = this.options.activity;
+      const stillWanted = action.crashLoop === 'yield' ? () => !creates.busyWithOthers(key) : undefined;
+      if (!(await host.restartBehindOthers(action.container.id, { unhealthy: action.unhealthy === true, timeoutSeconds: STOP_TIMEOUT_SECONDS, stillWanted }))) {
+        logger.debug({ containerId: action.container.id }, 'crash-loop restart given up: the host began creating other sessions');
+        execution.yieldedToCreates = true;
+        return false;
+      }
+      // Told after the fact here, so that a restart given up for a busy host tells it once.
+      if (action.unhealthy) await unhealthyEvent();
+    } else if (action.unhealthy) {
+      await unhealthyEvent();
+      await host.restart(action.container.id, STOP_TIMEOUT_SECONDS);
+    } else {
+      await host.start(action.container.id);
+    }
+    inventory.markStarted(action.container.id, mark, this.options.now());
+    const consecutive = ranStably(action.container, now) ? 1 : history.consecutive + 1;
+    const jitter = this.options.random();
+    const lastExit = { finishedAt: action.container.finishedAt, code: action.exitCode, reason };
+    this.options.restarts.set(key, { consecutive, lastRestartAt: this.options.now(), generation: row?.generation, jitter, lastExit });
+    execution.restartsDone++;
+    execution.lastExit = { code: action.exitCode, oomKilled: action.oomKilled, unhealthy: action.unhealthy };
+    metrics.containerRestarts.inc({ reason });
+    metrics.driftCorrections.inc({ kind: 'container_exited' });
+    const why = action.unhealthy ? 'its health check failed' : `it exited with code ${action.exitCode ?? 'unknown'}`;
+    const next = Math.round(crashBackoffMs(consecutive, jitter) / 100) / 10;
+    await this.event(context, 'Normal', 'Restarted', `restart ${context.restartCount + execution.restartsDone}: restarted container after ${why} (${reason}); a failure within 10 minutes backs off about ${next}s`);
+    logger.info({ containerId: action.container.id, exitCode: action.exitCode, reason }, 'container restarted');
+    await this.observePorts(context, action.container.id);
+    return true;
+  }
+
   private async createContainer(context: ExecutionContext, action: Extract<Action, { type: 'create' }>, execution: Execution): Promise<boolean> {
     const { db, inventory, metrics } = this.options;
     const { key, row, spec, logger } = context;
     if (action.replaced) {
-      await inventory.host.remove(action.replaced.id);
-      inventory.forget(action.replaced.id);
+      await this.removeOrSetAside(context, action.replaced);
       if (!action.forImage) metrics.driftCorrections.inc({ kind: 'spec_changed' });
     } else if (this.options.hadContainer.has(row!.uid) || row!.status.containerId) {
       metrics.driftCorrections.inc({ kind: 'container_missing' });
     }
     for (const volume of spec!.volumes ?? []) {
       if (volume.hostPath !== undefined) continue;
-      await inventory.host.ensureVolume(volumeName(key, volume.name), { [LABELS.managedBy]: MANAGED_BY, [LABELS.session]: key, [LABELS.uid]: row!.uid });
+      const owner: Record<string, string> = this.options.defaults.installation ? { [LABELS.installation]: this.options.defaults.installation } : {};
+      await inventory.host.ensureVolume(volumeName(key, volume.name), { [LABELS.managedBy]: MANAGED_BY, [LABELS.session]: key, [LABELS.uid]: row!.uid, ...owner });
     }
     const token = spec!.auth ? await readToken(db, key) : undefined;
     if (spec!.auth && token?.tokenId !== context.revision.tokenId) {
@@ -237,9 +259,45 @@ export class ActionExecutor {
     return true;
   }
 
+  /**
+   * Removes the container; if Docker refuses (a dead container, a busy root filesystem), renames it
+   * out of the session's way instead, so that a fresh container can take its name. Returns whether
+   * it is gone; throws only when it could be neither removed nor renamed.
+   */
+  private async removeOrSetAside(context: ExecutionContext, container: ObservedContainer): Promise<boolean> {
+    const { inventory } = this.options;
+    try {
+      await inventory.host.remove(container.id);
+      inventory.forget(container.id);
+      return true;
+    } catch (error) {
+      if (!isRemovalRefused(error)) throw error;
+      const cause = dockerErrorMessage(error);
+      const stuck = await this.options.stuck.setAside(container, cause).catch(() => Promise.reject(error));
+      inventory.update(container.id, { name: stuck.name, state: 'dead' });
+      await this.event(context, 'Warning', 'ContainerStuck', `Docker could not remove container ${short(container.id)} (${cause}); renamed it ${stuck.name} and retries its removal`, container.labels[LABELS.uid] ?? null);
+      return false;
+    }
+  }
+
+  /**
+   * A start or restart that Docker refused because the container is dead ("marked for removal"):
+   * the inventory learns it, and the next plan removes or sets the container aside.
+   */
+  private async foundDead(context: ExecutionContext, action: Action, error: unknown): Promise<boolean> {
+    const id = action.type === 'start' || action.type === 'restart' ? action.container.id : error instanceof StartError ? error.containerId : undefined;
+    if (!id || !isRemovalRefused(error instanceof StartError ? error.cause : error)) return false;
+    const info = await this.options.inventory.host.inspect(id).catch(() => undefined);
+    if (info?.State.Status !== 'dead' && info?.State.Dead !== true) return false;
+    this.options.inventory.update(id, { state: 'dead' });
+    context.logger.warn({ containerId: id }, 'container is dead; planning again');
+    return true;
+  }
+
   private async start(context: ExecutionContext, id: string, reason: EventReason, message: string): Promise<void> {
+    const mark = this.options.inventory.eventMark(id);
     await this.options.inventory.host.start(id);
-    this.options.inventory.update(id, { state: 'running', startedAt: this.options.now(), finishedAt: undefined, exitCode: undefined, oomKilled: false, health: undefined, ports: undefined });
+    this.options.inventory.markStarted(id, mark, this.options.now());
     await this.event(context, 'Normal', reason, message);
     context.logger.info({ containerId: id }, 'container started');
     await this.observePorts(context, id);
@@ -262,13 +320,14 @@ export class ActionExecutor {
     const { inventory } = this.options;
     const { key, logger } = context;
     try {
-      return await inventory.host.createAndStart(options, start);
+      // A create that starts counts as the host's create activity, which crash-loop restarts wait for.
+      const work = () => inventory.host.createAndStart(options, start);
+      return await (start ? this.options.activity.creates.track(key, work) : work());
     } catch (error) {
       if (dockerStatusCode(error) !== 409) throw error;
       const existing = await inventory.host.inspect(options.name!);
-      if (existing.Config.Labels?.[LABELS.managedBy] !== MANAGED_BY || existing.Config.Labels?.[LABELS.session] !== key) {
-        throw new NameConflictError(`a container named ${options.name} exists but is not managed by sessionctl; it is left alone. Rename or remove it to let this session start`);
-      }
+      const conflict = nameHolderConflict(existing.Config.Labels ?? {}, options.name!, key, context.row?.uid, this.options.defaults.installation);
+      if (conflict) throw new NameConflictError(conflict);
       inventory.record({
         id: existing.Id,
         name: options.name!,
@@ -302,6 +361,21 @@ export class ActionExecutor {
     const reason = action.type === 'create' ? 'CreateFailed' : action.type === 'stop' ? 'StopFailed' : action.type === 'remove' ? 'RemoveFailed' : 'StartFailed';
     return { reason, message: `${action.type} failed: ${message}` };
   }
+}
+
+/** Why a container holding the session's name is not this session's to adopt, if it is not. */
+function nameHolderConflict(labels: Record<string, string>, name: string, session: string, uid: string | undefined, installation: string | undefined): string | undefined {
+  if (labels[LABELS.managedBy] !== MANAGED_BY || labels[LABELS.session] !== session) {
+    return `a container named ${name} exists but is not managed by sessionctl; it is left alone. Rename or remove it to let this session start`;
+  }
+  const owner = installation === undefined ? 'ours' : ownership(labels, installation);
+  if (owner === 'foreign') {
+    return `a container named ${name} belongs to another sessionctl installation (${labels[LABELS.installation]}) that shares this Docker daemon; it is left alone. Use another session name, or remove that session there`;
+  }
+  if (owner === 'unlabelled' && labels[LABELS.uid] !== uid) {
+    return `a container named ${name} was made by an earlier sessionctl for another session of this name, and may belong to another installation; it is left alone. Remove it to let this session start`;
+  }
+  return undefined;
 }
 
 class NameConflictError extends Error {

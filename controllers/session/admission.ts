@@ -4,8 +4,8 @@
  * itself, oldest first, when room frees. Decisions are synchronous, so two workers can never admit
  * past capacity between a check and a create.
  */
-import type { ObservedContainer } from '../../src/docker/inventory';
-import { LABELS } from '../../src/docker/labels';
+import type { ObservedContainer } from '../../src/model/container';
+import { LABELS } from '../../src/model/labels';
 
 export interface HostCapacity {
   maxSessions?: number;
@@ -15,7 +15,7 @@ export interface HostCapacity {
 export type UnschedulableReason = 'InsufficientMemory' | 'MaxSessionsReached';
 export type AdmissionResult = { admitted: true } | { admitted: false; reason: UnschedulableReason; message: string };
 
-interface Waiting {
+interface WaitingClaim {
   createdAt: number;
   memoryBytes: number;
 }
@@ -40,7 +40,7 @@ export function formatBytes(bytes: number): string {
 export class Admission {
   /** Sessions that run, or are about to: session name -> memory limit. */
   private readonly admitted = new Map<string, number>();
-  private readonly waiting = new Map<string, Waiting>();
+  private readonly waiting = new Map<string, WaitingClaim>();
 
   constructor(private readonly options: AdmissionOptions) {}
 
@@ -82,27 +82,24 @@ export class Admission {
    * oldest first, but a large session that cannot fit does not hold back smaller ones behind it.
    */
   tryAdmit(session: string, createdAt: number, memoryBytes: number): AdmissionResult {
-    if (this.admitted.has(session)) {
-      this.hold(session, memoryBytes);
-      return { admitted: true };
-    }
-    this.waiting.set(session, { createdAt, memoryBytes });
+    const decision = this.check(session, createdAt, memoryBytes);
+    if (decision.admitted) this.hold(session, memoryBytes);
+    else this.waiting.set(session, { createdAt, memoryBytes });
+    return decision;
+  }
+
+  /** What tryAdmit would answer now, changing nothing: for the planner's snapshot. */
+  check(session: string, createdAt: number, memoryBytes: number): AdmissionResult {
+    if (this.admitted.has(session)) return { admitted: true };
     const { maxSessions = Infinity, allocatableMemoryBytes = Infinity } = this.options.capacity;
     let { sessions, memoryBytes: used } = this.usage();
     let ahead = 0;
-    const queue = [...this.waiting.entries()].sort(([nameA, a], [nameB, b]) => a.createdAt - b.createdAt || nameA.localeCompare(nameB));
+    const claims = new Map(this.waiting).set(session, { createdAt, memoryBytes });
+    const queue = [...claims.entries()].sort(([nameA, a], [nameB, b]) => a.createdAt - b.createdAt || nameA.localeCompare(nameB));
     for (const [name, candidate] of queue) {
       const fitsCount = sessions + 1 <= maxSessions;
       const fitsMemory = used + candidate.memoryBytes <= allocatableMemoryBytes;
-      if (name === session) {
-        if (fitsCount && fitsMemory) {
-          this.waiting.delete(session);
-          this.admitted.set(session, memoryBytes);
-          this.report();
-          return { admitted: true };
-        }
-        return this.refusal(fitsCount, memoryBytes, ahead);
-      }
+      if (name === session) return fitsCount && fitsMemory ? { admitted: true } : this.refusal(fitsCount, memoryBytes, ahead);
       if (fitsCount && fitsMemory) {
         sessions += 1;
         used += candidate.memoryBytes;

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import type { SessionSpec } from '../../crds/session';
 import { DEFAULT_POLL_INTERVAL_SECONDS, effectivePullPolicy, pullReference } from '../../crds/image-policy';
-import { LABELS } from '../../src/docker/labels';
+import { LABELS } from '../../src/model/labels';
 import type { RegistryCredentials } from '../../src/registry/auth-header';
 import { pickCredentials, readDockerConfig } from '../../src/registry/credentials';
 import type { Db } from '../../src/store/db';

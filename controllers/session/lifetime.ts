@@ -4,7 +4,9 @@
  * (so a touch made since simply moves the deadline on).
  */
 import type { SessionSpec } from '../../crds/session';
-import type { ExpireReason } from './plan';
+
+/** Why a session is ended by its lifetimes: a delete (MaxLifetimeExceeded, or IdleTimeout with idleAction Delete). */
+export type ExpireReason = 'MaxLifetimeExceeded' | 'IdleTimeout';
 
 export interface LifetimeInput {
   /** ms epoch. Absent in planner tests that do not exercise lifetimes. */

@@ -10,7 +10,7 @@ import { createDockerClient } from '../../src/docker/client';
 import { DockerHost } from '../../src/docker/host';
 import { HostInventory } from '../../src/docker/inventory';
 import { healthReport } from '../../src/health/report';
-import { preinitialise, type Metrics } from '../../src/metrics/registry';
+import { preinitialise, preinitialiseHost, type Metrics } from '../../src/metrics/registry';
 import { MetricsServer } from '../../src/metrics/server';
 import { PHASES } from '../../crds/status';
 import { Controller } from '../../src/runtime/controller';
@@ -25,6 +25,8 @@ import { ImageManager } from './image';
 import { credentialsLookup } from './image-wiring';
 import { ImageRollout } from './rollout';
 import { SessionReconciler } from './reconcile';
+import { HostActivity } from './host-activity';
+import { StuckContainers } from './stuck';
 
 export const CONTROLLER_NAME = 'session';
 
@@ -37,6 +39,8 @@ export interface SessionControllerOptions {
   metrics: Metrics;
   /** The build version, for /health and sessionctl_build_info. */
   version?: string;
+  /** This database's installation id (migration 008): containers of other installations are not ours. */
+  installation: string;
 }
 
 export class SessionControllerManager {
@@ -44,6 +48,7 @@ export class SessionControllerManager {
   readonly inventory: HostInventory;
   readonly listener: SessionListener;
   readonly admission: Admission;
+  readonly stuck: StuckContainers;
   private readonly poll: Periodic;
   private readonly resync: Periodic;
   private readonly server: MetricsServer;
@@ -58,7 +63,7 @@ export class SessionControllerManager {
   constructor(private readonly options: SessionControllerOptions) {
     const { config, dockerHost, pool, logger, metrics } = options;
     preinitialise(metrics, CONTROLLER_NAME);
-    const host = new DockerHost(dockerHost.name, createDockerClient(dockerHost), createDockerClient(dockerHost, { idleTimeoutMs: 0 }), metrics, config.dockerConcurrency);
+    const host = connectHost(config, dockerHost, metrics);
     this.admission = new Admission({
       host: host.name,
       capacity: config.capacity,
@@ -70,19 +75,23 @@ export class SessionControllerManager {
     });
     if (config.capacity.maxSessions !== undefined) metrics.hostCapacitySessions.set({ host: host.name }, config.capacity.maxSessions);
     if (config.capacity.allocatableMemoryBytes !== undefined) metrics.hostAllocatableMemory.set({ host: host.name }, config.capacity.allocatableMemoryBytes);
+    this.stuck = new StuckContainers({ host, logger, metrics, onRemoved: (session) => this.controller.queue.add(session) });
     this.inventory = new HostInventory({
       host,
+      installation: options.installation,
       logger,
       metrics,
       onChange: (session) => this.controller.queue.add(session),
       onRelisted: (sessions) => {
+        for (const session of sessions) this.stuck.adopt(this.inventory.forSession(session));
         // Running containers hold their room before any waiting session is admitted.
         for (const session of sessions) this.admission.seed(this.inventory.forSession(session));
         sessions.forEach((session) => this.controller.queue.add(session));
       },
     });
     const wake = (sessions: string[]) => sessions.forEach((session) => this.controller.queue.add(session));
-    host.creates.wakeWith(wake);
+    const activity = new HostActivity();
+    activity.creates.wakeWith(wake);
     const images = new ImageManager({
       host,
       registry: new RegistryClient({ metrics, tokenTtlMs: config.images.tokenTtlMs, insecureRegistries: config.images.insecureRegistries }),
@@ -97,6 +106,8 @@ export class SessionControllerManager {
     const reconciler = new SessionReconciler({
       images,
       rollout,
+      stuck: this.stuck,
+      activity,
       db: pool,
       inventory: this.inventory,
       metrics,
@@ -109,6 +120,7 @@ export class SessionControllerManager {
         memoryBytes: config.defaultResources.memoryBytes,
         nanoCpus: config.defaultResources.nanoCpus,
         capabilities: config.capabilities,
+        installation: options.installation,
       },
     });
     this.controller = new Controller({ name: CONTROLLER_NAME, reconcile: reconciler.reconcile, workers: config.workers, logger, metrics });
@@ -116,8 +128,21 @@ export class SessionControllerManager {
       if (this.firstResync?.delete(key)) this.noteReadiness();
     });
     metrics.buildInfo.set({ version: options.version ?? 'unknown' }, 1);
-    this.listener = new SessionListener({
-      connectionString: options.connectionString,
+    this.listener = this.createListener();
+    this.poll = this.safetyPoll();
+    this.resync = new Periodic({
+      intervalMs: config.resyncIntervalMs,
+      run: () => this.fullResync(),
+      onError: (error) => logger.warn({ err: error }, 'full resync failed'),
+    });
+    this.server = this.metricsServer(host);
+  }
+
+  /** LISTEN on the change channel: a row change queues its session; a (re)connect resyncs the rows. */
+  private createListener(): SessionListener {
+    const { logger, metrics, connectionString } = this.options;
+    return new SessionListener({
+      connectionString,
       logger,
       onNotification: (notification) => {
         if (notification.at > 0) metrics.notifyLatency.observe(Math.max(0, Date.now() / 1000 - notification.at));
@@ -130,7 +155,12 @@ export class SessionControllerManager {
       },
       onDisconnected: () => metrics.listenerUp.set(0),
     });
-    this.poll = new Periodic({
+  }
+
+  /** Rows not yet observed at their generation are queued, in case a notification was lost; phases are counted. */
+  private safetyPoll(): Periodic {
+    const { config, pool, logger, metrics } = this.options;
+    return new Periodic({
       intervalMs: config.pollIntervalMs,
       run: async () => {
         for (const name of await listUnobservedSessionNames(pool)) this.controller.queue.add(name);
@@ -139,12 +169,12 @@ export class SessionControllerManager {
       },
       onError: (error) => logger.warn({ err: error }, 'safety poll failed'),
     });
-    this.resync = new Periodic({
-      intervalMs: config.resyncIntervalMs,
-      run: () => this.fullResync(),
-      onError: (error) => logger.warn({ err: error }, 'full resync failed'),
-    });
-    this.server = new MetricsServer({
+  }
+
+  /** /metrics, /health (the host, the database, the listener and the queue), /healthz and /readyz. */
+  private metricsServer(host: DockerHost): MetricsServer {
+    const { config, dockerHost, pool, metrics, version } = this.options;
+    return new MetricsServer({
       host: config.metricsHost,
       port: config.metricsPort,
       registry: metrics.registry,
@@ -159,11 +189,12 @@ export class SessionControllerManager {
               version: () => host.version(),
               containersManaged: () => this.inventory.size,
               eventsConnected: () => this.inventory.connected,
+              degraded: () => host.degraded,
             },
           ],
           listener: this.listener,
           queue: { depth: this.controller.queue.depth, inFlight: this.controller.queue.inFlight().size, oldestWaiting: () => this.controller.queue.oldestWaiting() },
-          version: options.version ?? 'unknown',
+          version: version ?? 'unknown',
           startedAt: this.startedAt,
           ready: () => this.ready,
         }),
@@ -217,6 +248,7 @@ export class SessionControllerManager {
   /** One list per host and one query, whatever the number of sessions. */
   async fullResync(): Promise<void> {
     const sessions = await this.inventory.relist();
+    for (const session of sessions) this.stuck.adopt(this.inventory.forSession(session));
     sessions.forEach((session) => this.controller.queue.add(session));
     await this.resyncRows();
     await pruneEventsOfDeletedSessions(this.options.pool);
@@ -231,9 +263,25 @@ export class SessionControllerManager {
       const finished = await this.controller.stop(config.shutdownTimeoutMs);
       if (!finished) logger.warn({ timeoutMs: config.shutdownTimeoutMs }, 'abandoned in-flight reconciles at shutdown; the next start picks them up');
       await this.inventory.stop();
+      this.stuck.stop();
       await this.server.stop();
       logger.info('controller stopped; containers keep running');
     })();
     return this.stopping;
   }
+}
+
+/** The Docker host with its call deadline, its degraded state reported at scrape time, and its series at 0. */
+function connectHost(config: Config, dockerHost: DockerHostConfig, metrics: Metrics): DockerHost {
+  const host = new DockerHost({
+    name: dockerHost.name,
+    docker: createDockerClient(dockerHost),
+    streams: createDockerClient(dockerHost, { idleTimeoutMs: 0 }),
+    metrics,
+    concurrency: config.dockerConcurrency,
+    timeoutMs: config.dockerTimeoutMs,
+  });
+  metrics.trackDegraded(host.name, () => host.degraded);
+  preinitialiseHost(metrics, host.name);
+  return host;
 }

@@ -4,10 +4,13 @@
  * is in its input, so every branch is unit-tested without Docker.
  */
 import type { SessionSpec, Validation } from '../../crds/session';
-import type { ObservedContainer } from '../../src/docker/inventory';
-import { LABELS, containerName, specHash } from '../../src/docker/labels';
+import type { ObservedContainer } from '../../src/model/container';
+import { LABELS, containerName, isStuckContainerName, specHash } from '../../src/model/labels';
 import type { AdmissionResult, UnschedulableReason } from './admission';
-import { lifetimeCheck, type LifetimeInput } from './lifetime';
+import type { RecordedExit } from './late-oom';
+import { lifetimeCheck, type ExpireReason, type LifetimeInput } from './lifetime';
+
+export type { ExpireReason };
 
 export interface DesiredSession extends LifetimeInput {
   name: string;
@@ -36,6 +39,8 @@ export interface RestartHistory {
   jitter?: number;
   /** Why the due restart has waited so far (so that each reason is counted once). */
   deferred?: DeferralReason[];
+  /** The exit the last restart followed, as recorded (a late oom event corrects its reason). */
+  lastExit?: RecordedExit;
 }
 
 export interface PlanInput {
@@ -48,17 +53,26 @@ export interface PlanInput {
   now: number;
   /** A number in [0, 1) that spreads crash backoff delays. */
   jitter: number;
-  /** Asked only when the plan would start a container of a session that holds no room yet. */
-  admit?: () => AdmissionResult;
-  /** Asked only when a crash loop's restart is due: is the host creating other sessions' containers? (see restartWait) */
-  hostBusyCreating?: () => boolean;
-  /** Asked only when a crash loop's restart would go ahead: 0, or how long until the host's next free turn. */
-  crashRestartTurn?: () => number;
+  /** What the host can give this session, read before planning; absent: room, not busy, a free turn. */
+  host?: HostFacts;
 }
 
-export type RemoveReason = 'orphan' | 'stale-uid' | 'duplicate' | 'spec-changed' | 'deleting';
+/**
+ * The host's side of the snapshot. Each is read without changing anything; the reconciler claims
+ * what the plan used (room, a restart turn) right after planning, before any await, so that no
+ * other session's plan can be given the same.
+ */
+export interface HostFacts {
+  /** Whether the session would be admitted if it asked for room now (used only for a session that holds none). */
+  admission: AdmissionResult;
+  /** The host is creating other sessions' containers: a crash loop's due restart waits (see restartWait). */
+  busyCreating: boolean;
+  /** 0, or how long until the host's next free crash-restart turn. */
+  crashRestartTurnInMs: number;
+}
+
+export type RemoveReason = 'orphan' | 'stale-uid' | 'duplicate' | 'spec-changed' | 'deleting' | 'dead';
 export type StopReason = 'Requested' | 'IdleTimeout' | 'RestartLimitExceeded';
-export type ExpireReason = 'MaxLifetimeExceeded' | 'IdleTimeout';
 
 export type Action =
   | { type: 'addFinalizer' }
@@ -104,7 +118,8 @@ export const CRASH_BACKOFF = { baseMs: 1_000, maxMs: 300_000, stableAfterMs: 600
  */
 export const CRASH_RESTART_DEFERRAL = { maxMs: 30_000 };
 export const STOP_TIMEOUT_SECONDS = 10;
-export const MAX_TIMER_MS = 3_600_000;
+/** Far deadlines (lifetimes, token expiry) are looked at again at least this often. */
+export const LONGEST_REQUEUE_MS = 3_600_000;
 
 /** 0 for the first restart after a crash, then 1 s doubling to 5 min, spread by ±20%. */
 export function crashBackoffMs(consecutive: number, jitter: number): number {
@@ -129,15 +144,26 @@ function shouldRestart(spec: SessionSpec, container: ObservedContainer): boolean
   return false;
 }
 
+/**
+ * Only containers labelled with an installation may be removed for not matching a row: the
+ * inventory holds no other installation's, and one made before the label existed may belong to
+ * another installation sharing the daemon. Such a container is still adopted by the row whose uid it carries.
+ */
+function removable(container: ObservedContainer): boolean {
+  return container.labels[LABELS.installation] !== undefined;
+}
+
 export function plan(input: PlanInput): Plan {
-  const { desired, containers } = input;
+  const { desired } = input;
+  // Containers set aside as stuck are no longer the session's: their removal is retried on its own.
+  const containers = input.containers.filter((container) => !isStuckContainerName(container.name));
   if (!desired) {
-    return { actions: containers.map((container) => ({ type: 'remove', container, reason: 'orphan' })), holdsRoom: false };
+    return { actions: containers.filter(removable).map((container) => ({ type: 'remove', container, reason: 'orphan' })), holdsRoom: false };
   }
   // A container of an earlier row that had the same name is not ours to keep, whatever else holds.
   const stale = containers.filter((container) => container.labels[LABELS.uid] !== desired.uid);
   const own = containers.filter((container) => container.labels[LABELS.uid] === desired.uid);
-  const actions: Action[] = stale.map((container) => ({ type: 'remove', container, reason: 'stale-uid' }));
+  const actions: Action[] = stale.filter(removable).map((container) => ({ type: 'remove', container, reason: 'stale-uid' }));
 
   if (desired.deletionRequested) {
     actions.push(...own.map((container) => ({ type: 'remove' as const, container, reason: 'deleting' as const })));
@@ -160,9 +186,13 @@ export function plan(input: PlanInput): Plan {
     return { actions, primary: own[0], holdsRoom: false };
   }
   const timers = [lifetime.nextCheckAt, desired.tokenExpiresAt].filter((at): at is number => at !== undefined);
-  const result = planContainer(input, spec, own, actions, lifetime.idle);
+  // A dead container can be neither started nor kept: it goes (or is set aside), and a fresh one follows.
+  const dead = own.filter((container) => container.state === 'dead');
+  actions.push(...dead.map((container) => ({ type: 'remove' as const, container, reason: 'dead' as const })));
+  const alive = own.filter((container) => container.state !== 'dead');
+  const result = planContainer(input, spec, alive, actions, lifetime.idle);
   // Far deadlines are looked at again hourly, so that a clock step or a lost timer heals by itself.
-  const nextTimer = timers.length > 0 ? Math.min(MAX_TIMER_MS, Math.max(0, Math.min(...timers) - input.now)) : undefined;
+  const nextTimer = timers.length > 0 ? Math.min(LONGEST_REQUEUE_MS, Math.max(0, Math.min(...timers) - input.now)) : undefined;
   if (nextTimer !== undefined && (result.requeueAfterMs === undefined || nextTimer < result.requeueAfterMs)) result.requeueAfterMs = nextTimer;
   return result;
 }
@@ -176,7 +206,7 @@ function planContainer(input: PlanInput, spec: SessionSpec, own: ObservedContain
   const wantRunning = spec.state === 'Running' && idle === undefined;
   const idleWaiting: Waiting | undefined = idle ? { reason: 'IdleTimeout', message: idle.message } : undefined;
   const admit = (): Plan | undefined => {
-    const decision = input.admit?.() ?? { admitted: true };
+    const decision = input.host?.admission ?? { admitted: true };
     if (decision.admitted) return undefined;
     return { actions, primary, holdsRoom: false, waiting: { reason: decision.reason, message: decision.message, unschedulable: true } };
   };
@@ -226,6 +256,7 @@ function planContainer(input: PlanInput, spec: SessionSpec, own: ObservedContain
       return { actions, primary, holdsRoom: true, requeueAfterMs: 1_000, waiting: { reason: 'Transitioning', message: `container is ${primary.state}` } };
     case 'exited':
     case 'dead': {
+      // (planContainer never sees a dead container; the case keeps the switch exhaustive.)
       if (!wantRunning || !shouldRestart(spec, primary)) return { actions, primary, holdsRoom: false, waiting: idleWaiting };
       if (budget.spent) return { actions, primary, holdsRoom: false, restartLimitExceeded: { message: budget.message } };
       const decision = restartWait(input, primary, `the container exited with code ${primary.exitCode ?? 'unknown'}`);
@@ -262,7 +293,7 @@ function restartWait(input: PlanInput, primary: ObservedContainer, why: string):
     return { wait: { requeueAfterMs: readyAt - input.now, waiting: { reason: 'BackOff', message: `back-off ${seconds}s restarting: ${why}` } } };
   }
   const overdue = input.now - readyAt >= CRASH_RESTART_DEFERRAL.maxMs;
-  if (!overdue && input.hostBusyCreating?.()) {
+  if (!overdue && input.host?.busyCreating) {
     return {
       wait: {
         requeueAfterMs: CRASH_RESTART_DEFERRAL.maxMs - (input.now - readyAt),
@@ -270,7 +301,7 @@ function restartWait(input: PlanInput, primary: ObservedContainer, why: string):
       },
     };
   }
-  const turnInMs = input.crashRestartTurn?.() ?? 0;
+  const turnInMs = input.host?.crashRestartTurnInMs ?? 0;
   if (turnInMs > 0) {
     return {
       wait: {

@@ -10,7 +10,8 @@ import { findCondition } from '../../crds/status';
 import type { ContainerDefaults } from '../../src/docker/container-config';
 import { effectiveMemoryBytes } from '../../src/docker/container-config';
 import type { HostInventory } from '../../src/docker/inventory';
-import { LABELS, canonicalJson, specHash, type ContainerRevision } from '../../src/docker/labels';
+import type { ObservedContainer } from '../../src/model/container';
+import { LABELS, canonicalJson, specHash, type ContainerRevision } from '../../src/model/labels';
 import type { Metrics } from '../../src/metrics/registry';
 import type { ReconcileContext, ReconcileOutcome } from '../../src/runtime/controller';
 import type { Db } from '../../src/store/db';
@@ -21,10 +22,13 @@ import { ActionExecutor, emitEvent } from './actions';
 import type { Admission } from './admission';
 import type { ImageManager } from './image';
 import { imageStep, type ImageOutcome } from './image-wiring';
-import { CRASH_RESTART_DEFERRAL, plan, type DeferralReason, type DesiredSession, type RestartHistory } from './plan';
+import { CRASH_RESTART_DEFERRAL, plan, type DeferralReason, type DesiredSession, type HostFacts, type Plan, type RestartHistory } from './plan';
+import { isLateOom } from './late-oom';
 import { hostPolicyProblems } from './policy';
 import type { ImageRollout } from './rollout';
 import { computeStatus } from './status';
+import type { HostActivity } from './host-activity';
+import type { StuckContainers } from './stuck';
 
 export interface SessionReconcilerOptions {
   db: Db;
@@ -34,6 +38,9 @@ export interface SessionReconcilerOptions {
   admission: Admission;
   images: ImageManager;
   rollout: ImageRollout;
+  stuck: StuckContainers;
+  /** The host's create activity and crash-restart turns (pacing policy). */
+  activity: HostActivity;
   /** Host directories spec.volumes[].hostPath may bind-mount. */
   allowedHostPaths?: string[];
   /** Written into status.endpoints. */
@@ -67,6 +74,8 @@ export class SessionReconciler {
       defaults: options.defaults,
       restarts: this.restarts,
       hadContainer: this.hadContainer,
+      stuck: options.stuck,
+      activity: options.activity,
       now: this.now,
       random: this.random,
     });
@@ -98,21 +107,16 @@ export class SessionReconciler {
       generationChangedAt: row.generationChangedAt.getTime(),
       lastActivityAt: row.lastActivityAt?.getTime(),
     };
-    let crashRestartTurn: number | undefined;
-    const planFor = (recreateForImage: boolean) =>
-      plan({
-        name: key,
-        desired: desired && { ...desired, recreateForImage },
-        containers: inventory.forSession(key),
-        restarts: this.restarts.get(key) ?? { consecutive: 0 },
-        now: this.now(),
-        jitter: this.random(),
-        admit: () => admission.tryAdmit(key, row!.createdAt.getTime(), memoryBytes),
-        hostBusyCreating: () => inventory.host.creates.busyWithOthers(key),
-        // Planning twice (for an image rollout) must not book two turns.
-        crashRestartTurn: () => (crashRestartTurn ??= inventory.host.crashRestarts.turnIn(key)),
-      });
+    const { creates, crashRestarts } = this.options.activity;
+    const host: HostFacts = {
+      admission: row ? admission.check(key, row.createdAt.getTime(), memoryBytes) : { admitted: true },
+      busyCreating: creates.busyWithOthers(key),
+      crashRestartTurnInMs: crashRestarts.peek(key),
+    };
+    const snapshot = { name: key, containers: inventory.forSession(key), restarts: this.restarts.get(key) ?? { consecutive: 0 }, now: this.now(), jitter: this.random(), host };
+    const planFor = (recreateForImage: boolean) => plan({ ...snapshot, desired: desired && { ...desired, recreateForImage } });
     let result = planFor(false);
+    this.claimWhatThePlanUses(key, row, result, memoryBytes);
     let image: ImageOutcome | undefined;
     if (row && valid && !row.deletionRequestedAt) {
       image = await imageStep(this.options.images, this.options.rollout, { key, spec: valid, plan: result, replanForImage: () => planFor(true) });
@@ -145,6 +149,7 @@ export class SessionReconciler {
 
     const own = inventory.forSession(key).filter((container) => container.labels[LABELS.uid] === row.uid);
     if (own.length > 0) this.hadContainer.add(row.uid);
+    const lateOom = execution.restartsDone === 0 ? await this.correctLateOom(key, row, own, logger) : undefined;
     const status = computeStatus({
       previous: row.status,
       generation: row.generation,
@@ -155,11 +160,12 @@ export class SessionReconciler {
       waiting: result.waiting,
       failure: execution.failure,
       restartsDone: execution.restartsDone,
-      lastExit: execution.lastExit,
+      lastExit: execution.lastExit ?? lateOom,
       containerHash,
       image: image && { waiting: image.waiting, updatePending: image.updatePending },
       restartLimitExceeded: result.restartLimitExceeded,
       advertiseAddress: this.options.advertiseAddress,
+      stuck: this.options.stuck.forSession(key),
       now: new Date(this.now()),
     });
     if (canonicalJson(status) !== canonicalJson(row.status)) {
@@ -182,6 +188,18 @@ export class SessionReconciler {
     const timers = [result.requeueAfterMs, image?.requeueAfterMs].filter((ms): ms is number => ms !== undefined);
     return timers.length > 0 ? { requeueAfterMs: Math.min(...timers) } : {};
   };
+
+  /**
+   * Room on the host and a crash-restart turn, as the plan used them, claimed at once: the snapshot
+   * read them without claiming, and no await may come between the two.
+   */
+  private claimWhatThePlanUses(key: string, row: Row | undefined, result: Plan, memoryBytes: number): void {
+    const { admission, activity } = this.options;
+    if (row && result.waiting && 'unschedulable' in result.waiting) admission.tryAdmit(key, row.createdAt.getTime(), memoryBytes);
+    else if (result.holdsRoom) admission.hold(key, memoryBytes);
+    const restartsCrashLoop = result.actions.some((action) => action.type === 'restart' && action.crashLoop !== undefined);
+    if (restartsCrashLoop || (result.waiting && 'deferred' in result.waiting && result.waiting.deferred === 'Paced')) activity.crashRestarts.turnIn(key);
+  }
 
   /** The schema, then what this controller's configuration allows. */
   private validate(raw: unknown): Validation<SessionSpec> {
@@ -231,11 +249,28 @@ export class SessionReconciler {
    * waits, and has the host wake a session that waits for it to go quiet.
    */
   private countDeferral(key: string, reason: DeferralReason): void {
-    if (reason === 'HostCreating') this.options.inventory.host.creates.wakeWhenQuiet(key);
+    if (reason === 'HostCreating') this.options.activity.creates.wakeWhenQuiet(key);
     const history = this.restarts.get(key);
     if (!history || history.deferred?.includes(reason)) return;
     history.deferred = [...(history.deferred ?? []), reason];
     this.options.metrics.crashRestartsDeferred.inc({ reason });
+  }
+
+  /**
+   * The oom event of the exit the last restart followed came after the restart: record that exit as
+   * OOMKilled after all (status, an event, the restart counter by reason).
+   */
+  private async correctLateOom(key: string, row: Row, own: ObservedContainer[], logger: Logger): Promise<{ code?: number; oomKilled: boolean } | undefined> {
+    const history = this.restarts.get(key);
+    const container = own.find((candidate) => candidate.state === 'running');
+    if (!history?.lastExit || !container || !isLateOom(container, history.lastExit)) return undefined;
+    history.lastExit = { ...history.lastExit, reason: 'OOMKilled' };
+    this.options.inventory.update(container.id, { oomKilled: false, oomAt: undefined });
+    this.options.metrics.containerRestarts.inc({ reason: 'OOMKilled' });
+    const message = `Docker reported after the restart that container ${container.id.slice(0, 12)} had been killed for exceeding its memory limit; its last exit is recorded as OOMKilled`;
+    await this.event(row, 'Warning', 'OOMKilled', message, logger);
+    logger.info({ containerId: container.id }, 'late oom event; exit recorded as OOMKilled');
+    return { code: history.lastExit.code, oomKilled: true };
   }
 
   /** Events for conditions that just changed: scheduling and the restart budget. */

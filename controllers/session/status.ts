@@ -5,8 +5,8 @@
 import type { SessionSpec, Validation } from '../../crds/session';
 import { describeProblems } from '../../crds/session';
 import type { Condition, ConditionStatus, ConditionType, ExitReason, Phase, SessionStatus } from '../../crds/status';
-import type { ObservedContainer } from '../../src/docker/inventory';
-import { LABELS, specHash } from '../../src/docker/labels';
+import type { ObservedContainer } from '../../src/model/container';
+import { LABELS, specHash } from '../../src/model/labels';
 import type { ExpireReason, Waiting } from './plan';
 
 /** A step of the plan that failed, already turned into words for users. */
@@ -36,6 +36,8 @@ export interface StatusInput {
   expiring?: { reason: ExpireReason; message: string };
   /** Where published ports are reached: the controller's advertised address. */
   advertiseAddress?: string;
+  /** Containers of this session Docker could not remove, set aside while their removal is retried. */
+  stuck?: Array<{ id: string; name: string }>;
   now: Date;
 }
 
@@ -61,6 +63,13 @@ export function mergeConditions(previous: Condition[] | undefined, drafts: Recor
 }
 
 function containerCondition(input: StatusInput, wantRunning: boolean): ConditionDraft {
+  const draft = ownContainerCondition(input, wantRunning);
+  if (!input.stuck?.length) return draft;
+  const names = input.stuck.map((stuck) => stuck.name).join(', ');
+  return { ...draft, message: `${draft.message}; Docker could not remove ${names}, set aside while its removal is retried` };
+}
+
+function ownContainerCondition(input: StatusInput, wantRunning: boolean): ConditionDraft {
   const { container, waiting, failure } = input;
   if (failure) return { status: 'False', reason: failure.reason, message: failure.message };
   if (input.restartLimitExceeded && container?.state !== 'running') return { status: 'False', reason: 'RestartLimitExceeded', message: input.restartLimitExceeded.message };

@@ -16,7 +16,7 @@ import { registerGateway } from './commands/gateway';
 import { registerGet } from './commands/get';
 import { registerLogs } from './commands/logs';
 import { registerRegistry } from './commands/registry';
-import { registerRuntimeCommands } from './commands/runtime';
+import { registerRestartAndTokenCommands } from './commands/restart-and-tokens';
 import { CommandError } from './context';
 import { DurationError } from './format';
 import { ManifestError } from './manifests';
@@ -37,7 +37,7 @@ export function buildProgram(): Command {
   registerDescribe(program);
   registerDelete(program);
   registerLogs(program);
-  registerRuntimeCommands(program);
+  registerRestartAndTokenCommands(program);
   registerRegistry(program);
   return program;
 }

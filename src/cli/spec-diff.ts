@@ -4,7 +4,7 @@
  *   + spec.ports[1]: {"name":"debug","containerPort":9229}
  *   - spec.resources.cpus: "0.5"
  */
-import { canonicalJson } from '../docker/labels';
+import { canonicalJson } from '../model/labels';
 
 export type SpecChange = { op: '+' | '-' | '~'; path: string; before?: unknown; after?: unknown };
 

@@ -36,6 +36,8 @@ export interface Config {
   logFormat: 'json' | 'pretty';
   workers: number;
   dockerConcurrency: number;
+  /** Deadline of one Docker call (stop and restart add their grace period). */
+  dockerTimeoutMs: number;
   resyncIntervalMs: number;
   pollIntervalMs: number;
   publishAddress: string;
@@ -80,7 +82,8 @@ function memoryQuantity(fallback?: string) {
   return fallback === undefined ? schema : schema.default(fallback);
 }
 
-const envSchema = z.object({
+/** Every variable the configuration reads. Each needs a description in ./variables.ts (docs/configuration.md is generated from both). */
+export const envSchema = z.object({
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// connection URL').optional(),
   DOCKER_HOST: z.string().optional(),
   DOCKER_TLS_VERIFY: z.string().optional(),
@@ -94,6 +97,7 @@ const envSchema = z.object({
   SESSIONCTL_LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
   SESSIONCTL_WORKERS: positiveInt(16),
   SESSIONCTL_DOCKER_CONCURRENCY: positiveInt(8),
+  SESSIONCTL_DOCKER_TIMEOUT_SECONDS: positiveInt(30),
   SESSIONCTL_RESYNC_SECONDS: positiveInt(300),
   SESSIONCTL_POLL_SECONDS: positiveInt(10),
   SESSIONCTL_PUBLISH_ADDRESS: z.string().default('127.0.0.1'),
@@ -215,6 +219,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     logFormat: values.SESSIONCTL_LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json'),
     workers: values.SESSIONCTL_WORKERS,
     dockerConcurrency: values.SESSIONCTL_DOCKER_CONCURRENCY,
+    dockerTimeoutMs: values.SESSIONCTL_DOCKER_TIMEOUT_SECONDS * 1000,
     resyncIntervalMs: values.SESSIONCTL_RESYNC_SECONDS * 1000,
     pollIntervalMs: values.SESSIONCTL_POLL_SECONDS * 1000,
     publishAddress: values.SESSIONCTL_PUBLISH_ADDRESS,

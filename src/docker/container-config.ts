@@ -7,7 +7,7 @@ import type Dockerode from 'dockerode';
 import type { SessionSpec } from '../../crds/session';
 import { parseMemoryBytes, parseNanoCpus } from '../../crds/quantity';
 import { normaliseHostPath } from '../../crds/runtime-fields';
-import { LABELS, MANAGED_BY, containerName, specHash, type ContainerRevision } from './labels';
+import { LABELS, MANAGED_BY, containerName, specHash, type ContainerRevision } from '../model/labels';
 
 export interface ContainerDefaults {
   /** Where published ports listen on the Docker host. */
@@ -17,6 +17,8 @@ export interface ContainerDefaults {
   memoryBytes?: number;
   nanoCpus?: number;
   capabilities: string[];
+  /** The installation id every container is labelled with (see labels.ownership). */
+  installation?: string;
 }
 
 export const DEFAULT_CONTAINER_DEFAULTS: ContainerDefaults = {
@@ -133,7 +135,11 @@ export function containerCreateOptions(
     WorkingDir: spec.workingDir,
     User: security?.runAsUser === undefined ? undefined : `${security.runAsUser}${security.runAsGroup === undefined ? '' : `:${security.runAsGroup}`}`,
     Env: env,
-    Labels: { ...containerLabels(session, specHash(spec, extras.revision), memory), ...(extras.imageDigest ? { [LABELS.imageDigest]: extras.imageDigest } : {}) },
+    Labels: {
+      ...containerLabels(session, specHash(spec, extras.revision), memory),
+      ...(extras.imageDigest ? { [LABELS.imageDigest]: extras.imageDigest } : {}),
+      ...(defaults.installation ? { [LABELS.installation]: defaults.installation } : {}),
+    },
     ExposedPorts: exposed,
     Healthcheck: healthcheckConfig(spec),
     HostConfig: {

@@ -6,9 +6,6 @@
 import type Dockerode from 'dockerode';
 import PQueue from 'p-queue';
 import type { Metrics } from '../metrics/registry';
-import { CreateActivity } from './create-activity';
-import { LABELS } from './labels';
-import { RestartPacer } from './restart-pacer';
 
 export type DockerOperation =
   | 'list'
@@ -17,9 +14,11 @@ export type DockerOperation =
   | 'stop'
   | 'restart'
   | 'remove'
+  | 'rename'
   | 'inspect'
   | 'version'
   | 'events'
+  | 'events_check'
   | 'ping'
   | 'volume_create'
   | 'volume_remove'
@@ -42,41 +41,72 @@ export function dockerStatusCode(error: unknown): number | undefined {
   return (error as DockerApiError).statusCode;
 }
 
+/** A call the daemon did not answer in time: its concurrency slot is freed and the request aborted. */
+export class DockerDeadlineError extends Error {
+  override readonly name = 'DockerDeadlineError';
+  readonly code = 'DEADLINE_EXCEEDED';
+  constructor(operation: DockerOperation, ms: number) {
+    super(`the ${operation} call got no answer within ${Math.round(ms / 100) / 10}s`);
+  }
+}
+
+/** Operations that stream for as long as they need (they have their own liveness checks). */
+const NO_DEADLINE: ReadonlySet<DockerOperation> = new Set(['events', 'image_pull']);
+/** A host that timed out a call this recently is reported degraded. */
+export const DEGRADED_FOR_MS = 60_000;
+
+export interface DockerHostOptions {
+  name: string;
+  docker: Dockerode;
+  /** The same host without an idle timeout, for the event stream. */
+  streams: Dockerode;
+  metrics: Metrics;
+  concurrency: number;
+  /** Deadline of one call (stop and restart add their grace period); 0 for none. */
+  timeoutMs: number;
+  now?: () => number;
+}
+
+type Request<T> = (signal: AbortSignal) => Promise<T>;
+
 /** For the host limiter: below everything else. */
 const LOW_PRIORITY = -1;
 
 export class DockerHost {
+  readonly name: string;
+  readonly docker: Dockerode;
+  readonly streams: Dockerode;
+  private readonly metrics: Metrics;
   private readonly limiter: PQueue;
-  /** Sessions whose containers this host is creating: crash-loop restarts wait for them. */
-  readonly creates = new CreateActivity();
-  /** Turns for crash-loop restarts: a bounded rate of them per host. */
-  readonly crashRestarts = new RestartPacer();
+  private readonly timeoutMs: number;
+  private readonly now: () => number;
+  private lastTimeoutAt: number | undefined;
 
-  constructor(
-    readonly name: string,
-    readonly docker: Dockerode,
-    /** The same host without an idle timeout, for the event stream. */
-    readonly streams: Dockerode,
-    private readonly metrics: Metrics,
-    concurrency: number,
-  ) {
-    this.limiter = new PQueue({ concurrency });
+  constructor(options: DockerHostOptions) {
+    ({ name: this.name, docker: this.docker, streams: this.streams, metrics: this.metrics, timeoutMs: this.timeoutMs } = options);
+    this.now = options.now ?? Date.now;
+    this.limiter = new PQueue({ concurrency: options.concurrency });
+  }
+
+  /** A call timed out within the last minute: the daemon is hung or overloaded. */
+  get degraded(): boolean {
+    return this.lastTimeoutAt !== undefined && this.now() - this.lastTimeoutAt < DEGRADED_FOR_MS;
   }
 
   /**
-   * Runs one API call under the host's concurrency limit, recording its latency and outcome.
-   * Crash-loop restarts (restartCrashLoop) go behind every call queued here.
+   * Runs one API call under the host's concurrency limit, with its deadline, recording its latency and
+   * outcome. Restarts that may wait (restartBehindOthers) go behind every call queued here.
    */
-  async call<T>(operation: DockerOperation, request: () => Promise<T>): Promise<T> {
-    return this.limiter.add(() => this.measure(operation, request)) as Promise<T>;
+  async call<T>(operation: DockerOperation, request: Request<T>, graceMs = 0): Promise<T> {
+    return this.limiter.add(() => this.measure(operation, request, graceMs)) as Promise<T>;
   }
 
   /** For calls that must not wait behind creates, such as the event stream and health checks. */
-  async measure<T>(operation: DockerOperation, request: () => Promise<T>): Promise<T> {
+  async measure<T>(operation: DockerOperation, request: Request<T>, graceMs = 0): Promise<T> {
     const stop = this.metrics.dockerRequestDuration.startTimer({ host: this.name, operation });
     let code = 'ok';
     try {
-      return await request();
+      return await this.withDeadline(operation, request, graceMs);
     } catch (error) {
       const apiError = error as DockerApiError;
       code = apiError.statusCode ? String(apiError.statusCode) : (apiError.code ?? 'error');
@@ -87,8 +117,34 @@ export class DockerHost {
     }
   }
 
+  /**
+   * Aborts the request and rejects once its deadline passes, whether or not the transport honours the
+   * abort, so that a hung daemon can never hold a concurrency slot for ever.
+   */
+  private async withDeadline<T>(operation: DockerOperation, request: Request<T>, graceMs: number): Promise<T> {
+    const abort = new AbortController();
+    if (this.timeoutMs <= 0 || NO_DEADLINE.has(operation)) return request(abort.signal);
+    const ms = this.timeoutMs + graceMs;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        abort.abort();
+        this.lastTimeoutAt = this.now();
+        this.metrics.dockerRequestTimeouts.inc({ host: this.name, operation });
+        reject(new DockerDeadlineError(operation, ms));
+      }, ms);
+    });
+    const work = request(abort.signal);
+    work.catch(() => undefined);
+    try {
+      return await Promise.race([work, deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   listManaged(filter: string): Promise<Dockerode.ContainerInfo[]> {
-    return this.call('list', () => this.docker.listContainers({ all: true, filters: { label: [filter] } }));
+    return this.call('list', (abortSignal) => this.docker.listContainers({ all: true, filters: { label: [filter] }, abortSignal }));
   }
 
   /**
@@ -96,27 +152,25 @@ export class DockerHost {
    * not left waiting for a start behind other creates. A failed start still returns the id.
    */
   createAndStart(options: Dockerode.ContainerCreateOptions, start: boolean): Promise<{ id: string; startError?: unknown }> {
-    const work = () => this.limiter.add(async () => {
-      const container = await this.measure('create', () => this.docker.createContainer(options));
+    return this.limiter.add(async () => {
+      const container = await this.measure('create', (abortSignal) => this.docker.createContainer({ ...options, abortSignal } as Dockerode.ContainerCreateOptions));
       if (!start) return { id: container.id };
       try {
-        await this.measure('start', () => container.start());
+        await this.measure('start', (abortSignal) => container.start({ abortSignal }));
       } catch (error) {
         if (dockerStatusCode(error) !== 304) return { id: container.id, startError: error };
       }
       return { id: container.id };
     }) as Promise<{ id: string; startError?: unknown }>;
-    const session = options.Labels?.[LABELS.session];
-    return start && session ? this.creates.track(session, work) : work();
   }
 
   async start(id: string): Promise<void> {
-    await this.call('start', () => this.startContainer(id));
+    await this.call('start', (abortSignal) => this.startContainer(id, abortSignal));
   }
 
-  private async startContainer(id: string): Promise<void> {
+  private async startContainer(id: string, abortSignal: AbortSignal): Promise<void> {
     try {
-      await this.docker.getContainer(id).start();
+      await this.docker.getContainer(id).start({ abortSignal });
     } catch (error) {
       // 304: already started. The goal is reached, so it is not a failure.
       if (dockerStatusCode(error) !== 304) throw error;
@@ -124,16 +178,16 @@ export class DockerHost {
   }
 
   /**
-   * A crash loop's restart (a start, or for an unhealthy container a restart): behind every other
-   * call, and, if it may yield, given up (false) when by its turn the host has begun creating other
-   * sessions' containers, because it was planned before they came. The caller plans again.
+   * A restart that may wait (a start, or for an unhealthy container a restart): behind every other
+   * call, and given up (false) when `stillWanted` says no by its turn, because what it was planned
+   * for has changed meanwhile. The caller plans again.
    */
-  async restartCrashLoop(id: string, session: string, how: { unhealthy: boolean; timeoutSeconds: number; yieldToCreates: boolean }): Promise<boolean> {
+  async restartBehindOthers(id: string, how: { unhealthy: boolean; timeoutSeconds: number; stillWanted?: () => boolean }): Promise<boolean> {
     return this.limiter.add(
       async () => {
-        if (how.yieldToCreates && this.creates.busyWithOthers(session)) return false;
-        if (how.unhealthy) await this.measure('restart', () => this.docker.getContainer(id).restart({ t: how.timeoutSeconds }));
-        else await this.measure('start', () => this.startContainer(id));
+        if (how.stillWanted && !how.stillWanted()) return false;
+        if (how.unhealthy) await this.measure('restart', (abortSignal) => this.docker.getContainer(id).restart({ t: how.timeoutSeconds, abortSignal }), how.timeoutSeconds * 1000);
+        else await this.measure('start', (abortSignal) => this.startContainer(id, abortSignal));
         return true;
       },
       { priority: LOW_PRIORITY },
@@ -141,18 +195,22 @@ export class DockerHost {
   }
 
   async stop(id: string, timeoutSeconds: number): Promise<void> {
-    await this.call('stop', async () => {
-      try {
-        await this.docker.getContainer(id).stop({ t: timeoutSeconds });
-      } catch (error) {
-        if (dockerStatusCode(error) !== 304) throw error;
-      }
-    });
+    await this.call(
+      'stop',
+      async (abortSignal) => {
+        try {
+          await this.docker.getContainer(id).stop({ t: timeoutSeconds, abortSignal });
+        } catch (error) {
+          if (dockerStatusCode(error) !== 304) throw error;
+        }
+      },
+      timeoutSeconds * 1000,
+    );
   }
 
   /** Stop (with the grace period) and start again: the same container, with new ephemeral ports. */
   async restart(id: string, timeoutSeconds: number): Promise<void> {
-    await this.call('restart', () => this.docker.getContainer(id).restart({ t: timeoutSeconds }));
+    await this.call('restart', (abortSignal) => this.docker.getContainer(id).restart({ t: timeoutSeconds, abortSignal }), timeoutSeconds * 1000);
   }
 
   /**
@@ -160,13 +218,13 @@ export class DockerHost {
    * recreated container gets the same data back.
    */
   async ensureVolume(name: string, labels: Record<string, string>): Promise<void> {
-    await this.call('volume_create', () => this.docker.createVolume({ Name: name, Labels: labels }));
+    await this.call('volume_create', (abortSignal) => this.docker.createVolume({ Name: name, Labels: labels, abortSignal }));
   }
 
   async removeVolume(name: string): Promise<void> {
-    await this.call('volume_remove', async () => {
+    await this.call('volume_remove', async (abortSignal) => {
       try {
-        await this.docker.getVolume(name).remove();
+        await this.docker.getVolume(name).remove({ abortSignal });
       } catch (error) {
         if (dockerStatusCode(error) !== 404) throw error;
       }
@@ -174,9 +232,9 @@ export class DockerHost {
   }
 
   async remove(id: string): Promise<void> {
-    await this.call('remove', async () => {
+    await this.call('remove', async (abortSignal) => {
       try {
-        await this.docker.getContainer(id).remove({ force: true, v: false });
+        await this.docker.getContainer(id).remove({ force: true, v: false, abortSignal });
       } catch (error) {
         // 404: already gone, which is what we wanted.
         if (dockerStatusCode(error) !== 404) throw error;
@@ -184,8 +242,13 @@ export class DockerHost {
     });
   }
 
+  /** Docker renames even a dead container, which frees its name for a fresh one. */
+  async rename(id: string, name: string): Promise<void> {
+    await this.call('rename', (abortSignal) => this.docker.getContainer(id).rename({ name, abortSignal }));
+  }
+
   inspect(idOrName: string): Promise<Dockerode.ContainerInspectInfo> {
-    return this.call('inspect', () => this.docker.getContainer(idOrName).inspect());
+    return this.call('inspect', (abortSignal) => this.docker.getContainer(idOrName).inspect({ abortSignal }));
   }
 
   version(): Promise<Dockerode.DockerVersion> {

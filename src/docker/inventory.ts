@@ -9,29 +9,12 @@ import { backoffDelay, sleep } from '../runtime/backoff';
 import type { Metrics } from '../metrics/registry';
 import type { DockerHost } from './host';
 import { onJsonLines } from './json-lines';
-import { LABELS, LABEL_PREFIX, MANAGED_FILTER } from './labels';
+import type { ContainerState, ObservedContainer, PublishedPorts } from '../model/container';
+import { LABELS, LABEL_PREFIX, MANAGED_FILTER, ownership } from '../model/labels';
+import type { DockerEvent } from './event';
+import { StreamLiveness } from './stream-liveness';
 
-export type ContainerState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
-
-export interface ObservedContainer {
-  id: string;
-  name: string;
-  labels: Record<string, string>;
-  state: ContainerState;
-  exitCode?: number;
-  oomKilled?: boolean;
-  /** ms epoch, from the daemon's event times. */
-  startedAt?: number;
-  finishedAt?: number;
-  health?: 'starting' | 'healthy' | 'unhealthy';
-  /**
-   * Published ports of a running container, "8080/tcp" -> host side. Docker picks new ephemeral
-   * ports at every start, so this is dropped at each start and die and read again by the controller.
-   */
-  ports?: PublishedPorts;
-}
-
-export type PublishedPorts = Record<string, { hostIp: string; hostPort: number }>;
+export type { DockerEvent };
 
 /** From `docker ps` (Ports) or `docker inspect` (NetworkSettings.Ports). */
 export function portsFromList(entries: Dockerode.Port[] | undefined): PublishedPorts {
@@ -54,24 +37,21 @@ export function portsFromInspect(settings: Record<string, Array<{ HostIp: string
   return ports;
 }
 
-export interface DockerEvent {
-  Type?: string;
-  Action?: string;
-  id?: string;
-  time?: number;
-  timeNano?: number;
-  Actor?: { ID?: string; Attributes?: Record<string, string> };
-}
-
 export interface InventoryOptions {
   host: DockerHost;
+  /** Containers labelled with another installation are left out: they are not ours to see. */
+  installation?: string;
   logger: Logger;
   metrics: Metrics;
   /** A container of this session changed. */
   onChange(session: string): void;
   /** A (re)list finished; these sessions had containers before or after it. */
   onRelisted(sessions: Set<string>): void;
+  /** How often the event stream is checked for missed events (see StreamLiveness). */
+  streamCheckIntervalMs?: number;
 }
+
+const EVENT_FILTERS = { type: ['container'], label: [MANAGED_FILTER] };
 
 /** `docker ps` gives no exit code field; its status text does: "Exited (137) 5 seconds ago". */
 export function exitCodeFromStatus(status: string | undefined): number | undefined {
@@ -131,6 +111,7 @@ export function applyEvent(containers: Map<string, ObservedContainer>, event: Do
       break;
     case 'oom':
       existing.oomKilled = true;
+      existing.oomAt = at;
       break;
     case 'pause':
       existing.state = 'paused';
@@ -152,6 +133,8 @@ export function applyEvent(containers: Map<string, ObservedContainer>, event: Do
 
 export class HostInventory {
   private containers = new Map<string, ObservedContainer>();
+  /** Events applied per container id (see eventMark). */
+  private readonly eventCounts = new Map<string, number>();
   /** Session name -> container ids, so that a reconcile does not scan every container. */
   private bySession = new Map<string, Set<string>>();
   private readonly abort = new AbortController();
@@ -161,8 +144,25 @@ export class HostInventory {
   private lastEventSeconds: number | undefined;
   synced = false;
   connected = false;
+  private readonly liveness: StreamLiveness;
 
-  constructor(private readonly options: InventoryOptions) {}
+  constructor(private readonly options: InventoryOptions) {
+    this.liveness = new StreamLiveness({
+      host: options.host,
+      logger: options.logger,
+      filters: EVENT_FILTERS,
+      intervalMs: options.streamCheckIntervalMs,
+      onStall: (missed) => this.dropStalledStream(missed),
+    });
+  }
+
+  /** The stream missed an event: drop it, so that the loop re-lists and reconnects with `since`. */
+  private dropStalledStream(missed: DockerEvent): void {
+    const { host, logger, metrics } = this.options;
+    metrics.dockerEventStreamStalls.inc({ host: host.name });
+    logger.warn({ host: host.name, missed: { action: missed.Action, containerId: missed.Actor?.ID ?? missed.id } }, 'docker event stream missed an event; reconnecting');
+    (this.stream as unknown as { destroy?: () => void } | undefined)?.destroy?.();
+  }
 
   get host(): DockerHost {
     return this.options.host;
@@ -180,11 +180,35 @@ export class HostInventory {
     return this.containers.size;
   }
 
-  /** The controller records the effect of its own calls at once; events then refine it. */
+  private accepts(labels: Record<string, string>): boolean {
+    return this.options.installation === undefined || ownership(labels, this.options.installation) !== 'foreign';
+  }
+
+  /**
+   * The controller records the effect of its own calls at once; events then refine it. A container the
+   * events already showed exiting keeps what they said: it may exit before the call that started it answers.
+   */
   record(container: ObservedContainer): void {
-    this.forget(container.id);
-    this.containers.set(container.id, container);
-    this.index(container);
+    const known = this.containers.get(container.id);
+    const exited = known && (known.state === 'exited' || known.state === 'dead');
+    if (known) this.unindex(known);
+    const merged = exited ? { ...container, state: known.state, startedAt: known.startedAt, finishedAt: known.finishedAt, exitCode: known.exitCode, oomKilled: known.oomKilled, oomAt: known.oomAt } : container;
+    this.containers.set(container.id, merged);
+    this.index(merged);
+  }
+
+  /** How many events the container has had: taken before a call, so that its answer does not overwrite later events. */
+  eventMark(id: string): number {
+    return this.eventCounts.get(id) ?? 0;
+  }
+
+  /**
+   * Our start of the container succeeded: it runs, unless an event since `mark` already said what
+   * happened after (a crash loop's container can exit before the start call answers).
+   */
+  markStarted(id: string, mark: number, at: number): void {
+    if (this.eventMark(id) !== mark) return;
+    this.update(id, { state: 'running', startedAt: at, finishedAt: undefined, exitCode: undefined, oomKilled: false, health: undefined, ports: undefined });
   }
 
   update(id: string, change: Partial<ObservedContainer>): void {
@@ -193,6 +217,7 @@ export class HostInventory {
   }
 
   forget(id: string): void {
+    this.eventCounts.delete(id);
     const container = this.containers.get(id);
     if (!container) return;
     this.containers.delete(id);
@@ -218,9 +243,10 @@ export class HostInventory {
   async relist(): Promise<Set<string>> {
     const listed = await this.options.host.listManaged(MANAGED_FILTER);
     const touched = this.sessions();
-    this.containers = new Map(listed.map((info) => [info.Id, fromListEntry(info)]));
+    this.containers = new Map(listed.filter((info) => this.accepts(info.Labels ?? {})).map((info) => [info.Id, fromListEntry(info)]));
     this.bySession = new Map();
     for (const container of this.containers.values()) this.index(container);
+    for (const id of this.eventCounts.keys()) if (!this.containers.has(id)) this.eventCounts.delete(id);
     for (const session of this.sessions()) touched.add(session);
     this.synced = true;
     return touched;
@@ -232,6 +258,7 @@ export class HostInventory {
 
   async stop(): Promise<void> {
     this.abort.abort();
+    this.liveness.stop();
     (this.stream as unknown as { destroy?: () => void } | undefined)?.destroy?.();
     await this.running;
   }
@@ -252,6 +279,9 @@ export class HostInventory {
         if (this.abort.signal.aborted) break;
         logger.warn({ host: host.name, err: error }, 'docker event stream lost');
       }
+      this.liveness.stop();
+      // A stream that was up starts the back-off afresh: only failures in a row grow it.
+      if (this.connected) attempt = 0;
       this.connected = false;
       metrics.dockerHostUp.set({ host: host.name }, 0);
       if (this.abort.signal.aborted) break;
@@ -262,10 +292,11 @@ export class HostInventory {
   private async watch(since: number): Promise<void> {
     const { host, logger, metrics } = this.options;
     const stream = (await host.measure('events', () =>
-      host.streams.getEvents({ since: since.toFixed(9), filters: { type: ['container'], label: [MANAGED_FILTER] } } as object),
+      host.streams.getEvents({ since: since.toFixed(9), filters: EVENT_FILTERS } as object),
     )) as NodeJS.ReadableStream;
     this.stream = stream;
     this.connected = true;
+    this.liveness.start();
     metrics.dockerHostUp.set({ host: host.name }, 1);
     logger.info({ host: host.name, containers: this.containers.size }, 'docker event stream connected');
     await new Promise<void>((resolve, reject) => {
@@ -284,9 +315,11 @@ export class HostInventory {
       this.options.logger.warn({ host: this.options.host.name }, 'ignoring unparseable docker event');
       return;
     }
+    this.liveness.noteDelivered(event);
     if (event.timeNano) this.lastEventSeconds = event.timeNano / 1e9;
     else if (event.time) this.lastEventSeconds = event.time;
     const id = event.Actor?.ID ?? event.id ?? '';
+    if (!this.accepts(event.Actor?.Attributes ?? {})) return;
     const before = this.containers.get(id);
     const session = applyEvent(this.containers, event);
     if (event.Action?.startsWith('health_status: ') && session) {
@@ -294,6 +327,8 @@ export class HostInventory {
       if (status === 'healthy' || status === 'unhealthy') this.options.metrics.healthTransitions.inc({ status });
     }
     const after = this.containers.get(id);
+    if (after) this.eventCounts.set(id, this.eventMark(id) + 1);
+    else this.eventCounts.delete(id);
     if (!before && after) this.index(after);
     if (before && !after) this.unindex(before);
     if (session) this.options.onChange(session);

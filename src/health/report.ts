@@ -17,6 +17,8 @@ export interface HostProbe {
   containersManaged(): number;
   /** The event stream is connected. */
   eventsConnected(): boolean;
+  /** A call to the host timed out recently: it is hung or overloaded. */
+  degraded(): boolean;
 }
 
 export interface HealthSources {
@@ -39,7 +41,7 @@ export interface HealthReport {
   startedAt: string;
   uptimeSeconds: number;
   database: { reachable: boolean; latencyMs?: number; sessionsByPhase?: Record<string, number>; error?: string };
-  dockerHosts: Array<{ name: string; url: string; reachable: boolean; engineVersion?: string; apiVersion?: string; latencyMs?: number; containersManaged: number; eventsConnected: boolean; error?: string }>;
+  dockerHosts: Array<{ name: string; url: string; reachable: boolean; engineVersion?: string; apiVersion?: string; latencyMs?: number; containersManaged: number; eventsConnected: boolean; degraded: boolean; error?: string }>;
   listener: { connected: boolean; lastNotificationAt: string | null };
   queue: { depth: number; inFlight: number; oldestItemAgeSeconds: number | null };
 }
@@ -73,7 +75,7 @@ async function checkDatabase(sources: HealthSources, timeoutMs: number, now: () 
 }
 
 async function checkHost(host: HostProbe, timeoutMs: number, now: () => number): Promise<HealthReport['dockerHosts'][number]> {
-  const base = { name: host.name, url: host.url, containersManaged: host.containersManaged(), eventsConnected: host.eventsConnected() };
+  const base = { name: host.name, url: host.url, containersManaged: host.containersManaged(), eventsConnected: host.eventsConnected(), degraded: host.degraded() };
   try {
     const { value, latencyMs } = await timed(timeoutMs, now, () => host.version());
     return { ...base, reachable: true, engineVersion: value.Version, apiVersion: value.ApiVersion, latencyMs };
@@ -91,7 +93,7 @@ export async function healthReport(sources: HealthSources): Promise<HealthReport
   ]) as [HealthReport['database'], ...HealthReport['dockerHosts']];
   const oldest = sources.queue.oldestWaiting();
   const ready = sources.ready();
-  const healthy = database.reachable && dockerHosts.every((host) => host.reachable) && sources.listener.connected && ready;
+  const healthy = database.reachable && dockerHosts.every((host) => host.reachable && !host.degraded) && sources.listener.connected && ready;
   return {
     status: healthy ? 'ok' : 'degraded',
     ready,

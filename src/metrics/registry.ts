@@ -5,9 +5,7 @@
  */
 import { PHASES } from '../../crds/status';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-
-export const RECONCILE_RESULTS = ['success', 'error', 'requeue', 'requeue_after'] as const;
-export type ReconcileResult = (typeof RECONCILE_RESULTS)[number];
+import { RECONCILE_RESULTS } from '../runtime/controller';
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
@@ -20,6 +18,7 @@ export function createMetrics() {
   const reg = [registry];
   // Gauges about in-flight work are computed at scrape time from each queue's start times.
   const inFlightByQueue = new Map<string, () => Iterable<number>>();
+  const degradedHosts = new Map<string, () => boolean>();
   const inFlightSeconds = (name: string) => [...(inFlightByQueue.get(name)?.() ?? [])].map((started) => (Date.now() - started) / 1000);
 
   const metrics = {
@@ -55,6 +54,17 @@ export function createMetrics() {
     dockerRequests: new Counter({ name: 'sessionctl_docker_requests_total', help: 'Docker Engine API requests by host, operation and result code', labelNames: ['host', 'operation', 'code'], registers: reg }),
     dockerRequestDuration: new Histogram({ name: 'sessionctl_docker_request_duration_seconds', help: 'Docker Engine API request latency by host and operation', labelNames: ['host', 'operation'], buckets: LATENCY_BUCKETS, registers: reg }),
     dockerHostUp: new Gauge({ name: 'sessionctl_docker_host_up', help: '1 when the host answered its last list and its event stream is connected', labelNames: ['host'], registers: reg }),
+    dockerRequestTimeouts: new Counter({ name: 'sessionctl_docker_request_timeouts_total', help: 'Docker Engine API calls abandoned at their deadline, by host and operation', labelNames: ['host', 'operation'], registers: reg }),
+    dockerHostDegraded: new Gauge({
+      name: 'sessionctl_docker_host_degraded', help: '1 while the host has timed out a call within the last minute', labelNames: ['host'], registers: reg,
+      collect() { for (const [host, degraded] of degradedHosts) this.set({ host }, degraded() ? 1 : 0); },
+    }),
+    /** Lets a Docker host report, at scrape time, whether it is degraded. */
+    trackDegraded(host: string, degraded: () => boolean): void {
+      degradedHosts.set(host, degraded);
+    },
+    dockerEventStreamStalls: new Counter({ name: 'sessionctl_docker_event_stream_stalls_total', help: 'Times the Docker event stream missed an event that a check call saw, and was reconnected', labelNames: ['host'], registers: reg }),
+    stuckContainers: new Gauge({ name: 'sessionctl_stuck_containers', help: 'Managed containers Docker could not remove, set aside under a .stuck- name while their removal is retried', labelNames: ['host'], registers: reg }),
     listenerReconnects: new Counter({ name: 'sessionctl_listener_reconnects_total', help: 'Reconnects of the Postgres LISTEN connection', registers: reg }),
     listenerUp: new Gauge({ name: 'sessionctl_listener_up', help: '1 while the Postgres LISTEN connection is established', registers: reg }),
     hostAdmittedSessions: new Gauge({ name: 'sessionctl_host_admitted_sessions', help: 'Sessions admitted to run on the host (running or starting)', labelNames: ['host'], registers: reg }),
@@ -103,4 +113,10 @@ export function preinitialise(metrics: Metrics, controller: string): void {
   metrics.registryTokenCacheHits.inc(0);
   metrics.registryTokenCacheMisses.inc(0);
   metrics.ready.set(0);
+}
+
+/** Per-host series at 0 from the start, so that alerts on their rate have a baseline. */
+export function preinitialiseHost(metrics: Metrics, host: string): void {
+  metrics.dockerEventStreamStalls.inc({ host }, 0);
+  for (const operation of ['list', 'create', 'start', 'stop', 'restart', 'remove', 'inspect']) metrics.dockerRequestTimeouts.inc({ host, operation }, 0);
 }

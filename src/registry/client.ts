@@ -162,11 +162,6 @@ export class RegistryClient {
     return block && block.until > this.now() ? block.until - this.now() : undefined;
   }
 
-  /** Forgets every cached token: for tests and for an operator changing credentials. */
-  dropTokens(): void {
-    this.tokens.clear();
-  }
-
   private unauthorized(registry: string, reference: ImageReference, credentials?: RegistryCredentials): RegistryError {
     const who = credentials ? `as user "${credentials.username}"` : 'anonymously (no credentials are configured for it)';
     return new RegistryError('Unauthorized', `registry ${registry} refused access to ${reference.repository} ${who}: check the credentials (sessionctl registry list)`);

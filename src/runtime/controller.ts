@@ -7,8 +7,28 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import type { Metrics, ReconcileResult as ResultLabel } from '../metrics/registry';
+import type { Counter, Gauge, Histogram } from 'prom-client';
 import { WorkQueue } from './workqueue';
+
+export const RECONCILE_RESULTS = ['success', 'error', 'requeue', 'requeue_after'] as const;
+type ResultLabel = (typeof RECONCILE_RESULTS)[number];
+export type { ResultLabel as ReconcileResult };
+
+/** The series the runtime reports, under controller-runtime's and client-go's workqueue names. */
+export interface RuntimeMetrics {
+  reconcileTotal: Counter<'controller' | 'result'>;
+  reconcileErrors: Counter<'controller'>;
+  reconcileTime: Histogram<'controller'>;
+  activeWorkers: Gauge<'controller'>;
+  maxConcurrentReconciles: Gauge<'controller'>;
+  queueDepth: Gauge<'name'>;
+  queueAdds: Counter<'name'>;
+  queueLatency: Histogram<'name'>;
+  workDuration: Histogram<'name'>;
+  queueRetries: Counter<'name'>;
+  /** Lets the queue report its in-flight start times (ms epoch) for the unfinished-work gauges. */
+  trackInFlight(name: string, startTimes: () => Iterable<number>): void;
+}
 
 export interface ReconcileOutcome {
   /** Reconcile again after this long, for timers such as crash backoff. */
@@ -35,7 +55,7 @@ export interface ControllerOptions {
   reconcile: Reconciler;
   workers: number;
   logger: Logger;
-  metrics: Metrics;
+  metrics: RuntimeMetrics;
   queue?: WorkQueue;
 }
 

@@ -77,10 +77,6 @@ export class WorkQueue {
     this.failures.delete(key);
   }
 
-  failureCount(key: string): number {
-    return this.failures.get(key) ?? 0;
-  }
-
   /** Waits for the next key; undefined once the queue is shut down. */
   get(): Promise<string | undefined> {
     const key = this.ready.shift();

@@ -6,7 +6,6 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { childEnvironment } from '../config';
 import { packageRoot } from './migrate';
 
 const run = promisify(execFile);
@@ -15,11 +14,12 @@ export function embeddedDatabaseUrl(port: number): string {
   return `postgres://postgres:postgres@127.0.0.1:${port}/sessionctl`;
 }
 
-export async function ensureEmbeddedPostgres(options: { stateDir: string; port: number }): Promise<string> {
+/** `environment` is the script's environment (the config layer's childEnvironment): the store reads no process.env of its own. */
+export async function ensureEmbeddedPostgres(options: { stateDir: string; port: number; environment: NodeJS.ProcessEnv }): Promise<string> {
   const script = path.join(packageRoot(), 'deploy', 'dev', 'postgres.sh');
   try {
     await run('bash', [script, 'start'], {
-      env: childEnvironment({ SESSIONCTL_STATE_DIR: options.stateDir, SESSIONCTL_PG_PORT: String(options.port) }),
+      env: { ...options.environment, SESSIONCTL_STATE_DIR: options.stateDir, SESSIONCTL_PG_PORT: String(options.port) },
       timeout: 120_000,
     });
   } catch (error) {

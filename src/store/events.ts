@@ -32,6 +32,8 @@ export const EVENT_REASONS = [
   'ImagePullBackOff',
   'ImageNotPresent',
   'ImageUpdatePending',
+  'ContainerStuck',
+  'OOMKilled',
 ] as const;
 export type EventReason = (typeof EVENT_REASONS)[number];
 

@@ -79,11 +79,22 @@ export function loadMigrations(directory = migrationsDirectory()): Migration[] {
 }
 
 /**
- * Applies pending migrations and returns the versions it applied. The second argument is either the
- * options or, as before, the list of migrations.
+ * A database migrated by a newer sessionctl has tables and rules this code does not know: running
+ * against it could undo or misread them, so the controller stops and says which versions differ.
  */
-export async function migrate(pool: Pool, options: MigrateOptions | Migration[] = {}): Promise<number[]> {
-  const { migrations = loadMigrations(), roles = DEFAULT_ROLES } = Array.isArray(options) ? { migrations: options } : options;
+export function refuseNewerSchema(applied: Set<number>, known: Migration[]): void {
+  const newest = Math.max(0, ...known.map((migration) => migration.version));
+  const unknown = [...applied].filter((version) => !known.some((migration) => migration.version === version)).sort((a, b) => a - b);
+  if (unknown.length === 0) return;
+  throw new Error(
+    `the database schema is at version ${Math.max(...applied)}, newer than this sessionctl knows (${newest}; unknown migrations: ${unknown.join(', ')}): ` +
+      'run the sessionctl version that migrated this database, or a newer one',
+  );
+}
+
+/** Applies pending migrations and returns the versions it applied. */
+export async function migrate(pool: Pool, options: MigrateOptions = {}): Promise<number[]> {
+  const { migrations = loadMigrations(), roles = DEFAULT_ROLES } = options;
   checkRoles(roles);
   const client = await pool.connect();
   const applied: number[] = [];
@@ -100,6 +111,7 @@ export async function migrate(pool: Pool, options: MigrateOptions | Migration[] 
     }
     const done = await client.query<{ version: number }>('SELECT version FROM sessionctl.schema_migrations');
     const doneVersions = new Set(done.rows.map((row) => row.version));
+    refuseNewerSchema(doneVersions, migrations);
     const pending = migrations.filter((migration) => !doneVersions.has(migration.version));
     if (pending.length > 0) {
       // Read by 003_roles.sql through current_setting(); session-level, reset below.

@@ -122,7 +122,12 @@ test('get -w prints a change as it happens', async () => {
   try {
     await waitFor(() => output.includes('decl-01'), { what: 'the initial listing' });
     await cli('delete', 'session', 'decl-01');
-    await waitFor(() => /decl-01\s+deleted/.test(output) || output.includes('Terminating'), { what: 'the watched change', timeoutMs: 20_000 });
+    // A session that owns a container is deleted gracefully: first it shows as Terminating, then as deleted.
+    await waitFor(() => /^decl-01\s+deleted$/m.test(output), { what: 'the watched deletion', timeoutMs: 20_000 });
+    const lines = output.trim().split('\n');
+    const terminating = lines.findIndex((line) => /^decl-01\s+\S+\s+Terminating\s/.test(line));
+    const deleted = lines.findIndex((line) => /^decl-01\s+deleted$/.test(line));
+    expect({ terminating: terminating > 0, deletedAfterIt: deleted > terminating, output }).toEqual({ terminating: true, deletedAfterIt: true, output });
   } finally {
     watcher.kill('SIGINT');
   }
@@ -141,10 +146,32 @@ test('delete --wait and wait --for=delete', async () => {
   expect((await cli('delete', 'session', 'nope')).code).toBe(1);
 });
 
-test('logs prints the container output over mutual TLS', async () => {
-  const result = await cli('logs', 'decl-05', '--tail', '5');
-  expect(result.code).toBe(0);
-  expect((await cli('logs', 'no-such-session')).stderr).toMatch(/has no container/);
+test('logs prints the container output over mutual TLS: stdout and stderr apart, --tail counted in lines', async () => {
+  // Outside the specs directory, which other tests apply and prune.
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'sessionctl-logs-')), 'decl-logs.yaml');
+  // One stderr line, five stdout lines, then the server: the log holds exactly these six lines.
+  const command = ['sh', '-c', 'echo to-stderr >&2; for i in 1 2 3 4 5; do echo line-$i; done; exec httpd -f -p 8080 -h /www'];
+  writeFileSync(file, stringify({ apiVersion: 'sessionctl.dev/v1alpha1', kind: 'Session', metadata: { name: 'decl-logs', labels: { suite: 'logs' } }, spec: { image: 'sessionctl/base:dev', command, resources: { memory: '32Mi' } } }));
+  expect((await cli('apply', '-f', file, '--wait', '--timeout', '60s')).code).toBe(0);
+  // Running does not mean the log driver has copied the lines yet: wait for the last one.
+  const all = await waitFor(async () => {
+    const result = await cli('logs', 'decl-logs');
+    return result.stdout.includes('line-5') ? result : undefined;
+  }, { what: 'the last log line of decl-logs', timeoutMs: 20_000 });
+  expect(all).toMatchObject({ code: 0, stdout: 'line-1\nline-2\nline-3\nline-4\nline-5\n', stderr: 'to-stderr\n' });
+  // --tail counts lines of both streams; Docker orders lines of different streams by when it read
+  // them, so which stream the first of the two comes from may vary, but each stream's part is its end.
+  const tail = await cli('logs', 'session/decl-logs', '--tail', '2');
+  const tailOut = tail.stdout.split('\n').filter(Boolean);
+  const tailErr = tail.stderr.split('\n').filter(Boolean);
+  expect(tail.code).toBe(0);
+  expect(tailOut.length + tailErr.length).toBe(2);
+  expect(tailOut).toEqual(['line-1', 'line-2', 'line-3', 'line-4', 'line-5'].slice(5 - tailOut.length));
+  expect(tailErr).toEqual(['to-stderr'].slice(1 - tailErr.length));
+  const missing = await cli('logs', 'no-such-session');
+  expect(missing.code).toBe(1);
+  expect(missing.stderr).toMatch(/session "no-such-session" has no container/);
+  await cli('delete', 'session', 'decl-logs', '--wait');
 });
 
 test('apply --wait exits non-zero naming each session that failed and why', async () => {

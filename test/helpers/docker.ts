@@ -2,7 +2,7 @@
 import Dockerode from 'dockerode';
 import { loadDockerHostConfig } from '../../src/config';
 import { createDockerClient } from '../../src/docker/client';
-import { LABELS, MANAGED_FILTER } from '../../src/docker/labels';
+import { LABELS, MANAGED_FILTER } from '../../src/model/labels';
 
 let client: Dockerode | undefined;
 

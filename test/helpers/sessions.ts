@@ -62,3 +62,19 @@ export async function waitAllReady(pool: Pool, names: string[], timeoutMs = 90_0
     { timeoutMs, what: `${names.length} sessions to be Ready` },
   );
 }
+
+/**
+ * Waits until the session's events include every reason. Events that follow a condition change
+ * (FailedScheduling, Scheduled, Pulling, Pulled, ...) are written just after the status that
+ * caused them, so a test that has just seen the status must wait for them rather than read once.
+ */
+export async function waitForEventReasons(pool: Pool, name: string, reasons: string[], timeoutMs = 10_000): Promise<string[]> {
+  return waitFor(
+    async () => {
+      const result = await pool.query<{ reason: string }>('SELECT reason FROM sessionctl.events WHERE session_name = $1', [name]);
+      const seen = result.rows.map((event) => event.reason);
+      return reasons.every((reason) => seen.includes(reason)) ? seen : undefined;
+    },
+    { timeoutMs, what: `events ${reasons.join(', ')} for session ${name}` },
+  );
+}

@@ -6,9 +6,8 @@
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
 import { managedContainers, removeManagedContainers } from '../helpers/docker';
 import { startController, type ControllerProcess } from '../helpers/controller';
-import { condition, httpSpec, row, upsert, waitConverged } from '../helpers/sessions';
+import { condition, httpSpec, row, upsert, waitConverged, waitForEventReasons } from '../helpers/sessions';
 import { waitFor } from '../helpers/wait';
-import { listEvents } from '../../src/store/events';
 
 let db: TestDatabase;
 let controller: ControllerProcess | undefined;
@@ -60,14 +59,14 @@ test('with room for 5, seven sessions give 5 Running and 2 Pending; deleting one
   expect((await managedContainers()).length).toBe(5);
   expect(await controller.metric('sessionctl_host_admitted_sessions')).toBe(5);
   const [older, younger] = phases.waiting.map((view) => view!.name).sort((a, b) => names.indexOf(a) - names.indexOf(b));
-  expect((await listEvents(db.pool, older)).map((event) => event.reason)).toContain('FailedScheduling');
+  await waitForEventReasons(db.pool, older, ['FailedScheduling']);
 
   await db.pool.query('DELETE FROM sessionctl.sessions WHERE name = $1', [phases.running[0]!.name]);
   await waitConverged(db.pool, older);
   // The younger one keeps waiting.
   const stillWaiting = await pendingWith(younger, 'MaxSessionsReached');
   expect(stillWaiting.status.phase).toBe('Pending');
-  expect((await listEvents(db.pool, older)).map((event) => event.reason)).toContain('Scheduled');
+  await waitForEventReasons(db.pool, older, ['Scheduled']);
 
   // Stopping a session frees its room too.
   await upsert(db.pool, phases.running[1]!.name, httpSpec({ ports: [], state: 'Stopped' }));

@@ -6,6 +6,7 @@ import { createSessionClient, SessionValidationError, type SessionClient, type W
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
 import { removeManagedContainers } from '../helpers/docker';
 import { startController, type ControllerProcess } from '../helpers/controller';
+import { waitFor } from '../helpers/wait';
 
 let db: TestDatabase;
 let controller: ControllerProcess;
@@ -45,10 +46,8 @@ test('apply, wait for Ready, watch a change, touch and delete', async () => {
   await ready2;
   const committedAt = Date.now();
   await sessions.apply({ metadata: { name: 'svc-a', labels: { owner: 'svc' } }, spec: { ...spec, env: { MODE: 'changed' } } });
-  const deadline = Date.now() + 5_000;
-  while (!seen.some((event) => event.type === 'MODIFIED' && event.session.metadata.generation === 2) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+  await waitFor(() => seen.some((event) => event.type === 'MODIFIED' && event.session.metadata.generation === 2), { timeoutMs: 5_000, intervalMs: 5, what: 'the MODIFIED event of generation 2' });
   const arrivedAfterMs = Date.now() - committedAt;
-  expect(seen.find((event) => event.type === 'MODIFIED')).toBeDefined();
   expect(arrivedAfterMs).toBeLessThan(100);
 
   expect(await sessions.touch('svc-a')).toBe(true);
@@ -57,10 +56,10 @@ test('apply, wait for Ready, watch a change, touch and delete', async () => {
 
   expect(await sessions.delete('svc-a')).toBe(true);
   expect(await sessions.waitFor('svc-a', 'Deleted', { timeoutMs: 30_000 })).toBeUndefined();
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  // The watch reports the deletion itself: wait for that event, not for a while.
+  await waitFor(() => seen.some((event) => event.type === 'DELETED' && event.name === 'svc-a'), { timeoutMs: 10_000, intervalMs: 5, what: 'the DELETED event on the watch' });
   abort.abort();
   await watching;
-  expect(seen.some((event) => event.type === 'DELETED' && event.name === 'svc-a')).toBe(true);
 });
 
 test('invalid input is refused before anything is written, naming the field', async () => {

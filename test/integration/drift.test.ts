@@ -8,7 +8,8 @@ import { startController, type ControllerProcess } from '../helpers/controller';
 import { condition, httpSpec, row, upsert, waitConverged } from '../helpers/sessions';
 import { waitFor } from '../helpers/wait';
 import { listEvents } from '../../src/store/events';
-import { LABELS, MANAGED_BY } from '../../src/docker/labels';
+import { LABELS, MANAGED_BY } from '../../src/model/labels';
+import { readInstallationId } from '../../src/store/installation';
 
 let db: TestDatabase;
 let controller: ControllerProcess;
@@ -59,12 +60,13 @@ test('docker rm -f brings the container back', async () => {
   expect(await controller.metric('sessionctl_drift_corrections_total', { kind: 'container_missing' })).toBeGreaterThanOrEqual(1);
 });
 
-test('an orphan with managed labels is removed', async () => {
+test('an orphan with this installation\'s labels is removed', async () => {
+  const installation = await readInstallationId(db.pool);
   const orphan = await testDocker().createContainer({
     name: 'sessionctl-ghost',
     Image: 'sessionctl/base:dev',
     Cmd: ['sleep', '600'],
-    Labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.session]: 'ghost', [LABELS.uid]: '33333333-3333-4333-8333-333333333333', [LABELS.specHash]: 'x' },
+    Labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.session]: 'ghost', [LABELS.uid]: '33333333-3333-4333-8333-333333333333', [LABELS.specHash]: 'x', [LABELS.installation]: installation },
   });
   // The controller may already be removing it (it acts on the create event): then start is refused.
   await orphan.start().catch((error: { statusCode?: number }) => {

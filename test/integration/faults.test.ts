@@ -11,6 +11,7 @@ import { managedContainers, removeManagedContainers } from '../helpers/docker';
 import { startController, type ControllerProcess } from '../helpers/controller';
 import { httpSpec, upsert, waitAllReady, waitConverged } from '../helpers/sessions';
 import { waitFor } from '../helpers/wait';
+import { isStuckContainerName } from '../../src/model/labels';
 
 const run = promisify(execFile);
 const DEV = path.resolve(__dirname, '..', '..', 'deploy', 'dev');
@@ -29,11 +30,29 @@ afterAll(async () => {
   await db?.drop();
 });
 
+/** On failure, says which containers are not running, what their sessions report, and what the controller logged last. */
+async function withDiagnostics<T>(wait: () => Promise<T>): Promise<T> {
+  try {
+    return await wait();
+  } catch (error) {
+    const notRunning = (await managedContainers()).filter((info) => info.State !== 'running');
+    const lines = [];
+    for (const info of notRunning) {
+      const session = info.Labels['dev.sessionctl.session'];
+      const status = (await db.pool.query('SELECT status FROM sessionctl.sessions WHERE name = $1', [session])).rows[0]?.status;
+      lines.push(`${info.Names[0]} ${info.State} (${info.Status}); session status: ${JSON.stringify(status?.conditions?.map((c: { type: string; reason: string; message: string }) => `${c.type}=${c.reason}: ${c.message}`))}`);
+    }
+    console.error(`containers not running:\n${lines.join('\n')}\ncontroller log tail:\n${controller?.output().split('\n').slice(-40).join('\n')}`);
+    throw error;
+  }
+}
+
 /** Exactly one container per row, with the row's uid; nothing else managed. */
 async function expectExactlyOnePerRow(): Promise<Map<string, string>> {
   const rows = await db.pool.query<{ name: string; uid: string }>('SELECT name, uid FROM sessionctl.sessions');
   const uids = new Map(rows.rows.map((entry) => [entry.name, entry.uid]));
-  const containers = await managedContainers();
+  // Containers Docker could not remove are set aside under a .stuck- name; they serve no session.
+  const containers = (await managedContainers()).filter((info) => !isStuckContainerName(info.Names[0] ?? ''));
   expect(containers).toHaveLength(uids.size);
   const bySession = new Map<string, string>();
   for (const info of containers) {
@@ -76,7 +95,9 @@ test('a controller restart with 50 running sessions recreates none of them', asy
 test('a restart of dockerd: the controller reconnects and restarts every session', async () => {
   await run('bash', [path.join(DEV, 'dockerd.sh'), 'restart', '--fast'], { timeout: 120_000 });
   await waitFor(async () => (await controller!.metric('sessionctl_docker_host_up', { host: 'default' })) === 1, { what: 'the event stream to reconnect', timeoutMs: 60_000 });
-  await waitFor(async () => (await managedContainers()).filter((info) => info.State === 'running').length === 50, { what: 'all 50 containers running again', timeoutMs: 120_000 });
+  await withDiagnostics(() =>
+    waitFor(async () => (await managedContainers()).filter((info) => info.State === 'running' && !isStuckContainerName(info.Names[0] ?? '')).length === 50, { what: 'all 50 containers running again', timeoutMs: 120_000 }),
+  );
   await waitAllReady(db.pool, names, 60_000);
   await expectExactlyOnePerRow();
 });

@@ -7,6 +7,7 @@ import { execIn, removeManagedContainers } from '../helpers/docker';
 import { startController, type ControllerProcess } from '../helpers/controller';
 import { condition, httpSpec, row, upsert, waitConverged } from '../helpers/sessions';
 import { waitFor } from '../helpers/wait';
+import { SESSIONS_CHANNEL } from '../../src/store/listener';
 import { listEvents } from '../../src/store/events';
 import { requestRestart } from '../../src/store/sessions';
 
@@ -81,9 +82,14 @@ test('a crash loop backs off with growing, recorded intervals, and maxRestarts: 
   expect(events.some((event) => event.reason === 'BackOff')).toBe(true);
   expect(events.some((event) => event.reason === 'RestartLimitExceeded')).toBe(true);
 
-  // Failed stays Failed: no further restarts while the budget is spent.
-  await new Promise((resolve) => setTimeout(resolve, 3_000));
-  expect((await row(db.pool, 'crashy'))?.status).toMatchObject({ phase: 'Failed', restartCount: 3 });
+  // Failed stays Failed: wake the session (a notification, as a writer's change would send) and wait
+  // until the controller has picked it up and gone idle; that reconcile must not restart anything.
+  const pickedUp = await controller.metric('sessionctl_notify_pickup_seconds_count');
+  await db.pool.query('SELECT pg_notify($1, $2)', [SESSIONS_CHANNEL, JSON.stringify({ name: 'crashy', generation: failed.generation, at: Date.now() / 1000 })]);
+  await waitFor(async () => (await controller.metric('sessionctl_notify_pickup_seconds_count')) > pickedUp, { what: 'the controller to pick up the wake-up' });
+  await waitFor(async () => (await controller.metric('workqueue_depth')) === 0 && (await controller.metric('controller_runtime_active_workers')) === 0, { what: 'the reconcile of crashy to finish' });
+  expect((await row(db.pool, 'crashy'))?.status).toMatchObject({ phase: 'Failed', restartCount: 3, containerId: failed.status.containerId });
+  expect((await listEvents(db.pool, 'crashy')).filter((event) => event.reason === 'Restarted')).toHaveLength(3);
 
   // `sessionctl restart` renews the budget: a new container at a new generation, counting from zero again.
   expect(await requestRestart(db.pool, 'crashy')).toBe(true);
@@ -112,6 +118,22 @@ test('an out-of-memory kill is recorded as OOMKilled', async () => {
   expect(view.status).toMatchObject({ lastExitReason: 'OOMKilled', lastExitCode: 137, phase: 'Failed' });
   expect(condition(view, 'ContainerRunning')).toMatchObject({ status: 'False', reason: 'OOMKilled' });
 }, 45_000);
+
+test('an out-of-memory kill of a restarting session is recorded as OOMKilled, even when Docker reports it after the die', async () => {
+  // Each run lives a second before its OOM kill, so that an oom event Docker sends after the die still
+  // finds the restarted container running, which is when the controller corrects the recorded exit.
+  await upsert(db.pool, 'greedy-loop', httpSpec({ command: ['sh', '-c', 'sleep 1; exec dd if=/dev/zero of=/dev/null bs=64M count=1'], ports: [], resources: { memory: '16Mi' }, restartPolicy: 'OnFailure', maxRestarts: 1 }));
+  const view = await waitFor(
+    async () => {
+      const current = await row(db.pool, 'greedy-loop');
+      return current?.status.restartCount === 1 && current.status.phase === 'Failed' && current.status.lastExitReason === 'OOMKilled' ? current : undefined;
+    },
+    { timeoutMs: 45_000, what: 'the restarting greedy session to spend its budget on OOM kills' },
+  );
+  expect(view.status.lastExitCode).toBe(137);
+  // The restart itself is counted as OOMKilled: at once when the oom event came first, by correction when it came late.
+  await waitFor(async () => (await controller.metric('sessionctl_container_restarts_total', { reason: 'OOMKilled' })) >= 1, { timeoutMs: 10_000, what: 'the restart to be counted as OOMKilled' });
+}, 60_000);
 
 test("a crash loop's due restart waits while the host creates other sessions, then happens", async () => {
   await upsert(db.pool, 'looper', httpSpec({ command: ['sh', '-c', 'exit 1'], ports: [] }));

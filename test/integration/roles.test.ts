@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client, type Pool } from 'pg';
 import { baseDatabaseUrl, createTestDatabase, type TestDatabase } from '../helpers/database';
+import { notifyBarrier } from '../helpers/notify-barrier';
 import { createPool } from '../../src/store/db';
 import { DEFAULT_ROLES, loadMigrations, migrate, migrationsDirectory, type DatabaseRoles } from '../../src/store/migrate';
 import { addFinalizer, finishDeletion, getSession, listUnobservedSessionNames, requestRestart, upsertSessions, writeStatus } from '../../src/store/sessions';
@@ -121,8 +122,8 @@ describe('the writer role', () => {
       await recordEvent(db.pool, { sessionName: 'w-one', sessionUid: inserted!.uid, type: 'Normal', reason: 'Created', message: 'created' });
       expect(await listEvents(writer, 'w-one')).toEqual([expect.objectContaining({ reason: 'Created', count: 1 })]);
 
-      // The NOTIFY trigger ran as the writer too (pg_notify).
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      // The NOTIFY trigger ran as the writer too (pg_notify); the barrier, sent last, arrives after all of them.
+      await notifyBarrier(writer, notified);
       expect(notified.filter((name) => name === 'w-one')).toHaveLength(3);
     } finally {
       await listener.end();

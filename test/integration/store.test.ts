@@ -5,6 +5,7 @@
  */
 import { Client } from 'pg';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
+import { notifyBarrier } from '../helpers/notify-barrier';
 import { upsert, row } from '../helpers/sessions';
 import { waitFor } from '../helpers/wait';
 import { loadMigrations, migrate } from '../../src/store/migrate';
@@ -33,8 +34,9 @@ afterAll(async () => {
 
 const status = (generation: number): SessionStatus => ({ observedGeneration: generation, phase: 'Running', conditions: [], restartCount: 0 });
 
-async function notificationsFor(name: string, settleMs = 300): Promise<number> {
-  await new Promise((resolve) => setTimeout(resolve, settleMs));
+/** Notifications so far for `name`, counted after a barrier so that none of an earlier commit is still on its way. */
+async function notificationsFor(name: string): Promise<number> {
+  await notifyBarrier(db.pool, notifications);
   return notifications.filter((entry) => entry === name).length;
 }
 
@@ -65,7 +67,7 @@ test('NOTIFY fires on generation changes only, never on status writes', async ()
   await upsert(db.pool, 'notify', { image: 'a' });
   expect(await notificationsFor('notify')).toBe(1);
   await upsert(db.pool, 'notify', { image: 'b' });
-  await waitFor(async () => (await notificationsFor('notify', 0)) === 2, { what: 'the spec-change notification' });
+  expect(await notificationsFor('notify')).toBe(2);
 });
 
 test('status writes are guarded by the generation that was read', async () => {
@@ -129,4 +131,21 @@ test('events are deduplicated with a count and bounded per session', async () =>
   const kept = await listEvents(db.pool, 'ev');
   expect(kept).toHaveLength(5);
   expect(kept[0].message).toBe('created 7');
+});
+
+test('migrate() refuses a database that a newer sessionctl migrated, naming both versions', async () => {
+  const newest = Math.max(...loadMigrations().map((migration) => migration.version));
+  await db.pool.query(`INSERT INTO sessionctl.schema_migrations (version, name) VALUES (999, 'from_the_future')`);
+  try {
+    await expect(migrate(db.pool)).rejects.toThrow(`the database schema is at version 999, newer than this sessionctl knows (${newest}; unknown migrations: 999)`);
+  } finally {
+    await db.pool.query('DELETE FROM sessionctl.schema_migrations WHERE version = 999');
+  }
+});
+
+test('the installation id is made once and readable by the controller role', async () => {
+  const { rows } = await db.pool.query<{ id: string }>('SELECT id FROM sessionctl.installation');
+  expect(rows).toHaveLength(1);
+  expect(rows[0]!.id).toMatch(/^[0-9a-f-]{36}$/);
+  await expect(db.pool.query('INSERT INTO sessionctl.installation DEFAULT VALUES')).rejects.toThrow(/duplicate key/);
 });

@@ -38,8 +38,17 @@ test('/readyz turns 200 only once the rows of the first resync are reconciled, a
   for (const name of ['health-a', 'health-b']) await upsert(db.pool, name, httpSpec());
   const controller = await startController({ databaseUrl: db.url, waitReady: false });
   controllers.push(controller);
-  const ready = await waitFor(async () => (await fetch(`${controller.metricsUrl}/readyz`)).status === 200, { timeoutMs: 60_000, intervalMs: 20, what: '/readyz' });
-  expect(ready).toBe(true);
+  // Every answer before the first 200 is a 503 (never an error page or a connection reset).
+  const answers: number[] = [];
+  await waitFor(
+    async () => {
+      const response = await fetch(`${controller.metricsUrl}/readyz`);
+      answers.push(response.status);
+      return response.status === 200;
+    },
+    { timeoutMs: 60_000, intervalMs: 20, what: '/readyz' },
+  );
+  expect(answers.slice(0, -1).filter((status) => status !== 503)).toEqual([]);
   // At the first 200, both rows had been reconciled: status is written for their generation.
   for (const name of ['health-a', 'health-b']) {
     const view = await row(db.pool, name);
@@ -96,8 +105,11 @@ test('with its Docker host unreachable the controller stays unready and /health 
   expect(health.database.reachable).toBe(true);
   expect(health.dockerHosts[0].reachable).toBe(false);
   expect(health.dockerHosts[0].error).toMatch(/ECONNREFUSED/);
-  // Still unready some seconds later: readiness waits for the list, not for a timer.
-  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  // Still unready after the controller has tried the list again and failed again: readiness waits
+  // for a successful list, not for a timer.
+  const failedLists = async () => (await controller.metric('sessionctl_docker_requests_total', { operation: 'list' })) - (await controller.metric('sessionctl_docker_requests_total', { operation: 'list', code: 'ok' }));
+  const failedBefore = await failedLists();
+  await waitFor(async () => (await failedLists()) >= failedBefore + 2, { timeoutMs: 60_000, what: 'two more failed container lists' });
   const readyz = await fetch(`${controller.metricsUrl}/readyz`);
   expect(readyz.status).toBe(503);
   expect(await controller.metric('sessionctl_ready')).toBe(0);

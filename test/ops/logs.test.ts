@@ -9,6 +9,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/database';
 import { startController, type ControllerProcess } from '../helpers/controller';
 import { containersOf, removeManagedContainers, testDocker } from '../helpers/docker';
 import { httpSpec, row, upsert, waitConverged } from '../helpers/sessions';
+import { testWithCommand } from '../helpers/tools';
 import { waitFor } from '../helpers/wait';
 
 let db: TestDatabase;
@@ -108,16 +109,15 @@ test('SESSIONCTL_LOG_FORMAT=pretty gives human-readable lines', async () => {
   expect(text).toMatch(/\n\s+workers: 16\n/);
 });
 
-test('on a terminal the default is pretty, elsewhere JSON', async () => {
-  const probe = `console.log(require(${JSON.stringify(require.resolve('../../dist/src/config'))}).loadConfig({}).logFormat)`;
-  const run = (file: string, args: string[]) =>
-    new Promise<string>((resolve, reject) => execFile(file, args, (error, stdout) => (error ? reject(error) : resolve(stdout.trim()))));
-  expect(await run(process.execPath, ['-e', probe])).toBe('json');
-  // util-linux `script` gives the child a pseudo-terminal, as an operator's shell would.
-  const hasScript = await run('sh', ['-c', 'command -v script']).then(() => true, () => false);
-  if (!hasScript) {
-    console.warn('skipping the terminal half: util-linux script is not installed');
-    return;
-  }
-  expect(await run('script', ['-qec', `${process.execPath} -e '${probe}'`, '/dev/null'])).toBe('pretty');
+const probe = () => `console.log(require(${JSON.stringify(require.resolve('../../dist/src/config'))}).loadConfig({}).logFormat)`;
+const runFile = (file: string, args: string[]) =>
+  new Promise<string>((resolve, reject) => execFile(file, args, (error, stdout) => (error ? reject(error) : resolve(stdout.trim()))));
+
+test('when stdout is not a terminal the default is JSON', async () => {
+  expect(await runFile(process.execPath, ['-e', probe()])).toBe('json');
+});
+
+// util-linux `script` gives the child a pseudo-terminal, as an operator's shell would.
+testWithCommand('script', 'util-linux, gives the child a pseudo-terminal', 'on a terminal the default is pretty', async () => {
+  expect(await runFile('script', ['-qec', `${process.execPath} -e '${probe()}'`, '/dev/null'])).toBe('pretty');
 });

@@ -68,8 +68,8 @@ test('promtool accepts the scrape config, the rules, and the rules pass their un
   expect(tested.code).toBe(0);
 });
 
-test('every alert has a summary, a description and a runbook section in deploy/README.md', () => {
-  const readme = readFileSync(path.join(DEPLOY, 'README.md'), 'utf8');
+test('every alert has a summary, a description and a runbook section in docs/operations.md', () => {
+  const readme = readFileSync(path.join(DEPLOY, '..', 'docs', 'operations.md'), 'utf8');
   // GitHub's anchor for "## Runbook: SessionctlControllerDown" is "#runbook-sessionctlcontrollerdown".
   const anchors = new Set([...readme.matchAll(/^## Runbook: (\S+)\s*$/gm)].map((match) => `runbook-${match[1].toLowerCase()}`));
   const alerts = rules().filter((rule) => rule.alert);

@@ -14,9 +14,10 @@ import { containersOf, removeManagedContainers } from '../helpers/docker';
 import { buildVariant, pushImage, untag } from '../helpers/images';
 import { startRegistry, type TestRegistry } from '../helpers/registry';
 import { leakedSecrets, readableRecords } from '../helpers/secrets';
-import { condition, row, upsert, waitAllReady, waitConverged } from '../helpers/sessions';
+import { condition, row, upsert, waitAllReady, waitConverged, waitForEventReasons } from '../helpers/sessions';
 import { waitFor } from '../helpers/wait';
-import { listEvents } from '../../src/store/events';
+import { wakeAndSettle } from '../helpers/notify-barrier';
+import { PULL_BACKOFF } from '../../controllers/session/image';
 import { encodeRegistryAuth } from '../../src/registry/auth-header';
 
 const username = 'puller';
@@ -80,8 +81,7 @@ test('20 sessions on one new image make exactly one pull, and show it while they
   // Every container carries the digest the registry gave the pushed manifest.
   const [container] = await containersOf('pull-13');
   expect(container.Labels['dev.sessionctl.image-digest']).toBe(appDigest);
-  const reasons = (await listEvents(db.pool, 'pull-07')).map((event) => event.reason);
-  expect(reasons).toEqual(expect.arrayContaining(['Pulling', 'Pulled', 'Created']));
+  await waitForEventReasons(db.pool, 'pull-07', pulling.reason === 'ImagePulling' ? ['Pulling', 'Pulled', 'Created'] : ['Created']);
   expect(condition(await row(db.pool, 'pull-07'), 'ImageReady')).toMatchObject({ status: 'True', reason: 'ImagePresent' });
 });
 
@@ -93,7 +93,8 @@ test('a steady state with IfNotPresent makes zero registry requests, even across
   await waitFor(async () => (await row(db.pool, 'pull-03'))?.generation === 2, { what: 'the edit' });
   await waitConverged(db.pool, 'pull-03');
   await waitConverged(db.pool, 'pull-extra');
-  await new Promise((resolve) => setTimeout(resolve, 5_000));
+  // Another look at both, through a full reconcile each: still nothing to ask the registry.
+  await wakeAndSettle(db.pool, controller, ['pull-03', 'pull-extra']);
   expect(registry.accessLog().slice(before)).toEqual([]);
   expect(await controller.metric('sessionctl_registry_requests_total')).toBe(0);
 });
@@ -117,7 +118,7 @@ test('imagePullPolicy: Never with a missing image reports ImageNotPresent', asyn
   expect(manifestGets('team/other')).toEqual([]);
 });
 
-test('wrong credentials: a clear ImagePullFailed, and over a minute a bounded number of attempts', async () => {
+test('wrong credentials: a clear ImagePullFailed, then attempts spaced by the pull back-off', async () => {
   // The table wins over config.json: a wrong password there breaks pulls from this registry.
   const login = await sessionctl(['registry', 'login', registry.host, '-u', username, '--password-stdin'], { DATABASE_URL: db.url }, 'wrong-password-123\n');
   expect(login).toMatchObject({ code: 0, stdout: `registry/${registry.host} created (user ${username})\n` });
@@ -135,14 +136,19 @@ test('wrong credentials: a clear ImagePullFailed, and over a minute a bounded nu
   const view = await row(db.pool, 'wrong-a');
   expect(condition(view, 'Ready')).toMatchObject({ status: 'False', reason: 'ImagePullFailed' });
 
-  await new Promise((resolve) => setTimeout(resolve, Math.max(0, 60_000 - (Date.now() - started))));
-  // 5 s doubling: attempts at about 0, 5, 15 and 35 s; three sessions share each one. A loaded CI
-  // machine may manage fewer, but at least one retry; more than five would be a hot loop.
-  const attempts = await controller.metric('sessionctl_image_pulls_total', { result: 'failure' });
-  expect(attempts).toBeGreaterThanOrEqual(2);
-  expect(attempts).toBeLessThanOrEqual(5);
-  const refused = registry.accessLog().filter((line) => line.status === 401);
-  expect(refused.length).toBeLessThanOrEqual(attempts * 4);
+  // The pull back-off is 5 s doubling (PULL_BACKOFF), shared by the three sessions: wait for the
+  // third failed attempt, then check in the registry's log that each came at least its back-off
+  // after the one before (a hot loop would not), with a few refused requests per attempt at most.
+  await waitFor(async () => (await controller.metric('sessionctl_image_pulls_total', { result: 'failure' })) >= 3, { timeoutMs: 90_000, what: 'three failed pull attempts' });
+  const refused = registry.accessLog().filter((line) => line.at >= started && line.status === 401);
+  // The requests of one attempt come within a second of each other; attempts come seconds apart.
+  const attemptStarts = refused.map((line) => line.at).filter((at, index, all) => index === 0 || at - all[index - 1] > 2_000);
+  expect(attemptStarts.length).toBeGreaterThanOrEqual(3);
+  const gaps = attemptStarts.slice(1).map((at, index) => at - attemptStarts[index]);
+  // 1 s of slack: `at` is when the registry's log line reached the test, not when the request came.
+  const early = gaps.filter((gap, index) => gap < PULL_BACKOFF.baseMs * 2 ** index - 1_000);
+  expect({ gaps, early }).toEqual({ gaps, early: [] });
+  expect(refused.length).toBeLessThanOrEqual(attemptStarts.length * 4);
   expect(condition(await row(db.pool, 'wrong-b'), 'ImageReady')).toMatchObject({ status: 'False', reason: 'ImagePullBackOff' });
   expect(controller.child.exitCode).toBeNull();
 });
@@ -153,8 +159,8 @@ test('fixing the credentials with `sessionctl registry login` lets the next atte
   const list = await sessionctl(['registry', 'list'], { DATABASE_URL: db.url });
   expect(list.stdout).toContain(registry.host);
   expect(list.stdout).not.toContain(password);
-  // No hurry on our side: the next attempt comes when both the pull back-off (80 s after attempt 4)
-  // and the work queue's back-off (about a minute by now, with jitter) have passed.
+  // No hurry on our side: the next attempt comes when both the pull back-off (doubling from 5 s)
+  // and the work queue's back-off (doubling from 0.5 s, with jitter) have passed.
   await waitAllReady(db.pool, ['wrong-a', 'wrong-b', 'wrong-c'], 200_000);
 });
 

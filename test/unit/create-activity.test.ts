@@ -1,4 +1,4 @@
-import { CREATE_QUIET_AFTER_MS, CreateActivity } from '../../src/docker/create-activity';
+import { CREATE_QUIET_AFTER_MS, CreateActivity } from '../../controllers/session/create-activity';
 
 describe('CreateActivity', () => {
   let woken: string[][];

@@ -70,7 +70,7 @@ class FakeEngine {
 function setup(options: { digest?: string; headGate?: Promise<void> } = {}) {
   const engine = new FakeEngine();
   const metrics = createMetrics();
-  const host = new DockerHost('test-host', engine.docker, engine.docker, metrics, 8);
+  const host = new DockerHost({ name: 'test-host', docker: engine.docker, streams: engine.docker, metrics, concurrency: 8, timeoutMs: 30_000 });
   let now = 1_000_000;
   const heads: string[] = [];
   // The real client, on a scripted loopback registry that answers manifest HEADs with a digest.

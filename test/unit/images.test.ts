@@ -4,7 +4,7 @@ import { validateSpec } from '../../crds/session';
 import { localDigest, pullBackoffMs } from '../../controllers/session/image';
 import { ImageRollout } from '../../controllers/session/rollout';
 import { plan } from '../../controllers/session/plan';
-import { LABELS, specHash } from '../../src/docker/labels';
+import { LABELS, specHash } from '../../src/model/labels';
 
 describe('image references', () => {
   test.each([

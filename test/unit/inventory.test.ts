@@ -1,4 +1,5 @@
-import { applyEvent, exitCodeFromStatus, fromListEntry, type ObservedContainer } from '../../src/docker/inventory';
+import { applyEvent, exitCodeFromStatus, fromListEntry } from '../../src/docker/inventory';
+import type { ObservedContainer } from '../../src/model/container';
 import type Dockerode from 'dockerode';
 
 const labels = { 'dev.sessionctl.managed-by': 'sessionctl', 'dev.sessionctl.session': 'alice', 'dev.sessionctl.uid': 'u' };

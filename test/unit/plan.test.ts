@@ -1,7 +1,9 @@
 import { validateSpec, type SessionSpecInput } from '../../crds/session';
-import { CRASH_BACKOFF, CRASH_RESTART_DEFERRAL, crashBackoffMs, plan, type DesiredSession, type PlanInput } from '../../controllers/session/plan';
-import type { ObservedContainer } from '../../src/docker/inventory';
-import { LABELS, MANAGED_BY, specHash } from '../../src/docker/labels';
+import { CRASH_BACKOFF, CRASH_RESTART_DEFERRAL, crashBackoffMs, plan, type DesiredSession, type HostFacts, type PlanInput } from '../../controllers/session/plan';
+
+const hostWith = (facts: Partial<HostFacts>): HostFacts => ({ admission: { admitted: true }, busyCreating: false, crashRestartTurnInMs: 0, ...facts });
+import type { ObservedContainer } from '../../src/model/container';
+import { LABELS, MANAGED_BY, specHash } from '../../src/model/labels';
 
 const UID = '11111111-1111-4111-8111-111111111111';
 const baseSpec: SessionSpecInput = { image: 'sessionctl/base:dev', env: { MODE: 'dev' } };
@@ -16,7 +18,7 @@ function container(overrides: Partial<ObservedContainer> = {}, spec: SessionSpec
   return {
     id: overrides.id ?? 'c1',
     name: 'sessionctl-alice',
-    labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.session]: 'alice', [LABELS.uid]: uid, [LABELS.specHash]: specHash(valid.value) },
+    labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.session]: 'alice', [LABELS.uid]: uid, [LABELS.specHash]: specHash(valid.value), [LABELS.installation]: 'install-1' },
     state: 'running',
     ...overrides,
   };
@@ -64,6 +66,32 @@ describe('plan', () => {
     expect(types(plan(input({ containers: [container({ state: 'created' })] })))).toEqual(['start']);
     const stopped = desired({ ...baseSpec, state: 'Stopped' });
     expect(types(plan(input({ desired: stopped, containers: [container({ state: 'exited', exitCode: 0 })] })))).toEqual([]);
+  });
+
+  it('removes a dead container and creates a fresh one in the same plan', () => {
+    const dead = container({ id: 'dead', state: 'dead', exitCode: 137 });
+    const result = plan(input({ containers: [dead] }));
+    expect(result.actions).toEqual([{ type: 'remove', container: dead, reason: 'dead' }, { type: 'create', start: true, replaced: undefined }]);
+  });
+
+  it('leaves containers set aside as stuck alone, even without a row', () => {
+    const stuck = container({ id: 'abcdef0123456789', name: 'sessionctl-alice.stuck-abcdef012345', state: 'dead' });
+    expect(plan(input({ containers: [stuck, container()] })).actions).toEqual([]);
+    expect(plan(input({ desired: undefined, containers: [stuck] })).actions).toEqual([]);
+  });
+
+  it('never removes a container without an installation label (made before the label, maybe another installation\'s), but adopts it by uid', () => {
+    const unlabelled = (overrides: Partial<ObservedContainer>, uid = UID) => {
+      const made = container(overrides, baseSpec, uid);
+      delete made.labels[LABELS.installation];
+      return made;
+    };
+    expect(plan(input({ desired: undefined, containers: [unlabelled({ id: 'legacy' })] })).actions).toEqual([]);
+    const otherRow = unlabelled({ id: 'other' }, '22222222-2222-4222-8222-222222222222');
+    expect(types(plan(input({ containers: [otherRow] })))).toEqual(['create']);
+    const adopted = plan(input({ containers: [unlabelled({ id: 'mine' })] }));
+    expect(adopted.actions).toEqual([]);
+    expect(adopted.primary?.id).toBe('mine');
   });
 
   it('removes every container of a session that has no row (orphans)', () => {
@@ -137,25 +165,25 @@ describe('plan', () => {
       const dueAgo = (overdueMs: number) => ({ consecutive: 3, lastRestartAt: 1_000_000 - crashBackoffMs(3, 0.5) - overdueMs });
 
       it('still restarts the first crash at once', () => {
-        expect(types(plan(input({ containers: [exited(1)], restarts: { consecutive: 0 }, hostBusyCreating: () => true })))).toEqual(['restart']);
+        expect(types(plan(input({ containers: [exited(1)], restarts: { consecutive: 0 }, host: hostWith({ busyCreating: true }) })))).toEqual(['restart']);
       });
 
       it("defers a crash loop's due restart, marked as a deferral (no second BackOff event)", () => {
-        const deferred = plan(input({ containers: [exited(1)], restarts: dueAgo(0), hostBusyCreating: () => true }));
+        const deferred = plan(input({ containers: [exited(1)], restarts: dueAgo(0), host: hostWith({ busyCreating: true }) }));
         expect(types(deferred)).toEqual([]);
         // The host wakes it when it goes quiet; the timer is only the bound.
         expect(deferred.requeueAfterMs).toBe(CRASH_RESTART_DEFERRAL.maxMs);
         expect(deferred.waiting).toMatchObject({ reason: 'BackOff', deferred: 'HostCreating' });
         expect(deferred.waiting?.message).toContain('waits while the host creates other sessions');
         expect(deferred.holdsRoom).toBe(true);
-        expect(types(plan(input({ containers: [exited(1)], restarts: dueAgo(0), hostBusyCreating: () => false })))).toEqual(['restart']);
+        expect(types(plan(input({ containers: [exited(1)], restarts: dueAgo(0), host: hostWith({ busyCreating: false }) })))).toEqual(['restart']);
       });
 
       it('defers no further than its bound past the due time', () => {
-        const nearBound = plan(input({ containers: [exited(1)], restarts: dueAgo(CRASH_RESTART_DEFERRAL.maxMs - 300), hostBusyCreating: () => true }));
+        const nearBound = plan(input({ containers: [exited(1)], restarts: dueAgo(CRASH_RESTART_DEFERRAL.maxMs - 300), host: hostWith({ busyCreating: true }) }));
         expect(nearBound.requeueAfterMs).toBe(300);
         // Past its bound it goes ahead, and is not given up for creates either.
-        expect(plan(input({ containers: [exited(1)], restarts: dueAgo(CRASH_RESTART_DEFERRAL.maxMs), hostBusyCreating: () => true })).actions).toEqual([
+        expect(plan(input({ containers: [exited(1)], restarts: dueAgo(CRASH_RESTART_DEFERRAL.maxMs), host: hostWith({ busyCreating: true }) })).actions).toEqual([
           expect.objectContaining({ type: 'restart', crashLoop: 'overdue' }),
         ]);
         expect(plan(input({ containers: [exited(1)], restarts: dueAgo(0) })).actions).toEqual([expect.objectContaining({ type: 'restart', crashLoop: 'yield' })]);
@@ -168,31 +196,30 @@ describe('plan', () => {
         expect(plan(input({ containers: [exited(1)], restarts: { ...restarts, jitter: 0.99 }, jitter: 0 })).waiting?.reason).toBe('BackOff');
       });
 
-      it("waits for the host's next crash-restart turn, asked only when the restart would go ahead", () => {
-        const asked: string[] = [];
-        const turn = (ms: number) => () => (asked.push('turn'), ms);
-        const paced = plan(input({ containers: [exited(1)], restarts: dueAgo(0), crashRestartTurn: turn(1_300) }));
+      it("waits for the host's next crash-restart turn, and uses one only when the restart would go ahead", () => {
+        const turn = (ms: number) => hostWith({ crashRestartTurnInMs: ms });
+        const paced = plan(input({ containers: [exited(1)], restarts: dueAgo(0), host: turn(1_300) }));
         expect(types(paced)).toEqual([]);
         expect(paced.requeueAfterMs).toBe(1_300);
         expect(paced.waiting).toMatchObject({ reason: 'BackOff', deferred: 'Paced' });
         expect(paced.waiting?.message).toContain('turn comes in 1.3s');
-        expect(types(plan(input({ containers: [exited(1)], restarts: dueAgo(0), crashRestartTurn: turn(0) })))).toEqual(['restart']);
-        asked.length = 0;
-        plan(input({ containers: [exited(1)], restarts: { consecutive: 0 }, crashRestartTurn: turn(1_300) }));
-        plan(input({ containers: [exited(1)], restarts: dueAgo(0), hostBusyCreating: () => true, crashRestartTurn: turn(1_300) }));
-        plan(input({ containers: [exited(1)], restarts: { consecutive: 3, lastRestartAt: 1_000_000 }, crashRestartTurn: turn(1_300) }));
-        expect(asked).toEqual([]);
+        expect(plan(input({ containers: [exited(1)], restarts: dueAgo(0), host: turn(0) })).actions).toEqual([expect.objectContaining({ type: 'restart', crashLoop: 'yield' })]);
+        // The reconciler claims a turn only for a crash-loop restart or a Paced wait: none of these uses one.
+        const first = plan(input({ containers: [exited(1)], restarts: { consecutive: 0 }, host: turn(1_300) }));
+        expect(first.actions).toEqual([expect.not.objectContaining({ crashLoop: expect.anything() })]);
+        expect(plan(input({ containers: [exited(1)], restarts: dueAgo(0), host: hostWith({ busyCreating: true, crashRestartTurnInMs: 1_300 }) })).waiting).toMatchObject({ deferred: 'HostCreating' });
+        expect(plan(input({ containers: [exited(1)], restarts: { consecutive: 3, lastRestartAt: 1_000_000 }, host: turn(1_300) })).waiting).not.toHaveProperty('deferred');
       });
 
       it('leaves a backoff that is still running as it was', () => {
-        const waiting = plan(input({ containers: [exited(1)], restarts: { consecutive: 3, lastRestartAt: 1_000_000 - 100 }, hostBusyCreating: () => true }));
+        const waiting = plan(input({ containers: [exited(1)], restarts: { consecutive: 3, lastRestartAt: 1_000_000 - 100 }, host: hostWith({ busyCreating: true }) }));
         expect(waiting.requeueAfterMs).toBe(crashBackoffMs(3, 0.5) - 100);
         expect(waiting.waiting).not.toHaveProperty('deferred');
       });
 
       it('defers an unhealthy crash loop the same way', () => {
         const sick = container({ health: 'unhealthy' });
-        expect(plan(input({ containers: [sick], restarts: dueAgo(0), hostBusyCreating: () => true })).waiting).toMatchObject({ deferred: 'HostCreating' });
+        expect(plan(input({ containers: [sick], restarts: dueAgo(0), host: hostWith({ busyCreating: true }) })).waiting).toMatchObject({ deferred: 'HostCreating' });
       });
     });
   });
@@ -213,7 +240,7 @@ describe('plan', () => {
   });
 
   describe('runtime semantics', () => {
-    const refuse = () => ({ admitted: false as const, reason: 'MaxSessionsReached' as const, message: 'host h runs 5 of at most 5 sessions' });
+    const refuse = hostWith({ admission: { admitted: false, reason: 'MaxSessionsReached', message: 'host h runs 5 of at most 5 sessions' } });
 
     it('restarts an unhealthy running container, with the crash backoff', () => {
       const sick = container({ health: 'unhealthy' });
@@ -235,14 +262,14 @@ describe('plan', () => {
     });
 
     it('leaves a new session Pending when admission refuses, but never a running one', () => {
-      const pending = plan(input({ admit: refuse }));
+      const pending = plan(input({ host: refuse }));
       expect(pending.actions).toEqual([]);
       expect(pending.waiting).toMatchObject({ reason: 'MaxSessionsReached', unschedulable: true });
-      expect(types(plan(input({ admit: refuse, containers: [container({ state: 'created' })] })))).toEqual([]);
+      expect(types(plan(input({ host: refuse, containers: [container({ state: 'created' })] })))).toEqual([]);
       // A running session keeps its room through a recreate.
       const old = container({}, { ...baseSpec, env: { MODE: 'prod' } });
-      expect(types(plan(input({ admit: refuse, containers: [old] })))).toEqual(['create']);
-      expect(plan(input({ admit: refuse, containers: [container()] })).holdsRoom).toBe(true);
+      expect(types(plan(input({ host: refuse, containers: [old] })))).toEqual(['create']);
+      expect(plan(input({ host: refuse, containers: [container()] })).holdsRoom).toBe(true);
     });
 
     it('stops an idle session and expires one past its lifetime', () => {

@@ -1,4 +1,4 @@
-import { RestartPacer } from '../../src/docker/restart-pacer';
+import { RestartPacer } from '../../controllers/session/restart-pacer';
 
 describe('RestartPacer', () => {
   let now = 1_000_000;
@@ -53,5 +53,20 @@ describe('RestartPacer after a wait', () => {
     expect(cWaits).toBe(500);
     now += cWaits;
     expect(turns.turnIn('c')).toBe(0);
+  });
+});
+
+describe('RestartPacer.peek', () => {
+  it('answers what turnIn would, and books or grants nothing', () => {
+    let now = 1_000;
+    const turns = new RestartPacer(500, () => now);
+    for (const session of ['a', 'b', 'c']) {
+      const peeked = turns.peek(session);
+      expect(turns.peek(session)).toBe(peeked);
+      expect(turns.turnIn(session)).toBe(peeked);
+    }
+    now += 600;
+    expect(turns.peek('b')).toBe(turns.turnIn('b'));
+    expect(turns.peek('d')).toBe(turns.turnIn('d'));
   });
 });

@@ -4,7 +4,7 @@ import { Admission } from '../../controllers/session/admission';
 import { lifetimeCheck } from '../../controllers/session/lifetime';
 import { hostPolicyProblems } from '../../controllers/session/policy';
 import { containerCreateOptions, healthcheckConfig } from '../../src/docker/container-config';
-import { specHash } from '../../src/docker/labels';
+import { specHash } from '../../src/model/labels';
 import { advertiseAddressFor } from '../../src/config';
 
 const base: SessionSpecInput = { image: 'sessionctl/base:dev', ports: [{ name: 'http', containerPort: 8080 }] };

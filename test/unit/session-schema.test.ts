@@ -1,7 +1,7 @@
 import { validateDocument, validateSpec } from '../../crds/session';
 import { parseMemoryBytes, parseNanoCpus } from '../../crds/quantity';
 import { containerCreateOptions } from '../../src/docker/container-config';
-import { canonicalJson, specHash } from '../../src/docker/labels';
+import { canonicalJson, specHash } from '../../src/model/labels';
 
 const problemsOf = (spec: unknown) => {
   const result = validateSpec(spec);

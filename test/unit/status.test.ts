@@ -1,7 +1,7 @@
 import { validateSpec } from '../../crds/session';
 import { computeStatus, type StatusInput } from '../../controllers/session/status';
-import type { ObservedContainer } from '../../src/docker/inventory';
-import { specHash } from '../../src/docker/labels';
+import type { ObservedContainer } from '../../src/model/container';
+import { specHash } from '../../src/model/labels';
 
 const spec = validateSpec({ image: 'sessionctl/base:dev' });
 if (!spec.ok) throw new Error('invalid');

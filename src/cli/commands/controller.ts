@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import { loadConfig, loadDockerHostConfig } from '../../config';
 import { createPool } from '../../store/db';
+import { readInstallationId } from '../../store/installation';
 import { migrate } from '../../store/migrate';
 import { databaseUrl } from '../database';
 
@@ -20,8 +21,9 @@ async function runController(version: string): Promise<void> {
   const url = await databaseUrl(config);
   logger.info({ database: maskUrl(url), dockerHost: dockerHost.url, version }, 'starting controller');
   const pool = createPool(url, { applicationName: 'sessionctl-controller', max: config.workers + 4 });
-  await migrate(pool);
-  const manager = new SessionControllerManager({ config, dockerHost, pool, connectionString: url, logger, metrics: createMetrics(), version });
+  await migrate(pool, { roles: config.roles });
+  const installation = await readInstallationId(pool);
+  const manager = new SessionControllerManager({ config, dockerHost, pool, connectionString: url, logger, metrics: createMetrics(), version, installation });
   let exiting = false;
   const shutdown = (signal: string) => {
     if (exiting) return;
@@ -53,7 +55,7 @@ export function registerController(program: Command, version: string): void {
       const config = loadConfig();
       const pool = createPool(await databaseUrl(config), { applicationName: 'sessionctl-migrate', max: 1 });
       try {
-        const applied = await migrate(pool);
+        const applied = await migrate(pool, { roles: config.roles });
         console.log(applied.length ? `applied migrations ${applied.join(', ')}` : 'database is up to date');
       } finally {
         await pool.end();

@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import type { Writable } from 'node:stream';
 import { loadDockerHostConfig } from '../../config';
-import { containerName } from '../../docker/labels';
+import { containerName } from '../../model/labels';
 import { CommandError, sessionName } from '../context';
 
 /** Docker multiplexes stdout and stderr of a non-TTY container into 8-byte-header frames. */

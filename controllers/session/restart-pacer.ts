@@ -27,16 +27,34 @@ export class RestartPacer {
   turnIn(session: string): number {
     const now = this.now();
     for (const [other, at] of this.turns) if (now - at > TURN_KEPT_MS) this.turns.delete(other);
-    let at = this.turns.get(session);
-    if (at === undefined || (at <= now && now - this.lastGrantedAt < this.intervalMs)) at = this.book(session, now);
+    const booked = this.turns.get(session);
+    const at = this.needsBooking(booked, now) ? this.book(session, now) : booked!;
     if (at > now) return at - now;
     this.turns.delete(session);
     this.lastGrantedAt = now;
     return 0;
   }
 
+  /** What turnIn would answer now, without booking or granting anything: for the planner's snapshot. */
+  peek(session: string): number {
+    const now = this.now();
+    const kept = this.turns.get(session);
+    const booked = kept !== undefined && now - kept > TURN_KEPT_MS ? undefined : kept;
+    const at = this.needsBooking(booked, now) ? this.nextSlot(now) : booked!;
+    return Math.max(0, at - now);
+  }
+
+  /** No turn, or one that came while another was just granted: book the next free slot. */
+  private needsBooking(at: number | undefined, now: number): boolean {
+    return at === undefined || (at <= now && now - this.lastGrantedAt < this.intervalMs);
+  }
+
+  private nextSlot(now: number): number {
+    return Math.max(now, this.lastBookedAt + this.intervalMs, this.lastGrantedAt + this.intervalMs);
+  }
+
   private book(session: string, now: number): number {
-    const at = Math.max(now, this.lastBookedAt + this.intervalMs, this.lastGrantedAt + this.intervalMs);
+    const at = this.nextSlot(now);
     this.lastBookedAt = at;
     this.turns.set(session, at);
     return at;

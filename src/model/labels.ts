@@ -17,12 +17,39 @@ export const LABELS = {
   memoryBytes: 'dev.sessionctl.memory-bytes',
   /** The image digest (repo digest, else image id) the container was created from: a moved tag differs. */
   imageDigest: 'dev.sessionctl.image-digest',
+  /** The installation (database) whose controller made the container: see ownership(). */
+  installation: 'dev.sessionctl.installation',
 } as const;
 export const MANAGED_BY = 'sessionctl';
 export const MANAGED_FILTER = `${LABELS.managedBy}=${MANAGED_BY}`;
 
+/**
+ * Whose a managed container is: this installation's, another's (never touched, never listed), or
+ * made before containers carried the label (adopted only by the row whose uid it carries, and never
+ * removed as an orphan, since it may be another installation's).
+ */
+export type Ownership = 'ours' | 'unlabelled' | 'foreign';
+
+export function ownership(labels: Record<string, string>, installation: string): Ownership {
+  const owner = labels[LABELS.installation];
+  if (owner === undefined) return 'unlabelled';
+  return owner === installation ? 'ours' : 'foreign';
+}
+
 export function containerName(session: string): string {
   return `sessionctl-${session}`;
+}
+
+/**
+ * Where a container Docker cannot remove is set aside, freeing the session's own name. Session
+ * names never contain a dot, so this name can never be a session's.
+ */
+export function stuckContainerName(session: string, id: string): string {
+  return `${containerName(session)}.stuck-${id.slice(0, 12)}`;
+}
+
+export function isStuckContainerName(name: string): boolean {
+  return /^sessionctl-[^.]+\.stuck-[0-9a-f]{12}$/.test(name.replace(/^\//, ''));
 }
 
 /** JSON with sorted keys, so that the hash never depends on the order a writer used. */

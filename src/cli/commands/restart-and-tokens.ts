@@ -15,7 +15,7 @@ async function waitObserved(client: SessionClient, name: string, options: WaitOp
   await client.waitFor(name, 'Ready', { timeoutMs: parseDuration(options.timeout) });
 }
 
-export function registerRuntimeCommands(program: Command): void {
+export function registerRestartAndTokenCommands(program: Command): void {
   program
     .command('restart')
     .description('Restart sessions: recreate their containers (volumes keep their data) and renew a spent restart budget (spec.maxRestarts)')

@@ -1,0 +1,22 @@
+/**
+ * Every generated section of the docs: which page, which marker, and what renders it. To generate a
+ * new table, write its renderer and add one entry here; `npm run docs:generate` writes it and
+ * test/unit/docs.test.ts fails when the page is stale.
+ */
+import { renderBenchmarkTable } from './benchmark';
+import { renderConfigurationTable } from './configuration';
+import { renderMetricsTable } from './metrics';
+
+export interface GeneratedSection {
+  /** The page, relative to the repository root. */
+  file: string;
+  /** The marker id: `<!-- generated:begin ID -->`. */
+  id: string;
+  render: (root: string) => string;
+}
+
+export const GENERATED_SECTIONS: GeneratedSection[] = [
+  { file: 'docs/configuration.md', id: 'configuration', render: () => renderConfigurationTable() },
+  { file: 'docs/metrics.md', id: 'metrics', render: () => renderMetricsTable() },
+  { file: 'docs/benchmark.md', id: 'benchmark', render: (root) => renderBenchmarkTable(root) },
+];

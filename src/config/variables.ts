@@ -1,0 +1,67 @@
+/**
+ * What each environment variable of the configuration means, for people. The names and defaults come
+ * from the zod schema in ./index.ts; the type below makes a variable without a description a compile
+ * error. `npm run docs:generate` renders this into docs/configuration.md, and test/unit/docs.test.ts
+ * fails when that table is stale.
+ *
+ * To add a variable: add it to `envSchema` in ./index.ts (or another schema listed in
+ * docs/generate/configuration.ts), describe it here, run `npm run docs:generate`.
+ */
+import type { envSchema } from './index';
+
+/**
+ * Every variable name of every env schema. A component with its own schema (in src/config) adds
+ * `| keyof typeof itsSchema.shape` here and the schema to ENV_SCHEMAS in docs/generate/configuration.ts.
+ */
+export type EnvVariableName = keyof typeof envSchema.shape;
+
+/** The sections of docs/configuration.md, in the order they appear. */
+export const VARIABLE_GROUPS = ['Database', 'Docker hosts', 'Controller', 'Session containers', 'Admission', 'Images and registries', 'Logs', 'Development'] as const;
+
+export interface VariableDoc {
+  /** What the variable changes, in one or two sentences. */
+  description: string;
+  /** Shown instead of the schema's default where the real default is computed or absent. */
+  defaultText?: string;
+  /** The table section the variable is listed under. */
+  group: (typeof VARIABLE_GROUPS)[number];
+}
+
+export const VARIABLES: Record<EnvVariableName, VariableDoc> = {
+  DATABASE_URL: { group: 'Database', description: '`postgres://` URL of the database holding the `sessionctl` schema.', defaultText: 'embedded PostgreSQL under the state directory' },
+  SESSIONCTL_WRITER_ROLE: { group: 'Database', description: 'Group role that migration 003 creates and grants the writer privileges to (lowercase identifier; read only when 003 runs).' },
+  SESSIONCTL_CONTROLLER_ROLE: { group: 'Database', description: 'Group role that migration 003 creates and grants the controller privileges to; must differ from the writer role.' },
+  DOCKER_HOST: { group: 'Docker hosts', description: '`tcp://HOST:PORT` of the Docker daemon, as for the docker CLI. Plain TCP without TLS is refused.', defaultText: '— (required)' },
+  DOCKER_TLS_VERIFY: { group: 'Docker hosts', description: 'Must be `1`: the daemon is reached over mutual TLS only.', defaultText: '— (required)' },
+  DOCKER_CERT_PATH: { group: 'Docker hosts', description: 'Folder holding `ca.pem`, `cert.pem` and `key.pem` for mutual TLS.', defaultText: '`~/.docker`' },
+  SESSIONCTL_DOCKER_HOST_NAME: { group: 'Docker hosts', description: 'Short host name used in metrics labels and `status.host`.' },
+  SESSIONCTL_DEV_ALLOW_UNIX_SOCKET: { group: 'Docker hosts', description: 'Set to `1` to allow `DOCKER_HOST=unix://…`, for local development only.', defaultText: 'unset (refused)' },
+  SESSIONCTL_DOCKER_CONCURRENCY: { group: 'Docker hosts', description: 'Concurrent Docker API calls per host.' },
+  SESSIONCTL_DOCKER_TIMEOUT_SECONDS: {
+    group: 'Docker hosts',
+    description: 'Deadline of one Docker API call (stop and restart add their grace period; the event stream and pulls have none). A call past it frees its slot, is counted, and marks the host degraded for a minute.',
+  },
+  SESSIONCTL_METRICS_ADDR: { group: 'Controller', description: '`host:port` serving `/metrics`, `/health`, `/healthz` and `/readyz`.' },
+  SESSIONCTL_WORKERS: { group: 'Controller', description: 'Concurrent reconciles.' },
+  SESSIONCTL_RESYNC_SECONDS: { group: 'Controller', description: 'Period of the full resync (one container list per host), jittered by ±10%.' },
+  SESSIONCTL_POLL_SECONDS: { group: 'Controller', description: 'Period of the safety poll of rows whose status lags their generation.' },
+  SESSIONCTL_SHUTDOWN_TIMEOUT_SECONDS: { group: 'Controller', description: 'How long SIGTERM waits for in-flight reconciles before exiting.' },
+  SESSIONCTL_PUBLISH_ADDRESS: { group: 'Session containers', description: 'Host address container ports are published on (ephemeral host ports).' },
+  SESSIONCTL_ADVERTISE_ADDRESS: { group: 'Session containers', description: 'Address written into `status.endpoints` for proxies.', defaultText: 'the publish address, or `DOCKER_HOST`\'s host for `0.0.0.0`' },
+  SESSIONCTL_DEFAULT_MEMORY: { group: 'Session containers', description: 'Memory limit of a session whose spec sets none.' },
+  SESSIONCTL_DEFAULT_CPUS: { group: 'Session containers', description: 'CPU limit of a session whose spec sets none (`1`, `0.5`, `500m`).' },
+  SESSIONCTL_DEFAULT_PIDS: { group: 'Session containers', description: 'Pids limit of a session whose spec sets none (at least 16).' },
+  SESSIONCTL_CAPABILITIES: { group: 'Session containers', description: 'Comma-separated capabilities session containers keep; all others are dropped. `SYS_ADMIN` and the like are refused.' },
+  SESSIONCTL_ALLOWED_HOST_PATHS: { group: 'Session containers', description: 'Comma-separated absolute host directories that `spec.volumes[].hostPath` may be under.', defaultText: 'empty (no bind mounts)' },
+  SESSIONCTL_HOST_MAX_SESSIONS: { group: 'Admission', description: 'Most sessions the host runs at once; others wait `Pending` with `MaxSessionsReached`.', defaultText: 'unlimited' },
+  SESSIONCTL_HOST_ALLOCATABLE_MEMORY: { group: 'Admission', description: 'Sum of session memory limits the host admits, e.g. `48g`; others wait with `InsufficientMemory`.', defaultText: 'unlimited' },
+  SESSIONCTL_PULL_CONCURRENCY: { group: 'Images and registries', description: 'Concurrent image pulls per host, apart from the API calls.' },
+  SESSIONCTL_IMAGE_UPDATE_BATCH_SIZE: { group: 'Images and registries', description: 'Sessions recreated at once when a followed tag (`imageUpdatePolicy: Poll`) moves.' },
+  SESSIONCTL_REGISTRY_TOKEN_TTL_SECONDS: { group: 'Images and registries', description: 'Longest a registry bearer token is cached, whatever its own expiry.' },
+  SESSIONCTL_INSECURE_REGISTRIES: { group: 'Images and registries', description: 'Comma-separated registry hosts reached over plain HTTP for digest checks (loopback always is).', defaultText: 'empty' },
+  DOCKER_CONFIG: { group: 'Images and registries', description: 'Folder of the `config.json` registry credentials are read from (after the credentials table).', defaultText: '`~/.docker`' },
+  LOG_LEVEL: { group: 'Logs', description: 'pino log level.' },
+  SESSIONCTL_LOG_FORMAT: { group: 'Logs', description: 'Log format.', defaultText: '`pretty` on a terminal, else `json`' },
+  SESSIONCTL_STATE_DIR: { group: 'Development', description: 'Folder of the development environment (certificates, dockerd, embedded PostgreSQL).', defaultText: '`.sessionctl`' },
+  SESSIONCTL_PG_PORT: { group: 'Development', description: 'Port of the embedded PostgreSQL when `DATABASE_URL` is unset.' },
+};
