@@ -38,7 +38,7 @@ export interface GatewayConfig {
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 const address = (fallback: string) => z.string().regex(/^[^:\s]+:\d+$/, `expected host:port such as ${fallback}`).default(fallback);
 
-const gatewayEnvSchema = z
+export const gatewayEnvSchema = z
   .object({
     SESSIONCTL_GATEWAY_ADDR: address('127.0.0.1:8000'),
     SESSIONCTL_GATEWAY_TLS_CERT: z.string().optional(),
