@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { MIN_MEMORY_BYTES, parseMemoryBytes, parseNanoCpus } from './quantity';
 import { closest } from './suggest';
+import { gatewaySchema } from './gateway-fields';
 import { imagePolicyShape } from './image-policy';
 import { ENV_ENTRIES_CEILING, SPEC_BYTES_CEILING, specBytes } from './limits';
 import { authSchema, checkRuntimeFields, healthCheckSchema, networkSchema, runtimeFieldsShape, securityContextSchema, volumeSchema } from './runtime-fields';
@@ -110,6 +111,7 @@ export const sessionSpecSchema = z
       .describe('Whether the controller restarts a container that exited, with crash backoff: Always; OnFailure, after a non-zero exit code or an out-of-memory kill; or Never.'),
     ...runtimeFieldsShape,
     ...imagePolicyShape,
+    gateway: gatewaySchema.optional(),
   })
   .superRefine((spec, ctx) => {
     const names = new Set<string>();
@@ -178,6 +180,7 @@ const KNOWN_FIELDS = [
   ...Object.keys(volumeSchema.shape),
   ...Object.keys(authSchema.shape),
   ...Object.keys(networkSchema.shape),
+  ...Object.keys(gatewaySchema.shape),
 ];
 
 /** Fields that are refused on purpose, with what to do instead, rather than a bare "unknown field". */

@@ -2,6 +2,7 @@
  * The configuration table: names and defaults from the zod env schema (src/config/index.ts), words
  * from src/config/variables.ts.
  */
+import { gatewayEnvSchema } from '../../src/config/gateway';
 import { envSchema } from '../../src/config/index';
 import { VARIABLES, VARIABLE_GROUPS, type EnvVariableName, type VariableDoc } from '../../src/config/variables';
 import { cell } from './markers';
@@ -26,7 +27,7 @@ function allowedValues(schema: ZodLike): string | undefined {
 }
 
 /** Every zod object whose keys are environment variables; a component with its own schema adds it here. */
-export const ENV_SCHEMAS: Array<{ shape: Record<string, unknown> }> = [envSchema];
+export const ENV_SCHEMAS: Array<{ shape: Record<string, unknown> }> = [envSchema, gatewayEnvSchema];
 
 function shapes(): Record<EnvVariableName, ZodLike> {
   return Object.assign({}, ...ENV_SCHEMAS.map((schema) => schema.shape)) as Record<EnvVariableName, ZodLike>;

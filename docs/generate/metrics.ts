@@ -3,6 +3,7 @@
  * The default process metrics (collectDefaultMetrics) are left out and summarised in one line.
  */
 import { Registry, collectDefaultMetrics } from 'prom-client';
+import { createGatewayMetrics } from '../../src/gateway/metrics';
 import { createMetrics } from '../../src/metrics/registry';
 import { cell } from './markers';
 
@@ -14,7 +15,10 @@ export interface MetricSource {
 }
 
 /** Every component that exports metrics. To document a new registry, add one line here. */
-export const METRIC_SOURCES: MetricSource[] = [{ title: 'Controller (`/metrics` on `SESSIONCTL_METRICS_ADDR`)', registry: () => createMetrics().registry }];
+export const METRIC_SOURCES: MetricSource[] = [
+  { title: 'Controller (`/metrics` on `SESSIONCTL_METRICS_ADDR`)', registry: () => createMetrics().registry },
+  { title: 'Gateway (`/metrics` on `SESSIONCTL_GATEWAY_METRICS_ADDR`)', registry: () => createGatewayMetrics().registry },
+];
 
 export interface DocumentedMetric {
   name: string;

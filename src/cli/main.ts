@@ -13,6 +13,7 @@ import { registerApply } from './commands/apply';
 import { registerController } from './commands/controller';
 import { registerDelete } from './commands/delete';
 import { registerDescribe } from './commands/describe';
+import { registerGateway } from './commands/gateway';
 import { registerGet } from './commands/get';
 import { registerLogs } from './commands/logs';
 import { registerRegistry } from './commands/registry';
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .addHelpText('after', '\nExamples:\n  sessionctl apply -f crds/examples/ --wait\n  sessionctl get sessions -o wide\n  sessionctl describe session alice');
   registerController(program, version);
+  registerGateway(program, version);
   registerApply(program);
   registerGet(program);
   registerDescribe(program);
@@ -81,8 +83,8 @@ function exitAfterFlush(code: number): void {
 export function run(): void {
   main(process.argv).then(
     (code) => {
-      // The controller keeps running after its action returns; every other command exits.
-      if (process.argv[2] !== 'controller' || code !== 0) exitAfterFlush(code);
+      // The controller and the gateway keep running after their action returns; every other command exits.
+      if (!['controller', 'gateway'].includes(process.argv[2]) || code !== 0) exitAfterFlush(code);
     },
     (error: unknown) => {
       console.error(error);

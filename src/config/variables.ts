@@ -7,16 +7,17 @@
  * To add a variable: add it to `envSchema` in ./index.ts (or another schema listed in
  * docs/generate/configuration.ts), describe it here, run `npm run docs:generate`.
  */
+import type { gatewayEnvSchema } from './gateway';
 import type { envSchema } from './index';
 
 /**
  * Every variable name of every env schema. A component with its own schema (in src/config) adds
  * `| keyof typeof itsSchema.shape` here and the schema to ENV_SCHEMAS in docs/generate/configuration.ts.
  */
-export type EnvVariableName = keyof typeof envSchema.shape;
+export type EnvVariableName = keyof typeof envSchema.shape | keyof typeof gatewayEnvSchema.shape;
 
 /** The sections of docs/configuration.md, in the order they appear. */
-export const VARIABLE_GROUPS = ['Database', 'Docker hosts', 'Controller', 'Session containers', 'Admission', 'Images and registries', 'Logs', 'Development'] as const;
+export const VARIABLE_GROUPS = ['Database', 'Docker hosts', 'Controller', 'Session containers', 'Admission', 'Images and registries', 'Gateway', 'Logs', 'Development'] as const;
 
 export interface VariableDoc {
   /** What the variable changes, in one or two sentences. */
@@ -74,6 +75,21 @@ export const VARIABLES: Record<EnvVariableName, VariableDoc> = {
   },
   SESSIONCTL_INSECURE_REGISTRIES: { group: 'Images and registries', description: 'Comma-separated registry hosts reached over plain HTTP for digest checks (loopback always is).', defaultText: 'empty' },
   DOCKER_CONFIG: { group: 'Images and registries', description: 'Folder of the `config.json` registry credentials are read from (after the credentials table).', defaultText: '`~/.docker`' },
+  SESSIONCTL_GATEWAY_ADDR: { group: 'Gateway', description: 'Where `sessionctl gateway` listens (host:port).' },
+  SESSIONCTL_GATEWAY_TLS_CERT: { group: 'Gateway', description: 'PEM certificate file: the gateway serves HTTPS (with `SESSIONCTL_GATEWAY_TLS_KEY`) and its cookies are Secure.', defaultText: 'unset (HTTP)' },
+  SESSIONCTL_GATEWAY_TLS_KEY: { group: 'Gateway', description: 'PEM private key file for `SESSIONCTL_GATEWAY_TLS_CERT`.', defaultText: 'unset (HTTP)' },
+  SESSIONCTL_GATEWAY_DOMAIN: { group: 'Gateway', description: 'Route `<session>.<domain>` by Host header to the session\'s first port.', defaultText: 'unset (path routing only)' },
+  SESSIONCTL_GATEWAY_METRICS_ADDR: { group: 'Gateway', description: 'Where the gateway serves `/metrics`, `/healthz` and `/readyz`.' },
+  SESSIONCTL_GATEWAY_WAKE_TIMEOUT_SECONDS: { group: 'Gateway', description: 'How long a request for an idle-stopped session waits for it to be Ready.' },
+  SESSIONCTL_GATEWAY_HEADERS_TIMEOUT_MS: { group: 'Gateway', description: 'The whole request head must arrive within this (slowloris); answered 408.' },
+  SESSIONCTL_GATEWAY_MAX_HEADER_BYTES: { group: 'Gateway', description: 'Largest request head; answered 431.' },
+  SESSIONCTL_GATEWAY_KEEPALIVE_TIMEOUT_SECONDS: { group: 'Gateway', description: 'An idle client connection between requests is closed after this.' },
+  SESSIONCTL_GATEWAY_IDLE_TIMEOUT_SECONDS: { group: 'Gateway', description: 'A request or WebSocket with no byte either way for this long is closed.' },
+  SESSIONCTL_GATEWAY_UPSTREAM_CONNECTIONS: { group: 'Gateway', description: 'Most keep-alive connections to one session endpoint.' },
+  SESSIONCTL_GATEWAY_UPSTREAM_KEEPALIVE_SECONDS: { group: 'Gateway', description: 'How long an idle upstream connection is kept.' },
+  SESSIONCTL_GATEWAY_ACTIVITY_FLUSH_MS: { group: 'Gateway', description: 'How often batched activity is written (one statement per flush).' },
+  SESSIONCTL_GATEWAY_ACTIVITY_INTERVAL_SECONDS: { group: 'Gateway', description: 'Least time between two activity writes for one session.' },
+  SESSIONCTL_GATEWAY_TRUST_FORWARDED: { group: 'Gateway', description: 'Set to `1` behind a trusted proxy: append to its `X-Forwarded-*` instead of replacing them.' },
   LOG_LEVEL: { group: 'Logs', description: 'pino log level.' },
   SESSIONCTL_LOG_FORMAT: { group: 'Logs', description: 'Log format.', defaultText: '`pretty` on a terminal, else `json`' },
   SESSIONCTL_STATE_DIR: { group: 'Development', description: 'Folder of the development environment (certificates, dockerd, embedded PostgreSQL).', defaultText: '`.sessionctl`' },

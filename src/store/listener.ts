@@ -25,6 +25,9 @@ export interface ListenerOptions {
   onDisconnected?(): void;
   pingIntervalMs?: number;
   pingTimeoutMs?: number;
+  /** Channels to LISTEN on; the controller's generation channel by default. */
+  channels?: string[];
+  applicationName?: string;
 }
 
 export class SessionListener {
@@ -79,12 +82,13 @@ export class SessionListener {
     const client = new Client({
       connectionString: this.options.connectionString,
       keepAlive: true,
-      application_name: 'sessionctl-listener',
+      application_name: this.options.applicationName ?? 'sessionctl-listener',
       connectionTimeoutMillis: 5_000,
     });
     this.client = client;
+    const channels = this.options.channels ?? [SESSIONS_CHANNEL];
     client.on('notification', (message) => {
-      if (message.channel !== SESSIONS_CHANNEL || !message.payload) return;
+      if (!channels.includes(message.channel) || !message.payload) return;
       const notification = parseNotification(message.payload);
       if (!notification) {
         this.options.logger.warn({ payload: message.payload }, 'ignoring malformed notification');
@@ -94,7 +98,7 @@ export class SessionListener {
       this.options.onNotification(notification);
     });
     await client.connect();
-    await client.query(`LISTEN ${SESSIONS_CHANNEL}`);
+    for (const channel of channels) await client.query(`LISTEN ${channel}`);
     this.connected = true;
     this.options.logger.info({ reconnect: this.connections > 0 }, 'listener connected');
     this.options.onConnected(this.connections++ > 0);

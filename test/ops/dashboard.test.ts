@@ -1,7 +1,7 @@
 /**
  * The Grafana dashboard asks only for what exists: every PromQL expression in
  * deploy/grafana/dashboards/sessionctl.json (and in the Prometheus rules) names a metric that a
- * running controller really exports, or a recording rule of deploy/prometheus/rules.yml.
+ * running controller (or gateway) really exports, or a recording rule of deploy/prometheus/rules.yml.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -9,6 +9,7 @@ import { parse } from 'yaml';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
 import { startController, type ControllerProcess } from '../helpers/controller';
 import { removeManagedContainers } from '../helpers/docker';
+import { createGatewayMetrics } from '../../src/gateway/metrics';
 
 const DEPLOY = path.resolve(__dirname, '..', '..', 'deploy');
 const KEYWORDS = new Set(['and', 'or', 'unless', 'bool', 'offset', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'inf', 'nan', 'Inf', 'NaN']);
@@ -56,6 +57,8 @@ beforeAll(async () => {
   db = await createTestDatabase('dashboard');
   controller = await startController({ databaseUrl: db.url });
   exported = exportedNames(await (await fetch(`${controller.metricsUrl}/metrics`)).text());
+  // The gateway's panels and alerts: what a gateway process exports (its registry, as `sessionctl gateway` builds it).
+  for (const name of exportedNames(await createGatewayMetrics().registry.metrics())) exported.add(name);
   // `up` is written by Prometheus itself for every target.
   exported.add('up');
 });

@@ -32,8 +32,8 @@ describe('deploy/compose.yaml', () => {
     config = parse(stdout) as typeof config;
   });
 
-  test('docker-compose config accepts it: controller, Postgres, Prometheus and Grafana', () => {
-    expect(Object.keys(config.services).sort()).toEqual(['controller', 'grafana', 'migrate', 'postgres', 'prometheus']);
+  test('docker-compose config accepts it: controller, gateway, migrate, Postgres, Prometheus and Grafana', () => {
+    expect(Object.keys(config.services).sort()).toEqual(['controller', 'gateway', 'grafana', 'migrate', 'postgres', 'prometheus']);
     const controller = config.services.controller;
     expect(controller.build).toEqual({ context: ROOT, dockerfile: 'deploy/Dockerfile' });
     expect(controller.environment).toMatchObject({ DOCKER_TLS_VERIFY: '1', DOCKER_HOST: COMPOSE_ENV.SESSIONCTL_DOCKER_HOST, DOCKER_CERT_PATH: '/etc/sessionctl/docker-tls' });
@@ -86,6 +86,23 @@ describe('deploy/systemd/sessionctl.service', () => {
   test('is hardened', () => {
     const text = readFileSync(unit, 'utf8');
     for (const line of ['NoNewPrivileges=yes', 'ProtectSystem=strict', 'ProtectHome=yes', 'PrivateTmp=yes', 'CapabilityBoundingSet=', 'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX', 'SystemCallFilter=@system-service', 'LoadCredential=key.pem:/etc/sessionctl/docker-tls/key.pem', 'Environment=DOCKER_CERT_PATH=%d']) {
+      expect(text.split('\n').some((entry) => entry.startsWith(line))).toBe(true);
+    }
+  });
+
+  testWithCommand('systemd-analyze', 'part of systemd', 'systemd-analyze verify accepts it', async () => {
+    const result = await run('systemd-analyze', ['verify', unit]).then(({ stdout, stderr }) => ({ code: 0, output: stdout + stderr }), (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, output: error.stdout + error.stderr }));
+    expect(result.output.trim()).toBe('');
+    expect(result.code).toBe(0);
+  });
+});
+
+describe('deploy/systemd/sessionctl-gateway.service', () => {
+  const unit = path.join(DEPLOY, 'systemd', 'sessionctl-gateway.service');
+
+  test('is hardened and runs the gateway', () => {
+    const text = readFileSync(unit, 'utf8');
+    for (const line of ['NoNewPrivileges=yes', 'ProtectSystem=strict', 'CapabilityBoundingSet=', 'SystemCallFilter=@system-service', 'ExecStart=/usr/bin/node /opt/sessionctl/bin/sessionctl.js gateway']) {
       expect(text.split('\n').some((entry) => entry.startsWith(line))).toBe(true);
     }
   });

@@ -1,0 +1,26 @@
+/**
+ * The ceiling of the gateway's approach, for comparison only: a proxy of a dozen lines on undici's
+ * Pool.dispatch with no routing, no token check, no header rewriting, no metrics. The gap between it
+ * and the gateway is what the gateway's own work costs. Prints its port on stdout.
+ */
+import http from 'node:http';
+import { Pool, type Dispatcher } from 'undici';
+
+const pool = new Pool(`http://127.0.0.1:${process.argv[2]}`, { connections: 100, keepAliveTimeout: 300_000, pipelining: 1 });
+const server = http.createServer((request, response) => {
+  const handler = {
+    onConnect() {},
+    onHeaders(status: number, raw: Buffer[]) {
+      const headers: string[] = [];
+      for (let index = 0; index < raw.length; index += 2) headers.push(raw[index].toString('latin1'), raw[index + 1].toString('latin1'));
+      response.writeHead(status, headers);
+      return true;
+    },
+    onData: (chunk: Buffer) => response.write(chunk),
+    onComplete: () => response.end(),
+    onError: () => response.writeHead(502).end(),
+  };
+  pool.dispatch({ method: request.method ?? 'GET', path: request.url ?? '/', headers: request.rawHeaders, body: null }, handler as unknown as Dispatcher.DispatchHandler);
+});
+server.listen(0, '127.0.0.1', () => process.stdout.write(`${(server.address() as { port: number }).port}\n`));
+process.on('SIGTERM', () => process.exit(0));

@@ -1,0 +1,69 @@
+/**
+ * The benchmark's session, written as the controller would write it (a row, a Ready status whose
+ * endpoint is the upstream, and a token), in a database of its own: the gateway cannot tell the
+ * difference, and no container is needed to measure the proxy itself.
+ */
+import { randomBytes } from 'node:crypto';
+import { Client, type Pool } from 'pg';
+import { createPool } from '../../../src/store/db';
+import { migrate } from '../../../src/store/migrate';
+import { tokenSha256 } from '../../../src/store/tokens';
+
+export interface BenchDatabase {
+  url: string;
+  pool: Pool;
+  drop(): Promise<void>;
+}
+
+export async function createBenchDatabase(baseUrl: string): Promise<BenchDatabase> {
+  const name = `sctl_bench_gateway_${randomBytes(4).toString('hex')}`;
+  const admin = new Client({ connectionString: baseUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const parsed = new URL(baseUrl);
+  parsed.pathname = `/${name}`;
+  const url = parsed.toString();
+  const pool = createPool(url, { max: 4, applicationName: 'sessionctl-bench' });
+  await migrate(pool);
+  return {
+    url,
+    pool,
+    async drop() {
+      await pool.end();
+      const client = new Client({ connectionString: baseUrl });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await client.end();
+    },
+  };
+}
+
+function status(ready: boolean, endpoint: string | undefined) {
+  const now = new Date().toISOString();
+  return {
+    observedGeneration: 1,
+    phase: ready ? 'Running' : 'Stopped',
+    restartCount: 0,
+    conditions: [{ type: 'Ready', status: ready ? 'True' : 'False', reason: ready ? 'SessionReady' : 'Benchmark', message: 'written by the benchmark', lastTransitionTime: now, observedGeneration: 1 }],
+    ...(endpoint ? { endpoints: { http: endpoint } } : {}),
+  };
+}
+
+/** Creates the session with a token; returns the token. */
+export async function createBenchSession(pool: Pool, name: string, endpoint: string): Promise<string> {
+  const spec = { image: 'sessionctl/base:dev', ports: [{ name: 'http', containerPort: 8080 }], auth: { tokenTtlSeconds: 86_400 } };
+  const inserted = await pool.query<{ uid: string }>('INSERT INTO sessionctl.sessions (name, spec) VALUES ($1, $2) RETURNING uid', [name, JSON.stringify(spec)]);
+  const token = randomBytes(32).toString('base64url');
+  await pool.query(
+    `INSERT INTO sessionctl.session_tokens (session_name, session_uid, token_id, token, token_sha256, expires_at)
+     VALUES ($1, $2, gen_random_uuid(), $3, $4, now() + interval '1 day')`,
+    [name, inserted.rows[0].uid, token, tokenSha256(token)],
+  );
+  await setReady(pool, name, true, endpoint);
+  return token;
+}
+
+export async function setReady(pool: Pool, name: string, ready: boolean, endpoint?: string): Promise<void> {
+  await pool.query('UPDATE sessionctl.sessions SET status = $2 WHERE name = $1', [name, JSON.stringify(status(ready, endpoint))]);
+}
