@@ -190,10 +190,11 @@ export function plan(input: PlanInput): Plan {
     return { actions, primary: own[0], holdsRoom: false };
   }
   const timers = [lifetime.nextCheckAt, desired.tokenExpiresAt].filter((at): at is number => at !== undefined);
-  // A dead container can be neither started nor kept: it goes (or is set aside), and a fresh one follows.
-  const dead = own.filter((container) => container.state === 'dead');
+  // A dead container can be neither started nor kept: it goes (or is set aside), and a fresh one
+  // follows. So does one a list shows stuck in removal (a removal a daemon restart cut short).
+  const dead = own.filter((container) => container.state === 'dead' || container.state === 'removing');
   actions.push(...dead.map((container) => ({ type: 'remove' as const, container, reason: 'dead' as const })));
-  const alive = own.filter((container) => container.state !== 'dead');
+  const alive = own.filter((container) => container.state !== 'dead' && container.state !== 'removing');
   const result = planContainer(input, spec, alive, actions, lifetime.idle);
   // Far deadlines are looked at again hourly, so that a clock step or a lost timer heals by itself.
   const nextTimer = timers.length > 0 ? Math.min(LONGEST_REQUEUE_MS, Math.max(0, Math.min(...timers) - input.now)) : undefined;

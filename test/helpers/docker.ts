@@ -1,4 +1,5 @@
 /** The real dockerd over mutual TLS, as the tests see it. */
+import { execFileSync } from 'node:child_process';
 import Dockerode from 'dockerode';
 import { loadDockerHostConfig } from '../../src/config';
 import { createDockerClient } from '../../src/docker/client';
@@ -29,9 +30,33 @@ export async function removeManagedContainers(): Promise<void> {
   const docker = testDocker();
   const pending = await managedContainers();
   while (pending.length > 0) {
-    await Promise.all(pending.splice(0, 4).map((info) => docker.getContainer(info.Id).remove({ force: true }).catch(() => undefined)));
+    await Promise.all(pending.splice(0, 4).map((info) => removeEvenIfMountLeaked(docker, info.Id)));
   }
   await removeManagedNetworks();
+}
+
+/**
+ * A SIGKILLed dockerd (the faults test restarts it) can leave a container's overlay mount behind;
+ * Docker then cannot remove that container ("device or resource busy") and it would be counted by
+ * every later test file. The leaked mount is lazily unmounted and the removal tried once more.
+ */
+async function removeEvenIfMountLeaked(docker: Dockerode, id: string): Promise<void> {
+  const container = docker.getContainer(id);
+  try {
+    await container.remove({ force: true });
+    return;
+  } catch (error) {
+    if (!/resource busy|removal of container .* is already in progress|marked for removal/.test((error as Error).message)) return;
+  }
+  const merged = ((await container.inspect().catch(() => undefined))?.GraphDriver?.Data as { MergedDir?: string } | undefined)?.MergedDir;
+  if (merged) {
+    try {
+      execFileSync('umount', ['-l', merged], { stdio: 'ignore' });
+    } catch {
+      // Not mounted (any more): the retry below says whether that was the cause.
+    }
+  }
+  await container.remove({ force: true }).catch(() => undefined);
 }
 
 /** Session networks (src/docker/networks.ts) outlive containers removed behind the controller's back. */

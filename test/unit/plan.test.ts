@@ -233,10 +233,15 @@ describe('plan', () => {
     expect(crashBackoffMs(4, 0)).toBe(6_400);
   });
 
-  it('waits for a container that is restarting or being removed', () => {
-    const result = plan(input({ containers: [container({ state: 'removing' })] }));
+  it('waits for a container that is restarting', () => {
+    const result = plan(input({ containers: [container({ state: 'restarting' })] }));
     expect(result.actions).toEqual([]);
     expect(result.requeueAfterMs).toBe(1_000);
+  });
+
+  it('treats a container a list shows stuck in removal like a dead one: it goes, and a fresh one is made', () => {
+    const removing = container({ state: 'removing' });
+    expect(plan(input({ containers: [removing] })).actions).toEqual([{ type: 'remove', container: removing, reason: 'dead' }, { type: 'create', start: true, replaced: undefined }]);
   });
 
   describe('runtime semantics', () => {
