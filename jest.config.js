@@ -3,6 +3,8 @@ const transform = { '^.+\\.ts$': 'ts-jest' };
 module.exports = {
   // Integration steps wait on real containers; each wait has its own, tighter deadline.
   testTimeout: 180_000,
+  // The files that restart or freeze the shared dockerd run last (see the file).
+  testSequencer: '<rootDir>/test/sequencer.js',
   projects: [
     { displayName: 'unit', testEnvironment: 'node', transform, testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
     { displayName: 'integration', testEnvironment: 'node', transform, testMatch: ['<rootDir>/test/integration/**/*.test.ts'], testTimeout: 180_000 },
