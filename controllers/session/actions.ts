@@ -8,14 +8,14 @@ import type { Logger } from 'pino';
 import type { SessionSpec } from '../../crds/session';
 import type { ContainerDefaults } from '../../src/docker/container-config';
 import { containerCreateOptions } from '../../src/docker/container-config';
-import { NetworkConflictError, ensureSessionNetwork, removeSessionNetwork } from '../../src/docker/networks';
+import { ensureSessionNetwork, removeSessionNetwork } from '../../src/docker/networks';
 import { TOKEN_DIRECTORY, TOKEN_VOLUME, tarWithFile } from '../../src/docker/token-file';
-import { VolumeConflictError, ownedVolumesToRemove, resolveVolume } from '../../src/docker/volumes';
+import { ownedVolumesToRemove, resolveVolume } from '../../src/docker/volumes';
 import { dockerErrorMessage, dockerStatusCode } from '../../src/docker/host';
 import type { HostInventory } from '../../src/docker/inventory';
 import type { ObservedContainer } from '../../src/model/container';
 import { portsFromInspect } from '../../src/docker/inventory';
-import { LABELS, MANAGED_BY, ownership, type ContainerRevision } from '../../src/model/labels';
+import { LABELS, type ContainerRevision } from '../../src/model/labels';
 import type { Metrics } from '../../src/metrics/registry';
 import type { Db } from '../../src/store/db';
 import { recordEvent, type EventReason, type EventType } from '../../src/store/events';
@@ -24,6 +24,7 @@ import { readToken } from '../../src/store/tokens';
 import { STOP_TIMEOUT_SECONDS, crashBackoffMs, ranStably, type Action, type ExpireReason, type RestartHistory } from './plan';
 import { exitReason, type Failure } from './status';
 import type { HostActivity } from './host-activity';
+import { NameConflictError, StartError, conflictReason, describeFailure, nameHolderConflict, vanishedContainer } from './action-failures';
 import { isRemovalRefused, type StuckContainers } from './stuck';
 
 export interface Execution {
@@ -84,7 +85,7 @@ export class ActionExecutor {
         const proceed = await this.apply(context, action, execution);
         if (!proceed) break;
       } catch (error) {
-        const vanished = this.vanishedContainer(action, error);
+        const vanished = vanishedContainer(action, error);
         if (vanished) {
           // The inventory named a container the daemon no longer has (removed behind our back before
           // its events arrived): forget it and plan again instead of retrying a dead id forever.
@@ -97,7 +98,7 @@ export class ActionExecutor {
           execution.replan = true;
           break;
         }
-        execution.failure = this.describeFailure(action, error, context.spec);
+        execution.failure = describeFailure(action, error, context.spec, this.options.inventory.host.name);
         context.logger.warn({ action: action.type, err: { message: dockerErrorMessage(error), statusCode: dockerStatusCode(error) } }, 'action failed');
         await this.event(context, 'Warning', conflictReason(execution.failure.reason), execution.failure.message);
         break;
@@ -383,59 +384,6 @@ export class ActionExecutor {
       return undefined;
     }
   }
-
-  private vanishedContainer(action: Action, error: unknown): string | undefined {
-    if (error instanceof StartError && dockerStatusCode(error.cause) === 404) return error.containerId;
-    if (dockerStatusCode(error) !== 404) return undefined;
-    return action.type === 'start' || action.type === 'restart' || action.type === 'stop' || action.type === 'observePorts' ? action.container.id : undefined;
-  }
-
-  private describeFailure(action: Action, error: unknown, spec: SessionSpec | undefined): Failure {
-    if (error instanceof NameConflictError) return { reason: 'NameConflict', message: error.message };
-    if (error instanceof VolumeConflictError) return { reason: 'VolumeConflict', message: error.message };
-    if (error instanceof NetworkConflictError) return { reason: 'NameConflict', message: error.message };
-    if (error instanceof StartError) return { reason: 'StartFailed', message: `start failed: ${dockerErrorMessage(error.cause)}` };
-    const message = dockerErrorMessage(error);
-    const code = dockerStatusCode(error);
-    const host = this.options.inventory.host.name;
-    if (code === undefined) return { reason: 'DockerUnavailable', message: `Docker host ${host} did not answer: ${message}` };
-    if (action.type === 'create' && code === 404 && /image/i.test(message)) {
-      return { reason: 'ImageNotPresent', message: `image ${spec?.image} is not present on host ${host}: ${message}` };
-    }
-    if (action.type === 'removeVolumes') return { reason: 'VolumeFailed', message: `removing volumes failed: ${message}` };
-    const reason = action.type === 'create' ? 'CreateFailed' : action.type === 'stop' ? 'StopFailed' : action.type === 'remove' ? 'RemoveFailed' : 'StartFailed';
-    return { reason, message: `${action.type} failed: ${message}` };
-  }
-}
-
-/** Why a container holding the session's name is not this session's to adopt, if it is not. */
-function nameHolderConflict(labels: Record<string, string>, name: string, session: string, uid: string | undefined, installation: string | undefined): string | undefined {
-  if (labels[LABELS.managedBy] !== MANAGED_BY || labels[LABELS.session] !== session) {
-    return `a container named ${name} exists but is not managed by sessionctl; it is left alone. Rename or remove it to let this session start`;
-  }
-  const owner = installation === undefined ? 'ours' : ownership(labels, installation);
-  if (owner === 'foreign') {
-    return `a container named ${name} belongs to another sessionctl installation (${labels[LABELS.installation]}) that shares this Docker daemon; it is left alone. Use another session name, or remove that session there`;
-  }
-  if (owner === 'unlabelled' && labels[LABELS.uid] !== uid) {
-    return `a container named ${name} was made by an earlier sessionctl for another session of this name, and may belong to another installation; it is left alone. Remove it to let this session start`;
-  }
-  return undefined;
-}
-
-class NameConflictError extends Error {
-  override readonly name = 'NameConflictError';
-}
-
-/** A start that failed right after a successful create: the container exists, reported as StartFailed. */
-class StartError extends Error {
-  override readonly name = 'StartError';
-  constructor(
-    readonly containerId: string,
-    cause: unknown,
-  ) {
-    super(dockerErrorMessage(cause), { cause });
-  }
 }
 
 /** Uploads the token file into the created container, owned by the session's user and readable by it only. */
@@ -446,10 +394,6 @@ function writeTokenFile(token: string, spec: SessionSpec): (container: Dockerode
   return async (container) => {
     await container.putArchive(archive, { path: TOKEN_DIRECTORY });
   };
-}
-
-function conflictReason(reason: Failure['reason']): EventReason {
-  return reason === 'NameConflict' || reason === 'VolumeConflict' ? reason : 'Failed';
 }
 
 function short(id: string): string {
