@@ -320,16 +320,22 @@ export class ActionExecutor {
   }
 
   /**
-   * A start or restart that Docker refused because the container is dead ("marked for removal"):
-   * the inventory learns it, and the next plan removes or sets the container aside.
+   * A start or restart that Docker refused because the container cannot run again: it is dead
+   * ("marked for removal"), or its containerd task outlived a daemon restart ("task ...: already
+   * exists"). The inventory learns it as dead, and the next plan removes or sets the container aside
+   * and makes a fresh one.
    */
   private async foundDead(context: ExecutionContext, action: Action, error: unknown): Promise<boolean> {
     const id = action.type === 'start' || action.type === 'restart' ? action.container.id : error instanceof StartError ? error.containerId : undefined;
-    if (!id || !isRemovalRefused(error instanceof StartError ? error.cause : error)) return false;
-    const info = await this.options.inventory.host.inspect(id).catch(() => undefined);
-    if (info?.State.Status !== 'dead' && info?.State.Dead !== true) return false;
+    const refused = error instanceof StartError ? error.cause : error;
+    if (!id || !isRemovalRefused(refused)) return false;
+    const taskLeftOver = /task [0-9a-f]+: already exists/.test(dockerErrorMessage(refused));
+    if (!taskLeftOver) {
+      const info = await this.options.inventory.host.inspect(id).catch(() => undefined);
+      if (info?.State.Status !== 'dead' && info?.State.Dead !== true) return false;
+    }
     this.options.inventory.update(id, { state: 'dead' });
-    context.logger.warn({ containerId: id }, 'container is dead; planning again');
+    context.logger.warn({ containerId: id, err: { message: dockerErrorMessage(refused) } }, 'container cannot be started again; planning again');
     return true;
   }
 

@@ -8,6 +8,7 @@ import { containersOf, removeManagedContainers, testDocker } from '../helpers/do
 import { startController, type ControllerProcess } from '../helpers/controller';
 import { condition, httpSpec, row, upsert, waitConverged } from '../helpers/sessions';
 import { waitFor } from '../helpers/wait';
+import { wakeAndSettle } from '../helpers/notify-barrier';
 import { LABELS, MANAGED_BY } from '../../src/model/labels';
 import { readInstallationId } from '../../src/store/installation';
 
@@ -28,7 +29,6 @@ afterAll(async () => {
   await production?.drop();
 });
 
-const successfulReconciles = (controller: ControllerProcess) => controller.metric('controller_runtime_reconcile_total', { result: 'success' });
 
 test('each installation keeps its own containers, and a shared name is a conflict, not an orphan', async () => {
   const [stagingId, productionId] = [await readInstallationId(staging.pool), await readInstallationId(production.pool)];
@@ -67,6 +67,9 @@ test('each installation keeps its own containers, and a shared name is a conflic
 }, 150_000);
 
 test('a container made before containers carried an installation label is never removed as an orphan', async () => {
+  const controller = controllers[controllers.length - 1]!;
+  const managed = async () => ((await (await fetch(`${controller.metricsUrl}/health`)).json()) as { dockerHosts: Array<{ containersManaged: number }> }).dockerHosts[0]!.containersManaged;
+  const before = await managed();
   const legacy = await testDocker().createContainer({
     name: 'sessionctl-legacy',
     Image: 'sessionctl/base:dev',
@@ -74,9 +77,9 @@ test('a container made before containers carried an installation label is never 
     Labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.session]: 'legacy', [LABELS.uid]: '44444444-4444-4444-8444-444444444444', [LABELS.specHash]: 'x' },
   });
   await legacy.start();
-  const controller = controllers[controllers.length - 1]!;
-  const before = await successfulReconciles(controller);
-  // The create and start events queue the session; once it is reconciled, the container must still be there.
-  await waitFor(async () => (await successfulReconciles(controller)) > before, { timeoutMs: 20_000, what: 'the legacy container to be reconciled' });
+  // The controller's inventory holds it (an unlabelled container is not another installation's to hide) ...
+  await waitFor(async () => (await managed()) === before + 1, { timeoutMs: 20_000, what: 'the controller to see the legacy container' });
+  // ... and a reconcile of its session, with no row, leaves it alone.
+  await wakeAndSettle(production.pool, controller, ['legacy']);
   expect((await legacy.inspect()).State.Running).toBe(true);
 });
