@@ -14,7 +14,7 @@ export function embeddedDatabaseUrl(port: number): string {
   return `postgres://postgres:postgres@127.0.0.1:${port}/sessionctl`;
 }
 
-/** `environment` is the script's environment (the config layer's childEnvironment): the store reads no process.env of its own. */
+/** `environment` is the script's environment (the config layer's childEnvironment): the store reads no environment variable of its own. */
 export async function ensureEmbeddedPostgres(options: { stateDir: string; port: number; environment: NodeJS.ProcessEnv }): Promise<string> {
   const script = path.join(packageRoot(), 'deploy', 'dev', 'postgres.sh');
   try {

@@ -8,7 +8,8 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { packageRoot } from '../../src/store/migrate';
-import { createBenchDatabase, createBenchSession, setReady } from './gateway/fixture';
+import { createTestDatabase } from '../helpers/database';
+import { createBenchSession, setReady } from './gateway/fixture';
 import { autocannonRun, sequentialMeanUs, type LoadResult } from './gateway/load';
 import { startBareProxy, startChp, startGatewayProcess, startNginx, startUpstream, type Started } from './gateway/targets';
 
@@ -105,9 +106,7 @@ function printTable(rows: Figures[], chp: Figures | undefined, nginx: Figures | 
 }
 
 async function main(): Promise<void> {
-  const baseUrl = process.env.DATABASE_URL;
-  if (!baseUrl) throw new Error('DATABASE_URL is not set: run through `npm run bench:gateway`, which starts PostgreSQL');
-  const db = await createBenchDatabase(baseUrl);
+  const db = await createTestDatabase('bench_gateway');
   const started: Started[] = [];
   try {
     const upstream = await startUpstream();

@@ -4,40 +4,8 @@
  * difference, and no container is needed to measure the proxy itself.
  */
 import { randomBytes } from 'node:crypto';
-import { Client, type Pool } from 'pg';
-import { createPool } from '../../../src/store/db';
-import { migrate } from '../../../src/store/migrate';
+import type { Pool } from 'pg';
 import { tokenSha256 } from '../../../src/store/tokens';
-
-export interface BenchDatabase {
-  url: string;
-  pool: Pool;
-  drop(): Promise<void>;
-}
-
-export async function createBenchDatabase(baseUrl: string): Promise<BenchDatabase> {
-  const name = `sctl_bench_gateway_${randomBytes(4).toString('hex')}`;
-  const admin = new Client({ connectionString: baseUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const parsed = new URL(baseUrl);
-  parsed.pathname = `/${name}`;
-  const url = parsed.toString();
-  const pool = createPool(url, { max: 4, applicationName: 'sessionctl-bench' });
-  await migrate(pool);
-  return {
-    url,
-    pool,
-    async drop() {
-      await pool.end();
-      const client = new Client({ connectionString: baseUrl });
-      await client.connect();
-      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await client.end();
-    },
-  };
-}
 
 function status(ready: boolean, endpoint: string | undefined) {
   const now = new Date().toISOString();
