@@ -7,11 +7,35 @@ module.exports = {
   testSequencer: '<rootDir>/test/sequencer.js',
   projects: [
     { displayName: 'unit', testEnvironment: 'node', transform, testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
-    { displayName: 'integration', testEnvironment: 'node', transform, testMatch: ['<rootDir>/test/integration/**/*.test.ts'], testTimeout: 180_000 },
+    {
+      displayName: 'integration',
+      testEnvironment: 'node',
+      transform,
+      testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
+      testTimeout: 180_000,
+    },
     // Each file starts its own docker-registry (and token server) on 127.0.0.1 next to the dev dockerd.
-    { displayName: 'registry', testEnvironment: 'node', transform, testMatch: ['<rootDir>/test/registry/**/*.test.ts'], testTimeout: 240_000 },
+    {
+      displayName: 'registry',
+      testEnvironment: 'node',
+      transform,
+      testMatch: ['<rootDir>/test/registry/**/*.test.ts'],
+      testTimeout: 240_000,
+    },
     // Operability: /health, Prometheus (promtool and a real server), the dashboard, deploy units, logs.
-    { displayName: 'ops', testEnvironment: 'node', transform, testMatch: ['<rootDir>/test/ops/**/*.test.ts'], testTimeout: 180_000 },
-    { displayName: 'e2e', testEnvironment: 'node', transform, testMatch: ['<rootDir>/test/e2e/**/*.test.ts'], testTimeout: 300_000 },
+    {
+      displayName: 'ops',
+      testEnvironment: 'node',
+      transform,
+      testMatch: ['<rootDir>/test/ops/**/*.test.ts'],
+      testTimeout: 180_000,
+    },
+    {
+      displayName: 'e2e',
+      testEnvironment: 'node',
+      transform,
+      testMatch: ['<rootDir>/test/e2e/**/*.test.ts'],
+      testTimeout: 300_000,
+    },
   ],
 };

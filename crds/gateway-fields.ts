@@ -11,15 +11,17 @@ export const gatewaySchema = z
       .enum(['Strip', 'Keep'])
       .default('Strip')
       .describe(
-        'Strip: the container sees /path for a request to /s/<name>/path (for servers that assume they are at the root). Keep: it sees the full /s/<name>/path (for servers given a base URL, such as Jupyter\'s base_url). Default Strip.',
+        "Strip: the container sees /path for a request to /s/<name>/path (for servers that assume they are at the root). Keep: it sees the full /s/<name>/path (for servers given a base URL, such as Jupyter's base_url). Default Strip.",
       ),
     tokenHeader: z
       .enum(['X-Session-Token', 'Authorization'])
       .default('X-Session-Token')
       .describe(
-        'The header in which the gateway hands the session token to the container, after removing the user\'s own credentials: X-Session-Token: <token>, or Authorization: Bearer <token>. Default X-Session-Token.',
+        "The header in which the gateway hands the session token to the container, after removing the user's own credentials: X-Session-Token: <token>, or Authorization: Bearer <token>. Default X-Session-Token.",
       ),
   })
-  .describe('How the gateway (`sessionctl gateway`) routes to this session. Routing needs spec.auth: a session without a token is never reachable through the gateway.');
+  .describe(
+    'How the gateway (`sessionctl gateway`) routes to this session. Routing needs spec.auth: a session without a token is never reachable through the gateway.',
+  );
 
 export type GatewaySpec = z.output<typeof gatewaySchema>;

@@ -78,7 +78,23 @@ export const REFINEMENTS: Record<string, Refinement> = {
 };
 
 /** Formats that both JSON Schema validators and Kubernetes know; zod's own (e.g. starts_with, from .startsWith()) go. */
-const KNOWN_FORMATS = new Set(['date-time', 'date', 'time', 'duration', 'email', 'hostname', 'ipv4', 'ipv6', 'uri', 'uuid', 'byte', 'int32', 'int64', 'float', 'double']);
+const KNOWN_FORMATS = new Set([
+  'date-time',
+  'date',
+  'time',
+  'duration',
+  'email',
+  'hostname',
+  'ipv4',
+  'ipv6',
+  'uri',
+  'uuid',
+  'byte',
+  'int32',
+  'int64',
+  'float',
+  'double',
+]);
 
 /** The order keywords are written in; others follow, sorted. */
 const KEYWORD_ORDER = [
@@ -112,7 +128,8 @@ const KEYWORD_ORDER = [
   'additionalProperties',
 ];
 
-const pointer = (segments: readonly (string | number)[]) => segments.map((segment) => `/${String(segment).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('');
+const pointer = (segments: readonly (string | number)[]) =>
+  segments.map((segment) => `/${String(segment).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('');
 
 function hasRefinement(schema: z.core.$ZodTypes): boolean {
   return (schema._zod.def.checks ?? []).some((check) => check._zod.def.check === 'custom');
@@ -149,8 +166,14 @@ function checkRefinementsAccountedFor(refined: Set<string>): void {
   if (unlisted.length > 0 || gone.length > 0) {
     throw new Error(
       [
-        ...unlisted.map((where) => `the zod schema has a refinement at ${where} that JSON Schema cannot show: list it in REFINEMENTS in crds/generate.ts`),
-        ...gone.map((where) => `REFINEMENTS in crds/generate.ts lists ${where}, where the zod schema has no refinement (any more)`),
+        ...unlisted.map(
+          (where) =>
+            `the zod schema has a refinement at ${where} that JSON Schema cannot show: list it in REFINEMENTS in crds/generate.ts`,
+        ),
+        ...gone.map(
+          (where) =>
+            `REFINEMENTS in crds/generate.ts lists ${where}, where the zod schema has no refinement (any more)`,
+        ),
       ].join('\n'),
     );
   }
@@ -162,10 +185,13 @@ function walk(node: Schema, visit: (node: Schema, where: string) => void, where 
   for (const [name, child] of Object.entries(properties ?? {})) walk(child, visit, `${where}/properties/${name}`);
   for (const keyword of ['items', 'additionalProperties', 'propertyNames', 'not']) {
     const child = node[keyword];
-    if (typeof child === 'object' && child !== null && !Array.isArray(child)) walk(child as Schema, visit, `${where}/${keyword}`);
+    if (typeof child === 'object' && child !== null && !Array.isArray(child))
+      walk(child as Schema, visit, `${where}/${keyword}`);
   }
   for (const keyword of ['anyOf', 'allOf', 'oneOf']) {
-    (node[keyword] as Schema[] | undefined)?.forEach((child, index) => walk(child, visit, `${where}/${keyword}/${index}`));
+    (node[keyword] as Schema[] | undefined)?.forEach((child, index) =>
+      walk(child, visit, `${where}/${keyword}/${index}`),
+    );
   }
   visit(node, where);
 }
@@ -181,8 +207,14 @@ function ordered(node: Schema): Schema {
   for (const key of keys) {
     const value = node[key];
     if (key === 'properties') {
-      copy[key] = Object.fromEntries(Object.entries(value as Record<string, Schema>).map(([name, child]) => [name, ordered(child)]));
-    } else if (['items', 'additionalProperties', 'propertyNames', 'not'].includes(key) && typeof value === 'object' && value !== null) {
+      copy[key] = Object.fromEntries(
+        Object.entries(value as Record<string, Schema>).map(([name, child]) => [name, ordered(child)]),
+      );
+    } else if (
+      ['items', 'additionalProperties', 'propertyNames', 'not'].includes(key) &&
+      typeof value === 'object' &&
+      value !== null
+    ) {
       copy[key] = ordered(value as Schema);
     } else if (['anyOf', 'allOf', 'oneOf'].includes(key)) {
       copy[key] = (value as Schema[]).map(ordered);
@@ -230,7 +262,8 @@ export function sessionJsonSchema(): Schema {
 function toStructural(node: Schema, where: string): void {
   for (const keyword of ['$schema', '$id', '$comment', 'title', 'propertyNames']) delete node[keyword];
   if (node.additionalProperties === false) delete node.additionalProperties;
-  if (node.additionalProperties !== undefined && node.properties !== undefined) throw new Error(`generate: ${where}: properties and additionalProperties together are not structural`);
+  if (node.additionalProperties !== undefined && node.properties !== undefined)
+    throw new Error(`generate: ${where}: properties and additionalProperties together are not structural`);
   dropUnknownFormats(node);
   if (node.format === 'date-time') delete node.pattern;
   if (typeof node.exclusiveMinimum === 'number') {
@@ -252,7 +285,8 @@ function toStructural(node: Schema, where: string): void {
     node.anyOf = [{ type: 'integer' }, { type: 'string' }];
     node['x-kubernetes-int-or-string'] = true;
     if (types.includes('number')) {
-      node.description = `${node.description ?? ''} In a Kubernetes object this is an integer or a string: write a fractional number as a string, such as "0.5".`.trim();
+      node.description =
+        `${node.description ?? ''} In a Kubernetes object this is an integer or a string: write a fractional number as a string, such as "0.5".`.trim();
     }
     if (node.minimum === 0 && node.exclusiveMinimum === true) {
       node.minimum = 1;
@@ -267,9 +301,11 @@ function toStructural(node: Schema, where: string): void {
 function crdOpenApiSchema(): Schema {
   const document = convert(sessionDocumentSchema, 'openapi-3.0');
   checkRefinementsAccountedFor(document.refined);
-  for (const [where, refinement] of Object.entries(REFINEMENTS)) Object.assign(at(document.json, where), refinement.keywords ?? {});
+  for (const [where, refinement] of Object.entries(REFINEMENTS))
+    Object.assign(at(document.json, where), refinement.keywords ?? {});
   const status = convert(sessionStatusSchema, 'openapi-3.0');
-  if (status.refined.size > 0) throw new Error(`generate: the status schema has refinements at ${[...status.refined].join(', ')}`);
+  if (status.refined.size > 0)
+    throw new Error(`generate: the status schema has refinements at ${[...status.refined].join(', ')}`);
 
   const properties = document.json.properties as Record<string, Schema>;
   const spec = properties.spec;
@@ -287,8 +323,14 @@ function crdOpenApiSchema(): Schema {
     description: document.json.description,
     properties: {
       // Kubernetes sets and checks these itself; a structural schema gives them a type and no more.
-      apiVersion: { type: 'string', description: 'APIVersion defines the versioned schema of this representation of an object.' },
-      kind: { type: 'string', description: 'Kind is a string value representing the REST resource this object represents.' },
+      apiVersion: {
+        type: 'string',
+        description: 'APIVersion defines the versioned schema of this representation of an object.',
+      },
+      kind: {
+        type: 'string',
+        description: 'Kind is a string value representing the REST resource this object represents.',
+      },
       // Only metadata.name and metadata.generateName may be restricted, and nothing else said about metadata.
       metadata: { type: 'object', properties: { name: { type: 'string', pattern: name.pattern } } },
       spec,
@@ -305,12 +347,28 @@ const READY = '.status.conditions[?(@.type=="Ready")]';
 export const PRINTER_COLUMNS = [
   { name: 'State', type: 'string', jsonPath: '.spec.state', description: 'The state asked for: Running or Stopped.' },
   { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'What the controller last observed.' },
-  { name: 'Ready', type: 'string', jsonPath: `${READY}.status`, description: 'Whether the container runs, healthy, to the current spec.' },
-  { name: 'Restarts', type: 'integer', jsonPath: '.status.restartCount', description: 'Restarts by the controller after the container exited.' },
+  {
+    name: 'Ready',
+    type: 'string',
+    jsonPath: `${READY}.status`,
+    description: 'Whether the container runs, healthy, to the current spec.',
+  },
+  {
+    name: 'Restarts',
+    type: 'integer',
+    jsonPath: '.status.restartCount',
+    description: 'Restarts by the controller after the container exited.',
+  },
   { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
   { name: 'Image', type: 'string', jsonPath: '.spec.image', priority: 1 },
   { name: 'Container', type: 'string', jsonPath: '.status.containerId', priority: 1 },
-  { name: 'Reason', type: 'string', jsonPath: `${READY}.reason`, priority: 1, description: 'Why the session is, or is not, ready.' },
+  {
+    name: 'Reason',
+    type: 'string',
+    jsonPath: `${READY}.reason`,
+    priority: 1,
+    description: 'Why the session is, or is not, ready.',
+  },
 ];
 
 /** The CustomResourceDefinition of Sessions. */
@@ -370,7 +428,10 @@ export function generatedFiles(): Record<string, string> {
 /** The generated files whose content on disk differs from what generation gives now. */
 export function staleFiles(root = repoRoot()): string[] {
   return Object.entries(generatedFiles())
-    .filter(([file, content]) => !existsSync(path.join(root, file)) || readFileSync(path.join(root, file), 'utf8') !== content)
+    .filter(
+      ([file, content]) =>
+        !existsSync(path.join(root, file)) || readFileSync(path.join(root, file), 'utf8') !== content,
+    )
     .map(([file]) => file);
 }
 

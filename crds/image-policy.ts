@@ -17,7 +17,9 @@ export const imagePolicyShape = {
     .optional(),
   imageUpdatePolicy: z
     .enum(['None', 'Poll'])
-    .describe('Poll: every imagePollIntervalSeconds the tag is resolved to a digest (one HEAD request per image and host, whatever the number of sessions); when it moved, the new image is pulled and the sessions on it are recreated in batches. None (the default): a running container keeps its image.')
+    .describe(
+      'Poll: every imagePollIntervalSeconds the tag is resolved to a digest (one HEAD request per image and host, whatever the number of sessions); when it moved, the new image is pulled and the sessions on it are recreated in batches. None (the default): a running container keeps its image.',
+    )
     .optional(),
   imagePollIntervalSeconds: z
     .number()
@@ -34,7 +36,9 @@ export const DEFAULT_POLL_INTERVAL_SECONDS = 300;
 export function effectivePullPolicy(spec: { image: string; imagePullPolicy?: PullPolicy }): PullPolicy {
   if (spec.imagePullPolicy) return spec.imagePullPolicy;
   const reference = parseImageReference(spec.image);
-  return reference.digest === undefined && (reference.tag === undefined || reference.tag === 'latest') ? 'Always' : 'IfNotPresent';
+  return reference.digest === undefined && (reference.tag === undefined || reference.tag === 'latest')
+    ? 'Always'
+    : 'IfNotPresent';
 }
 
 export interface ImageReference {

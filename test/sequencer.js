@@ -13,7 +13,10 @@ class DaemonFaultsLast extends Sequencer {
   async sort(tests) {
     const rank = (test) => LAST.findIndex((name) => test.path.endsWith(`/${name}`));
     const ordered = await super.sort(tests);
-    return [...ordered.filter((test) => rank(test) < 0), ...ordered.filter((test) => rank(test) >= 0).sort((a, b) => rank(a) - rank(b))];
+    return [
+      ...ordered.filter((test) => rank(test) < 0),
+      ...ordered.filter((test) => rank(test) >= 0).sort((a, b) => rank(a) - rank(b)),
+    ];
   }
 }
 

@@ -15,7 +15,12 @@ import type { Failure } from './status';
 export function vanishedContainer(action: Action, error: unknown): string | undefined {
   if (error instanceof StartError && dockerStatusCode(error.cause) === 404) return error.containerId;
   if (dockerStatusCode(error) !== 404) return undefined;
-  return action.type === 'start' || action.type === 'restart' || action.type === 'stop' || action.type === 'observePorts' ? action.container.id : undefined;
+  return action.type === 'start' ||
+    action.type === 'restart' ||
+    action.type === 'stop' ||
+    action.type === 'observePorts'
+    ? action.container.id
+    : undefined;
 }
 
 /** A failed action in words for status and events: which reason, and what Docker said. */
@@ -23,20 +28,36 @@ export function describeFailure(action: Action, error: unknown, spec: SessionSpe
   if (error instanceof NameConflictError) return { reason: 'NameConflict', message: error.message };
   if (error instanceof VolumeConflictError) return { reason: 'VolumeConflict', message: error.message };
   if (error instanceof NetworkConflictError) return { reason: 'NameConflict', message: error.message };
-  if (error instanceof StartError) return { reason: 'StartFailed', message: `start failed: ${dockerErrorMessage(error.cause)}` };
+  if (error instanceof StartError)
+    return { reason: 'StartFailed', message: `start failed: ${dockerErrorMessage(error.cause)}` };
   const message = dockerErrorMessage(error);
   const code = dockerStatusCode(error);
-  if (code === undefined) return { reason: 'DockerUnavailable', message: `Docker host ${host} did not answer: ${message}` };
+  if (code === undefined)
+    return { reason: 'DockerUnavailable', message: `Docker host ${host} did not answer: ${message}` };
   if (action.type === 'create' && code === 404 && /image/i.test(message)) {
     return { reason: 'ImageNotPresent', message: `image ${spec?.image} is not present on host ${host}: ${message}` };
   }
-  if (action.type === 'removeVolumes') return { reason: 'VolumeFailed', message: `removing volumes failed: ${message}` };
-  const reason = action.type === 'create' ? 'CreateFailed' : action.type === 'stop' ? 'StopFailed' : action.type === 'remove' ? 'RemoveFailed' : 'StartFailed';
+  if (action.type === 'removeVolumes')
+    return { reason: 'VolumeFailed', message: `removing volumes failed: ${message}` };
+  const reason =
+    action.type === 'create'
+      ? 'CreateFailed'
+      : action.type === 'stop'
+        ? 'StopFailed'
+        : action.type === 'remove'
+          ? 'RemoveFailed'
+          : 'StartFailed';
   return { reason, message: `${action.type} failed: ${message}` };
 }
 
 /** Why a container holding the session's name is not this session's to adopt, if it is not. */
-export function nameHolderConflict(labels: Record<string, string>, name: string, session: string, uid: string | undefined, installation: string | undefined): string | undefined {
+export function nameHolderConflict(
+  labels: Record<string, string>,
+  name: string,
+  session: string,
+  uid: string | undefined,
+  installation: string | undefined,
+): string | undefined {
   if (labels[LABELS.managedBy] !== MANAGED_BY || labels[LABELS.session] !== session) {
     return `a container named ${name} exists but is not managed by sessionctl; it is left alone. Rename or remove it to let this session start`;
   }

@@ -19,12 +19,32 @@ import { LABELS, type ContainerRevision } from '../../src/model/labels';
 import type { Metrics } from '../../src/metrics/registry';
 import type { Db } from '../../src/store/db';
 import { recordEvent, type EventReason, type EventType } from '../../src/store/events';
-import { CONTAINER_FINALIZER, addFinalizer, deleteSessionAs, finishDeletion, type SessionRow } from '../../src/store/sessions';
+import {
+  CONTAINER_FINALIZER,
+  addFinalizer,
+  deleteSessionAs,
+  finishDeletion,
+  type SessionRow,
+} from '../../src/store/sessions';
 import { readToken } from '../../src/store/tokens';
-import { STOP_TIMEOUT_SECONDS, crashBackoffMs, ranStably, type Action, type ExpireReason, type RestartHistory } from './plan';
+import {
+  STOP_TIMEOUT_SECONDS,
+  crashBackoffMs,
+  ranStably,
+  type Action,
+  type ExpireReason,
+  type RestartHistory,
+} from './plan';
 import { exitReason, type Failure } from './status';
 import type { HostActivity } from './host-activity';
-import { NameConflictError, StartError, conflictReason, describeFailure, nameHolderConflict, vanishedContainer } from './action-failures';
+import {
+  NameConflictError,
+  StartError,
+  conflictReason,
+  describeFailure,
+  nameHolderConflict,
+  vanishedContainer,
+} from './action-failures';
 import { isRemovalRefused, type StuckContainers } from './stuck';
 
 export interface Execution {
@@ -67,7 +87,15 @@ export interface ActionExecutorOptions {
 }
 
 /** Events are a record, not the contract: failing to write one must not fail the reconcile. */
-export async function emitEvent(db: Db, logger: Logger, session: string, uid: string | null, type: EventType, reason: EventReason, message: string): Promise<void> {
+export async function emitEvent(
+  db: Db,
+  logger: Logger,
+  session: string,
+  uid: string | null,
+  type: EventType,
+  reason: EventReason,
+  message: string,
+): Promise<void> {
   try {
     await recordEvent(db, { sessionName: session, sessionUid: uid, type, reason, message });
   } catch (error) {
@@ -99,7 +127,10 @@ export class ActionExecutor {
           break;
         }
         execution.failure = describeFailure(action, error, context.spec, this.options.inventory.host.name);
-        context.logger.warn({ action: action.type, err: { message: dockerErrorMessage(error), statusCode: dockerStatusCode(error) } }, 'action failed');
+        context.logger.warn(
+          { action: action.type, err: { message: dockerErrorMessage(error), statusCode: dockerStatusCode(error) } },
+          'action failed',
+        );
         await this.event(context, 'Warning', conflictReason(execution.failure.reason), execution.failure.message);
         break;
       }
@@ -107,7 +138,13 @@ export class ActionExecutor {
     return execution;
   }
 
-  private event(context: ExecutionContext, type: EventType, reason: EventReason, message: string, uid = context.row?.uid ?? null): Promise<void> {
+  private event(
+    context: ExecutionContext,
+    type: EventType,
+    reason: EventReason,
+    message: string,
+    uid = context.row?.uid ?? null,
+  ): Promise<void> {
     return emitEvent(this.options.db, context.logger, context.key, uid, type, reason, message);
   }
 
@@ -126,9 +163,16 @@ export class ActionExecutor {
         return true;
       case 'remove': {
         if (!(await this.removeOrSetAside(context, action.container))) return true;
-        if (action.reason === 'orphan' || action.reason === 'stale-uid') metrics.driftCorrections.inc({ kind: 'orphan_removed' });
+        if (action.reason === 'orphan' || action.reason === 'stale-uid')
+          metrics.driftCorrections.inc({ kind: 'orphan_removed' });
         if (action.reason === 'duplicate') metrics.driftCorrections.inc({ kind: 'duplicate_removed' });
-        await this.event(context, 'Normal', 'Removed', `removed ${action.reason} container ${short(action.container.id)}`, action.container.labels[LABELS.uid] ?? row?.uid ?? null);
+        await this.event(
+          context,
+          'Normal',
+          'Removed',
+          `removed ${action.reason} container ${short(action.container.id)}`,
+          action.container.labels[LABELS.uid] ?? row?.uid ?? null,
+        );
         logger.info({ containerId: action.container.id, reason: action.reason }, 'container removed');
         return true;
       }
@@ -142,8 +186,17 @@ export class ActionExecutor {
       case 'stop': {
         await host.stop(action.container.id, STOP_TIMEOUT_SECONDS);
         inventory.update(action.container.id, { state: 'exited', finishedAt: this.options.now(), ports: undefined });
-        const why = { Requested: 'spec.state: Stopped', IdleTimeout: 'idle timeout', RestartLimitExceeded: 'restart limit exceeded' }[action.reason];
-        await this.event(context, 'Normal', action.reason === 'IdleTimeout' ? 'IdleTimeout' : 'Stopped', `stopped container ${short(action.container.id)} (${why})`);
+        const why = {
+          Requested: 'spec.state: Stopped',
+          IdleTimeout: 'idle timeout',
+          RestartLimitExceeded: 'restart limit exceeded',
+        }[action.reason];
+        await this.event(
+          context,
+          'Normal',
+          action.reason === 'IdleTimeout' ? 'IdleTimeout' : 'Stopped',
+          `stopped container ${short(action.container.id)} (${why})`,
+        );
         if (action.reason === 'IdleTimeout') metrics.lifetimeActions.inc({ reason: 'IdleTimeout', action: 'stop' });
         logger.info({ containerId: action.container.id, reason: action.reason }, 'container stopped');
         return true;
@@ -152,7 +205,12 @@ export class ActionExecutor {
         await this.observePorts(context, action.container.id);
         return true;
       case 'expire':
-        await this.event(context, 'Normal', action.reason === 'IdleTimeout' ? 'IdleTimeout' : 'Expired', action.message);
+        await this.event(
+          context,
+          'Normal',
+          action.reason === 'IdleTimeout' ? 'IdleTimeout' : 'Expired',
+          action.message,
+        );
         await deleteSessionAs(db, key, row!.uid);
         metrics.lifetimeActions.inc({ reason: action.reason, action: 'delete' });
         logger.info({ reason: action.reason }, 'session expired; deleting');
@@ -175,7 +233,11 @@ export class ActionExecutor {
    * the exit it followed), the event, the metrics. A crash loop's restart goes behind other calls and
    * may be given up for creates that began meanwhile (false: plan again once the host is quiet).
    */
-  private async restartContainer(context: ExecutionContext, action: Extract<Action, { type: 'restart' }>, execution: Execution): Promise<boolean> {
+  private async restartContainer(
+    context: ExecutionContext,
+    action: Extract<Action, { type: 'restart' }>,
+    execution: Execution,
+  ): Promise<boolean> {
     const { inventory, metrics } = this.options;
     const { key, row, logger } = context;
     const host = inventory.host;
@@ -183,14 +245,28 @@ export class ActionExecutor {
     const history = this.options.restarts.get(key) ?? { consecutive: 0 };
     const reason = exitReason(action.exitCode, action.oomKilled, action.unhealthy);
     const unhealthyEvent = () =>
-      this.event(context, 'Warning', 'Unhealthy', `health check failed ${context.spec?.healthCheck?.failureThreshold ?? 'several'} times in a row; restarting container ${short(action.container.id)}`);
+      this.event(
+        context,
+        'Warning',
+        'Unhealthy',
+        `health check failed ${context.spec?.healthCheck?.failureThreshold ?? 'several'} times in a row; restarting container ${short(action.container.id)}`,
+      );
     const mark = inventory.eventMark(action.container.id);
     // The first restart after a failure is as urgent as any create; a crash loop's later ones yield.
     if (action.crashLoop) {
       const { creates } = this.options.activity;
       const stillWanted = action.crashLoop === 'yield' ? () => !creates.busyWithOthers(key) : undefined;
-      if (!(await host.restartBehindOthers(action.container.id, { unhealthy: action.unhealthy === true, timeoutSeconds: STOP_TIMEOUT_SECONDS, stillWanted }))) {
-        logger.debug({ containerId: action.container.id }, 'crash-loop restart given up: the host began creating other sessions');
+      if (
+        !(await host.restartBehindOthers(action.container.id, {
+          unhealthy: action.unhealthy === true,
+          timeoutSeconds: STOP_TIMEOUT_SECONDS,
+          stillWanted,
+        }))
+      ) {
+        logger.debug(
+          { containerId: action.container.id },
+          'crash-loop restart given up: the host began creating other sessions',
+        );
         execution.yieldedToCreates = true;
         return false;
       }
@@ -206,20 +282,35 @@ export class ActionExecutor {
     const consecutive = ranStably(action.container, now) ? 1 : history.consecutive + 1;
     const jitter = this.options.random();
     const lastExit = { finishedAt: action.container.finishedAt, code: action.exitCode, reason };
-    this.options.restarts.set(key, { consecutive, lastRestartAt: this.options.now(), generation: row?.generation, jitter, lastExit });
+    this.options.restarts.set(key, {
+      consecutive,
+      lastRestartAt: this.options.now(),
+      generation: row?.generation,
+      jitter,
+      lastExit,
+    });
     execution.restartsDone++;
     execution.lastExit = { code: action.exitCode, oomKilled: action.oomKilled, unhealthy: action.unhealthy };
     metrics.containerRestarts.inc({ reason });
     metrics.driftCorrections.inc({ kind: 'container_exited' });
     const why = action.unhealthy ? 'its health check failed' : `it exited with code ${action.exitCode ?? 'unknown'}`;
     const next = Math.round(crashBackoffMs(consecutive, jitter) / 100) / 10;
-    await this.event(context, 'Normal', 'Restarted', `restart ${context.restartCount + execution.restartsDone}: restarted container after ${why} (${reason}); a failure within 10 minutes backs off about ${next}s`);
+    await this.event(
+      context,
+      'Normal',
+      'Restarted',
+      `restart ${context.restartCount + execution.restartsDone}: restarted container after ${why} (${reason}); a failure within 10 minutes backs off about ${next}s`,
+    );
     logger.info({ containerId: action.container.id, exitCode: action.exitCode, reason }, 'container restarted');
     await this.observePorts(context, action.container.id);
     return true;
   }
 
-  private async createContainer(context: ExecutionContext, action: Extract<Action, { type: 'create' }>, execution: Execution): Promise<boolean> {
+  private async createContainer(
+    context: ExecutionContext,
+    action: Extract<Action, { type: 'create' }>,
+    execution: Execution,
+  ): Promise<boolean> {
     const { db, inventory, metrics } = this.options;
     const { key, row, spec, logger } = context;
     if (action.replaced) {
@@ -228,24 +319,40 @@ export class ActionExecutor {
     } else if (this.options.hadContainer.has(row!.uid) || row!.status.containerId) {
       metrics.driftCorrections.inc({ kind: 'container_missing' });
     }
-    const network = this.options.defaults.networkMode === 'PerSession'
-      ? await ensureSessionNetwork(inventory.host, key, row!.uid, spec!.network?.egress ?? this.options.defaults.defaultEgress ?? 'Internet', this.options.defaults.installation)
-      : undefined;
+    const network =
+      this.options.defaults.networkMode === 'PerSession'
+        ? await ensureSessionNetwork(
+            inventory.host,
+            key,
+            row!.uid,
+            spec!.network?.egress ?? this.options.defaults.defaultEgress ?? 'Internet',
+            this.options.defaults.installation,
+          )
+        : undefined;
     // Before anything is mounted: a volume that is not this session's refuses the create (VolumeConflict).
-    const installation: Record<string, string> = this.options.defaults.installation ? { [LABELS.installation]: this.options.defaults.installation } : {};
+    const installation: Record<string, string> = this.options.defaults.installation
+      ? { [LABELS.installation]: this.options.defaults.installation }
+      : {};
     const volumes: Record<string, string> = {};
     for (const volume of spec!.volumes ?? []) {
-      if (volume.hostPath === undefined) volumes[volume.name] = await resolveVolume(inventory.host, key, row!.uid, volume.name, installation);
+      if (volume.hostPath === undefined)
+        volumes[volume.name] = await resolveVolume(inventory.host, key, row!.uid, volume.name, installation);
     }
     const tokenFile = spec!.auth !== undefined && spec!.auth.delivery !== 'Env';
-    if (tokenFile) volumes[TOKEN_VOLUME] = await resolveVolume(inventory.host, key, row!.uid, TOKEN_VOLUME, installation);
+    if (tokenFile)
+      volumes[TOKEN_VOLUME] = await resolveVolume(inventory.host, key, row!.uid, TOKEN_VOLUME, installation);
     const token = spec!.auth ? await readToken(db, key) : undefined;
     if (spec!.auth && token?.tokenId !== context.revision.tokenId) {
       // Rotated or requested since this reconcile read it: the hash would not match the token.
       execution.replan = true;
       return false;
     }
-    const options = containerCreateOptions({ name: key, uid: row!.uid, generation: row!.generation }, spec!, this.options.defaults, { revision: context.revision, token: token?.token, imageDigest: context.imageDigest, volumes, network });
+    const options = containerCreateOptions(
+      { name: key, uid: row!.uid, generation: row!.generation },
+      spec!,
+      this.options.defaults,
+      { revision: context.revision, token: token?.token, imageDigest: context.imageDigest, volumes, network },
+    );
     const prepare = tokenFile && token ? writeTokenFile(token.token, spec!) : undefined;
     const created = await this.create(context, options, action.start, prepare);
     if (!created) {
@@ -253,13 +360,29 @@ export class ActionExecutor {
       return false;
     }
     const started = action.start && created.startError === undefined;
-    inventory.record({ id: created.id, name: options.name!, labels: options.Labels!, state: started ? 'running' : 'created', startedAt: started ? this.options.now() : undefined });
+    inventory.record({
+      id: created.id,
+      name: options.name!,
+      labels: options.Labels!,
+      state: started ? 'running' : 'created',
+      startedAt: started ? this.options.now() : undefined,
+    });
     const verb: EventReason = action.replaced ? 'Recreated' : 'Created';
     const why = action.forImage
       ? `image ${spec!.image} moved to ${context.imageDigest?.slice(0, 19)} (update batch ${context.imageBatch ?? 1})`
       : 'container changed';
-    await this.event(context, 'Normal', verb, action.replaced ? `${why}: replaced ${short(action.replaced.id)} with ${short(created.id)}` : `created container ${short(created.id)}`);
-    logger.info({ containerId: created.id, replaced: action.replaced?.id }, action.replaced ? 'container recreated' : 'container created');
+    await this.event(
+      context,
+      'Normal',
+      verb,
+      action.replaced
+        ? `${why}: replaced ${short(action.replaced.id)} with ${short(created.id)}`
+        : `created container ${short(created.id)}`,
+    );
+    logger.info(
+      { containerId: created.id, replaced: action.replaced?.id },
+      action.replaced ? 'container recreated' : 'container created',
+    );
     if (created.startError !== undefined) throw new StartError(created.id, created.startError);
     if (started) {
       await this.event(context, 'Normal', 'Started', `started container ${short(created.id)}`);
@@ -277,9 +400,15 @@ export class ActionExecutor {
     const host = this.options.inventory.host;
     try {
       if (this.options.defaults.networkMode === 'PerSession') await removeSessionNetwork(host, context.key);
-      for (const name of (await ownedVolumesToRemove(host, context.key, TOKEN_VOLUME, this.options.defaults.installation)).remove) await host.removeVolume(name);
+      for (const name of (
+        await ownedVolumesToRemove(host, context.key, TOKEN_VOLUME, this.options.defaults.installation)
+      ).remove)
+        await host.removeVolume(name);
     } catch (error) {
-      context.logger.warn({ err: { message: dockerErrorMessage(error) } }, 'could not remove the session network or token volume');
+      context.logger.warn(
+        { err: { message: dockerErrorMessage(error) } },
+        'could not remove the session network or token volume',
+      );
     }
   }
 
@@ -287,13 +416,23 @@ export class ActionExecutor {
   private async removeVolumes(context: ExecutionContext, volumes: string[]): Promise<void> {
     const host = this.options.inventory.host;
     for (const volume of volumes) {
-      const { remove, refused } = await ownedVolumesToRemove(host, context.key, volume, this.options.defaults.installation);
+      const { remove, refused } = await ownedVolumesToRemove(
+        host,
+        context.key,
+        volume,
+        this.options.defaults.installation,
+      );
       for (const name of remove) {
         await host.removeVolume(name);
         await this.event(context, 'Normal', 'VolumeRemoved', `removed volume ${name} (volumeReclaimPolicy: Delete)`);
       }
       for (const name of refused) {
-        await this.event(context, 'Warning', 'VolumeConflict', `left volume ${name} alone: it does not belong to this session`);
+        await this.event(
+          context,
+          'Warning',
+          'VolumeConflict',
+          `left volume ${name} alone: it does not belong to this session`,
+        );
       }
     }
   }
@@ -314,7 +453,13 @@ export class ActionExecutor {
       const cause = dockerErrorMessage(error);
       const stuck = await this.options.stuck.setAside(container, cause).catch(() => Promise.reject(error));
       inventory.update(container.id, { name: stuck.name, state: 'dead' });
-      await this.event(context, 'Warning', 'ContainerStuck', `Docker could not remove container ${short(container.id)} (${cause}); renamed it ${stuck.name} and retries its removal`, container.labels[LABELS.uid] ?? null);
+      await this.event(
+        context,
+        'Warning',
+        'ContainerStuck',
+        `Docker could not remove container ${short(container.id)} (${cause}); renamed it ${stuck.name} and retries its removal`,
+        container.labels[LABELS.uid] ?? null,
+      );
       return false;
     }
   }
@@ -326,7 +471,12 @@ export class ActionExecutor {
    * and makes a fresh one.
    */
   private async foundDead(context: ExecutionContext, action: Action, error: unknown): Promise<boolean> {
-    const id = action.type === 'start' || action.type === 'restart' ? action.container.id : error instanceof StartError ? error.containerId : undefined;
+    const id =
+      action.type === 'start' || action.type === 'restart'
+        ? action.container.id
+        : error instanceof StartError
+          ? error.containerId
+          : undefined;
     const refused = error instanceof StartError ? error.cause : error;
     if (!id || !isRemovalRefused(refused)) return false;
     const taskLeftOver = /task [0-9a-f]+: already exists/.test(dockerErrorMessage(refused));
@@ -335,7 +485,10 @@ export class ActionExecutor {
       if (info?.State.Status !== 'dead' && info?.State.Dead !== true) return false;
     }
     this.options.inventory.update(id, { state: 'dead' });
-    context.logger.warn({ containerId: id, err: { message: dockerErrorMessage(refused) } }, 'container cannot be started again; planning again');
+    context.logger.warn(
+      { containerId: id, err: { message: dockerErrorMessage(refused) } },
+      'container cannot be started again; planning again',
+    );
     return true;
   }
 
@@ -354,7 +507,9 @@ export class ActionExecutor {
     const { inventory } = this.options;
     const info = await inventory.host.measure('inspect', () => inventory.host.docker.getContainer(id).inspect());
     if (!info.State.Running) return;
-    inventory.update(id, { ports: portsFromInspect(info.NetworkSettings.Ports as Parameters<typeof portsFromInspect>[0]) });
+    inventory.update(id, {
+      ports: portsFromInspect(info.NetworkSettings.Ports as Parameters<typeof portsFromInspect>[0]),
+    });
   }
 
   /**
@@ -376,7 +531,13 @@ export class ActionExecutor {
     } catch (error) {
       if (dockerStatusCode(error) !== 409) throw error;
       const existing = await inventory.host.inspect(options.name!);
-      const conflict = nameHolderConflict(existing.Config.Labels ?? {}, options.name!, key, context.row?.uid, this.options.defaults.installation);
+      const conflict = nameHolderConflict(
+        existing.Config.Labels ?? {},
+        options.name!,
+        key,
+        context.row?.uid,
+        this.options.defaults.installation,
+      );
       if (conflict) throw new NameConflictError(conflict);
       inventory.record({
         id: existing.Id,

@@ -30,7 +30,11 @@ export interface AdmissionOptions {
 }
 
 export function formatBytes(bytes: number): string {
-  const units: Array<[string, number]> = [['Gi', 1024 ** 3], ['Mi', 1024 ** 2], ['Ki', 1024]];
+  const units: Array<[string, number]> = [
+    ['Gi', 1024 ** 3],
+    ['Mi', 1024 ** 2],
+    ['Ki', 1024],
+  ];
   for (const [unit, size] of units) {
     if (bytes >= size) return `${Number((bytes / size).toFixed(2))}${unit}`;
   }
@@ -95,11 +99,14 @@ export class Admission {
     let { sessions, memoryBytes: used } = this.usage();
     let ahead = 0;
     const claims = new Map(this.waiting).set(session, { createdAt, memoryBytes });
-    const queue = [...claims.entries()].sort(([nameA, a], [nameB, b]) => a.createdAt - b.createdAt || nameA.localeCompare(nameB));
+    const queue = [...claims.entries()].sort(
+      ([nameA, a], [nameB, b]) => a.createdAt - b.createdAt || nameA.localeCompare(nameB),
+    );
     for (const [name, candidate] of queue) {
       const fitsCount = sessions + 1 <= maxSessions;
       const fitsMemory = used + candidate.memoryBytes <= allocatableMemoryBytes;
-      if (name === session) return fitsCount && fitsMemory ? { admitted: true } : this.refusal(fitsCount, memoryBytes, ahead);
+      if (name === session)
+        return fitsCount && fitsMemory ? { admitted: true } : this.refusal(fitsCount, memoryBytes, ahead);
       if (fitsCount && fitsMemory) {
         sessions += 1;
         used += candidate.memoryBytes;
@@ -116,7 +123,9 @@ export class Admission {
     if (!freed && !left) return;
     if (freed) this.report();
     if (this.waiting.size > 0) {
-      const oldestFirst = [...this.waiting.entries()].sort(([, a], [, b]) => a.createdAt - b.createdAt).map(([name]) => name);
+      const oldestFirst = [...this.waiting.entries()]
+        .sort(([, a], [, b]) => a.createdAt - b.createdAt)
+        .map(([name]) => name);
       this.options.onFreed(oldestFirst);
     }
   }
@@ -124,7 +133,8 @@ export class Admission {
   private refusal(fitsCount: boolean, memoryBytes: number, ahead: number): AdmissionResult {
     const { host, capacity } = this.options;
     const usage = this.usage();
-    const queue = ahead > 0 ? `; ${ahead} older waiting session${ahead === 1 ? '' : 's'} go${ahead === 1 ? 'es' : ''} first` : '';
+    const queue =
+      ahead > 0 ? `; ${ahead} older waiting session${ahead === 1 ? '' : 's'} go${ahead === 1 ? 'es' : ''} first` : '';
     if (!fitsCount) {
       return {
         admitted: false,
@@ -133,7 +143,10 @@ export class Admission {
       };
     }
     const free = Math.max(0, capacity.allocatableMemoryBytes! - usage.memoryBytes);
-    const never = memoryBytes > capacity.allocatableMemoryBytes! ? ' (more than the host can ever give: lower spec.resources.memory)' : '; starts when memory frees, oldest first';
+    const never =
+      memoryBytes > capacity.allocatableMemoryBytes!
+        ? ' (more than the host can ever give: lower spec.resources.memory)'
+        : '; starts when memory frees, oldest first';
     return {
       admitted: false,
       reason: 'InsufficientMemory',

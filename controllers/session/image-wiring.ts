@@ -6,7 +6,12 @@
  */
 import type { Logger } from 'pino';
 import type { SessionSpec } from '../../crds/session';
-import { DEFAULT_POLL_INTERVAL_SECONDS, effectivePullPolicy, parseImageReference, pullReference } from '../../crds/image-policy';
+import {
+  DEFAULT_POLL_INTERVAL_SECONDS,
+  effectivePullPolicy,
+  parseImageReference,
+  pullReference,
+} from '../../crds/image-policy';
 import { LABELS } from '../../src/model/labels';
 import type { RegistryCredentials } from '../../src/registry/auth-header';
 import { pickCredentials, readDockerConfig } from '../../src/registry/credentials';
@@ -34,11 +39,17 @@ export interface ImageOutcome {
  * An image from a registry the operator did not allow is never pulled, never asked about, and never
  * started from, even when it is already on the host: credentials and digests go only where allowed.
  */
-export function imageNotAllowed(image: string, allowed: readonly string[] | undefined): { reason: 'ImageNotAllowed'; message: string } | undefined {
+export function imageNotAllowed(
+  image: string,
+  allowed: readonly string[] | undefined,
+): { reason: 'ImageNotAllowed'; message: string } | undefined {
   if (!allowed || allowed.length === 0) return undefined;
   const { registry } = parseImageReference(image);
   if (allowed.includes(registry.toLowerCase())) return undefined;
-  return { reason: 'ImageNotAllowed', message: `image ${image} is from registry ${registry}, which this controller does not allow (SESSIONCTL_ALLOWED_REGISTRIES: ${allowed.join(', ')}); use an image from one of those` };
+  return {
+    reason: 'ImageNotAllowed',
+    message: `image ${image} is from registry ${registry}, which this controller does not allow (SESSIONCTL_ALLOWED_REGISTRIES: ${allowed.join(', ')}); use an image from one of those`,
+  };
 }
 
 /** What the image side knows before planning. */
@@ -60,20 +71,34 @@ export async function observeImage(
   input: { key: string; spec: SessionSpec; containers: ObservedContainer[]; allowedRegistries?: readonly string[] },
 ): Promise<ImageFacts> {
   const { key, spec } = input;
-  if (spec.imageUpdatePolicy !== 'Poll' || effectivePullPolicy(spec) === 'Never' || imageNotAllowed(spec.image, input.allowedRegistries)) {
+  if (
+    spec.imageUpdatePolicy !== 'Poll' ||
+    effectivePullPolicy(spec) === 'Never' ||
+    imageNotAllowed(spec.image, input.allowedRegistries)
+  ) {
     images.unfollow(key);
     rollout.forget(key);
     return {};
   }
-  const { nextCheckInMs } = images.poll(key, spec.image, (spec.imagePollIntervalSeconds ?? DEFAULT_POLL_INTERVAL_SECONDS) * 1000);
-  if (!input.containers.some((container) => container.labels[LABELS.imageDigest] !== undefined)) return { nextCheckInMs };
+  const { nextCheckInMs } = images.poll(
+    key,
+    spec.image,
+    (spec.imagePollIntervalSeconds ?? DEFAULT_POLL_INTERVAL_SECONDS) * 1000,
+  );
+  if (!input.containers.some((container) => container.labels[LABELS.imageDigest] !== undefined))
+    return { nextCheckInMs };
   return { nextCheckInMs, digest: await images.currentDigest(spec.image) };
 }
 
 /** For the plan's snapshot (DesiredSession.imageRollout): the tag's digest and the rollout's answer, claiming nothing. */
-export function rolloutFacts(rollout: ImageRollout, input: { key: string; spec: SessionSpec; facts: ImageFacts }): { digest: string; granted: boolean } | undefined {
+export function rolloutFacts(
+  rollout: ImageRollout,
+  input: { key: string; spec: SessionSpec; facts: ImageFacts },
+): { digest: string; granted: boolean } | undefined {
   const { digest } = input.facts;
-  return digest === undefined ? undefined : { digest, granted: rollout.peek(pullReference(input.spec.image), digest, input.key).granted };
+  return digest === undefined
+    ? undefined
+    : { digest, granted: rollout.peek(pullReference(input.spec.image), digest, input.key).granted };
 }
 
 /**
@@ -81,7 +106,10 @@ export function rolloutFacts(rollout: ImageRollout, input: { key: string; spec: 
  * batch place of a recreate for the image, the wait of one that was not given its turn, or the end
  * of this session's update.
  */
-export function claimRollout(rollout: ImageRollout, input: { key: string; spec: SessionSpec; plan: Plan; facts: ImageFacts }): Pick<ImageOutcome, 'batch' | 'updatePending'> {
+export function claimRollout(
+  rollout: ImageRollout,
+  input: { key: string; spec: SessionSpec; plan: Plan; facts: ImageFacts },
+): Pick<ImageOutcome, 'batch' | 'updatePending'> {
   const { key, spec, plan, facts } = input;
   // A recreate for the image returns no primary: the container it replaces is the one on the old digest.
   const recreate = plan.actions.find((action) => action.type === 'create' && action.forImage);
@@ -104,12 +132,23 @@ export function claimRollout(rollout: ImageRollout, input: { key: string; spec: 
  */
 export async function ensureImageForCreate(
   images: ImageManager,
-  input: { key: string; spec: SessionSpec; plan: Plan; facts: ImageFacts; claimed: Pick<ImageOutcome, 'batch' | 'updatePending'>; allowedRegistries?: readonly string[] },
+  input: {
+    key: string;
+    spec: SessionSpec;
+    plan: Plan;
+    facts: ImageFacts;
+    claimed: Pick<ImageOutcome, 'batch' | 'updatePending'>;
+    allowedRegistries?: readonly string[];
+  },
 ): Promise<ImageOutcome> {
   const { key, spec } = input;
   const refused = imageNotAllowed(spec.image, input.allowedRegistries);
   // The old container (if any) keeps running; no new one is created from this image.
-  if (refused) return { plan: { ...input.plan, actions: input.plan.actions.filter((action) => action.type !== 'create') }, waiting: refused };
+  if (refused)
+    return {
+      plan: { ...input.plan, actions: input.plan.actions.filter((action) => action.type !== 'create') },
+      waiting: refused,
+    };
   const outcome: ImageOutcome = { plan: input.plan, ...input.claimed };
   const timers = input.facts.nextCheckInMs === undefined ? [] : [input.facts.nextCheckInMs];
   if (outcome.updatePending) timers.push(10_000);
@@ -133,7 +172,11 @@ export async function ensureImageForCreate(
  * lookup (lookups happen only for pulls and digest checks) so that edits need no restart. Each
  * warning about the file is logged once.
  */
-export function credentialsLookup(db: Db, dockerConfigDir: string, logger: Logger): (registry: string) => Promise<RegistryCredentials | undefined> {
+export function credentialsLookup(
+  db: Db,
+  dockerConfigDir: string,
+  logger: Logger,
+): (registry: string) => Promise<RegistryCredentials | undefined> {
   const warned = new Set<string>();
   return async (registry) => {
     const table = await readRegistryCredentials(db);
@@ -154,7 +197,11 @@ export function credentialsLookup(db: Db, dockerConfigDir: string, logger: Logge
       }
     }
     const picked = pickCredentials(registry, table, file);
-    if (picked) logger.debug({ registry, source: picked.source, username: picked.credentials.username }, 'registry credentials found');
+    if (picked)
+      logger.debug(
+        { registry, source: picked.source, username: picked.credentials.username },
+        'registry credentials found',
+      );
     return picked?.credentials;
   };
 }

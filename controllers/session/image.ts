@@ -20,11 +20,11 @@ import { encodeRegistryAuth, type RegistryCredentials } from '../../src/registry
 import { RegistryError, type RegistryClient } from '../../src/registry/client';
 import { redactSecrets, serverAddressOf } from '../../src/registry/credentials';
 
-export type ImageWaitReason = 'ImagePulling' | 'ImagePullFailed' | 'ImagePullBackOff' | 'ImageNotPresent' | 'ImageNotAllowed';
+export type ImageWaitReason =
+  'ImagePulling' | 'ImagePullFailed' | 'ImagePullBackOff' | 'ImageNotPresent' | 'ImageNotAllowed';
 
 export type ImageState =
-  | { ready: true; digest: string }
-  | { ready: false; reason: ImageWaitReason; message: string; requeueAfterMs?: number };
+  { ready: true; digest: string } | { ready: false; reason: ImageWaitReason; message: string; requeueAfterMs?: number };
 
 export interface ImageManagerOptions {
   host: DockerHost;
@@ -109,18 +109,28 @@ export class ImageManager {
     if (policy === 'Never') {
       return local
         ? { ready: true, digest: localDigest(local, reference) }
-        : { ready: false, reason: 'ImageNotPresent', message: `image ${image} is not present on host ${this.options.host.name}, and imagePullPolicy is Never`, requeueAfterMs: 60_000 };
+        : {
+            ready: false,
+            reason: 'ImageNotPresent',
+            message: `image ${image} is not present on host ${this.options.host.name}, and imagePullPolicy is Never`,
+            requeueAfterMs: 60_000,
+          };
     }
-    if (local && (policy === 'IfNotPresent' || reference.digest)) return { ready: true, digest: localDigest(local, reference) };
+    if (local && (policy === 'IfNotPresent' || reference.digest))
+      return { ready: true, digest: localDigest(local, reference) };
     if (local) {
       // Always: a running pull fetches the tag's newest image anyway, so join it without asking.
       if (this.pulls.has(ref)) return this.joinPull(ref, session);
       // Otherwise pull only when the registry's digest differs from the local image's.
       const remote = await this.remoteDigest(ref, reference, DIGEST_FRESH_MS).catch((error: unknown) => {
-        this.options.logger.warn({ image: ref, err: { message: (error as Error).message } }, 'could not resolve the image digest; using the local image');
+        this.options.logger.warn(
+          { image: ref, err: { message: (error as Error).message } },
+          'could not resolve the image digest; using the local image',
+        );
         return undefined;
       });
-      if (remote === undefined || remote === localDigest(local, reference)) return { ready: true, digest: localDigest(local, reference) };
+      if (remote === undefined || remote === localDigest(local, reference))
+        return { ready: true, digest: localDigest(local, reference) };
     }
     // Synchronous from here on: the pull and failure maps are read after the last await, so that a
     // pull that ended (or failed) while we looked is joined or backed off from, never started again.
@@ -136,7 +146,12 @@ export class ImageManager {
     const blocked = this.options.registry.blockedFor(reference.registry);
     if (blocked !== undefined) {
       const seconds = Math.ceil(blocked / 1000);
-      return { ready: false, reason: 'ImagePullBackOff', message: `registry ${reference.registry} is rate limiting us: pull of image ${ref} waits; next attempt in ${seconds}s`, requeueAfterMs: Math.max(1_000, blocked) };
+      return {
+        ready: false,
+        reason: 'ImagePullBackOff',
+        message: `registry ${reference.registry} is rate limiting us: pull of image ${ref} waits; next attempt in ${seconds}s`,
+        requeueAfterMs: Math.max(1_000, blocked),
+      };
     }
     this.startPull(ref, reference);
     return this.joinPull(ref, session);
@@ -159,7 +174,12 @@ export class ImageManager {
     const busy = this.checks.has(ref) || this.pulls.has(ref);
     if (entry.nextAt <= this.now() && !busy) {
       entry.nextAt = this.now() + intervalMs;
-      this.checkForUpdate(ref).catch((error: unknown) => this.options.logger.warn({ image: ref, err: { message: (error as Error).message } }, 'image update check failed'));
+      this.checkForUpdate(ref).catch((error: unknown) =>
+        this.options.logger.warn(
+          { image: ref, err: { message: (error as Error).message } },
+          'image update check failed',
+        ),
+      );
     }
     // Due, but a check or pull of the tag is running: the pull's end wakes every follower, so asking
     // again every second would only rewrite each follower's status once a second for nothing.
@@ -250,7 +270,9 @@ export class ImageManager {
       const before = this.pullsEnded.get(ref) ?? 0;
       running = (async () => {
         try {
-          const info = await this.options.host.call('image_inspect', () => this.options.host.docker.getImage(ref).inspect());
+          const info = await this.options.host.call('image_inspect', () =>
+            this.options.host.docker.getImage(ref).inspect(),
+          );
           const image = { id: info.Id, repoDigests: info.RepoDigests ?? [] };
           // An answer from before a pull ended may name the old image: not worth remembering.
           if ((this.pullsEnded.get(ref) ?? 0) === before) this.local.set(ref, image);
@@ -269,10 +291,22 @@ export class ImageManager {
     const pull = this.pulls.get(ref);
     if (!pull) {
       const failure = this.failures.get(ref);
-      return failure ? this.backoffState(ref, failure) : { ready: false, reason: 'ImagePulling', message: `pulling image ${ref}`, requeueAfterMs: PROGRESS_REFRESH_MS };
+      return failure
+        ? this.backoffState(ref, failure)
+        : {
+            ready: false,
+            reason: 'ImagePulling',
+            message: `pulling image ${ref}`,
+            requeueAfterMs: PROGRESS_REFRESH_MS,
+          };
     }
     pull.waiters.add(session);
-    return { ready: false, reason: 'ImagePulling', message: `pulling image ${ref} on host ${this.options.host.name}: ${describeProgress(pull.progress)}`, requeueAfterMs: PROGRESS_REFRESH_MS };
+    return {
+      ready: false,
+      reason: 'ImagePulling',
+      message: `pulling image ${ref} on host ${this.options.host.name}: ${describeProgress(pull.progress)}`,
+      requeueAfterMs: PROGRESS_REFRESH_MS,
+    };
   }
 
   private backoffState(ref: string, failure: PullFailure): ImageState {
@@ -319,7 +353,8 @@ export class ImageManager {
           const message = (error as Error).message;
           let retryAt = this.now() + pullBackoffMs(attempts);
           // A rate limit is the registry's: its other images must wait too, and the digest checks.
-          if (RATE_LIMITED_PULL.test(message)) retryAt = Math.max(retryAt, this.now() + this.options.registry.rateLimited(reference.registry));
+          if (RATE_LIMITED_PULL.test(message))
+            retryAt = Math.max(retryAt, this.now() + this.options.registry.rateLimited(reference.registry));
           this.failures.set(ref, { attempts, retryAt, message });
           logger.warn({ image: ref, attempts, err: { message } }, 'image pull failed');
         },

@@ -36,7 +36,12 @@ export function lifetimeCheck(spec: SessionSpec, session: LifetimeInput, now: nu
   if (spec.maxLifetimeSeconds !== undefined && session.createdAt !== undefined) {
     const end = session.createdAt + spec.maxLifetimeSeconds * 1000;
     if (now >= end) {
-      return { expire: { reason: 'MaxLifetimeExceeded', message: `the session reached its maximum lifetime of ${duration(spec.maxLifetimeSeconds)} (spec.maxLifetimeSeconds) and is deleted` } };
+      return {
+        expire: {
+          reason: 'MaxLifetimeExceeded',
+          message: `the session reached its maximum lifetime of ${duration(spec.maxLifetimeSeconds)} (spec.maxLifetimeSeconds) and is deleted`,
+        },
+      };
     }
     deadlines.push(end);
   }
@@ -46,7 +51,10 @@ export function lifetimeCheck(spec: SessionSpec, session: LifetimeInput, now: nu
     const end = since + spec.idleTimeoutSeconds * 1000;
     if (now >= end) {
       const message = `no activity for ${duration(spec.idleTimeoutSeconds)} (spec.idleTimeoutSeconds)`;
-      if (spec.idleAction === 'Delete') return { expire: { reason: 'IdleTimeout', message: `${message}: the session is deleted (idleAction: Delete)` } };
+      if (spec.idleAction === 'Delete')
+        return {
+          expire: { reason: 'IdleTimeout', message: `${message}: the session is deleted (idleAction: Delete)` },
+        };
       check.idle = { message: `${message}: the container is stopped until the next touch` };
     } else {
       deadlines.push(end);

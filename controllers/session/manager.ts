@@ -66,7 +66,8 @@ export class SessionControllerManager {
     preinitialise(metrics, CONTROLLER_NAME);
     const host = connectHost(config, dockerHost, metrics);
     const certificateExpiry = clientCertificateExpiry(dockerHost);
-    if (certificateExpiry !== undefined) metrics.clientCertificateExpiry.set({ host: dockerHost.name }, certificateExpiry / 1000);
+    if (certificateExpiry !== undefined)
+      metrics.clientCertificateExpiry.set({ host: dockerHost.name }, certificateExpiry / 1000);
     this.admission = new Admission({
       host: host.name,
       capacity: config.capacity,
@@ -76,9 +77,16 @@ export class SessionControllerManager {
         metrics.hostAdmittedMemory.set({ host: host.name }, usage.memoryBytes);
       },
     });
-    if (config.capacity.maxSessions !== undefined) metrics.hostCapacitySessions.set({ host: host.name }, config.capacity.maxSessions);
-    if (config.capacity.allocatableMemoryBytes !== undefined) metrics.hostAllocatableMemory.set({ host: host.name }, config.capacity.allocatableMemoryBytes);
-    this.stuck = new StuckContainers({ host, logger, metrics, onRemoved: (session) => this.controller.queue.add(session) });
+    if (config.capacity.maxSessions !== undefined)
+      metrics.hostCapacitySessions.set({ host: host.name }, config.capacity.maxSessions);
+    if (config.capacity.allocatableMemoryBytes !== undefined)
+      metrics.hostAllocatableMemory.set({ host: host.name }, config.capacity.allocatableMemoryBytes);
+    this.stuck = new StuckContainers({
+      host,
+      logger,
+      metrics,
+      onRemoved: (session) => this.controller.queue.add(session),
+    });
     this.inventory = new HostInventory({
       host,
       installation: options.installation,
@@ -97,7 +105,11 @@ export class SessionControllerManager {
     activity.creates.wakeWith(wake);
     const images = new ImageManager({
       host,
-      registry: new RegistryClient({ metrics, tokenTtlMs: config.images.tokenTtlMs, insecureRegistries: config.images.insecureRegistries }),
+      registry: new RegistryClient({
+        metrics,
+        tokenTtlMs: config.images.tokenTtlMs,
+        insecureRegistries: config.images.insecureRegistries,
+      }),
       credentials: credentialsLookup(pool, config.images.dockerConfigDir, logger),
       metrics,
       logger,
@@ -130,7 +142,13 @@ export class SessionControllerManager {
         installation: options.installation,
       },
     });
-    this.controller = new Controller({ name: CONTROLLER_NAME, reconcile: reconciler.reconcile, workers: config.workers, logger, metrics });
+    this.controller = new Controller({
+      name: CONTROLLER_NAME,
+      reconcile: reconciler.reconcile,
+      workers: config.workers,
+      logger,
+      metrics,
+    });
     this.controller.on('reconciled', (key) => {
       if (this.firstResync?.delete(key)) this.noteReadiness();
     });
@@ -200,7 +218,11 @@ export class SessionControllerManager {
             },
           ],
           listener: this.listener,
-          queue: { depth: this.controller.queue.depth, inFlight: this.controller.queue.inFlight().size, oldestWaiting: () => this.controller.queue.oldestWaiting() },
+          queue: {
+            depth: this.controller.queue.depth,
+            inFlight: this.controller.queue.inFlight().size,
+            oldestWaiting: () => this.controller.queue.oldestWaiting(),
+          },
           version: version ?? 'unknown',
           startedAt: this.startedAt,
           ready: () => this.ready,
@@ -269,7 +291,11 @@ export class SessionControllerManager {
       this.abort.abort();
       await Promise.all([this.poll.stop(), this.resync.stop(), this.listener.stop()]);
       const finished = await this.controller.stop(config.shutdownTimeoutMs);
-      if (!finished) logger.warn({ timeoutMs: config.shutdownTimeoutMs }, 'abandoned in-flight reconciles at shutdown; the next start picks them up');
+      if (!finished)
+        logger.warn(
+          { timeoutMs: config.shutdownTimeoutMs },
+          'abandoned in-flight reconciles at shutdown; the next start picks them up',
+        );
       await this.inventory.stop();
       this.stuck.stop();
       await this.server.stop();

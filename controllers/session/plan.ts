@@ -83,7 +83,14 @@ export type Action =
   | { type: 'remove'; container: ObservedContainer; reason: RemoveReason }
   | { type: 'create'; start: boolean; replaced?: ObservedContainer; forImage?: boolean }
   | { type: 'start'; container: ObservedContainer }
-  | { type: 'restart'; container: ObservedContainer; exitCode?: number; oomKilled: boolean; unhealthy?: boolean; crashLoop?: CrashLoopRestart }
+  | {
+      type: 'restart';
+      container: ObservedContainer;
+      exitCode?: number;
+      oomKilled: boolean;
+      unhealthy?: boolean;
+      crashLoop?: CrashLoopRestart;
+    }
   | { type: 'stop'; container: ObservedContainer; reason: StopReason }
   | { type: 'observePorts'; container: ObservedContainer }
   | { type: 'expire'; reason: ExpireReason; message: string }
@@ -162,19 +169,25 @@ export function plan(input: PlanInput): Plan {
   // Containers set aside as stuck are no longer the session's: their removal is retried on its own.
   const containers = input.containers.filter((container) => !isStuckContainerName(container.name));
   if (!desired) {
-    return { actions: containers.filter(removable).map((container) => ({ type: 'remove', container, reason: 'orphan' })), holdsRoom: false };
+    return {
+      actions: containers.filter(removable).map((container) => ({ type: 'remove', container, reason: 'orphan' })),
+      holdsRoom: false,
+    };
   }
   // A container of an earlier row that had the same name is not ours to keep, whatever else holds.
   const stale = containers.filter((container) => container.labels[LABELS.uid] !== desired.uid);
   const own = containers.filter((container) => container.labels[LABELS.uid] === desired.uid);
-  const actions: Action[] = stale.filter(removable).map((container) => ({ type: 'remove', container, reason: 'stale-uid' }));
+  const actions: Action[] = stale
+    .filter(removable)
+    .map((container) => ({ type: 'remove', container, reason: 'stale-uid' }));
 
   if (desired.deletionRequested) {
     actions.push(...own.map((container) => ({ type: 'remove' as const, container, reason: 'deleting' as const })));
     // Only a valid spec can say Delete: with an unreadable one, the data is kept.
     const spec = desired.spec.ok ? desired.spec.value : undefined;
     const named = (spec?.volumes ?? []).filter((volume) => volume.hostPath === undefined).map((volume) => volume.name);
-    if (spec?.volumeReclaimPolicy === 'Delete' && named.length > 0) actions.push({ type: 'removeVolumes', volumes: named });
+    if (spec?.volumeReclaimPolicy === 'Delete' && named.length > 0)
+      actions.push({ type: 'removeVolumes', volumes: named });
     if (desired.hasFinalizer) actions.push({ type: 'finalize' });
     return { actions, holdsRoom: false };
   }
@@ -197,27 +210,48 @@ export function plan(input: PlanInput): Plan {
   const alive = own.filter((container) => container.state !== 'dead' && container.state !== 'removing');
   const result = planContainer(input, spec, alive, actions, lifetime.idle);
   // Far deadlines are looked at again hourly, so that a clock step or a lost timer heals by itself.
-  const nextTimer = timers.length > 0 ? Math.min(LONGEST_REQUEUE_MS, Math.max(0, Math.min(...timers) - input.now)) : undefined;
-  if (nextTimer !== undefined && (result.requeueAfterMs === undefined || nextTimer < result.requeueAfterMs)) result.requeueAfterMs = nextTimer;
+  const nextTimer =
+    timers.length > 0 ? Math.min(LONGEST_REQUEUE_MS, Math.max(0, Math.min(...timers) - input.now)) : undefined;
+  if (nextTimer !== undefined && (result.requeueAfterMs === undefined || nextTimer < result.requeueAfterMs))
+    result.requeueAfterMs = nextTimer;
   return result;
 }
 
-function planContainer(input: PlanInput, spec: SessionSpec, own: ObservedContainer[], actions: Action[], idle: { message: string } | undefined): Plan {
+function planContainer(
+  input: PlanInput,
+  spec: SessionSpec,
+  own: ObservedContainer[],
+  actions: Action[],
+  idle: { message: string } | undefined,
+): Plan {
   const desired = input.desired!;
   const name = containerName(input.name);
-  const [primary, ...duplicates] = [...own].sort((a, b) => Number(b.name === name) - Number(a.name === name) || rank(b) - rank(a));
-  actions.push(...duplicates.map((container) => ({ type: 'remove' as const, container, reason: 'duplicate' as const })));
+  const [primary, ...duplicates] = [...own].sort(
+    (a, b) => Number(b.name === name) - Number(a.name === name) || rank(b) - rank(a),
+  );
+  actions.push(
+    ...duplicates.map((container) => ({ type: 'remove' as const, container, reason: 'duplicate' as const })),
+  );
 
   const wantRunning = spec.state === 'Running' && idle === undefined;
   const idleWaiting: Waiting | undefined = idle ? { reason: 'IdleTimeout', message: idle.message } : undefined;
   const admit = (): Plan | undefined => {
     const decision = input.host?.admission ?? { admitted: true };
     if (decision.admitted) return undefined;
-    return { actions, primary, holdsRoom: false, waiting: { reason: decision.reason, message: decision.message, unschedulable: true } };
+    return {
+      actions,
+      primary,
+      holdsRoom: false,
+      waiting: { reason: decision.reason, message: decision.message, unschedulable: true },
+    };
   };
 
   const hash = desired.containerHash ?? specHash(spec);
-  const forImage = primary !== undefined && primary.labels[LABELS.specHash] === hash && imageMoved(primary, desired) && desired.imageRollout?.granted === true;
+  const forImage =
+    primary !== undefined &&
+    primary.labels[LABELS.specHash] === hash &&
+    imageMoved(primary, desired) &&
+    desired.imageRollout?.granted === true;
   if (!primary || primary.labels[LABELS.specHash] !== hash || forImage) {
     // A session that runs keeps its room across a recreate; only a new one waits for room.
     if (wantRunning && primary?.state !== 'running') {
@@ -247,7 +281,8 @@ function planContainer(input: PlanInput, spec: SessionSpec, own: ObservedContain
         actions.push({ type: 'restart', container: primary, oomKilled: false, unhealthy: true, ...decision.go });
         return { actions, primary, holdsRoom: true };
       }
-      if (primary.state === 'running' && spec.ports.length > 0 && primary.ports === undefined) actions.push({ type: 'observePorts', container: primary });
+      if (primary.state === 'running' && spec.ports.length > 0 && primary.ports === undefined)
+        actions.push({ type: 'observePorts', container: primary });
       return { actions, primary, holdsRoom: true };
     case 'created': {
       if (!wantRunning) return { actions, primary, holdsRoom: false, waiting: idleWaiting };
@@ -258,17 +293,31 @@ function planContainer(input: PlanInput, spec: SessionSpec, own: ObservedContain
     }
     case 'restarting':
     case 'removing':
-      return { actions, primary, holdsRoom: true, requeueAfterMs: 1_000, waiting: { reason: 'Transitioning', message: `container is ${primary.state}` } };
+      return {
+        actions,
+        primary,
+        holdsRoom: true,
+        requeueAfterMs: 1_000,
+        waiting: { reason: 'Transitioning', message: `container is ${primary.state}` },
+      };
     case 'exited':
     case 'dead': {
       // (planContainer never sees a dead container; the case keeps the switch exhaustive.)
-      if (!wantRunning || !shouldRestart(spec, primary)) return { actions, primary, holdsRoom: false, waiting: idleWaiting };
-      if (budget.spent) return { actions, primary, holdsRoom: false, restartLimitExceeded: { message: budget.message } };
+      if (!wantRunning || !shouldRestart(spec, primary))
+        return { actions, primary, holdsRoom: false, waiting: idleWaiting };
+      if (budget.spent)
+        return { actions, primary, holdsRoom: false, restartLimitExceeded: { message: budget.message } };
       const decision = restartWait(input, primary, `the container exited with code ${primary.exitCode ?? 'unknown'}`);
       if ('wait' in decision) return { ...decision.wait, actions, primary, holdsRoom: true };
       const refused = admit();
       if (refused) return refused;
-      actions.push({ type: 'restart', container: primary, exitCode: primary.exitCode, oomKilled: primary.oomKilled === true, ...decision.go });
+      actions.push({
+        type: 'restart',
+        container: primary,
+        exitCode: primary.exitCode,
+        oomKilled: primary.oomKilled === true,
+        ...decision.go,
+      });
       return { actions, primary, holdsRoom: true };
     }
   }
@@ -288,21 +337,34 @@ function restartBudget(spec: SessionSpec, restartCount: number, session: string)
  * pace of crash-loop restarts. The first restart after a failure never waits for the host: only a
  * container that keeps crashing yields.
  */
-function restartWait(input: PlanInput, primary: ObservedContainer, why: string): { wait: Pick<Plan, 'requeueAfterMs' | 'waiting'> } | { go: { crashLoop?: CrashLoopRestart } } {
+function restartWait(
+  input: PlanInput,
+  primary: ObservedContainer,
+  why: string,
+): { wait: Pick<Plan, 'requeueAfterMs' | 'waiting'> } | { go: { crashLoop?: CrashLoopRestart } } {
   const consecutive = ranStably(primary, input.now) ? 0 : input.restarts.consecutive;
   const delay = crashBackoffMs(consecutive, input.restarts.jitter ?? input.jitter);
   if (delay <= 0) return { go: {} };
   const readyAt = (input.restarts.lastRestartAt ?? 0) + delay;
   if (readyAt > input.now) {
     const seconds = Math.ceil((readyAt - input.now) / 1000);
-    return { wait: { requeueAfterMs: readyAt - input.now, waiting: { reason: 'BackOff', message: `back-off ${seconds}s restarting: ${why}` } } };
+    return {
+      wait: {
+        requeueAfterMs: readyAt - input.now,
+        waiting: { reason: 'BackOff', message: `back-off ${seconds}s restarting: ${why}` },
+      },
+    };
   }
   const overdue = input.now - readyAt >= CRASH_RESTART_DEFERRAL.maxMs;
   if (!overdue && input.host?.busyCreating) {
     return {
       wait: {
         requeueAfterMs: CRASH_RESTART_DEFERRAL.maxMs - (input.now - readyAt),
-        waiting: { reason: 'BackOff', message: `back-off restarting: ${why}; the restart waits while the host creates other sessions`, deferred: 'HostCreating' },
+        waiting: {
+          reason: 'BackOff',
+          message: `back-off restarting: ${why}; the restart waits while the host creates other sessions`,
+          deferred: 'HostCreating',
+        },
       },
     };
   }
@@ -311,7 +373,11 @@ function restartWait(input: PlanInput, primary: ObservedContainer, why: string):
     return {
       wait: {
         requeueAfterMs: turnInMs,
-        waiting: { reason: 'BackOff', message: `back-off restarting: ${why}; the host paces crash-loop restarts, and this one's turn comes in ${Math.ceil(turnInMs / 100) / 10}s`, deferred: 'Paced' },
+        waiting: {
+          reason: 'BackOff',
+          message: `back-off restarting: ${why}; the host paces crash-loop restarts, and this one's turn comes in ${Math.ceil(turnInMs / 100) / 10}s`,
+          deferred: 'Paced',
+        },
       },
     };
   }

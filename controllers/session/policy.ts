@@ -30,5 +30,10 @@ export function egressProblems(spec: SessionSpec, defaultEgress: 'Internet' | 'N
   const egress = spec.network?.egress ?? defaultEgress;
   if (egress !== 'None' || spec.ports.length === 0) return [];
   const why = spec.network?.egress === undefined ? " (this controller's default, SESSIONCTL_DEFAULT_EGRESS)" : '';
-  return [{ path: 'spec.network.egress', message: `None${why} gives the container an internal network, on which Docker publishes no ports; drop spec.ports, or set spec.network.egress: Internet` }];
+  return [
+    {
+      path: 'spec.network.egress',
+      message: `None${why} gives the container an internal network, on which Docker publishes no ports; drop spec.ports, or set spec.network.egress: Internet`,
+    },
+  ];
 }

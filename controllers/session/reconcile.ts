@@ -16,13 +16,34 @@ import type { Metrics } from '../../src/metrics/registry';
 import type { ReconcileContext, ReconcileOutcome } from '../../src/runtime/controller';
 import type { Db } from '../../src/store/db';
 import type { EventReason, EventType } from '../../src/store/events';
-import { CONTAINER_FINALIZER, getSession, writeStatus, type SessionRow, type SessionTokenInfo } from '../../src/store/sessions';
+import {
+  CONTAINER_FINALIZER,
+  getSession,
+  writeStatus,
+  type SessionRow,
+  type SessionTokenInfo,
+} from '../../src/store/sessions';
 import { deleteToken, mintToken } from '../../src/store/tokens';
 import { ActionExecutor, emitEvent } from './actions';
 import type { Admission } from './admission';
 import type { ImageManager } from './image';
-import { claimRollout, ensureImageForCreate, observeImage, rolloutFacts, type ImageFacts, type ImageOutcome } from './image-wiring';
-import { CRASH_RESTART_DEFERRAL, plan, type DeferralReason, type DesiredSession, type HostFacts, type Plan, type RestartHistory } from './plan';
+import {
+  claimRollout,
+  ensureImageForCreate,
+  observeImage,
+  rolloutFacts,
+  type ImageFacts,
+  type ImageOutcome,
+} from './image-wiring';
+import {
+  CRASH_RESTART_DEFERRAL,
+  plan,
+  type DeferralReason,
+  type DesiredSession,
+  type HostFacts,
+  type Plan,
+  type RestartHistory,
+} from './plan';
 import { isLateOom } from './late-oom';
 import { egressProblems, hostPolicyProblems } from './policy';
 import { ceilingProblems, type Ceilings } from './ceilings';
@@ -100,12 +121,24 @@ export class SessionReconciler {
 
     const desired = row && spec && this.desiredSession(row, spec, containerHash);
     const following = row !== undefined && valid !== undefined && !row.deletionRequestedAt;
-    const imageFacts: ImageFacts = following ? await observeImage(this.options.images, this.options.rollout, { key, spec: valid, containers: inventory.forSession(key), allowedRegistries: this.options.allowedRegistries }) : this.unfollow(key);
+    const imageFacts: ImageFacts = following
+      ? await observeImage(this.options.images, this.options.rollout, {
+          key,
+          spec: valid,
+          containers: inventory.forSession(key),
+          allowedRegistries: this.options.allowedRegistries,
+        })
+      : this.unfollow(key);
 
     // From the snapshot to the claims, no await: what the plan was shown is still true when it is claimed.
     let result = plan({
       name: key,
-      desired: desired && { ...desired, imageRollout: following ? rolloutFacts(this.options.rollout, { key, spec: valid, facts: imageFacts }) : undefined },
+      desired: desired && {
+        ...desired,
+        imageRollout: following
+          ? rolloutFacts(this.options.rollout, { key, spec: valid, facts: imageFacts })
+          : undefined,
+      },
       containers: inventory.forSession(key),
       restarts: this.restarts.get(key) ?? { consecutive: 0 },
       now: this.now(),
@@ -113,18 +146,38 @@ export class SessionReconciler {
       host: this.hostFacts(key, row, memoryBytes),
     });
     this.claimWhatThePlanUses(key, row, result, memoryBytes);
-    const claimed = following ? claimRollout(this.options.rollout, { key, spec: valid, plan: result, facts: imageFacts }) : {};
+    const claimed = following
+      ? claimRollout(this.options.rollout, { key, spec: valid, plan: result, facts: imageFacts })
+      : {};
 
     let image: ImageOutcome | undefined;
     if (following) {
-      image = await ensureImageForCreate(this.options.images, { key, spec: valid, plan: result, facts: imageFacts, claimed, allowedRegistries: this.options.allowedRegistries });
+      image = await ensureImageForCreate(this.options.images, {
+        key,
+        spec: valid,
+        plan: result,
+        facts: imageFacts,
+        claimed,
+        allowedRegistries: this.options.allowedRegistries,
+      });
       result = image.plan;
     }
 
     // The whole spec at debug level, for "why did it do that?"; the logger redacts spec.env.
-    logger.debug({ generation: row?.generation, spec: row?.spec, actions: result.actions.map((action) => action.type), waiting: result.waiting }, 'planned');
+    logger.debug(
+      {
+        generation: row?.generation,
+        spec: row?.spec,
+        actions: result.actions.map((action) => action.type),
+        waiting: result.waiting,
+      },
+      'planned',
+    );
     const restartCount = row && row.status.observedGeneration === row.generation ? (row.status.restartCount ?? 0) : 0;
-    const execution = await this.executor.execute({ key, row, spec: valid, revision, restartCount, logger, imageDigest: image?.digest, imageBatch: image?.batch }, result.actions);
+    const execution = await this.executor.execute(
+      { key, row, spec: valid, revision, restartCount, logger, imageDigest: image?.digest, imageBatch: image?.batch },
+      result.actions,
+    );
     if (execution.failure?.reason === 'ImageNotPresent' && valid) this.options.images.forget(valid.image);
     const unschedulable = result.waiting && 'unschedulable' in result.waiting;
     if (result.holdsRoom && !execution.finalized) admission.hold(key, memoryBytes);
@@ -225,10 +278,14 @@ export class SessionReconciler {
    */
   private claimWhatThePlanUses(key: string, row: Row | undefined, result: Plan, memoryBytes: number): void {
     const { admission, activity } = this.options;
-    if (row && result.waiting && 'unschedulable' in result.waiting) admission.tryAdmit(key, row.createdAt.getTime(), memoryBytes);
+    if (row && result.waiting && 'unschedulable' in result.waiting)
+      admission.tryAdmit(key, row.createdAt.getTime(), memoryBytes);
     else if (result.holdsRoom) admission.hold(key, memoryBytes);
-    const restartsCrashLoop = result.actions.some((action) => action.type === 'restart' && action.crashLoop !== undefined);
-    if (restartsCrashLoop || (result.waiting && 'deferred' in result.waiting && result.waiting.deferred === 'Paced')) activity.crashRestarts.turnIn(key);
+    const restartsCrashLoop = result.actions.some(
+      (action) => action.type === 'restart' && action.crashLoop !== undefined,
+    );
+    if (restartsCrashLoop || (result.waiting && 'deferred' in result.waiting && result.waiting.deferred === 'Paced'))
+      activity.crashRestarts.turnIn(key);
   }
 
   /** The schema, then what this controller's configuration allows. */
@@ -248,7 +305,12 @@ export class SessionReconciler {
    * a rotation), when it expired, or when it belongs to an earlier row of the same name. The token id
    * goes into the container's hash, so a new token recreates the container and the old one stops working.
    */
-  private async syncToken(row: Row, spec: SessionSpec | undefined, revision: ContainerRevision, logger: Logger): Promise<void> {
+  private async syncToken(
+    row: Row,
+    spec: SessionSpec | undefined,
+    revision: ContainerRevision,
+    logger: Logger,
+  ): Promise<void> {
     if (!spec) return;
     if (!spec.auth) {
       if (row.token) await deleteToken(this.options.db, row.name);
@@ -256,13 +318,23 @@ export class SessionReconciler {
       return;
     }
     const token = row.token?.sessionUid === row.uid ? row.token : undefined;
-    const reason = !token ? (row.status.containerId ? 'requested' : 'initial') : token.expiresAt.getTime() <= this.now() ? 'expired' : undefined;
+    const reason = !token
+      ? row.status.containerId
+        ? 'requested'
+        : 'initial'
+      : token.expiresAt.getTime() <= this.now()
+        ? 'expired'
+        : undefined;
     if (reason) {
       const minted = await mintToken(this.options.db, row.name, row.uid, spec.auth.tokenTtlSeconds);
       if (!minted) return;
       row.token = minted;
       this.options.metrics.tokenRotations.inc({ reason });
-      const what = { initial: 'minted the access token', expired: 'rotated the access token: it expired', requested: 'rotated the access token, as requested' }[reason];
+      const what = {
+        initial: 'minted the access token',
+        expired: 'rotated the access token: it expired',
+        requested: 'rotated the access token, as requested',
+      }[reason];
       await this.event(row, 'Normal', 'TokenRotated', `${what}; valid until ${minted.expiresAt.toISOString()}`, logger);
       logger.info({ reason, tokenId: minted.tokenId }, 'access token minted');
     }
@@ -273,7 +345,12 @@ export class SessionReconciler {
    * One event per backoff: a due restart deferred for a busy host or for its turn is the same wait,
    * told in status.
    */
-  private async backOffEvent(key: string, row: Row, waiting: { message: string; deferred?: DeferralReason }, logger: Logger): Promise<void> {
+  private async backOffEvent(
+    key: string,
+    row: Row,
+    waiting: { message: string; deferred?: DeferralReason },
+    logger: Logger,
+  ): Promise<void> {
     if (!waiting.deferred) return this.event(row, 'Warning', 'BackOff', waiting.message, logger);
     this.countDeferral(key, waiting.deferred);
   }
@@ -294,7 +371,12 @@ export class SessionReconciler {
    * The oom event of the exit the last restart followed came after the restart: record that exit as
    * OOMKilled after all (status, an event, the restart counter by reason).
    */
-  private async correctLateOom(key: string, row: Row, own: ObservedContainer[], logger: Logger): Promise<{ code?: number; oomKilled: boolean } | undefined> {
+  private async correctLateOom(
+    key: string,
+    row: Row,
+    own: ObservedContainer[],
+    logger: Logger,
+  ): Promise<{ code?: number; oomKilled: boolean } | undefined> {
     const history = this.restarts.get(key);
     const container = own.find((candidate) => candidate.state === 'running');
     if (!history?.lastExit || !container || !isLateOom(container, history.lastExit)) return undefined;
@@ -315,11 +397,20 @@ export class SessionReconciler {
       this.options.metrics.admissionRefusals.inc({ host: this.options.inventory.host.name, reason: scheduled.reason });
       await this.event(row, 'Warning', 'FailedScheduling', scheduled.message, logger);
     } else if (scheduled?.status === 'True' && before?.status === 'False') {
-      await this.event(row, 'Normal', 'Scheduled', `room freed on Docker host ${this.options.inventory.host.name}`, logger);
+      await this.event(
+        row,
+        'Normal',
+        'Scheduled',
+        `room freed on Docker host ${this.options.inventory.host.name}`,
+        logger,
+      );
     }
     await this.imageEvents(row, status, logger);
     const ready = findCondition(status, 'Ready');
-    if (ready?.reason === 'RestartLimitExceeded' && findCondition(row.status, 'Ready')?.reason !== 'RestartLimitExceeded') {
+    if (
+      ready?.reason === 'RestartLimitExceeded' &&
+      findCondition(row.status, 'Ready')?.reason !== 'RestartLimitExceeded'
+    ) {
       this.options.metrics.restartLimitExceeded.inc();
       await this.event(row, 'Warning', 'RestartLimitExceeded', ready.message, logger);
     }
@@ -332,10 +423,19 @@ export class SessionReconciler {
     if (!now || now.reason === before?.reason) return;
     const image = (row.spec as { image?: string }).image;
     if (now.reason === 'ImagePulling') await this.event(row, 'Normal', 'Pulling', `pulling image ${image}`, logger);
-    else if (now.reason === 'ImagePullFailed' || now.reason === 'ImagePullBackOff') await this.event(row, 'Warning', now.reason, now.message, logger);
+    else if (now.reason === 'ImagePullFailed' || now.reason === 'ImagePullBackOff')
+      await this.event(row, 'Warning', now.reason, now.message, logger);
     else if (now.reason === 'ImageNotPresent') await this.event(row, 'Warning', 'ImageNotPresent', now.message, logger);
-    else if (now.reason === 'ImageUpdatePending') await this.event(row, 'Normal', 'ImageUpdatePending', now.message, logger);
-    else if (now.status === 'True' && before?.reason === 'ImagePulling') await this.event(row, 'Normal', 'Pulled', `image ${image} is on host ${this.options.inventory.host.name}`, logger);
+    else if (now.reason === 'ImageUpdatePending')
+      await this.event(row, 'Normal', 'ImageUpdatePending', now.message, logger);
+    else if (now.status === 'True' && before?.reason === 'ImagePulling')
+      await this.event(
+        row,
+        'Normal',
+        'Pulled',
+        `image ${image} is on host ${this.options.inventory.host.name}`,
+        logger,
+      );
   }
 
   private observeReadiness(row: Row, status: SessionStatus): void {

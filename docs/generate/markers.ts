@@ -11,7 +11,9 @@ function bounds(text: string, id: string, file: string): { from: number; to: num
   const from = text.indexOf(begin(id));
   const to = text.indexOf(end(id));
   if (from < 0 || to < from) {
-    throw new Error(`${file}: no generated section "${id}". Add the two lines\n${begin(id)}\n${end(id)}\nwhere the table belongs, then run npm run docs:generate.`);
+    throw new Error(
+      `${file}: no generated section "${id}". Add the two lines\n${begin(id)}\n${end(id)}\nwhere the table belongs, then run npm run docs:generate.`,
+    );
   }
   return { from: from + begin(id).length, to };
 }

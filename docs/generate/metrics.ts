@@ -17,7 +17,10 @@ export interface MetricSource {
 /** Every component that exports metrics. To document a new registry, add one line here. */
 export const METRIC_SOURCES: MetricSource[] = [
   { title: 'Controller (`/metrics` on `SESSIONCTL_METRICS_ADDR`)', registry: () => createMetrics().registry },
-  { title: 'Gateway (`/metrics` on `SESSIONCTL_GATEWAY_METRICS_ADDR`)', registry: () => createGatewayMetrics().registry },
+  {
+    title: 'Gateway (`/metrics` on `SESSIONCTL_GATEWAY_METRICS_ADDR`)',
+    registry: () => createGatewayMetrics().registry,
+  },
 ];
 
 export interface DocumentedMetric {
@@ -49,7 +52,10 @@ export function metricsOf(source: MetricSource): DocumentedMetric[] {
 
 export function renderMetricsTable(): string {
   return METRIC_SOURCES.map((source) => {
-    const rows = metricsOf(source).map((metric) => `| \`${metric.name}\` | ${metric.type} | ${metric.labels.map((label) => `\`${label}\``).join(', ') || '—'} | ${cell(metric.help)} |`);
+    const rows = metricsOf(source).map(
+      (metric) =>
+        `| \`${metric.name}\` | ${metric.type} | ${metric.labels.map((label) => `\`${label}\``).join(', ') || '—'} | ${cell(metric.help)} |`,
+    );
     return [`### ${source.title}`, '', '| metric | type | labels | help |', '|---|---|---|---|', ...rows].join('\n');
   }).join('\n\n');
 }

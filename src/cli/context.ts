@@ -11,7 +11,10 @@ import type { Pool } from 'pg';
 /** A failure the user caused or can fix; the message says what and how. Exit code 1. */
 export class CommandError extends Error {
   override readonly name = 'CommandError';
-  constructor(message: string, readonly exitCode = 1) {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
     super(message);
   }
 }

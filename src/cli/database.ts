@@ -5,6 +5,15 @@
 import { childEnvironment, type Config } from '../config';
 import { ensureEmbeddedPostgres } from '../store/embedded';
 
-export async function databaseUrl(config: Pick<Config, 'databaseUrl' | 'stateDir' | 'embeddedPostgresPort'>): Promise<string> {
-  return config.databaseUrl ?? ensureEmbeddedPostgres({ stateDir: config.stateDir, port: config.embeddedPostgresPort, environment: childEnvironment({}) });
+export async function databaseUrl(
+  config: Pick<Config, 'databaseUrl' | 'stateDir' | 'embeddedPostgresPort'>,
+): Promise<string> {
+  return (
+    config.databaseUrl ??
+    ensureEmbeddedPostgres({
+      stateDir: config.stateDir,
+      port: config.embeddedPostgresPort,
+      environment: childEnvironment({}),
+    })
+  );
 }

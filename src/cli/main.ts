@@ -22,7 +22,8 @@ import { CommandError } from './context';
 import { DurationError } from './format';
 import { ManifestError } from './manifests';
 
-const version = (JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+const version = (JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string })
+  .version;
 
 export function buildProgram(): Command {
   const program = new Command('sessionctl')
@@ -30,7 +31,10 @@ export function buildProgram(): Command {
     .version(version)
     .showSuggestionAfterError(true)
     .exitOverride()
-    .addHelpText('after', '\nExamples:\n  sessionctl apply -f crds/examples/ --wait\n  sessionctl get sessions -o wide\n  sessionctl describe session alice');
+    .addHelpText(
+      'after',
+      '\nExamples:\n  sessionctl apply -f crds/examples/ --wait\n  sessionctl get sessions -o wide\n  sessionctl describe session alice',
+    );
   registerController(program, version);
   registerGateway(program, version);
   registerApply(program);
@@ -47,11 +51,24 @@ export function buildProgram(): Command {
 export function explain(error: unknown): { message: string; code: number } {
   if (error instanceof CommandError) return { message: error.message, code: error.exitCode };
   if (error instanceof SelectorError || error instanceof DurationError) return { message: error.message, code: 2 };
-  if (error instanceof ConfigError || error instanceof ManifestError || error instanceof SessionValidationError) return { message: error.message, code: 1 };
+  if (error instanceof ConfigError || error instanceof ManifestError || error instanceof SessionValidationError)
+    return { message: error.message, code: 1 };
   const pgCode = (error as { code?: string }).code;
-  if (pgCode === '42P01' || pgCode === '3F000') return { message: `the sessionctl tables do not exist in this database: run \`sessionctl migrate\` first (${(error as Error).message})`, code: 1 };
-  if (pgCode === '42501') return { message: `permission denied by the database: ${(error as Error).message}. Use a role that may do this (see "Database roles" in the README)`, code: 1 };
-  if (pgCode === 'ECONNREFUSED') return { message: `cannot reach the database (${(error as Error).message}): set DATABASE_URL, or run \`npm run env:up\` for a local one`, code: 1 };
+  if (pgCode === '42P01' || pgCode === '3F000')
+    return {
+      message: `the sessionctl tables do not exist in this database: run \`sessionctl migrate\` first (${(error as Error).message})`,
+      code: 1,
+    };
+  if (pgCode === '42501')
+    return {
+      message: `permission denied by the database: ${(error as Error).message}. Use a role that may do this (see "Database roles" in the README)`,
+      code: 1,
+    };
+  if (pgCode === 'ECONNREFUSED')
+    return {
+      message: `cannot reach the database (${(error as Error).message}): set DATABASE_URL, or run \`npm run env:up\` for a local one`,
+      code: 1,
+    };
   return { message: (error as Error).message ?? String(error), code: 1 };
 }
 

@@ -49,7 +49,9 @@ export function readManifests(targets: string[], options: { recursive: boolean; 
       if (document.errors.length > 0) {
         for (const error of document.errors) {
           const position = lineCounter.linePos(error.pos[0]);
-          problems.push(`${label}:${position.line}:${position.col}: YAML syntax error: ${error.message.split('\n')[0]}`);
+          problems.push(
+            `${label}:${position.line}:${position.col}: YAML syntax error: ${error.message.split('\n')[0]}`,
+          );
         }
         continue;
       }
@@ -81,7 +83,10 @@ export function readManifests(targets: string[], options: { recursive: boolean; 
  * wrongly typed field is reported on its own line), else the closest ancestor that does.
  */
 function sourceOffset(document: Document, fieldPath: string): number {
-  const segments = fieldPath.replace(/\[(\d+)\]/g, '.$1').split('.').filter(Boolean);
+  const segments = fieldPath
+    .replace(/\[(\d+)\]/g, '.$1')
+    .split('.')
+    .filter(Boolean);
   let node: unknown = document.contents;
   let offset = document.contents?.range?.[0] ?? 0;
   for (const segment of segments) {

@@ -9,14 +9,16 @@ export type Progress = { state: 'pending' | 'done' | 'failed'; detail: string };
 export function progressOf(session: Session | undefined): Progress {
   if (!session) return { state: 'failed', detail: 'the session was deleted' };
   const { status, metadata, spec } = session;
-  if (status.observedGeneration !== metadata.generation) return { state: 'pending', detail: 'waiting for the controller to observe this generation' };
+  if (status.observedGeneration !== metadata.generation)
+    return { state: 'pending', detail: 'waiting for the controller to observe this generation' };
   const condition = (type: string) => status.conditions?.find((entry) => entry.type === type);
   const valid = condition('Valid');
   if (valid?.status === 'False') return { state: 'failed', detail: `${valid.reason}: ${valid.message}` };
   const ready = condition('Ready');
   if (ready?.status === 'True') return { state: 'done', detail: 'Ready' };
   if (spec.state === 'Stopped' && status.phase === 'Stopped') return { state: 'done', detail: 'Stopped' };
-  if (status.phase === 'Failed') return { state: 'failed', detail: `${ready?.reason ?? 'Failed'}: ${ready?.message ?? ''}` };
+  if (status.phase === 'Failed')
+    return { state: 'failed', detail: `${ready?.reason ?? 'Failed'}: ${ready?.message ?? ''}` };
   return { state: 'pending', detail: ready ? `${ready.reason}: ${ready.message}` : 'waiting' };
 }
 
@@ -28,7 +30,11 @@ interface Output {
 
 const MANY = 20;
 
-export async function followSessions(client: SessionClient, names: string[], options: { timeoutMs: number; out: Output }): Promise<Array<{ name: string; detail: string }>> {
+export async function followSessions(
+  client: SessionClient,
+  names: string[],
+  options: { timeoutMs: number; out: Output },
+): Promise<Array<{ name: string; detail: string }>> {
   const { out } = options;
   const progress = new Map<string, Progress>(names.map((name) => [name, { state: 'pending', detail: 'waiting' }]));
   const abort = new AbortController();
@@ -37,7 +43,8 @@ export async function followSessions(client: SessionClient, names: string[], opt
   const render = (changed?: string) => {
     if (!out.isTTY) {
       const entry = changed ? progress.get(changed) : undefined;
-      if (changed && entry && entry.state !== 'pending') out.write(`session/${changed} ${entry.state === 'done' ? entry.detail : `failed: ${entry.detail}`}\n`);
+      if (changed && entry && entry.state !== 'pending')
+        out.write(`session/${changed} ${entry.state === 'done' ? entry.detail : `failed: ${entry.detail}`}\n`);
       return;
     }
     const lines =
@@ -84,7 +91,9 @@ export async function followSessions(client: SessionClient, names: string[], opt
   for (const [name, entry] of progress) {
     if (entry.state === 'pending') progress.set(name, { state: 'failed', detail: `timed out: ${entry.detail}` });
   }
-  return [...progress].filter(([, entry]) => entry.state === 'failed').map(([name, entry]) => ({ name, detail: entry.detail }));
+  return [...progress]
+    .filter(([, entry]) => entry.state === 'failed')
+    .map(([name, entry]) => ({ name, detail: entry.detail }));
 }
 
 function bar(progress: Map<string, Progress>, columns: number): string {

@@ -9,7 +9,15 @@
 import type { Pool } from 'pg';
 import { API_VERSION, KIND, describeProblems, validateDocument, type SessionDocumentInput } from '../../crds/session';
 import { createPool } from '../store/db';
-import { deleteSessions, getSession, listSessions, requestRestart, touchSession, upsertSessions, type ApplyOutcome } from '../store/sessions';
+import {
+  deleteSessions,
+  getSession,
+  listSessions,
+  requestRestart,
+  touchSession,
+  upsertSessions,
+  type ApplyOutcome,
+} from '../store/sessions';
 import { readToken, requestTokenRotation, tokenSha256 } from '../store/tokens';
 import { parseSelector } from '../store/selector';
 import { hasCondition, isReady, toSession, type Session } from './session';
@@ -27,14 +35,21 @@ export class SessionValidationError extends Error {
 
 export class WaitTimeoutError extends Error {
   override readonly name = 'WaitTimeoutError';
-  constructor(readonly session: string, readonly condition: string, readonly last: Session | undefined) {
+  constructor(
+    readonly session: string,
+    readonly condition: string,
+    readonly last: Session | undefined,
+  ) {
     const ready = last?.status.conditions?.find((entry) => entry.type === 'Ready');
-    super(`timed out waiting for session ${session} to be ${condition}${ready ? ` (Ready=${ready.status} ${ready.reason}: ${ready.message})` : ''}`);
+    super(
+      `timed out waiting for session ${session} to be ${condition}${ready ? ` (Ready=${ready.status} ${ready.reason}: ${ready.message})` : ''}`,
+    );
   }
 }
 
 /** A document without apiVersion and kind is accepted: the client fills them in. */
-export type SessionInput = Omit<SessionDocumentInput, 'apiVersion' | 'kind'> & Partial<Pick<SessionDocumentInput, 'apiVersion' | 'kind'>>;
+export type SessionInput = Omit<SessionDocumentInput, 'apiVersion' | 'kind'> &
+  Partial<Pick<SessionDocumentInput, 'apiVersion' | 'kind'>>;
 
 export type WaitCondition = 'Ready' | 'Deleted' | { type: string; status?: 'True' | 'False' | 'Unknown' };
 
@@ -51,7 +66,13 @@ export interface SessionClient {
   /** Several sessions by name in one query; missing names are simply absent. */
   getMany(names: string[]): Promise<Session[]>;
   delete(name: string): Promise<boolean>;
-  watch(options?: { selector?: string; names?: string[]; known?: string[]; signal?: AbortSignal; onListening?: () => void }): AsyncGenerator<WatchEvent>;
+  watch(options?: {
+    selector?: string;
+    names?: string[];
+    known?: string[];
+    signal?: AbortSignal;
+    onListening?: () => void;
+  }): AsyncGenerator<WatchEvent>;
   waitFor(name: string, condition: WaitCondition, options?: { timeoutMs?: number }): Promise<Session | undefined>;
   touch(name: string): Promise<boolean>;
   /** Recreates the container (volumes keep their data) and renews a spent restart budget. False if no such session. */
@@ -79,7 +100,8 @@ function satisfied(session: Session | undefined, condition: WaitCondition): bool
 }
 
 export function createSessionClient(options: SessionClientOptions): SessionClient {
-  if (!options.pool && !options.connectionString) throw new Error('createSessionClient needs a connectionString or a pool');
+  if (!options.pool && !options.connectionString)
+    throw new Error('createSessionClient needs a connectionString or a pool');
   const ownsPool = !options.pool;
   const pool = options.pool ?? createPool(options.connectionString!, { applicationName: 'sessionctl-client' });
   const connectionString = options.connectionString;
@@ -87,7 +109,9 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
   const client: SessionClient = {
     async apply(session) {
       const document = validateSessionInput(session);
-      const [result] = await upsertSessions(pool, [{ name: document.metadata.name, labels: document.metadata.labels, spec: session.spec as object }]);
+      const [result] = await upsertSessions(pool, [
+        { name: document.metadata.name, labels: document.metadata.labels, spec: session.spec as object },
+      ]);
       return result;
     },
     async get(name) {
@@ -104,8 +128,16 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
       return (await deleteSessions(pool, [name])).length === 1;
     },
     watch(watchOptions = {}) {
-      if (!connectionString) throw new Error('watch() needs the client to be created with a connectionString: it opens its own LISTEN connection');
-      return watchSessions({ ...watchOptions, connectionString, db: pool, selector: watchOptions.selector ? parseSelector(watchOptions.selector) : undefined });
+      if (!connectionString)
+        throw new Error(
+          'watch() needs the client to be created with a connectionString: it opens its own LISTEN connection',
+        );
+      return watchSessions({
+        ...watchOptions,
+        connectionString,
+        db: pool,
+        selector: watchOptions.selector ? parseSelector(watchOptions.selector) : undefined,
+      });
     },
     async waitFor(name, condition, waitOptions = {}) {
       const abort = new AbortController();
@@ -126,7 +158,11 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
           last = next.value.type === 'DELETED' ? undefined : next.value.session;
           if (satisfied(last, condition)) return last;
         }
-        throw new WaitTimeoutError(name, typeof condition === 'string' ? condition : `${condition.type}=${condition.status ?? 'True'}`, last);
+        throw new WaitTimeoutError(
+          name,
+          typeof condition === 'string' ? condition : `${condition.type}=${condition.status ?? 'True'}`,
+          last,
+        );
       } finally {
         clearTimeout(timer);
         // Aborting wakes the watch loop, so that closing it (and its connection) completes.

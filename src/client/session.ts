@@ -34,7 +34,13 @@ export function toSession(row: SessionRow): Session {
   };
   if (row.deletionRequestedAt) metadata.deletionTimestamp = row.deletionRequestedAt.toISOString();
   if (row.finalizers.length) metadata.finalizers = row.finalizers;
-  return { apiVersion: API_VERSION, kind: KIND, metadata, spec: row.spec as Record<string, unknown>, status: row.status };
+  return {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    metadata,
+    spec: row.spec as Record<string, unknown>,
+    status: row.status,
+  };
 }
 
 /** Ready at the current generation: the controller has seen this spec and the session serves. */

@@ -36,7 +36,11 @@ export interface GatewayConfig {
 }
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
-const address = (fallback: string) => z.string().regex(/^[^:\s]+:\d+$/, `expected host:port such as ${fallback}`).default(fallback);
+const address = (fallback: string) =>
+  z
+    .string()
+    .regex(/^[^:\s]+:\d+$/, `expected host:port such as ${fallback}`)
+    .default(fallback);
 
 export const gatewayEnvSchema = z
   .object({
@@ -45,7 +49,10 @@ export const gatewayEnvSchema = z
     SESSIONCTL_GATEWAY_TLS_KEY: z.string().optional(),
     SESSIONCTL_GATEWAY_DOMAIN: z
       .string()
-      .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'expected a lowercase DNS domain such as sessions.example.org (no scheme, no port)')
+      .regex(
+        /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/,
+        'expected a lowercase DNS domain such as sessions.example.org (no scheme, no port)',
+      )
       .optional(),
     SESSIONCTL_GATEWAY_METRICS_ADDR: address('127.0.0.1:9465'),
     SESSIONCTL_GATEWAY_WAKE_TIMEOUT_SECONDS: positiveInt(60),
@@ -59,10 +66,15 @@ export const gatewayEnvSchema = z
     SESSIONCTL_GATEWAY_ACTIVITY_INTERVAL_SECONDS: z.coerce.number().min(0).default(30),
     SESSIONCTL_GATEWAY_TRUST_FORWARDED: z.enum(['0', '1', 'true', 'false']).default('0'),
   })
-  .refine((values) => (values.SESSIONCTL_GATEWAY_TLS_CERT === undefined) === (values.SESSIONCTL_GATEWAY_TLS_KEY === undefined), {
-    message: 'set both SESSIONCTL_GATEWAY_TLS_CERT and SESSIONCTL_GATEWAY_TLS_KEY (PEM files) for HTTPS, or neither for plain HTTP',
-    path: ['SESSIONCTL_GATEWAY_TLS_KEY'],
-  });
+  .refine(
+    (values) =>
+      (values.SESSIONCTL_GATEWAY_TLS_CERT === undefined) === (values.SESSIONCTL_GATEWAY_TLS_KEY === undefined),
+    {
+      message:
+        'set both SESSIONCTL_GATEWAY_TLS_CERT and SESSIONCTL_GATEWAY_TLS_KEY (PEM files) for HTTPS, or neither for plain HTTP',
+      path: ['SESSIONCTL_GATEWAY_TLS_KEY'],
+    },
+  );
 
 function parseGatewayEnv(env: NodeJS.ProcessEnv): z.output<typeof gatewayEnvSchema> {
   const parsed = gatewayEnvSchema.safeParse(env);
@@ -76,8 +88,14 @@ function parseGatewayEnv(env: NodeJS.ProcessEnv): z.output<typeof gatewayEnvSche
 function tlsFiles(cert: string | undefined, key: string | undefined, cwd: string): GatewayConfig['tls'] {
   if (cert === undefined || key === undefined) return undefined;
   const tls = { certPath: path.resolve(cwd, cert), keyPath: path.resolve(cwd, key) };
-  for (const [name, file] of [['SESSIONCTL_GATEWAY_TLS_CERT', tls.certPath], ['SESSIONCTL_GATEWAY_TLS_KEY', tls.keyPath]]) {
-    if (!existsSync(file)) throw new ConfigError(`${name}=${file}: no such file. Point it at a PEM file, or unset both TLS variables for plain HTTP.`);
+  for (const [name, file] of [
+    ['SESSIONCTL_GATEWAY_TLS_CERT', tls.certPath],
+    ['SESSIONCTL_GATEWAY_TLS_KEY', tls.keyPath],
+  ]) {
+    if (!existsSync(file))
+      throw new ConfigError(
+        `${name}=${file}: no such file. Point it at a PEM file, or unset both TLS variables for plain HTTP.`,
+      );
   }
   return tls;
 }
@@ -103,6 +121,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env, cwd = pr
     upstreamKeepAliveMs: values.SESSIONCTL_GATEWAY_UPSTREAM_KEEPALIVE_SECONDS * 1000,
     activityFlushMs: values.SESSIONCTL_GATEWAY_ACTIVITY_FLUSH_MS,
     activityIntervalMs: values.SESSIONCTL_GATEWAY_ACTIVITY_INTERVAL_SECONDS * 1000,
-    trustForwarded: values.SESSIONCTL_GATEWAY_TRUST_FORWARDED === '1' || values.SESSIONCTL_GATEWAY_TRUST_FORWARDED === 'true',
+    trustForwarded:
+      values.SESSIONCTL_GATEWAY_TRUST_FORWARDED === '1' || values.SESSIONCTL_GATEWAY_TRUST_FORWARDED === 'true',
   };
 }

@@ -63,103 +63,173 @@ export interface Config {
   /** Host admission; unlimited where unset. */
   capacity: { maxSessions?: number; allocatableMemoryBytes?: number };
   /** Images: pulls at once per host, registry settings, and how many sessions a moved tag recreates at once. */
-  images: { pullConcurrency: number; tokenTtlMs: number; updateBatchSize: number; insecureRegistries: string[]; dockerConfigDir: string; allowedRegistries: string[] };
+  images: {
+    pullConcurrency: number;
+    tokenTtlMs: number;
+    updateBatchSize: number;
+    insecureRegistries: string[];
+    dockerConfigDir: string;
+    allowedRegistries: string[];
+  };
   /** The group roles migration 003 creates and grants to: pass to migrate() as `roles`. */
   roles: DatabaseRoles;
 }
 
-const truthy = (value: string | undefined) => value !== undefined && value !== '' && value !== '0' && value.toLowerCase() !== 'false';
+const truthy = (value: string | undefined) =>
+  value !== undefined && value !== '' && value !== '0' && value.toLowerCase() !== 'false';
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 const roleName = (fallback: string) =>
   z
     .string()
-    .regex(ROLE_NAME_PATTERN, 'expected a lowercase SQL identifier of at most 63 characters: letters, digits and "_", not starting with a digit or "pg_"')
+    .regex(
+      ROLE_NAME_PATTERN,
+      'expected a lowercase SQL identifier of at most 63 characters: letters, digits and "_", not starting with a digit or "pg_"',
+    )
     .default(fallback);
 
 /** Capabilities that amount to root on the host: no allow-list may grant them. */
-const FORBIDDEN_CAPABILITIES = ['SYS_ADMIN', 'SYS_MODULE', 'SYS_PTRACE', 'SYS_RAWIO', 'SYS_BOOT', 'NET_ADMIN', 'DAC_READ_SEARCH', 'MAC_ADMIN', 'MAC_OVERRIDE', 'BPF', 'SYS_TIME', 'ALL'];
+const FORBIDDEN_CAPABILITIES = [
+  'SYS_ADMIN',
+  'SYS_MODULE',
+  'SYS_PTRACE',
+  'SYS_RAWIO',
+  'SYS_BOOT',
+  'NET_ADMIN',
+  'DAC_READ_SEARCH',
+  'MAC_ADMIN',
+  'MAC_OVERRIDE',
+  'BPF',
+  'SYS_TIME',
+  'ALL',
+];
 
 function splitList(value: string): string[] {
-  return value.split(/[,:]/).map((entry) => entry.trim()).filter((entry) => entry !== '');
+  return value
+    .split(/[,:]/)
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
 }
 
 function splitRegistries(value: string): string[] {
-  return value.split(',').map((entry) => entry.trim().toLowerCase()).filter((entry) => entry !== '');
+  return value
+    .split(',')
+    .map((entry) => entry.trim().toLowerCase())
+    .filter((entry) => entry !== '');
 }
 
 function memoryQuantity(fallback?: string) {
-  const schema = z.string().refine((value) => (parseMemoryBytes(value) ?? 0) >= MIN_MEMORY_BYTES, 'expected a memory quantity of at least 6Mi such as "4g" or "512Mi"');
+  const schema = z
+    .string()
+    .refine(
+      (value) => (parseMemoryBytes(value) ?? 0) >= MIN_MEMORY_BYTES,
+      'expected a memory quantity of at least 6Mi such as "4g" or "512Mi"',
+    );
   return fallback === undefined ? schema : schema.default(fallback);
 }
 
 /** Every variable the configuration reads. Each needs a description in ./variables.ts (docs/configuration.md is generated from both). */
-export const envSchema = z.object({
-  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// connection URL').optional(),
-  DOCKER_HOST: z.string().optional(),
-  DOCKER_TLS_VERIFY: z.string().optional(),
-  DOCKER_CERT_PATH: z.string().optional(),
-  SESSIONCTL_DOCKER_HOST_NAME: z.string().regex(/^[a-z0-9][-a-z0-9.]{0,62}$/).default('default'),
-  SESSIONCTL_DEV_ALLOW_UNIX_SOCKET: z.string().optional(),
-  SESSIONCTL_DOCKER_TLS_MIN_VERSION: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
-  SESSIONCTL_STATE_DIR: z.string().optional(),
-  SESSIONCTL_PG_PORT: positiveInt(54329),
-  SESSIONCTL_METRICS_ADDR: z.string().regex(/^[^:]+:\d+$/, 'expected host:port such as 127.0.0.1:9464').default('127.0.0.1:9464'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  SESSIONCTL_LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
-  SESSIONCTL_WORKERS: positiveInt(16),
-  SESSIONCTL_DOCKER_CONCURRENCY: positiveInt(8),
-  SESSIONCTL_DOCKER_TIMEOUT_SECONDS: positiveInt(30),
-  SESSIONCTL_RESYNC_SECONDS: positiveInt(300),
-  SESSIONCTL_POLL_SECONDS: positiveInt(10),
-  SESSIONCTL_PUBLISH_ADDRESS: z.string().default('127.0.0.1'),
-  SESSIONCTL_SHUTDOWN_TIMEOUT_SECONDS: positiveInt(20),
-  SESSIONCTL_ADVERTISE_ADDRESS: z.string().regex(/^[^\s:]+$|^\[[0-9a-fA-F:]+\]$/, 'expected a host name or IP address (IPv6 in brackets)').optional(),
-  SESSIONCTL_DEFAULT_MEMORY: memoryQuantity('4g'),
-  SESSIONCTL_DEFAULT_CPUS: z.string().default('1').refine((value) => (parseNanoCpus(value) ?? 0) > 0, 'expected a positive number of CPUs such as "1", "0.5" or "500m"'),
-  SESSIONCTL_DEFAULT_PIDS: z.coerce.number().int().min(16).default(1024),
-  SESSIONCTL_NETWORK_MODE: z.enum(['PerSession', 'Shared']).default('PerSession'),
-  SESSIONCTL_DEFAULT_EGRESS: z.enum(['Internet', 'None']).default('Internet'),
-  SESSIONCTL_MAX_MEMORY: memoryQuantity('16g'),
-  SESSIONCTL_MAX_CPUS: z.string().default('4').refine((value) => (parseNanoCpus(value) ?? 0) > 0, 'expected a positive number of CPUs such as "4" or "0.5"'),
-  SESSIONCTL_MAX_PIDS: z.coerce.number().int().min(16).max(4_194_304).default(4096),
-  SESSIONCTL_MAX_ENV: z.coerce.number().int().min(0).max(ENV_ENTRIES_CEILING).default(256),
-  SESSIONCTL_MAX_SPEC_BYTES: z.coerce.number().int().min(1024).max(SPEC_BYTES_CEILING).default(65_536),
-  SESSIONCTL_CAPABILITIES: z
-    .string()
-    .default('CHOWN,DAC_OVERRIDE,FOWNER,SETGID,SETUID,NET_BIND_SERVICE,KILL')
-    .refine((value) => value === '' || value.split(',').every((cap) => /^[A-Z_]+$/.test(cap.trim()) && !FORBIDDEN_CAPABILITIES.includes(cap.trim())), {
-      message: `expected comma-separated capability names such as CHOWN,KILL (without CAP_); never ${'SYS_ADMIN and the like'}`,
-    }),
-  SESSIONCTL_ALLOWED_HOST_PATHS: z
-    .string()
-    .default('')
-    .superRefine((value, ctx) => {
-      for (const entry of splitList(value)) {
-        if (!entry.startsWith('/')) ctx.addIssue({ code: 'custom', message: `"${entry}" is not an absolute path` });
-        else if (forbiddenHostPath(entry)) ctx.addIssue({ code: 'custom', message: `"${entry}": ${forbiddenHostPath(entry)}` });
-      }
-    }),
-  SESSIONCTL_HOST_MAX_SESSIONS: z.coerce.number().int().positive().optional(),
-  SESSIONCTL_HOST_ALLOCATABLE_MEMORY: memoryQuantity().optional(),
-  DOCKER_CONFIG: z.string().optional(),
-  SESSIONCTL_PULL_CONCURRENCY: positiveInt(2),
-  SESSIONCTL_REGISTRY_TOKEN_TTL_SECONDS: positiveInt(3600),
-  SESSIONCTL_IMAGE_UPDATE_BATCH_SIZE: positiveInt(5),
-  SESSIONCTL_INSECURE_REGISTRIES: z
-    .string()
-    .default('')
-    .refine((value) => splitRegistries(value).every((entry) => REGISTRY_HOST_PATTERN.test(entry)), 'expected comma-separated registry hosts such as registry.lan:5000 (no scheme, no path)'),
-  SESSIONCTL_ALLOWED_REGISTRIES: z
-    .string()
-    .default('')
-    .refine((value) => splitRegistries(value).every((entry) => REGISTRY_HOST_PATTERN.test(entry)), 'expected comma-separated registry hosts such as docker.io,registry.lan:5000 (no scheme, no path)'),
-  SESSIONCTL_WRITER_ROLE: roleName(DEFAULT_ROLES.writer),
-  SESSIONCTL_CONTROLLER_ROLE: roleName(DEFAULT_ROLES.controller),
-  SESSIONCTL_ADMIN_ROLE: roleName(DEFAULT_ROLES.admin),
-}).refine((values) => values.SESSIONCTL_WRITER_ROLE !== values.SESSIONCTL_CONTROLLER_ROLE, {
-  message: 'must differ from SESSIONCTL_WRITER_ROLE: the writer role exists to be narrower than the controller role',
-  path: ['SESSIONCTL_CONTROLLER_ROLE'],
-});
+export const envSchema = z
+  .object({
+    DATABASE_URL: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'expected a postgres:// connection URL')
+      .optional(),
+    DOCKER_HOST: z.string().optional(),
+    DOCKER_TLS_VERIFY: z.string().optional(),
+    DOCKER_CERT_PATH: z.string().optional(),
+    SESSIONCTL_DOCKER_HOST_NAME: z
+      .string()
+      .regex(/^[a-z0-9][-a-z0-9.]{0,62}$/)
+      .default('default'),
+    SESSIONCTL_DEV_ALLOW_UNIX_SOCKET: z.string().optional(),
+    SESSIONCTL_DOCKER_TLS_MIN_VERSION: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+    SESSIONCTL_STATE_DIR: z.string().optional(),
+    SESSIONCTL_PG_PORT: positiveInt(54329),
+    SESSIONCTL_METRICS_ADDR: z
+      .string()
+      .regex(/^[^:]+:\d+$/, 'expected host:port such as 127.0.0.1:9464')
+      .default('127.0.0.1:9464'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    SESSIONCTL_LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
+    SESSIONCTL_WORKERS: positiveInt(16),
+    SESSIONCTL_DOCKER_CONCURRENCY: positiveInt(8),
+    SESSIONCTL_DOCKER_TIMEOUT_SECONDS: positiveInt(30),
+    SESSIONCTL_RESYNC_SECONDS: positiveInt(300),
+    SESSIONCTL_POLL_SECONDS: positiveInt(10),
+    SESSIONCTL_PUBLISH_ADDRESS: z.string().default('127.0.0.1'),
+    SESSIONCTL_SHUTDOWN_TIMEOUT_SECONDS: positiveInt(20),
+    SESSIONCTL_ADVERTISE_ADDRESS: z
+      .string()
+      .regex(/^[^\s:]+$|^\[[0-9a-fA-F:]+\]$/, 'expected a host name or IP address (IPv6 in brackets)')
+      .optional(),
+    SESSIONCTL_DEFAULT_MEMORY: memoryQuantity('4g'),
+    SESSIONCTL_DEFAULT_CPUS: z
+      .string()
+      .default('1')
+      .refine(
+        (value) => (parseNanoCpus(value) ?? 0) > 0,
+        'expected a positive number of CPUs such as "1", "0.5" or "500m"',
+      ),
+    SESSIONCTL_DEFAULT_PIDS: z.coerce.number().int().min(16).default(1024),
+    SESSIONCTL_NETWORK_MODE: z.enum(['PerSession', 'Shared']).default('PerSession'),
+    SESSIONCTL_DEFAULT_EGRESS: z.enum(['Internet', 'None']).default('Internet'),
+    SESSIONCTL_MAX_MEMORY: memoryQuantity('16g'),
+    SESSIONCTL_MAX_CPUS: z
+      .string()
+      .default('4')
+      .refine((value) => (parseNanoCpus(value) ?? 0) > 0, 'expected a positive number of CPUs such as "4" or "0.5"'),
+    SESSIONCTL_MAX_PIDS: z.coerce.number().int().min(16).max(4_194_304).default(4096),
+    SESSIONCTL_MAX_ENV: z.coerce.number().int().min(0).max(ENV_ENTRIES_CEILING).default(256),
+    SESSIONCTL_MAX_SPEC_BYTES: z.coerce.number().int().min(1024).max(SPEC_BYTES_CEILING).default(65_536),
+    SESSIONCTL_CAPABILITIES: z
+      .string()
+      .default('CHOWN,DAC_OVERRIDE,FOWNER,SETGID,SETUID,NET_BIND_SERVICE,KILL')
+      .refine(
+        (value) =>
+          value === '' ||
+          value.split(',').every((cap) => /^[A-Z_]+$/.test(cap.trim()) && !FORBIDDEN_CAPABILITIES.includes(cap.trim())),
+        {
+          message: `expected comma-separated capability names such as CHOWN,KILL (without CAP_); never ${'SYS_ADMIN and the like'}`,
+        },
+      ),
+    SESSIONCTL_ALLOWED_HOST_PATHS: z
+      .string()
+      .default('')
+      .superRefine((value, ctx) => {
+        for (const entry of splitList(value)) {
+          if (!entry.startsWith('/')) ctx.addIssue({ code: 'custom', message: `"${entry}" is not an absolute path` });
+          else if (forbiddenHostPath(entry))
+            ctx.addIssue({ code: 'custom', message: `"${entry}": ${forbiddenHostPath(entry)}` });
+        }
+      }),
+    SESSIONCTL_HOST_MAX_SESSIONS: z.coerce.number().int().positive().optional(),
+    SESSIONCTL_HOST_ALLOCATABLE_MEMORY: memoryQuantity().optional(),
+    DOCKER_CONFIG: z.string().optional(),
+    SESSIONCTL_PULL_CONCURRENCY: positiveInt(2),
+    SESSIONCTL_REGISTRY_TOKEN_TTL_SECONDS: positiveInt(3600),
+    SESSIONCTL_IMAGE_UPDATE_BATCH_SIZE: positiveInt(5),
+    SESSIONCTL_INSECURE_REGISTRIES: z
+      .string()
+      .default('')
+      .refine(
+        (value) => splitRegistries(value).every((entry) => REGISTRY_HOST_PATTERN.test(entry)),
+        'expected comma-separated registry hosts such as registry.lan:5000 (no scheme, no path)',
+      ),
+    SESSIONCTL_ALLOWED_REGISTRIES: z
+      .string()
+      .default('')
+      .refine(
+        (value) => splitRegistries(value).every((entry) => REGISTRY_HOST_PATTERN.test(entry)),
+        'expected comma-separated registry hosts such as docker.io,registry.lan:5000 (no scheme, no path)',
+      ),
+    SESSIONCTL_WRITER_ROLE: roleName(DEFAULT_ROLES.writer),
+    SESSIONCTL_CONTROLLER_ROLE: roleName(DEFAULT_ROLES.controller),
+    SESSIONCTL_ADMIN_ROLE: roleName(DEFAULT_ROLES.admin),
+  })
+  .refine((values) => values.SESSIONCTL_WRITER_ROLE !== values.SESSIONCTL_CONTROLLER_ROLE, {
+    message: 'must differ from SESSIONCTL_WRITER_ROLE: the writer role exists to be narrower than the controller role',
+    path: ['SESSIONCTL_CONTROLLER_ROLE'],
+  });
 
 export function parseDockerHost(env: {
   DOCKER_HOST?: string;
@@ -188,7 +258,9 @@ export function parseDockerHost(env: {
   }
   const match = /^(tcp|https):\/\/([^:/]+|\[[^\]]+\]):(\d+)\/?$/.exec(url);
   if (!match) {
-    throw new ConfigError(`DOCKER_HOST=${url} is not understood: expected tcp://HOST:PORT, for example tcp://127.0.0.1:2376.`);
+    throw new ConfigError(
+      `DOCKER_HOST=${url} is not understood: expected tcp://HOST:PORT, for example tcp://127.0.0.1:2376.`,
+    );
   }
   if (!truthy(env.DOCKER_TLS_VERIFY)) {
     throw new ConfigError(
@@ -202,7 +274,11 @@ export function parseDockerHost(env: {
     url,
     host: match[2].replace(/^\[|\]$/g, ''),
     port: Number(match[3]),
-    tls: { caPath: path.join(certDir, 'ca.pem'), certPath: path.join(certDir, 'cert.pem'), keyPath: path.join(certDir, 'key.pem') },
+    tls: {
+      caPath: path.join(certDir, 'ca.pem'),
+      certPath: path.join(certDir, 'cert.pem'),
+      keyPath: path.join(certDir, 'key.pem'),
+    },
   };
 }
 
@@ -239,11 +315,16 @@ function ceilingsFrom(values: z.output<typeof envSchema>): Ceilings {
     maxSpecBytes: values.SESSIONCTL_MAX_SPEC_BYTES,
   };
   const below = [
-    ceilings.maxMemoryBytes < parseMemoryBytes(values.SESSIONCTL_DEFAULT_MEMORY)! && 'SESSIONCTL_MAX_MEMORY is below SESSIONCTL_DEFAULT_MEMORY',
-    ceilings.maxNanoCpus < parseNanoCpus(values.SESSIONCTL_DEFAULT_CPUS)! && 'SESSIONCTL_MAX_CPUS is below SESSIONCTL_DEFAULT_CPUS',
+    ceilings.maxMemoryBytes < parseMemoryBytes(values.SESSIONCTL_DEFAULT_MEMORY)! &&
+      'SESSIONCTL_MAX_MEMORY is below SESSIONCTL_DEFAULT_MEMORY',
+    ceilings.maxNanoCpus < parseNanoCpus(values.SESSIONCTL_DEFAULT_CPUS)! &&
+      'SESSIONCTL_MAX_CPUS is below SESSIONCTL_DEFAULT_CPUS',
     ceilings.maxPids < values.SESSIONCTL_DEFAULT_PIDS && 'SESSIONCTL_MAX_PIDS is below SESSIONCTL_DEFAULT_PIDS',
   ].filter((problem): problem is string => typeof problem === 'string');
-  if (below.length > 0) throw new ConfigError(`invalid configuration:\n  ${below.join('\n  ')}: a spec that sets no limit gets the default, which must be allowed`);
+  if (below.length > 0)
+    throw new ConfigError(
+      `invalid configuration:\n  ${below.join('\n  ')}: a spec that sets no limit gets the default, which must be allowed`,
+    );
   return ceilings;
 }
 
@@ -278,7 +359,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     allowedHostPaths: splitList(values.SESSIONCTL_ALLOWED_HOST_PATHS).map(normaliseHostPath),
     capacity: {
       maxSessions: values.SESSIONCTL_HOST_MAX_SESSIONS,
-      allocatableMemoryBytes: values.SESSIONCTL_HOST_ALLOCATABLE_MEMORY === undefined ? undefined : parseMemoryBytes(values.SESSIONCTL_HOST_ALLOCATABLE_MEMORY),
+      allocatableMemoryBytes:
+        values.SESSIONCTL_HOST_ALLOCATABLE_MEMORY === undefined
+          ? undefined
+          : parseMemoryBytes(values.SESSIONCTL_HOST_ALLOCATABLE_MEMORY),
     },
     shutdownTimeoutMs: values.SESSIONCTL_SHUTDOWN_TIMEOUT_SECONDS * 1000,
     images: {
@@ -287,9 +371,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       updateBatchSize: values.SESSIONCTL_IMAGE_UPDATE_BATCH_SIZE,
       insecureRegistries: splitRegistries(values.SESSIONCTL_INSECURE_REGISTRIES),
       allowedRegistries: splitRegistries(values.SESSIONCTL_ALLOWED_REGISTRIES),
-      dockerConfigDir: values.DOCKER_CONFIG ? path.resolve(cwd, values.DOCKER_CONFIG) : path.join(os.homedir(), '.docker'),
+      dockerConfigDir: values.DOCKER_CONFIG
+        ? path.resolve(cwd, values.DOCKER_CONFIG)
+        : path.join(os.homedir(), '.docker'),
     },
-    roles: { writer: values.SESSIONCTL_WRITER_ROLE, controller: values.SESSIONCTL_CONTROLLER_ROLE, admin: values.SESSIONCTL_ADMIN_ROLE },
+    roles: {
+      writer: values.SESSIONCTL_WRITER_ROLE,
+      controller: values.SESSIONCTL_CONTROLLER_ROLE,
+      admin: values.SESSIONCTL_ADMIN_ROLE,
+    },
   };
 }
 
@@ -297,9 +387,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
  * The address a proxy should use to reach published ports: the publish address itself, unless it is
  * a wildcard, in which case the Docker host's own address (from DOCKER_HOST) is the one that answers.
  */
-export function advertiseAddressFor(config: Pick<Config, 'advertiseAddress' | 'publishAddress'>, dockerHost: Pick<DockerHostConfig, 'host' | 'socketPath'>): string {
+export function advertiseAddressFor(
+  config: Pick<Config, 'advertiseAddress' | 'publishAddress'>,
+  dockerHost: Pick<DockerHostConfig, 'host' | 'socketPath'>,
+): string {
   if (config.advertiseAddress) return config.advertiseAddress;
-  if (config.publishAddress !== '0.0.0.0' && config.publishAddress !== '::' && config.publishAddress !== '') return config.publishAddress;
+  if (config.publishAddress !== '0.0.0.0' && config.publishAddress !== '::' && config.publishAddress !== '')
+    return config.publishAddress;
   if (dockerHost.socketPath) return '127.0.0.1';
   return dockerHost.host.includes(':') ? `[${dockerHost.host}]` : dockerHost.host;
 }

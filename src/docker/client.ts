@@ -13,7 +13,9 @@ function readPem(filePath: string, what: string): Buffer {
   try {
     return readFileSync(filePath);
   } catch (error) {
-    throw new ConfigError(`cannot read the ${what} at ${filePath} (${(error as NodeJS.ErrnoException).code}): check DOCKER_CERT_PATH`);
+    throw new ConfigError(
+      `cannot read the ${what} at ${filePath} (${(error as NodeJS.ErrnoException).code}): check DOCKER_CERT_PATH`,
+    );
   }
 }
 
@@ -25,12 +27,16 @@ export interface DockerClientOptions {
   idleTimeoutMs?: number;
 }
 
-export function createDockerClient(host: DockerHostConfig, options: DockerClientOptions = { idleTimeoutMs: 60_000 }): Dockerode {
+export function createDockerClient(
+  host: DockerHostConfig,
+  options: DockerClientOptions = { idleTimeoutMs: 60_000 },
+): Dockerode {
   // Not docker-modem's connectionTimeout: despite its name it bounds the whole response, and a
   // `stop` with a 10 s grace period or a removal under load legitimately takes longer.
   const timeouts = options.idleTimeoutMs ? { timeout: options.idleTimeoutMs } : {};
   if (host.socketPath) return new Dockerode({ socketPath: host.socketPath, ...timeouts });
-  if (!host.tls) throw new ConfigError(`Docker host ${host.url} has no TLS material; refusing an unauthenticated connection`);
+  if (!host.tls)
+    throw new ConfigError(`Docker host ${host.url} has no TLS material; refusing an unauthenticated connection`);
   // docker-modem passes `agent` to every request; @types/dockerode does not list it.
   const settings: Dockerode.DockerOptions & { agent: https.Agent } = {
     protocol: 'https',

@@ -53,7 +53,11 @@ export interface ContainerExtras {
   network?: string;
 }
 
-export function containerLabels(session: SessionIdentity, hash: string, memoryBytes: number | undefined): Record<string, string> {
+export function containerLabels(
+  session: SessionIdentity,
+  hash: string,
+  memoryBytes: number | undefined,
+): Record<string, string> {
   const labels: Record<string, string> = {
     [LABELS.managedBy]: MANAGED_BY,
     [LABELS.session]: session.name,
@@ -68,7 +72,10 @@ export function containerLabels(session: SessionIdentity, hash: string, memoryBy
 export { volumeName } from './volumes';
 
 /** The memory limit the container gets: the spec's, else the controller's default. */
-export function effectiveMemoryBytes(spec: SessionSpec, defaults: Pick<ContainerDefaults, 'memoryBytes'>): number | undefined {
+export function effectiveMemoryBytes(
+  spec: SessionSpec,
+  defaults: Pick<ContainerDefaults, 'memoryBytes'>,
+): number | undefined {
   return spec.resources.memory === undefined ? defaults.memoryBytes : parseMemoryBytes(spec.resources.memory);
 }
 
@@ -91,7 +98,8 @@ export function healthcheckConfig(spec: SessionSpec): Dockerode.ContainerCreateO
     test = ['CMD', ...check.exec];
   } else {
     const { port, path } = check.httpGet!;
-    const number = typeof port === 'number' ? port : spec.ports.find((candidate) => candidate.name === port)!.containerPort;
+    const number =
+      typeof port === 'number' ? port : spec.ports.find((candidate) => candidate.name === port)!.containerPort;
     const url = shellQuote(`http://127.0.0.1:${number}${path}`);
     // Docker enforces timeoutSeconds on the whole check, so the client needs no timeout of its own
     // (busybox's static wget even crashes with -T).
@@ -107,14 +115,39 @@ export function healthcheckConfig(spec: SessionSpec): Dockerode.ContainerCreateO
   };
 }
 
-function mounts(session: SessionIdentity, spec: SessionSpec, resolved: Record<string, string> = {}): Dockerode.MountSettings[] {
+function mounts(
+  session: SessionIdentity,
+  spec: SessionSpec,
+  resolved: Record<string, string> = {},
+): Dockerode.MountSettings[] {
   const token: Dockerode.MountSettings[] =
-    spec.auth && spec.auth.delivery !== 'Env' ? [{ Type: 'volume', Source: resolved[TOKEN_VOLUME] ?? volumeName(session.name, TOKEN_VOLUME), Target: TOKEN_DIRECTORY, ReadOnly: false }] : [];
-  return token.concat((spec.volumes ?? []).map((volume) =>
-    volume.hostPath === undefined
-      ? { Type: 'volume' as const, Source: resolved[volume.name] ?? volumeName(session.name, volume.name), Target: volume.mountPath, ReadOnly: volume.readOnly }
-      : { Type: 'bind' as const, Source: normaliseHostPath(volume.hostPath), Target: volume.mountPath, ReadOnly: volume.readOnly },
-  ));
+    spec.auth && spec.auth.delivery !== 'Env'
+      ? [
+          {
+            Type: 'volume',
+            Source: resolved[TOKEN_VOLUME] ?? volumeName(session.name, TOKEN_VOLUME),
+            Target: TOKEN_DIRECTORY,
+            ReadOnly: false,
+          },
+        ]
+      : [];
+  return token.concat(
+    (spec.volumes ?? []).map((volume) =>
+      volume.hostPath === undefined
+        ? {
+            Type: 'volume' as const,
+            Source: resolved[volume.name] ?? volumeName(session.name, volume.name),
+            Target: volume.mountPath,
+            ReadOnly: volume.readOnly,
+          }
+        : {
+            Type: 'bind' as const,
+            Source: normaliseHostPath(volume.hostPath),
+            Target: volume.mountPath,
+            ReadOnly: volume.readOnly,
+          },
+    ),
+  );
 }
 
 export function containerCreateOptions(
@@ -144,7 +177,10 @@ export function containerCreateOptions(
     Entrypoint: spec.command,
     Cmd: spec.args,
     WorkingDir: spec.workingDir,
-    User: security?.runAsUser === undefined ? undefined : `${security.runAsUser}${security.runAsGroup === undefined ? '' : `:${security.runAsGroup}`}`,
+    User:
+      security?.runAsUser === undefined
+        ? undefined
+        : `${security.runAsUser}${security.runAsGroup === undefined ? '' : `:${security.runAsGroup}`}`,
     Env: env,
     Labels: {
       ...containerLabels(session, specHash(spec, extras.revision), memory),

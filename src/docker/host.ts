@@ -88,7 +88,13 @@ export class DockerHost {
   private lastTimeoutAt: number | undefined;
 
   constructor(options: DockerHostOptions) {
-    ({ name: this.name, docker: this.docker, streams: this.streams, metrics: this.metrics, timeoutMs: this.timeoutMs } = options);
+    ({
+      name: this.name,
+      docker: this.docker,
+      streams: this.streams,
+      metrics: this.metrics,
+      timeoutMs: this.timeoutMs,
+    } = options);
     this.now = options.now ?? Date.now;
     this.limiter = new PQueue({ concurrency: options.concurrency });
   }
@@ -149,7 +155,9 @@ export class DockerHost {
   }
 
   listManaged(filter: string): Promise<Dockerode.ContainerInfo[]> {
-    return this.call('list', (abortSignal) => this.docker.listContainers({ all: true, filters: { label: [filter] }, abortSignal }));
+    return this.call('list', (abortSignal) =>
+      this.docker.listContainers({ all: true, filters: { label: [filter] }, abortSignal }),
+    );
   }
 
   /**
@@ -163,7 +171,9 @@ export class DockerHost {
     prepare?: (container: Dockerode.Container) => Promise<void>,
   ): Promise<{ id: string; startError?: unknown }> {
     return this.limiter.add(async () => {
-      const container = await this.measure('create', (abortSignal) => this.docker.createContainer({ ...options, abortSignal } as Dockerode.ContainerCreateOptions));
+      const container = await this.measure('create', (abortSignal) =>
+        this.docker.createContainer({ ...options, abortSignal } as Dockerode.ContainerCreateOptions),
+      );
       if (prepare) {
         try {
           await this.measure('put_archive', () => prepare(container));
@@ -199,11 +209,19 @@ export class DockerHost {
    * call, and given up (false) when `stillWanted` says no by its turn, because what it was planned
    * for has changed meanwhile. The caller plans again.
    */
-  async restartBehindOthers(id: string, how: { unhealthy: boolean; timeoutSeconds: number; stillWanted?: () => boolean }): Promise<boolean> {
+  async restartBehindOthers(
+    id: string,
+    how: { unhealthy: boolean; timeoutSeconds: number; stillWanted?: () => boolean },
+  ): Promise<boolean> {
     return this.limiter.add(
       async () => {
         if (how.stillWanted && !how.stillWanted()) return false;
-        if (how.unhealthy) await this.measure('restart', (abortSignal) => this.docker.getContainer(id).restart({ t: how.timeoutSeconds, abortSignal }), how.timeoutSeconds * 1000);
+        if (how.unhealthy)
+          await this.measure(
+            'restart',
+            (abortSignal) => this.docker.getContainer(id).restart({ t: how.timeoutSeconds, abortSignal }),
+            how.timeoutSeconds * 1000,
+          );
         else await this.measure('start', (abortSignal) => this.startContainer(id, abortSignal));
         return true;
       },
@@ -227,7 +245,11 @@ export class DockerHost {
 
   /** Stop (with the grace period) and start again: the same container, with new ephemeral ports. */
   async restart(id: string, timeoutSeconds: number): Promise<void> {
-    await this.call('restart', (abortSignal) => this.docker.getContainer(id).restart({ t: timeoutSeconds, abortSignal }), timeoutSeconds * 1000);
+    await this.call(
+      'restart',
+      (abortSignal) => this.docker.getContainer(id).restart({ t: timeoutSeconds, abortSignal }),
+      timeoutSeconds * 1000,
+    );
   }
 
   /**
@@ -235,7 +257,9 @@ export class DockerHost {
    * caller checks the labels of what it got (src/docker/volumes.ts).
    */
   async ensureVolume(name: string, labels: Record<string, string>): Promise<void> {
-    await this.call('volume_create', (abortSignal) => this.docker.createVolume({ Name: name, Labels: labels, abortSignal }));
+    await this.call('volume_create', (abortSignal) =>
+      this.docker.createVolume({ Name: name, Labels: labels, abortSignal }),
+    );
   }
 
   /** The volume's details, or undefined when there is none of that name. */

@@ -23,12 +23,15 @@ export function portsFromList(entries: Dockerode.Port[] | undefined): PublishedP
     if (!entry.PublicPort) continue;
     const key = `${entry.PrivatePort}/${entry.Type}`;
     // IPv4 first: a dual-stack daemon lists the same port twice.
-    if (!ports[key] || ports[key].hostIp.includes(':')) ports[key] = { hostIp: entry.IP ?? '', hostPort: entry.PublicPort };
+    if (!ports[key] || ports[key].hostIp.includes(':'))
+      ports[key] = { hostIp: entry.IP ?? '', hostPort: entry.PublicPort };
   }
   return ports;
 }
 
-export function portsFromInspect(settings: Record<string, Array<{ HostIp: string; HostPort: string }> | null> | undefined): PublishedPorts {
+export function portsFromInspect(
+  settings: Record<string, Array<{ HostIp: string; HostPort: string }> | null> | undefined,
+): PublishedPorts {
   const ports: PublishedPorts = {};
   for (const [key, bindings] of Object.entries(settings ?? {})) {
     const binding = bindings?.find((candidate) => !candidate.HostIp.includes(':')) ?? bindings?.[0];
@@ -96,7 +99,8 @@ export function applyEvent(containers: Map<string, ObservedContainer>, event: Do
   const action = event.Action.startsWith('health_status') ? 'health_status' : event.Action.split(':')[0];
   const existing = containers.get(id);
   if (action === 'create') {
-    if (!existing) containers.set(id, { id, name: attributes.name ?? '', labels: ourLabels(attributes), state: 'created' });
+    if (!existing)
+      containers.set(id, { id, name: attributes.name ?? '', labels: ourLabels(attributes), state: 'created' });
     return attributes[LABELS.session];
   }
   if (!existing) return undefined;
@@ -104,10 +108,22 @@ export function applyEvent(containers: Map<string, ObservedContainer>, event: Do
     case 'start':
     case 'restart':
     case 'unpause':
-      Object.assign(existing, { state: 'running', startedAt: at, exitCode: undefined, oomKilled: false, health: undefined, ports: undefined });
+      Object.assign(existing, {
+        state: 'running',
+        startedAt: at,
+        exitCode: undefined,
+        oomKilled: false,
+        health: undefined,
+        ports: undefined,
+      });
       break;
     case 'die':
-      Object.assign(existing, { state: 'exited', finishedAt: at, exitCode: attributes.exitCode === undefined ? undefined : Number(attributes.exitCode), ports: undefined });
+      Object.assign(existing, {
+        state: 'exited',
+        finishedAt: at,
+        exitCode: attributes.exitCode === undefined ? undefined : Number(attributes.exitCode),
+        ports: undefined,
+      });
       break;
     case 'oom':
       existing.oomKilled = true;
@@ -160,7 +176,10 @@ export class HostInventory {
   private dropStalledStream(missed: DockerEvent): void {
     const { host, logger, metrics } = this.options;
     metrics.dockerEventStreamStalls.inc({ host: host.name });
-    logger.warn({ host: host.name, missed: { action: missed.Action, containerId: missed.Actor?.ID ?? missed.id } }, 'docker event stream missed an event; reconnecting');
+    logger.warn(
+      { host: host.name, missed: { action: missed.Action, containerId: missed.Actor?.ID ?? missed.id } },
+      'docker event stream missed an event; reconnecting',
+    );
     (this.stream as unknown as { destroy?: () => void } | undefined)?.destroy?.();
   }
 
@@ -169,7 +188,9 @@ export class HostInventory {
   }
 
   forSession(session: string): ObservedContainer[] {
-    return [...(this.bySession.get(session) ?? [])].map((id) => this.containers.get(id)).filter((container) => container !== undefined);
+    return [...(this.bySession.get(session) ?? [])]
+      .map((id) => this.containers.get(id))
+      .filter((container) => container !== undefined);
   }
 
   sessions(): Set<string> {
@@ -192,7 +213,17 @@ export class HostInventory {
     const known = this.containers.get(container.id);
     const exited = known && (known.state === 'exited' || known.state === 'dead');
     if (known) this.unindex(known);
-    const merged = exited ? { ...container, state: known.state, startedAt: known.startedAt, finishedAt: known.finishedAt, exitCode: known.exitCode, oomKilled: known.oomKilled, oomAt: known.oomAt } : container;
+    const merged = exited
+      ? {
+          ...container,
+          state: known.state,
+          startedAt: known.startedAt,
+          finishedAt: known.finishedAt,
+          exitCode: known.exitCode,
+          oomKilled: known.oomKilled,
+          oomAt: known.oomAt,
+        }
+      : container;
     this.containers.set(container.id, merged);
     this.index(merged);
   }
@@ -209,7 +240,15 @@ export class HostInventory {
    */
   markStarted(id: string, mark: number, at: number): void {
     if (this.eventMark(id) !== mark) return;
-    this.update(id, { state: 'running', startedAt: at, finishedAt: undefined, exitCode: undefined, oomKilled: false, health: undefined, ports: undefined });
+    this.update(id, {
+      state: 'running',
+      startedAt: at,
+      finishedAt: undefined,
+      exitCode: undefined,
+      oomKilled: false,
+      health: undefined,
+      ports: undefined,
+    });
   }
 
   update(id: string, change: Partial<ObservedContainer>): void {
@@ -244,7 +283,9 @@ export class HostInventory {
   async relist(): Promise<Set<string>> {
     const listed = await this.options.host.listManaged(MANAGED_FILTER);
     const touched = this.sessions();
-    this.containers = new Map(listed.filter((info) => this.accepts(info.Labels ?? {})).map((info) => [info.Id, fromListEntry(info)]));
+    this.containers = new Map(
+      listed.filter((info) => this.accepts(info.Labels ?? {})).map((info) => [info.Id, fromListEntry(info)]),
+    );
     this.bySession = new Map();
     for (const container of this.containers.values()) this.index(container);
     for (const id of this.startsSeen.keys()) if (!this.containers.has(id)) this.startsSeen.delete(id);

@@ -31,12 +31,20 @@ export class NetworkConflictError extends Error {
 }
 
 /** The session's own network, created if missing; a network of that name that is not the session's is refused. */
-export async function ensureSessionNetwork(api: NetworkApi, session: string, uid: string, egress: 'Internet' | 'None', installation?: string): Promise<string> {
+export async function ensureSessionNetwork(
+  api: NetworkApi,
+  session: string,
+  uid: string,
+  egress: 'Internet' | 'None',
+  installation?: string,
+): Promise<string> {
   const name = sessionNetworkName(session);
   const existing = await api.inspectNetwork(name);
   if (existing) {
     if (existing.Labels?.[LABELS.managedBy] !== MANAGED_BY || existing.Labels?.[LABELS.session] !== session) {
-      throw new NetworkConflictError(`a Docker network named ${name} exists but is not this session's; nothing was connected to it. Remove or rename it to let this session start`);
+      throw new NetworkConflictError(
+        `a Docker network named ${name} exists but is not this session's; nothing was connected to it. Remove or rename it to let this session start`,
+      );
     }
     return name;
   }
@@ -46,7 +54,12 @@ export async function ensureSessionNetwork(api: NetworkApi, session: string, uid
     // Two controllers racing for the same session: the second create fails, and the next reconcile finds the network.
     CheckDuplicate: true,
     Internal: egress === 'None',
-    Labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.session]: session, [LABELS.uid]: uid, ...(installation ? { [LABELS.installation]: installation } : {}) },
+    Labels: {
+      [LABELS.managedBy]: MANAGED_BY,
+      [LABELS.session]: session,
+      [LABELS.uid]: uid,
+      ...(installation ? { [LABELS.installation]: installation } : {}),
+    },
   });
   return name;
 }
@@ -55,5 +68,6 @@ export async function ensureSessionNetwork(api: NetworkApi, session: string, uid
 export async function removeSessionNetwork(api: NetworkApi, session: string): Promise<void> {
   const name = sessionNetworkName(session);
   const existing = await api.inspectNetwork(name);
-  if (existing?.Labels?.[LABELS.managedBy] === MANAGED_BY && existing.Labels[LABELS.session] === session) await api.removeNetwork(name);
+  if (existing?.Labels?.[LABELS.managedBy] === MANAGED_BY && existing.Labels[LABELS.session] === session)
+    await api.removeNetwork(name);
 }

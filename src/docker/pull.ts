@@ -45,7 +45,12 @@ export function describeProgress(progress: PullProgress | undefined): string {
  * Pulls `reference` (with its tag or digest). `registryAuth` is the X-Registry-Auth value, already
  * encoded; it goes only into that header. Resolves when the daemon has the image.
  */
-export async function pullImage(host: DockerHost, reference: string, registryAuth: string | undefined, onProgress: (progress: PullProgress) => void): Promise<void> {
+export async function pullImage(
+  host: DockerHost,
+  reference: string,
+  registryAuth: string | undefined,
+  onProgress: (progress: PullProgress) => void,
+): Promise<void> {
   const layers = new Map<string, { done: boolean; current: number; total: number }>();
   const report = () => {
     let bytesDone = 0;
@@ -62,7 +67,9 @@ export async function pullImage(host: DockerHost, reference: string, registryAut
     let stream: NodeJS.ReadableStream;
     try {
       // dockerode sends `key` verbatim as X-Registry-Auth; without credentials, no header at all.
-      stream = (await host.docker.createImage(registryAuth ? { key: registryAuth } : undefined, { fromImage: reference })) as NodeJS.ReadableStream;
+      stream = (await host.docker.createImage(registryAuth ? { key: registryAuth } : undefined, {
+        fromImage: reference,
+      })) as NodeJS.ReadableStream;
     } catch (error) {
       // docker-modem prefixes the daemon's words with "(HTTP code 500) server error - ": keep the words.
       const message = dockerErrorMessage(error).replace(/^\(HTTP code \d+\) [^-]*- /, '');

@@ -84,7 +84,12 @@ export class StreamLiveness {
   private async eventsBetween(since: number, until: number): Promise<DockerEvent[]> {
     const { host, filters } = this.options;
     return host.measure('events_check', async (abortSignal) => {
-      const stream = (await host.docker.getEvents({ since: since.toFixed(9), until: until.toFixed(9), filters, abortSignal } as object)) as NodeJS.ReadableStream;
+      const stream = (await host.docker.getEvents({
+        since: since.toFixed(9),
+        until: until.toFixed(9),
+        filters,
+        abortSignal,
+      } as object)) as NodeJS.ReadableStream;
       const events: DockerEvent[] = [];
       await new Promise<void>((resolve, reject) => {
         onJsonLines(stream, (line) => {

@@ -36,13 +36,20 @@ export class VolumeConflictError extends Error {
  * Whose is it? undefined when the volume carries sessionctl's labels for this session (and, where
  * both say, this installation: two installations sharing a daemon may have sessions of one name).
  */
-export function foreignOwner(labels: Record<string, string> | null | undefined, session: string, volume?: string, installation?: string): string | undefined {
+export function foreignOwner(
+  labels: Record<string, string> | null | undefined,
+  session: string,
+  volume?: string,
+  installation?: string,
+): string | undefined {
   if (labels?.[LABELS.managedBy] !== MANAGED_BY) return 'a volume not managed by sessionctl';
   const theirs = labels[LABELS.installation];
-  if (installation !== undefined && theirs !== undefined && theirs !== installation) return `another sessionctl installation (${theirs})`;
+  if (installation !== undefined && theirs !== undefined && theirs !== installation)
+    return `another sessionctl installation (${theirs})`;
   if (labels[LABELS.session] !== session) return `session ${labels[LABELS.session] ?? '(unknown)'}`;
   // Old volumes have no volume label; new ones must name the volume they were made for.
-  if (volume !== undefined && labels[VOLUME_LABEL] !== undefined && labels[VOLUME_LABEL] !== volume) return `volume ${labels[VOLUME_LABEL]} of the same session`;
+  if (volume !== undefined && labels[VOLUME_LABEL] !== undefined && labels[VOLUME_LABEL] !== volume)
+    return `volume ${labels[VOLUME_LABEL]} of the same session`;
   return undefined;
 }
 
@@ -55,7 +62,13 @@ export interface VolumeApi {
  * The Docker volume a session volume mounts, created if missing. Throws VolumeConflictError when
  * the name is taken by a volume that is not this session's.
  */
-export async function resolveVolume(api: VolumeApi, session: string, uid: string, volume: string, extraLabels: Record<string, string> = {}): Promise<string> {
+export async function resolveVolume(
+  api: VolumeApi,
+  session: string,
+  uid: string,
+  volume: string,
+  extraLabels: Record<string, string> = {},
+): Promise<string> {
   const name = volumeName(session, volume);
   const installation = extraLabels[LABELS.installation];
   const current = await api.inspectVolume(name);
@@ -80,7 +93,12 @@ export async function resolveVolume(api: VolumeApi, session: string, uid: string
  * foreign volume under the new name is reported (refused); one under the old, ambiguous name is
  * simply another session's and is left alone without a word.
  */
-export async function ownedVolumesToRemove(api: VolumeApi, session: string, volume: string, installation?: string): Promise<{ remove: string[]; refused: string[] }> {
+export async function ownedVolumesToRemove(
+  api: VolumeApi,
+  session: string,
+  volume: string,
+  installation?: string,
+): Promise<{ remove: string[]; refused: string[] }> {
   const remove: string[] = [];
   const refused: string[] = [];
   const current = await api.inspectVolume(volumeName(session, volume));

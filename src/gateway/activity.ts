@@ -55,7 +55,10 @@ export class ActivityBatcher {
     } catch (error) {
       // Put the marks back unless newer ones arrived meanwhile; the next flush retries.
       for (const entry of due) if (!this.pending.has(entry.name)) this.pending.set(entry.name, entry.at.getTime());
-      this.options.logger.warn({ err: error, sessions: due.length }, 'activity flush failed; retrying at the next flush');
+      this.options.logger.warn(
+        { err: error, sessions: due.length },
+        'activity flush failed; retrying at the next flush',
+      );
       this.options.onFlush?.(0, error as Error);
     }
   }

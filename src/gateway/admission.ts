@@ -17,18 +17,32 @@ export type Admission =
   | { kind: 'answer'; answer: Answer };
 
 /** `exchange`: answer a valid ?token= with the cookie and a redirect (HTTP); else accept it as it is (WebSocket). */
-export function admit(request: IncomingMessage, target: Target, table: RouteTable, metrics: GatewayMetrics, exchange = true): Admission {
+export function admit(
+  request: IncomingMessage,
+  target: Target,
+  table: RouteTable,
+  metrics: GatewayMetrics,
+  exchange = true,
+): Admission {
   const route = table.get(target.session);
   if (!route) return { kind: 'answer', answer: answers.notFound(target.session) };
   const fromQuery = queryToken(target.rest);
   const check = checkToken(route, fromQuery ? [fromQuery.token] : presentedTokens(request.headers), Date.now());
   if (check.result !== 'ok') {
     metrics.authFailures.inc({ reason: check.result });
-    return { kind: 'answer', answer: check.result === 'no-token' ? answers.noToken(route.name) : answers.unauthorized(route.name) };
+    return {
+      kind: 'answer',
+      answer: check.result === 'no-token' ? answers.noToken(route.name) : answers.unauthorized(route.name),
+    };
   }
   if (fromQuery && exchange) {
     // The token leaves the address bar and the history; the redirect repeats the request with the cookie.
-    return { kind: 'exchange', token: check.token!, cookiePath: target.prefix === '' ? '/' : target.prefix, location: target.prefix + fromQuery.rest };
+    return {
+      kind: 'exchange',
+      token: check.token!,
+      cookiePath: target.prefix === '' ? '/' : target.prefix,
+      location: target.prefix + fromQuery.rest,
+    };
   }
   // Never forwarded: the container sees its own header, not the user's query token.
   if (fromQuery) target = { ...target, rest: fromQuery.rest };
@@ -37,6 +51,7 @@ export function admit(request: IncomingMessage, target: Target, table: RouteTabl
     return { kind: 'answer', answer: answers.notReady(route.name, route.reason, route.message) };
   }
   const resolved = resolvePort(route, target);
-  if (!resolved) return { kind: 'answer', answer: answers.notReady(route.name, 'NoEndpoints', 'the session publishes no TCP port') };
+  if (!resolved)
+    return { kind: 'answer', answer: answers.notReady(route.name, 'NoEndpoints', 'the session publishes no TCP port') };
   return { kind: 'forward', route, token: check.token!, resolved };
 }

@@ -24,7 +24,8 @@ export function wantsHtml(request: IncomingMessage): boolean {
 }
 
 function page(answer: Answer): string {
-  const refresh = answer.reloadSeconds === undefined ? '' : `<meta http-equiv="refresh" content="${answer.reloadSeconds}">`;
+  const refresh =
+    answer.reloadSeconds === undefined ? '' : `<meta http-equiv="refresh" content="${answer.reloadSeconds}">`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">${refresh}
 <title>${escapeHtml(answer.title)}</title>

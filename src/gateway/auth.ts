@@ -17,7 +17,8 @@ export type TokenCheck = 'ok' | 'missing' | 'invalid' | 'no-token';
 export function presentedTokens(headers: IncomingHttpHeaders): string[] {
   const found: string[] = [];
   const authorization = headers.authorization;
-  if (authorization !== undefined && authorization.length > 7 && authorization.slice(0, 7).toLowerCase() === 'bearer ') found.push(authorization.slice(7).trim());
+  if (authorization !== undefined && authorization.length > 7 && authorization.slice(0, 7).toLowerCase() === 'bearer ')
+    found.push(authorization.slice(7).trim());
   const cookie = headers.cookie;
   if (cookie !== undefined) {
     let at = cookie.indexOf(COOKIE_PREFIX);
@@ -33,12 +34,17 @@ export function presentedTokens(headers: IncomingHttpHeaders): string[] {
 }
 
 /** Constant-time in the token's content; the expiry is checked on the gateway's clock. */
-export function checkToken(route: Route, candidates: readonly string[], now: number): { result: TokenCheck; token?: string } {
+export function checkToken(
+  route: Route,
+  candidates: readonly string[],
+  now: number,
+): { result: TokenCheck; token?: string } {
   if (!route.tokenHash) return { result: 'no-token' };
   if (candidates.length === 0) return { result: 'missing' };
   if (now >= route.tokenExpiresAt) return { result: 'invalid' };
   for (const candidate of candidates) {
-    if (timingSafeEqual(createHash('sha256').update(candidate).digest(), route.tokenHash)) return { result: 'ok', token: candidate };
+    if (timingSafeEqual(createHash('sha256').update(candidate).digest(), route.tokenHash))
+      return { result: 'ok', token: candidate };
   }
   return { result: 'invalid' };
 }

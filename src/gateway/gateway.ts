@@ -54,7 +54,11 @@ export class Gateway {
   constructor(private readonly options: GatewayOptions) {
     const { config, pool, logger, metrics } = options;
     this.proto = config.tls ? 'https' : 'http';
-    this.upstreams = new Upstreams({ connections: config.upstreamConnections, keepAliveMs: config.upstreamKeepAliveMs, idleTimeoutMs: config.idleTimeoutMs });
+    this.upstreams = new Upstreams({
+      connections: config.upstreamConnections,
+      keepAliveMs: config.upstreamKeepAliveMs,
+      idleTimeoutMs: config.idleTimeoutMs,
+    });
     this.activity = new ActivityBatcher({
       db: pool,
       logger,
@@ -65,10 +69,16 @@ export class Gateway {
         metrics.activitySessions.inc(written);
       },
     });
-    this.waker = new Waker({ db: pool, table: this.table, logger, timeoutMs: config.wakeTimeoutMs, onWoken: (result, seconds) => {
-      metrics.wakes.inc({ result });
-      metrics.wakeDuration.observe(seconds);
-    } });
+    this.waker = new Waker({
+      db: pool,
+      table: this.table,
+      logger,
+      timeoutMs: config.wakeTimeoutMs,
+      onWoken: (result, seconds) => {
+        metrics.wakes.inc({ result });
+        metrics.wakeDuration.observe(seconds);
+      },
+    });
     this.source = new RouteSource({
       db: pool,
       connectionString: options.connectionString,
@@ -99,10 +109,16 @@ export class Gateway {
     };
     const handler = (request: IncomingMessage, response: ServerResponse) => this.handle(request, response);
     const server = config.tls
-      ? https.createServer({ ...serverOptions, cert: readFileSync(config.tls.certPath), key: readFileSync(config.tls.keyPath) }, handler)
+      ? https.createServer(
+          { ...serverOptions, cert: readFileSync(config.tls.certPath), key: readFileSync(config.tls.keyPath) },
+          handler,
+        )
       : http.createServer(serverOptions, handler);
     server.timeout = config.idleTimeoutMs;
-    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => void this.upgrade(request, socket, head));
+    server.on(
+      'upgrade',
+      (request: IncomingMessage, socket: Duplex, head: Buffer) => void this.upgrade(request, socket, head),
+    );
     server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
       if (!socket.writable) return socket.destroy();
       const status = CLIENT_ERRORS[error.code ?? ''] ?? '400 Bad Request';
@@ -188,7 +204,8 @@ export class Gateway {
           headers,
           onDone: (status, error) => {
             metrics.request(status, (performance.now() - started) / 1000);
-            if (error && status >= 500) metrics.upstreamErrors.inc({ reason: status === 504 ? 'timeout' : 'unreachable' });
+            if (error && status >= 500)
+              metrics.upstreamErrors.inc({ reason: status === 504 ? 'timeout' : 'unreachable' });
           },
         });
       }
@@ -200,7 +217,9 @@ export class Gateway {
     const path = url.split('?')[0];
     if (path === '/healthz' || path === '/readyz') {
       const ok = path === '/healthz' || this.ready();
-      response.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'routing table not loaded yet\n');
+      response
+        .writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' })
+        .end(ok ? 'ok\n' : 'routing table not loaded yet\n');
       return;
     }
     sendAnswer(request, response, answers.notFound(undefined));
@@ -208,7 +227,12 @@ export class Gateway {
   }
 
   /** Browsers get the progress page at once; other clients wait for the session, up to the timeout. */
-  private async wakeThen(request: IncomingMessage, response: ServerResponse, session: string, started: number): Promise<void> {
+  private async wakeThen(
+    request: IncomingMessage,
+    response: ServerResponse,
+    session: string,
+    started: number,
+  ): Promise<void> {
     const waiting = this.waker.wake(session);
     const html = (request.headers.accept ?? '').includes('text/html');
     if (html && !this.table.get(session)?.ready) {
@@ -233,7 +257,13 @@ export class Gateway {
     let admission = admit(request, target, this.table, metrics, false);
     if (admission.kind === 'wake') {
       const result = await this.waker.wake(admission.route.name);
-      admission = result === 'ready' ? admit(request, target, this.table, metrics, false) : { kind: 'answer', answer: result === 'gone' ? answers.notFound(target.session) : answers.wakeTimeout(target.session) };
+      admission =
+        result === 'ready'
+          ? admit(request, target, this.table, metrics, false)
+          : {
+              kind: 'answer',
+              answer: result === 'gone' ? answers.notFound(target.session) : answers.wakeTimeout(target.session),
+            };
     }
     if (admission.kind !== 'forward') {
       const answer = admission.kind === 'answer' ? admission.answer : answers.unauthorized(target.session);
@@ -243,7 +273,12 @@ export class Gateway {
     this.tunnel(request, socket, head, admission);
   }
 
-  private tunnel(request: IncomingMessage, socket: Duplex, head: Buffer, admission: Extract<ReturnType<typeof admit>, { kind: 'forward' }>): void {
+  private tunnel(
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    admission: Extract<ReturnType<typeof admit>, { kind: 'forward' }>,
+  ): void {
     const { config, metrics } = this.options;
     const { route, resolved, token } = admission;
     const session = route.name;
@@ -251,7 +286,13 @@ export class Gateway {
     tunnel(request, socket, head, {
       pool: this.upstreams.get(resolved.upstream.origin),
       path: resolved.path,
-      headers: upstreamRequestHeaders(request.rawHeaders, { remoteAddress: request.socket.remoteAddress ?? '', proto: this.proto, token, tokenHeader: route.tokenHeader, trustForwarded: config.trustForwarded }),
+      headers: upstreamRequestHeaders(request.rawHeaders, {
+        remoteAddress: request.socket.remoteAddress ?? '',
+        proto: this.proto,
+        token,
+        tokenHeader: route.tokenHeader,
+        trustForwarded: config.trustForwarded,
+      }),
       idleTimeoutMs: config.idleTimeoutMs,
       onData: () => this.activity.mark(session),
       onOpen: () => {

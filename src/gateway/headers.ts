@@ -5,7 +5,17 @@
  */
 import { cookiesWithoutToken } from './auth';
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'proxy-authenticate']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-authorization',
+  'proxy-authenticate',
+]);
 /** Never forwarded upstream whatever the client says: credentials, spoofable identity, and Expect (Node answers 100-continue itself). */
 const REQUEST_DROPPED = new Set([...HOP_BY_HOP, 'authorization', 'x-session-token', 'expect', 'forwarded']);
 const FORWARDED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
@@ -42,7 +52,8 @@ export function upstreamRequestHeaders(raw: readonly string[], context: ForwardC
     if (REQUEST_DROPPED.has(lower) || listed?.has(lower)) continue;
     if (lower === 'host') host = value;
     if (FORWARDED.has(lower)) {
-      if (context.trustForwarded && lower === 'x-forwarded-for') forwardedFor = forwardedFor ? `${forwardedFor}, ${value}` : value;
+      if (context.trustForwarded && lower === 'x-forwarded-for')
+        forwardedFor = forwardedFor ? `${forwardedFor}, ${value}` : value;
       if (!context.trustForwarded || lower === 'x-forwarded-for') continue;
     }
     if (lower === 'cookie') {
@@ -67,7 +78,8 @@ export function clientResponseHeaders(raw: readonly Buffer[]): string[] {
   const out: string[] = [];
   let listed: Set<string> | undefined;
   for (let index = 0; index < raw.length; index += 2) {
-    if (raw[index].length === 10 && raw[index].toString('latin1').toLowerCase() === 'connection') connectionListed(raw[index + 1].toString('latin1'), (listed ??= new Set()));
+    if (raw[index].length === 10 && raw[index].toString('latin1').toLowerCase() === 'connection')
+      connectionListed(raw[index + 1].toString('latin1'), (listed ??= new Set()));
   }
   for (let index = 0; index < raw.length; index += 2) {
     const name = raw[index].toString('latin1');

@@ -16,9 +16,15 @@ const OWN_CODES = ['200', '302', '401', '403', '404', '502', '503', '504'];
 export function createGatewayMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'])
+    registry.removeSingleMetric(name);
   const registers = [registry];
-  const requests = new Counter({ name: 'sessionctl_gateway_requests_total', help: 'HTTP requests and WebSocket handshakes answered, by status code', labelNames: ['code'], registers });
+  const requests = new Counter({
+    name: 'sessionctl_gateway_requests_total',
+    help: 'HTTP requests and WebSocket handshakes answered, by status code',
+    labelNames: ['code'],
+    registers,
+  });
   const byCode = new Map<number, Counter.Internal>();
   for (const code of OWN_CODES) {
     const child = requests.labels({ code });
@@ -33,19 +39,71 @@ export function createGatewayMetrics() {
       readyProbe = probe;
     },
     ready: new Gauge({
-      name: 'sessionctl_gateway_ready', help: '1 when the routing table is loaded and kept current by notifications (the /readyz answer)', registers,
-      collect() { this.set(readyProbe() ? 1 : 0); },
+      name: 'sessionctl_gateway_ready',
+      help: '1 when the routing table is loaded and kept current by notifications (the /readyz answer)',
+      registers,
+      collect() {
+        this.set(readyProbe() ? 1 : 0);
+      },
     }),
-    requestDuration: new Histogram({ name: 'sessionctl_gateway_request_duration_seconds', help: 'Time from request to the end of the response, through the gateway', buckets: REQUEST_BUCKETS, registers }),
-    upstreamErrors: new Counter({ name: 'sessionctl_gateway_upstream_errors_total', help: 'Requests the session could not answer: unreachable, timeout, or a refused upgrade', labelNames: ['reason'], registers }),
-    authFailures: new Counter({ name: 'sessionctl_gateway_auth_failures_total', help: 'Requests refused for their token: missing, invalid (wrong, rotated or expired) or no-token (the session has none)', labelNames: ['reason'], registers }),
-    websocketsOpen: new Gauge({ name: 'sessionctl_gateway_websockets_open', help: 'WebSocket (upgraded) connections open through the gateway', registers }),
-    wakes: new Counter({ name: 'sessionctl_gateway_wakes_total', help: 'Idle-stopped sessions woken by a request, by result', labelNames: ['result'], registers }),
-    wakeDuration: new Histogram({ name: 'sessionctl_gateway_wake_duration_seconds', help: 'Time from the wake request to the session being Ready (or the wait ending)', buckets: WAKE_BUCKETS, registers }),
-    routes: new Gauge({ name: 'sessionctl_gateway_routes', help: 'Sessions in the routing table, by whether they are Ready', labelNames: ['ready'], registers }),
-    routeLoads: new Counter({ name: 'sessionctl_gateway_route_loads_total', help: 'Routing table loads from the database (after notifications or a reconnect), by result', labelNames: ['result'], registers }),
-    activityFlushes: new Counter({ name: 'sessionctl_gateway_activity_flushes_total', help: 'Batched activity writes, by result', labelNames: ['result'], registers }),
-    activitySessions: new Counter({ name: 'sessionctl_gateway_activity_sessions_written_total', help: 'Session activity timestamps written by the batched flushes', registers }),
+    requestDuration: new Histogram({
+      name: 'sessionctl_gateway_request_duration_seconds',
+      help: 'Time from request to the end of the response, through the gateway',
+      buckets: REQUEST_BUCKETS,
+      registers,
+    }),
+    upstreamErrors: new Counter({
+      name: 'sessionctl_gateway_upstream_errors_total',
+      help: 'Requests the session could not answer: unreachable, timeout, or a refused upgrade',
+      labelNames: ['reason'],
+      registers,
+    }),
+    authFailures: new Counter({
+      name: 'sessionctl_gateway_auth_failures_total',
+      help: 'Requests refused for their token: missing, invalid (wrong, rotated or expired) or no-token (the session has none)',
+      labelNames: ['reason'],
+      registers,
+    }),
+    websocketsOpen: new Gauge({
+      name: 'sessionctl_gateway_websockets_open',
+      help: 'WebSocket (upgraded) connections open through the gateway',
+      registers,
+    }),
+    wakes: new Counter({
+      name: 'sessionctl_gateway_wakes_total',
+      help: 'Idle-stopped sessions woken by a request, by result',
+      labelNames: ['result'],
+      registers,
+    }),
+    wakeDuration: new Histogram({
+      name: 'sessionctl_gateway_wake_duration_seconds',
+      help: 'Time from the wake request to the session being Ready (or the wait ending)',
+      buckets: WAKE_BUCKETS,
+      registers,
+    }),
+    routes: new Gauge({
+      name: 'sessionctl_gateway_routes',
+      help: 'Sessions in the routing table, by whether they are Ready',
+      labelNames: ['ready'],
+      registers,
+    }),
+    routeLoads: new Counter({
+      name: 'sessionctl_gateway_route_loads_total',
+      help: 'Routing table loads from the database (after notifications or a reconnect), by result',
+      labelNames: ['result'],
+      registers,
+    }),
+    activityFlushes: new Counter({
+      name: 'sessionctl_gateway_activity_flushes_total',
+      help: 'Batched activity writes, by result',
+      labelNames: ['result'],
+      registers,
+    }),
+    activitySessions: new Counter({
+      name: 'sessionctl_gateway_activity_sessions_written_total',
+      help: 'Session activity timestamps written by the batched flushes',
+      registers,
+    }),
     request(code: number, seconds: number) {
       let child = byCode.get(code);
       if (!child) {

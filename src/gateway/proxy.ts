@@ -18,11 +18,17 @@ export interface ForwardOptions {
 }
 
 function hasBody(request: IncomingMessage): boolean {
-  return request.headers['content-length'] !== undefined ? request.headers['content-length'] !== '0' : request.headers['transfer-encoding'] !== undefined;
+  return request.headers['content-length'] !== undefined
+    ? request.headers['content-length'] !== '0'
+    : request.headers['transfer-encoding'] !== undefined;
 }
 
 /** Builds the handler for one request; kept apart so that the per-request closure set is small. */
-function responseHandler(request: IncomingMessage, response: ServerResponse, options: ForwardOptions): Dispatcher.DispatchHandler {
+function responseHandler(
+  request: IncomingMessage,
+  response: ServerResponse,
+  options: ForwardOptions,
+): Dispatcher.DispatchHandler {
   let abortUpstream: ((error?: Error) => void) | undefined;
   let status = 0;
   const onClientGone = () => abortUpstream?.(new Error('client closed the connection'));
@@ -54,7 +60,9 @@ function responseHandler(request: IncomingMessage, response: ServerResponse, opt
       if (!response.headersSent && !response.destroyed) {
         const timeout = (error as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT';
         status = timeout ? 504 : 502;
-        response.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' }).end(timeout ? 'the session did not answer in time\n' : 'the session could not be reached\n');
+        response
+          .writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' })
+          .end(timeout ? 'the session did not answer in time\n' : 'the session could not be reached\n');
       } else {
         response.destroy();
       }
@@ -67,5 +75,8 @@ function responseHandler(request: IncomingMessage, response: ServerResponse, opt
 export function forward(request: IncomingMessage, response: ServerResponse, options: ForwardOptions): void {
   const body = hasBody(request) ? request : null;
   if (body && options.onData) body.on('data', options.onData);
-  options.pool.dispatch({ method: request.method ?? 'GET', path: options.path, headers: options.headers, body }, responseHandler(request, response, options));
+  options.pool.dispatch(
+    { method: request.method ?? 'GET', path: options.path, headers: options.headers, body },
+    responseHandler(request, response, options),
+  );
 }

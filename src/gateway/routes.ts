@@ -57,12 +57,28 @@ export function toRoute(row: RouteRow): Route {
     ports,
     defaultPort: ports.values().next().value,
     ready: isReady,
-    reason: !parsed.success ? 'InvalidSpec' : row.deleting ? 'Terminating' : ready?.status === 'True' ? 'NoEndpoints' : (ready?.reason ?? 'Pending'),
-    message: !parsed.success ? 'the spec does not validate' : row.deleting ? 'the session is being deleted' : (ready?.message ?? 'the controller has not reported on this session yet'),
-    idleStopped: parsed.success && !row.deleting && parsed.data.idleAction === 'Stop' && ready?.status !== 'True' && ready?.reason === 'IdleTimeout',
+    reason: !parsed.success
+      ? 'InvalidSpec'
+      : row.deleting
+        ? 'Terminating'
+        : ready?.status === 'True'
+          ? 'NoEndpoints'
+          : (ready?.reason ?? 'Pending'),
+    message: !parsed.success
+      ? 'the spec does not validate'
+      : row.deleting
+        ? 'the session is being deleted'
+        : (ready?.message ?? 'the controller has not reported on this session yet'),
+    idleStopped:
+      parsed.success &&
+      !row.deleting &&
+      parsed.data.idleAction === 'Stop' &&
+      ready?.status !== 'True' &&
+      ready?.reason === 'IdleTimeout',
     stripPrefix: (parsed.success ? parsed.data.gateway?.prefix : undefined) !== 'Keep',
     tokenHeader: (parsed.success ? parsed.data.gateway?.tokenHeader : undefined) ?? 'X-Session-Token',
-    tokenHash: row.tokenSha256 && /^[0-9a-f]{64}$/.test(row.tokenSha256) ? Buffer.from(row.tokenSha256, 'hex') : undefined,
+    tokenHash:
+      row.tokenSha256 && /^[0-9a-f]{64}$/.test(row.tokenSha256) ? Buffer.from(row.tokenSha256, 'hex') : undefined,
     tokenExpiresAt: row.tokenExpiresAt ? row.tokenExpiresAt.getTime() : 0,
   };
 }

@@ -58,5 +58,9 @@ export function resolvePort(route: Route, target: Target): Resolved | undefined 
     }
   }
   if (!upstream) return undefined;
-  return { upstream, cookiePath: target.prefix === '' ? '/' : target.prefix, path: route.stripPrefix || target.prefix === '' ? rest : prefix + rest };
+  return {
+    upstream,
+    cookiePath: target.prefix === '' ? '/' : target.prefix,
+    path: route.stripPrefix || target.prefix === '' ? rest : prefix + rest,
+  };
 }

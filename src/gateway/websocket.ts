@@ -22,9 +22,20 @@ export interface TunnelOptions {
 }
 
 /** A plain HTTP answer on a socket that asked to upgrade (there is no ServerResponse for it). */
-export function rejectUpgrade(socket: Duplex, status: number, reason: string, headers: Record<string, string> = {}, body = ''): void {
+export function rejectUpgrade(
+  socket: Duplex,
+  status: number,
+  reason: string,
+  headers: Record<string, string> = {},
+  body = '',
+): void {
   if (socket.destroyed) return;
-  const lines = [`HTTP/1.1 ${status} ${reason}`, 'connection: close', 'content-type: text/plain; charset=utf-8', `content-length: ${Buffer.byteLength(body)}`];
+  const lines = [
+    `HTTP/1.1 ${status} ${reason}`,
+    'connection: close',
+    'content-type: text/plain; charset=utf-8',
+    `content-length: ${Buffer.byteLength(body)}`,
+  ];
   for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
   socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
 }
@@ -84,5 +95,8 @@ export function tunnel(request: IncomingMessage, client: Duplex, head: Buffer, o
       rejectUpgrade(client, 502, 'Bad Gateway', {}, 'the session could not be reached\n');
     },
   };
-  options.pool.dispatch({ method: 'GET', path: options.path, headers: options.headers, upgrade: protocol }, handler as unknown as Dispatcher.DispatchHandler);
+  options.pool.dispatch(
+    { method: 'GET', path: options.path, headers: options.headers, upgrade: protocol },
+    handler as unknown as Dispatcher.DispatchHandler,
+  );
 }

@@ -3,7 +3,11 @@
  * turn a flood of requests into a flood of those calls: answers come from a result at most maxAgeMs
  * old, and at most one probe runs at a time (requests during a probe share its result).
  */
-export function cachedProbe<T>(probe: () => Promise<T>, maxAgeMs = 1_000, now: () => number = () => performance.now()): () => Promise<T> {
+export function cachedProbe<T>(
+  probe: () => Promise<T>,
+  maxAgeMs = 1_000,
+  now: () => number = () => performance.now(),
+): () => Promise<T> {
   let last: { value: T; at: number } | undefined;
   let running: Promise<T> | undefined;
   return () => {

@@ -41,20 +41,37 @@ export interface HealthReport {
   startedAt: string;
   uptimeSeconds: number;
   database: { reachable: boolean; latencyMs?: number; sessionsByPhase?: Record<string, number>; error?: string };
-  dockerHosts: Array<{ name: string; url: string; reachable: boolean; engineVersion?: string; apiVersion?: string; latencyMs?: number; containersManaged: number; eventsConnected: boolean; degraded: boolean; error?: string }>;
+  dockerHosts: Array<{
+    name: string;
+    url: string;
+    reachable: boolean;
+    engineVersion?: string;
+    apiVersion?: string;
+    latencyMs?: number;
+    containersManaged: number;
+    eventsConnected: boolean;
+    degraded: boolean;
+    error?: string;
+  }>;
   listener: { connected: boolean; lastNotificationAt: string | null };
   queue: { depth: number; inFlight: number; oldestItemAgeSeconds: number | null };
 }
 
 class CheckTimeout extends Error {}
 
-async function timed<T>(timeoutMs: number, now: () => number, check: () => Promise<T>): Promise<{ value: T; latencyMs: number }> {
+async function timed<T>(
+  timeoutMs: number,
+  now: () => number,
+  check: () => Promise<T>,
+): Promise<{ value: T; latencyMs: number }> {
   const started = now();
   let timer: NodeJS.Timeout | undefined;
   try {
     const value = await Promise.race([
       check(),
-      new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new CheckTimeout(`no answer within ${timeoutMs} ms`)), timeoutMs); }),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new CheckTimeout(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      }),
     ]);
     return { value, latencyMs: Math.round((now() - started) * 100) / 100 };
   } finally {
@@ -64,7 +81,11 @@ async function timed<T>(timeoutMs: number, now: () => number, check: () => Promi
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
-async function checkDatabase(sources: HealthSources, timeoutMs: number, now: () => number): Promise<HealthReport['database']> {
+async function checkDatabase(
+  sources: HealthSources,
+  timeoutMs: number,
+  now: () => number,
+): Promise<HealthReport['database']> {
   try {
     const { latencyMs } = await timed(timeoutMs, now, () => sources.db.query('SELECT 1'));
     const { value: byPhase } = await timed(timeoutMs, now, () => countSessionsByPhase(sources.db));
@@ -74,8 +95,18 @@ async function checkDatabase(sources: HealthSources, timeoutMs: number, now: () 
   }
 }
 
-async function checkHost(host: HostProbe, timeoutMs: number, now: () => number): Promise<HealthReport['dockerHosts'][number]> {
-  const base = { name: host.name, url: host.url, containersManaged: host.containersManaged(), eventsConnected: host.eventsConnected(), degraded: host.degraded() };
+async function checkHost(
+  host: HostProbe,
+  timeoutMs: number,
+  now: () => number,
+): Promise<HealthReport['dockerHosts'][number]> {
+  const base = {
+    name: host.name,
+    url: host.url,
+    containersManaged: host.containersManaged(),
+    eventsConnected: host.eventsConnected(),
+    degraded: host.degraded(),
+  };
   try {
     const { value, latencyMs } = await timed(timeoutMs, now, () => host.version());
     return { ...base, reachable: true, engineVersion: value.Version, apiVersion: value.ApiVersion, latencyMs };
@@ -87,13 +118,17 @@ async function checkHost(host: HostProbe, timeoutMs: number, now: () => number):
 export async function healthReport(sources: HealthSources): Promise<HealthReport> {
   const now = sources.now ?? (() => performance.now());
   const timeoutMs = sources.timeoutMs ?? 2_000;
-  const [database, ...dockerHosts] = await Promise.all([
+  const [database, ...dockerHosts] = (await Promise.all([
     checkDatabase(sources, timeoutMs, now),
     ...sources.hosts.map((host) => checkHost(host, timeoutMs, now)),
-  ]) as [HealthReport['database'], ...HealthReport['dockerHosts']];
+  ])) as [HealthReport['database'], ...HealthReport['dockerHosts']];
   const oldest = sources.queue.oldestWaiting();
   const ready = sources.ready();
-  const healthy = database.reachable && dockerHosts.every((host) => host.reachable && !host.degraded) && sources.listener.connected && ready;
+  const healthy =
+    database.reachable &&
+    dockerHosts.every((host) => host.reachable && !host.degraded) &&
+    sources.listener.connected &&
+    ready;
   return {
     status: healthy ? 'ok' : 'degraded',
     ready,
@@ -102,7 +137,10 @@ export async function healthReport(sources: HealthSources): Promise<HealthReport
     uptimeSeconds: Math.round((Date.now() - sources.startedAt.getTime()) / 1000),
     database,
     dockerHosts,
-    listener: { connected: sources.listener.connected, lastNotificationAt: sources.listener.lastNotificationAt?.toISOString() ?? null },
+    listener: {
+      connected: sources.listener.connected,
+      lastNotificationAt: sources.listener.lastNotificationAt?.toISOString() ?? null,
+    },
     queue: {
       depth: sources.queue.depth,
       inFlight: sources.queue.inFlight,

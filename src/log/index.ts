@@ -34,10 +34,17 @@ export const REDACT_PATHS = [
   '*.databaseUrl',
 ];
 
-export function createLogger(options: { level: string; format?: 'json' | 'pretty'; name?: string; destination?: pino.DestinationStream }): Logger {
+export function createLogger(options: {
+  level: string;
+  format?: 'json' | 'pretty';
+  name?: string;
+  destination?: pino.DestinationStream;
+}): Logger {
   const destination =
     options.destination ??
-    (options.format === 'pretty' ? pretty({ colorize: true, sync: true, ignore: 'pid,hostname,name' }) : pino.destination({ sync: false }));
+    (options.format === 'pretty'
+      ? pretty({ colorize: true, sync: true, ignore: 'pid,hostname,name' })
+      : pino.destination({ sync: false }));
   return pino(
     {
       name: options.name ?? 'sessionctl',

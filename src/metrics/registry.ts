@@ -14,90 +14,315 @@ export function createMetrics() {
   collectDefaultMetrics({ register: registry });
   // These are gauges whose names end in _total, which Prometheus reserves for counters:
   // `promtool check metrics` rejects them. nodejs_active_handles/requests carry the same numbers.
-  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'])
+    registry.removeSingleMetric(name);
   const reg = [registry];
   // Gauges about in-flight work are computed at scrape time from each queue's start times.
   const inFlightByQueue = new Map<string, () => Iterable<number>>();
   const degradedHosts = new Map<string, () => boolean>();
-  const inFlightSeconds = (name: string) => [...(inFlightByQueue.get(name)?.() ?? [])].map((started) => (Date.now() - started) / 1000);
+  const inFlightSeconds = (name: string) =>
+    [...(inFlightByQueue.get(name)?.() ?? [])].map((started) => (Date.now() - started) / 1000);
 
   const metrics = {
     registry,
-    reconcileTotal: new Counter({ name: 'controller_runtime_reconcile_total', help: 'Total number of reconciliations per controller', labelNames: ['controller', 'result'], registers: reg }),
-    reconcileErrors: new Counter({ name: 'controller_runtime_reconcile_errors_total', help: 'Total number of reconciliation errors per controller', labelNames: ['controller'], registers: reg }),
-    reconcileTime: new Histogram({ name: 'controller_runtime_reconcile_time_seconds', help: 'Length of time per reconciliation per controller', labelNames: ['controller'], buckets: LATENCY_BUCKETS, registers: reg }),
-    activeWorkers: new Gauge({ name: 'controller_runtime_active_workers', help: 'Number of currently used workers per controller', labelNames: ['controller'], registers: reg }),
-    maxConcurrentReconciles: new Gauge({ name: 'controller_runtime_max_concurrent_reconciles', help: 'Maximum number of concurrent reconciles per controller', labelNames: ['controller'], registers: reg }),
+    reconcileTotal: new Counter({
+      name: 'controller_runtime_reconcile_total',
+      help: 'Total number of reconciliations per controller',
+      labelNames: ['controller', 'result'],
+      registers: reg,
+    }),
+    reconcileErrors: new Counter({
+      name: 'controller_runtime_reconcile_errors_total',
+      help: 'Total number of reconciliation errors per controller',
+      labelNames: ['controller'],
+      registers: reg,
+    }),
+    reconcileTime: new Histogram({
+      name: 'controller_runtime_reconcile_time_seconds',
+      help: 'Length of time per reconciliation per controller',
+      labelNames: ['controller'],
+      buckets: LATENCY_BUCKETS,
+      registers: reg,
+    }),
+    activeWorkers: new Gauge({
+      name: 'controller_runtime_active_workers',
+      help: 'Number of currently used workers per controller',
+      labelNames: ['controller'],
+      registers: reg,
+    }),
+    maxConcurrentReconciles: new Gauge({
+      name: 'controller_runtime_max_concurrent_reconciles',
+      help: 'Maximum number of concurrent reconciles per controller',
+      labelNames: ['controller'],
+      registers: reg,
+    }),
 
-    queueDepth: new Gauge({ name: 'workqueue_depth', help: 'Current depth of workqueue', labelNames: ['name'], registers: reg }),
-    queueAdds: new Counter({ name: 'workqueue_adds_total', help: 'Total number of adds handled by workqueue', labelNames: ['name'], registers: reg }),
-    queueLatency: new Histogram({ name: 'workqueue_queue_duration_seconds', help: 'How long in seconds an item stays in workqueue before being requested', labelNames: ['name'], buckets: LATENCY_BUCKETS, registers: reg }),
-    workDuration: new Histogram({ name: 'workqueue_work_duration_seconds', help: 'How long in seconds processing an item from workqueue takes', labelNames: ['name'], buckets: LATENCY_BUCKETS, registers: reg }),
-    queueRetries: new Counter({ name: 'workqueue_retries_total', help: 'Total number of retries handled by workqueue', labelNames: ['name'], registers: reg }),
+    queueDepth: new Gauge({
+      name: 'workqueue_depth',
+      help: 'Current depth of workqueue',
+      labelNames: ['name'],
+      registers: reg,
+    }),
+    queueAdds: new Counter({
+      name: 'workqueue_adds_total',
+      help: 'Total number of adds handled by workqueue',
+      labelNames: ['name'],
+      registers: reg,
+    }),
+    queueLatency: new Histogram({
+      name: 'workqueue_queue_duration_seconds',
+      help: 'How long in seconds an item stays in workqueue before being requested',
+      labelNames: ['name'],
+      buckets: LATENCY_BUCKETS,
+      registers: reg,
+    }),
+    workDuration: new Histogram({
+      name: 'workqueue_work_duration_seconds',
+      help: 'How long in seconds processing an item from workqueue takes',
+      labelNames: ['name'],
+      buckets: LATENCY_BUCKETS,
+      registers: reg,
+    }),
+    queueRetries: new Counter({
+      name: 'workqueue_retries_total',
+      help: 'Total number of retries handled by workqueue',
+      labelNames: ['name'],
+      registers: reg,
+    }),
     unfinishedWork: new Gauge({
-      name: 'workqueue_unfinished_work_seconds', help: 'How many seconds of work has been done that is in progress and has not been observed by work_duration', labelNames: ['name'], registers: reg,
-      collect() { for (const name of inFlightByQueue.keys()) this.set({ name }, inFlightSeconds(name).reduce((sum, value) => sum + value, 0)); },
+      name: 'workqueue_unfinished_work_seconds',
+      help: 'How many seconds of work has been done that is in progress and has not been observed by work_duration',
+      labelNames: ['name'],
+      registers: reg,
+      collect() {
+        for (const name of inFlightByQueue.keys())
+          this.set(
+            { name },
+            inFlightSeconds(name).reduce((sum, value) => sum + value, 0),
+          );
+      },
     }),
     longestRunning: new Gauge({
-      name: 'workqueue_longest_running_processor_seconds', help: 'How many seconds has the longest running processor for workqueue been running', labelNames: ['name'], registers: reg,
-      collect() { for (const name of inFlightByQueue.keys()) this.set({ name }, Math.max(0, ...inFlightSeconds(name))); },
+      name: 'workqueue_longest_running_processor_seconds',
+      help: 'How many seconds has the longest running processor for workqueue been running',
+      labelNames: ['name'],
+      registers: reg,
+      collect() {
+        for (const name of inFlightByQueue.keys()) this.set({ name }, Math.max(0, ...inFlightSeconds(name)));
+      },
     }),
     /** Lets a queue report its in-flight start times (ms epoch) to the two gauges above. */
     trackInFlight(name: string, startTimes: () => Iterable<number>): void {
       inFlightByQueue.set(name, startTimes);
     },
 
-    sessions: new Gauge({ name: 'sessionctl_sessions', help: 'Sessions by phase, as last written to status', labelNames: ['phase'], registers: reg }),
-    sessionReady: new Histogram({ name: 'sessionctl_session_ready_seconds', help: 'Time from a generation being written to that generation being Ready', buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300], registers: reg }),
-    containerRestarts: new Counter({ name: 'sessionctl_container_restarts_total', help: 'Container restarts made by the controller, by reason', labelNames: ['reason'], registers: reg }),
-    driftCorrections: new Counter({ name: 'sessionctl_drift_corrections_total', help: 'Corrections of containers that drifted from their spec, by kind', labelNames: ['kind'], registers: reg }),
-    dockerRequests: new Counter({ name: 'sessionctl_docker_requests_total', help: 'Docker Engine API requests by host, operation and result code', labelNames: ['host', 'operation', 'code'], registers: reg }),
-    dockerRequestDuration: new Histogram({ name: 'sessionctl_docker_request_duration_seconds', help: 'Docker Engine API request latency by host and operation', labelNames: ['host', 'operation'], buckets: LATENCY_BUCKETS, registers: reg }),
-    dockerHostUp: new Gauge({ name: 'sessionctl_docker_host_up', help: '1 when the host answered its last list and its event stream is connected', labelNames: ['host'], registers: reg }),
-    dockerRequestTimeouts: new Counter({ name: 'sessionctl_docker_request_timeouts_total', help: 'Docker Engine API calls abandoned at their deadline, by host and operation', labelNames: ['host', 'operation'], registers: reg }),
+    sessions: new Gauge({
+      name: 'sessionctl_sessions',
+      help: 'Sessions by phase, as last written to status',
+      labelNames: ['phase'],
+      registers: reg,
+    }),
+    sessionReady: new Histogram({
+      name: 'sessionctl_session_ready_seconds',
+      help: 'Time from a generation being written to that generation being Ready',
+      buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300],
+      registers: reg,
+    }),
+    containerRestarts: new Counter({
+      name: 'sessionctl_container_restarts_total',
+      help: 'Container restarts made by the controller, by reason',
+      labelNames: ['reason'],
+      registers: reg,
+    }),
+    driftCorrections: new Counter({
+      name: 'sessionctl_drift_corrections_total',
+      help: 'Corrections of containers that drifted from their spec, by kind',
+      labelNames: ['kind'],
+      registers: reg,
+    }),
+    dockerRequests: new Counter({
+      name: 'sessionctl_docker_requests_total',
+      help: 'Docker Engine API requests by host, operation and result code',
+      labelNames: ['host', 'operation', 'code'],
+      registers: reg,
+    }),
+    dockerRequestDuration: new Histogram({
+      name: 'sessionctl_docker_request_duration_seconds',
+      help: 'Docker Engine API request latency by host and operation',
+      labelNames: ['host', 'operation'],
+      buckets: LATENCY_BUCKETS,
+      registers: reg,
+    }),
+    dockerHostUp: new Gauge({
+      name: 'sessionctl_docker_host_up',
+      help: '1 when the host answered its last list and its event stream is connected',
+      labelNames: ['host'],
+      registers: reg,
+    }),
+    dockerRequestTimeouts: new Counter({
+      name: 'sessionctl_docker_request_timeouts_total',
+      help: 'Docker Engine API calls abandoned at their deadline, by host and operation',
+      labelNames: ['host', 'operation'],
+      registers: reg,
+    }),
     dockerHostDegraded: new Gauge({
-      name: 'sessionctl_docker_host_degraded', help: '1 while the host has timed out a call within the last minute', labelNames: ['host'], registers: reg,
-      collect() { for (const [host, degraded] of degradedHosts) this.set({ host }, degraded() ? 1 : 0); },
+      name: 'sessionctl_docker_host_degraded',
+      help: '1 while the host has timed out a call within the last minute',
+      labelNames: ['host'],
+      registers: reg,
+      collect() {
+        for (const [host, degraded] of degradedHosts) this.set({ host }, degraded() ? 1 : 0);
+      },
     }),
     /** Lets a Docker host report, at scrape time, whether it is degraded. */
     trackDegraded(host: string, degraded: () => boolean): void {
       degradedHosts.set(host, degraded);
     },
-    dockerEventStreamStalls: new Counter({ name: 'sessionctl_docker_event_stream_stalls_total', help: 'Times the Docker event stream missed an event that a check call saw, and was reconnected', labelNames: ['host'], registers: reg }),
-    stuckContainers: new Gauge({ name: 'sessionctl_stuck_containers', help: 'Managed containers Docker could not remove, set aside under a .stuck- name while their removal is retried', labelNames: ['host'], registers: reg }),
-    listenerReconnects: new Counter({ name: 'sessionctl_listener_reconnects_total', help: 'Reconnects of the Postgres LISTEN connection', registers: reg }),
-    listenerUp: new Gauge({ name: 'sessionctl_listener_up', help: '1 while the Postgres LISTEN connection is established', registers: reg }),
-    hostAdmittedSessions: new Gauge({ name: 'sessionctl_host_admitted_sessions', help: 'Sessions admitted to run on the host (running or starting)', labelNames: ['host'], registers: reg }),
-    hostAdmittedMemory: new Gauge({ name: 'sessionctl_host_admitted_memory_bytes', help: 'Sum of the memory limits of the sessions admitted on the host', labelNames: ['host'], registers: reg }),
-    hostCapacitySessions: new Gauge({ name: 'sessionctl_host_capacity_sessions', help: 'Most sessions the host may run (absent when unlimited)', labelNames: ['host'], registers: reg }),
-    hostAllocatableMemory: new Gauge({ name: 'sessionctl_host_allocatable_memory_bytes', help: 'Memory the host may give to sessions (absent when unlimited)', labelNames: ['host'], registers: reg }),
-    admissionRefusals: new Counter({ name: 'sessionctl_admission_refusals_total', help: 'Times a session was left Pending because its host had no room, by reason', labelNames: ['host', 'reason'], registers: reg }),
-    crashRestartsDeferred: new Counter({ name: 'sessionctl_crash_restarts_deferred_total', help: 'Crash-loop restarts that waited, by reason: HostCreating (the host created other sessions) or Paced (for a turn)', labelNames: ['reason'], registers: reg }),
-    restartLimitExceeded: new Counter({ name: 'sessionctl_restart_limit_exceeded_total', help: 'Sessions that spent their restart budget (spec.maxRestarts) and became Failed', registers: reg }),
-    healthTransitions: new Counter({ name: 'sessionctl_health_status_total', help: 'Docker health_status changes of session containers, by status', labelNames: ['status'], registers: reg }),
+    dockerEventStreamStalls: new Counter({
+      name: 'sessionctl_docker_event_stream_stalls_total',
+      help: 'Times the Docker event stream missed an event that a check call saw, and was reconnected',
+      labelNames: ['host'],
+      registers: reg,
+    }),
+    stuckContainers: new Gauge({
+      name: 'sessionctl_stuck_containers',
+      help: 'Managed containers Docker could not remove, set aside under a .stuck- name while their removal is retried',
+      labelNames: ['host'],
+      registers: reg,
+    }),
+    listenerReconnects: new Counter({
+      name: 'sessionctl_listener_reconnects_total',
+      help: 'Reconnects of the Postgres LISTEN connection',
+      registers: reg,
+    }),
+    listenerUp: new Gauge({
+      name: 'sessionctl_listener_up',
+      help: '1 while the Postgres LISTEN connection is established',
+      registers: reg,
+    }),
+    hostAdmittedSessions: new Gauge({
+      name: 'sessionctl_host_admitted_sessions',
+      help: 'Sessions admitted to run on the host (running or starting)',
+      labelNames: ['host'],
+      registers: reg,
+    }),
+    hostAdmittedMemory: new Gauge({
+      name: 'sessionctl_host_admitted_memory_bytes',
+      help: 'Sum of the memory limits of the sessions admitted on the host',
+      labelNames: ['host'],
+      registers: reg,
+    }),
+    hostCapacitySessions: new Gauge({
+      name: 'sessionctl_host_capacity_sessions',
+      help: 'Most sessions the host may run (absent when unlimited)',
+      labelNames: ['host'],
+      registers: reg,
+    }),
+    hostAllocatableMemory: new Gauge({
+      name: 'sessionctl_host_allocatable_memory_bytes',
+      help: 'Memory the host may give to sessions (absent when unlimited)',
+      labelNames: ['host'],
+      registers: reg,
+    }),
+    admissionRefusals: new Counter({
+      name: 'sessionctl_admission_refusals_total',
+      help: 'Times a session was left Pending because its host had no room, by reason',
+      labelNames: ['host', 'reason'],
+      registers: reg,
+    }),
+    crashRestartsDeferred: new Counter({
+      name: 'sessionctl_crash_restarts_deferred_total',
+      help: 'Crash-loop restarts that waited, by reason: HostCreating (the host created other sessions) or Paced (for a turn)',
+      labelNames: ['reason'],
+      registers: reg,
+    }),
+    restartLimitExceeded: new Counter({
+      name: 'sessionctl_restart_limit_exceeded_total',
+      help: 'Sessions that spent their restart budget (spec.maxRestarts) and became Failed',
+      registers: reg,
+    }),
+    healthTransitions: new Counter({
+      name: 'sessionctl_health_status_total',
+      help: 'Docker health_status changes of session containers, by status',
+      labelNames: ['status'],
+      registers: reg,
+    }),
     clientCertificateExpiry: new Gauge({
       name: 'sessionctl_docker_client_certificate_expiry_timestamp_seconds',
       help: 'When the client certificate the controller presents to the Docker host expires (Unix time); read at start-up',
       labelNames: ['host'],
       registers: reg,
     }),
-    lifetimeActions: new Counter({ name: 'sessionctl_lifetime_actions_total', help: 'Idle stops and deletions made by the controller, by reason and action', labelNames: ['reason', 'action'], registers: reg }),
-    tokenRotations: new Counter({ name: 'sessionctl_token_rotations_total', help: 'Access tokens minted, by reason (initial, expired, requested)', labelNames: ['reason'], registers: reg }),
-    imagePulls: new Counter({ name: 'sessionctl_image_pulls_total', help: 'Image pulls by the controller, by result (success, failure)', labelNames: ['result'], registers: reg }),
-    imagePullDuration: new Histogram({ name: 'sessionctl_image_pull_duration_seconds', help: 'Time an image pull took, successful or not', buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600], registers: reg }),
-    registryRequests: new Counter({ name: 'sessionctl_registry_requests_total', help: 'HTTP requests the controller made to registries and their token services, by registry and status code', labelNames: ['registry', 'code'], registers: reg }),
-    registryTokenCacheHits: new Counter({ name: 'sessionctl_registry_token_cache_hits_total', help: 'Registry requests that reused a cached bearer token', registers: reg }),
-    registryTokenCacheMisses: new Counter({ name: 'sessionctl_registry_token_cache_misses_total', help: 'Bearer tokens fetched from a token service because none was cached (or it was expired or refused)', registers: reg }),
-    ready: new Gauge({ name: 'sessionctl_ready', help: '1 once the first full resync has been reconciled (the same as /readyz)', registers: reg }),
-    buildInfo: new Gauge({ name: 'sessionctl_build_info', help: 'Always 1; the version label says which build is running', labelNames: ['version'], registers: reg }),
-    notifyLatency: new Histogram({ name: 'sessionctl_notify_pickup_seconds', help: 'Time from the row trigger firing to the controller queueing the key', buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1], registers: reg }),
+    lifetimeActions: new Counter({
+      name: 'sessionctl_lifetime_actions_total',
+      help: 'Idle stops and deletions made by the controller, by reason and action',
+      labelNames: ['reason', 'action'],
+      registers: reg,
+    }),
+    tokenRotations: new Counter({
+      name: 'sessionctl_token_rotations_total',
+      help: 'Access tokens minted, by reason (initial, expired, requested)',
+      labelNames: ['reason'],
+      registers: reg,
+    }),
+    imagePulls: new Counter({
+      name: 'sessionctl_image_pulls_total',
+      help: 'Image pulls by the controller, by result (success, failure)',
+      labelNames: ['result'],
+      registers: reg,
+    }),
+    imagePullDuration: new Histogram({
+      name: 'sessionctl_image_pull_duration_seconds',
+      help: 'Time an image pull took, successful or not',
+      buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
+      registers: reg,
+    }),
+    registryRequests: new Counter({
+      name: 'sessionctl_registry_requests_total',
+      help: 'HTTP requests the controller made to registries and their token services, by registry and status code',
+      labelNames: ['registry', 'code'],
+      registers: reg,
+    }),
+    registryTokenCacheHits: new Counter({
+      name: 'sessionctl_registry_token_cache_hits_total',
+      help: 'Registry requests that reused a cached bearer token',
+      registers: reg,
+    }),
+    registryTokenCacheMisses: new Counter({
+      name: 'sessionctl_registry_token_cache_misses_total',
+      help: 'Bearer tokens fetched from a token service because none was cached (or it was expired or refused)',
+      registers: reg,
+    }),
+    ready: new Gauge({
+      name: 'sessionctl_ready',
+      help: '1 once the first full resync has been reconciled (the same as /readyz)',
+      registers: reg,
+    }),
+    buildInfo: new Gauge({
+      name: 'sessionctl_build_info',
+      help: 'Always 1; the version label says which build is running',
+      labelNames: ['version'],
+      registers: reg,
+    }),
+    notifyLatency: new Histogram({
+      name: 'sessionctl_notify_pickup_seconds',
+      help: 'Time from the row trigger firing to the controller queueing the key',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1],
+      registers: reg,
+    }),
   };
   return metrics;
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
-export const DRIFT_KINDS = ['container_missing', 'container_exited', 'spec_changed', 'orphan_removed', 'duplicate_removed'] as const;
+export const DRIFT_KINDS = [
+  'container_missing',
+  'container_exited',
+  'spec_changed',
+  'orphan_removed',
+  'duplicate_removed',
+] as const;
 export const RESTART_REASONS = ['Error', 'OOMKilled', 'Completed', 'Unhealthy'] as const;
 export const TOKEN_ROTATION_REASONS = ['initial', 'expired', 'requested'] as const;
 
@@ -124,5 +349,6 @@ export function preinitialise(metrics: Metrics, controller: string): void {
 /** Per-host series at 0 from the start, so that alerts on their rate have a baseline. */
 export function preinitialiseHost(metrics: Metrics, host: string): void {
   metrics.dockerEventStreamStalls.inc({ host }, 0);
-  for (const operation of ['list', 'create', 'start', 'stop', 'restart', 'remove', 'inspect']) metrics.dockerRequestTimeouts.inc({ host, operation }, 0);
+  for (const operation of ['list', 'create', 'start', 'stop', 'restart', 'remove', 'inspect'])
+    metrics.dockerRequestTimeouts.inc({ host, operation }, 0);
 }

@@ -49,12 +49,18 @@ export class MetricsServer {
         response.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
       } else if (path === '/readyz') {
         const ready = this.options.ready();
-        response.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ok\n' : 'waiting for the first full resync\n');
+        response
+          .writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' })
+          .end(ready ? 'ok\n' : 'waiting for the first full resync\n');
       } else if (path === '/health' && this.options.health) {
         const report = await this.options.health();
-        response.writeHead(report.status === 'ok' ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify(report, null, 2)}\n`);
+        response
+          .writeHead(report.status === 'ok' ? 200 : 503, { 'content-type': 'application/json' })
+          .end(`${JSON.stringify(report, null, 2)}\n`);
       } else {
-        response.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /health, /healthz or /readyz\n');
+        response
+          .writeHead(404, { 'content-type': 'text/plain' })
+          .end('not found: try /metrics, /health, /healthz or /readyz\n');
       }
     } catch (error) {
       response.writeHead(500, { 'content-type': 'text/plain' }).end(`${(error as Error).message}\n`);

@@ -9,7 +9,11 @@ export interface RegistryCredentials {
 }
 
 export function encodeRegistryAuth(credentials: RegistryCredentials, serverAddress: string): string {
-  const json = JSON.stringify({ username: credentials.username, password: credentials.password, serveraddress: serverAddress });
+  const json = JSON.stringify({
+    username: credentials.username,
+    password: credentials.password,
+    serveraddress: serverAddress,
+  });
   return Buffer.from(json, 'utf8').toString('base64').replace(/\+/g, '-').replace(/\//g, '_');
 }
 

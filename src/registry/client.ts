@@ -113,15 +113,28 @@ export class RegistryClient {
         const cached = this.cachedToken(cacheKey);
         const headers: Record<string, string> = { Accept: MANIFEST_ACCEPT };
         if (cached) headers.Authorization = `Bearer ${cached}`;
-        else if (credentials && this.basicRegistries.has(registry)) headers.Authorization = basicAuthorization(credentials);
+        else if (credentials && this.basicRegistries.has(registry))
+          headers.Authorization = basicAuthorization(credentials);
         const response = await this.request(registry, url, { method: 'HEAD', headers });
         if (response.status === 200) {
           const digest = response.headers.get('docker-content-digest');
-          if (!digest) throw new RegistryError('Unavailable', `registry ${registry} answered the manifest of ${reference.repository} without a Docker-Content-Digest header`);
+          if (!digest)
+            throw new RegistryError(
+              'Unavailable',
+              `registry ${registry} answered the manifest of ${reference.repository} without a Docker-Content-Digest header`,
+            );
           return digest;
         }
-        if (response.status === 404) throw new RegistryError('NotFound', `registry ${registry} has no manifest ${reference.repository}:${reference.tag ?? 'latest'}`);
-        if (response.status !== 401) throw new RegistryError('Unavailable', `registry ${registry} answered HTTP ${response.status} for the manifest of ${reference.repository}`);
+        if (response.status === 404)
+          throw new RegistryError(
+            'NotFound',
+            `registry ${registry} has no manifest ${reference.repository}:${reference.tag ?? 'latest'}`,
+          );
+        if (response.status !== 401)
+          throw new RegistryError(
+            'Unavailable',
+            `registry ${registry} answered HTTP ${response.status} for the manifest of ${reference.repository}`,
+          );
         if (cached) this.tokens.delete(cacheKey);
         if (retried) throw this.unauthorized(registry, reference, credentials);
         retried = true;
@@ -129,7 +142,9 @@ export class RegistryClient {
         if (challenge?.scheme === 'bearer' && challenge.params.realm) {
           let fetching = this.tokenFetches.get(cacheKey);
           if (!fetching) {
-            fetching = this.fetchToken(registry, challenge.params, scope, credentials).finally(() => this.tokenFetches.delete(cacheKey));
+            fetching = this.fetchToken(registry, challenge.params, scope, credentials).finally(() =>
+              this.tokenFetches.delete(cacheKey),
+            );
             this.tokenFetches.set(cacheKey, fetching);
           }
           this.tokens.set(cacheKey, await fetching);
@@ -140,8 +155,12 @@ export class RegistryClient {
         }
       }
     } catch (error) {
-      if (error instanceof RegistryError) throw new RegistryError(error.code, redactSecrets(error.message, secrets), error.retryAfterMs);
-      throw new RegistryError('Unavailable', `registry ${registry} did not answer: ${redactSecrets((error as Error).message ?? String(error), secrets)}`);
+      if (error instanceof RegistryError)
+        throw new RegistryError(error.code, redactSecrets(error.message, secrets), error.retryAfterMs);
+      throw new RegistryError(
+        'Unavailable',
+        `registry ${registry} did not answer: ${redactSecrets((error as Error).message ?? String(error), secrets)}`,
+      );
     }
   }
 
@@ -163,8 +182,13 @@ export class RegistryClient {
   }
 
   private unauthorized(registry: string, reference: ImageReference, credentials?: RegistryCredentials): RegistryError {
-    const who = credentials ? `as user "${credentials.username}"` : 'anonymously (no credentials are configured for it)';
-    return new RegistryError('Unauthorized', `registry ${registry} refused access to ${reference.repository} ${who}: check the credentials (sessionctl registry list)`);
+    const who = credentials
+      ? `as user "${credentials.username}"`
+      : 'anonymously (no credentials are configured for it)';
+    return new RegistryError(
+      'Unauthorized',
+      `registry ${registry} refused access to ${reference.repository} ${who}: check the credentials (sessionctl registry list)`,
+    );
   }
 
   private cachedToken(key: string): string | undefined {
@@ -177,7 +201,12 @@ export class RegistryClient {
     return undefined;
   }
 
-  private async fetchToken(registry: string, params: Record<string, string>, scope: string, credentials?: RegistryCredentials): Promise<CachedToken> {
+  private async fetchToken(
+    registry: string,
+    params: Record<string, string>,
+    scope: string,
+    credentials?: RegistryCredentials,
+  ): Promise<CachedToken> {
     const url = tokenRealmUrl(params.realm, registry, this.options.insecureRegistries);
     this.options.metrics.registryTokenCacheMisses.inc();
     if (params.service) url.searchParams.set('service', params.service);
@@ -189,30 +218,57 @@ export class RegistryClient {
     const response = await this.request(registry, url.toString(), { method: 'GET', headers, redirect: 'manual' });
     if (response.status >= 300 && response.status < 400) {
       await response.body?.cancel().catch(() => undefined);
-      throw new RegistryError('Unavailable', `the token service of registry ${registry} answered a redirect (HTTP ${response.status}), which is not followed: credentials go only to the realm the registry named`);
+      throw new RegistryError(
+        'Unavailable',
+        `the token service of registry ${registry} answered a redirect (HTTP ${response.status}), which is not followed: credentials go only to the realm the registry named`,
+      );
     }
     if (response.status === 401 || response.status === 403) {
-      throw new RegistryError('Unauthorized', `the token service of registry ${registry} refused ${credentials ? `user "${credentials.username}"` : 'anonymous access'} (HTTP ${response.status}): check the credentials (sessionctl registry list)`);
+      throw new RegistryError(
+        'Unauthorized',
+        `the token service of registry ${registry} refused ${credentials ? `user "${credentials.username}"` : 'anonymous access'} (HTTP ${response.status}): check the credentials (sessionctl registry list)`,
+      );
     }
-    if (response.status !== 200) throw new RegistryError('Unavailable', `the token service of registry ${registry} answered HTTP ${response.status}`);
+    if (response.status !== 200)
+      throw new RegistryError(
+        'Unavailable',
+        `the token service of registry ${registry} answered HTTP ${response.status}`,
+      );
     const body = (await response.json()) as { token?: string; access_token?: string; expires_in?: number };
     const token = body.token ?? body.access_token;
-    if (!token) throw new RegistryError('Unavailable', `the token service of registry ${registry} answered without a token`);
+    if (!token)
+      throw new RegistryError('Unavailable', `the token service of registry ${registry} answered without a token`);
     // The token spec's default lifetime is 60 s; a few seconds of margin so that it never expires in flight.
-    const lifetimeMs = Math.max(1_000, (typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : 60) * 1000 - 5_000);
+    const lifetimeMs = Math.max(
+      1_000,
+      (typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : 60) * 1000 - 5_000,
+    );
     return { token, expiresAt: requestedAt + Math.min(lifetimeMs, this.options.tokenTtlMs) };
   }
 
   /** One HTTP request, refused up front while the registry asked us to wait. */
-  private async request(registry: string, url: string, init: { method: string; headers: Record<string, string>; redirect?: 'follow' | 'manual' }): Promise<Response> {
+  private async request(
+    registry: string,
+    url: string,
+    init: { method: string; headers: Record<string, string>; redirect?: 'follow' | 'manual' },
+  ): Promise<Response> {
     const block = this.blocked.get(registry);
     if (block && block.until > this.now()) {
       const wait = block.until - this.now();
-      throw new RegistryError('RateLimited', `registry ${registry} is rate limiting us: next request in ${Math.ceil(wait / 1000)}s`, wait);
+      throw new RegistryError(
+        'RateLimited',
+        `registry ${registry} is rate limiting us: next request in ${Math.ceil(wait / 1000)}s`,
+        wait,
+      );
     }
     let response: Response;
     try {
-      response = await (this.options.fetch ?? fetch)(url, { ...init, headers: { ...init.headers, 'User-Agent': USER_AGENT }, redirect: init.redirect ?? 'follow', signal: AbortSignal.timeout(this.options.requestTimeoutMs ?? 10_000) });
+      response = await (this.options.fetch ?? fetch)(url, {
+        ...init,
+        headers: { ...init.headers, 'User-Agent': USER_AGENT },
+        redirect: init.redirect ?? 'follow',
+        signal: AbortSignal.timeout(this.options.requestTimeoutMs ?? 10_000),
+      });
     } catch (error) {
       this.options.metrics.registryRequests.inc({ registry, code: 'error' });
       throw error;
@@ -221,7 +277,11 @@ export class RegistryClient {
     if (response.status === 429) {
       const wait = this.rateLimited(registry, retryAfterMs(response.headers.get('retry-after'), this.now()));
       await response.body?.cancel().catch(() => undefined);
-      throw new RegistryError('RateLimited', `registry ${registry} answered 429 Too Many Requests: next request in ${Math.ceil(wait / 1000)}s`, wait);
+      throw new RegistryError(
+        'RateLimited',
+        `registry ${registry} answered 429 Too Many Requests: next request in ${Math.ceil(wait / 1000)}s`,
+        wait,
+      );
     }
     if (block) this.blocked.delete(registry);
     return response;

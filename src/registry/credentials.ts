@@ -28,8 +28,13 @@ const DOCKER_HUB_KEYS = ['https://index.docker.io/v1/', 'index.docker.io', 'dock
 
 /** `https://host:port/v1/` -> `host:port`, as the docker CLI normalises config keys. */
 export function registryHostOf(key: string): string {
-  const host = key.replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '').toLowerCase();
-  return DOCKER_HUB_KEYS.some((hub) => hub.replace(/^https:\/\//, '').replace(/\/.*$/, '') === host) ? DOCKER_HUB : host;
+  const host = key
+    .replace(/^[a-z]+:\/\//i, '')
+    .replace(/\/.*$/, '')
+    .toLowerCase();
+  return DOCKER_HUB_KEYS.some((hub) => hub.replace(/^https:\/\//, '').replace(/\/.*$/, '') === host)
+    ? DOCKER_HUB
+    : host;
 }
 
 /** The address the daemon expects as `serveraddress` for this registry. */
@@ -48,18 +53,30 @@ export function parseDockerConfig(text: string, file: string): DockerConfigFile 
     throw new CredentialsFileError(`${file} is not valid JSON${at ? ` (line ${at.line}, column ${at.column})` : ''}`);
   }
   if (!json || typeof json !== 'object') throw new CredentialsFileError(`${file} must hold a JSON object with "auths"`);
-  const config = json as { auths?: Record<string, { auth?: string; username?: string; password?: string; identitytoken?: string }>; credsStore?: string; credHelpers?: Record<string, string> };
+  const config = json as {
+    auths?: Record<string, { auth?: string; username?: string; password?: string; identitytoken?: string }>;
+    credsStore?: string;
+    credHelpers?: Record<string, string>;
+  };
   const auths = new Map<string, RegistryCredentials>();
   const warnings: string[] = [];
-  if (config.credsStore) warnings.push(`${file}: credsStore "${config.credsStore}" is not supported; put the credentials in "auths" or use \`sessionctl registry login\``);
-  if (config.credHelpers && Object.keys(config.credHelpers).length > 0) warnings.push(`${file}: credHelpers are not supported (${Object.keys(config.credHelpers).join(', ')}); use \`sessionctl registry login\``);
+  if (config.credsStore)
+    warnings.push(
+      `${file}: credsStore "${config.credsStore}" is not supported; put the credentials in "auths" or use \`sessionctl registry login\``,
+    );
+  if (config.credHelpers && Object.keys(config.credHelpers).length > 0)
+    warnings.push(
+      `${file}: credHelpers are not supported (${Object.keys(config.credHelpers).join(', ')}); use \`sessionctl registry login\``,
+    );
   for (const [key, entry] of Object.entries(config.auths ?? {})) {
-    if (!entry || typeof entry !== 'object') throw new CredentialsFileError(`${file}: auths."${key}" must be an object`);
+    if (!entry || typeof entry !== 'object')
+      throw new CredentialsFileError(`${file}: auths."${key}" must be an object`);
     let credentials: RegistryCredentials | undefined;
     if (typeof entry.auth === 'string' && entry.auth !== '') {
       const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
       const colon = decoded.indexOf(':');
-      if (colon <= 0) throw new CredentialsFileError(`${file}: auths."${key}".auth must be base64 of "username:password"`);
+      if (colon <= 0)
+        throw new CredentialsFileError(`${file}: auths."${key}".auth must be base64 of "username:password"`);
       credentials = { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
     } else if (typeof entry.username === 'string' && typeof entry.password === 'string') {
       credentials = { username: entry.username, password: entry.password };
@@ -83,7 +100,8 @@ export function readDockerConfig(directory: string): DockerConfigFile {
   }
   const parsed = parseDockerConfig(text, file);
   const mode = statSync(file).mode & 0o777;
-  if ((mode & 0o077) !== 0 && parsed.auths.size > 0) parsed.warnings.push(`${file} is readable by others (mode ${mode.toString(8)}); chmod 600 it`);
+  if ((mode & 0o077) !== 0 && parsed.auths.size > 0)
+    parsed.warnings.push(`${file} is readable by others (mode ${mode.toString(8)}); chmod 600 it`);
   return parsed;
 }
 

@@ -98,7 +98,9 @@ export class Controller extends EventEmitter<ControllerEvents> {
     let timer: NodeJS.Timeout | undefined;
     const finished = await Promise.race([
       Promise.all(this.workers).then(() => true),
-      new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), timeoutMs); }),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), timeoutMs);
+      }),
     ]);
     clearTimeout(timer);
     return finished;

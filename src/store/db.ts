@@ -5,7 +5,10 @@
 import { Pool, type PoolClient, type QueryResultRow } from 'pg';
 
 export interface Db {
-  query<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]): Promise<{ rows: R[]; rowCount: number | null }>;
+  query<R extends QueryResultRow = QueryResultRow>(
+    text: string,
+    values?: unknown[],
+  ): Promise<{ rows: R[]; rowCount: number | null }>;
 }
 
 export function createPool(connectionString: string, options: { max?: number; applicationName?: string } = {}): Pool {

@@ -15,7 +15,11 @@ export function embeddedDatabaseUrl(port: number): string {
 }
 
 /** `environment` is the script's environment (the config layer's childEnvironment): the store reads no environment variable of its own. */
-export async function ensureEmbeddedPostgres(options: { stateDir: string; port: number; environment: NodeJS.ProcessEnv }): Promise<string> {
+export async function ensureEmbeddedPostgres(options: {
+  stateDir: string;
+  port: number;
+  environment: NodeJS.ProcessEnv;
+}): Promise<string> {
   const script = path.join(packageRoot(), 'deploy', 'dev', 'postgres.sh');
   try {
     await run('bash', [script, 'start'], {
@@ -23,8 +27,11 @@ export async function ensureEmbeddedPostgres(options: { stateDir: string; port: 
       timeout: 120_000,
     });
   } catch (error) {
-    const output = (error as { stderr?: string; stdout?: string }).stderr || (error as { stdout?: string }).stdout || '';
-    throw new Error(`could not start the embedded PostgreSQL (set DATABASE_URL to use your own): ${output.trim().split('\n').slice(-5).join('\n')}`);
+    const output =
+      (error as { stderr?: string; stdout?: string }).stderr || (error as { stdout?: string }).stdout || '';
+    throw new Error(
+      `could not start the embedded PostgreSQL (set DATABASE_URL to use your own): ${output.trim().split('\n').slice(-5).join('\n')}`,
+    );
   }
   return embeddedDatabaseUrl(options.port);
 }

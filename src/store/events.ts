@@ -55,7 +55,11 @@ export interface StoredEvent extends SessionEvent {
 
 export const DEFAULT_EVENTS_PER_SESSION = 50;
 
-export async function recordEvent(db: Db, event: SessionEvent, keepPerSession = DEFAULT_EVENTS_PER_SESSION): Promise<void> {
+export async function recordEvent(
+  db: Db,
+  event: SessionEvent,
+  keepPerSession = DEFAULT_EVENTS_PER_SESSION,
+): Promise<void> {
   const result = await db.query<{ inserted: boolean }>(
     `INSERT INTO sessionctl.events (session_name, session_uid, type, reason, message)
      VALUES ($1, $2, $3, $4, $5)
@@ -64,7 +68,13 @@ export async function recordEvent(db: Db, event: SessionEvent, keepPerSession = 
                    type = EXCLUDED.type, session_uid = EXCLUDED.session_uid
      RETURNING (xmax = 0) AS inserted`,
     // Messages quote writers' text: stored escaped, so no reader's terminal acts on it.
-    [event.sessionName, event.sessionUid, event.type, event.reason, escapeControl(event.message, { keepNewlines: false })],
+    [
+      event.sessionName,
+      event.sessionUid,
+      event.type,
+      event.reason,
+      escapeControl(event.message, { keepNewlines: false }),
+    ],
   );
   // Only a new row can push the session over its bound; a repeat just bumps a count.
   if (result.rows[0]?.inserted) {
@@ -77,7 +87,11 @@ export async function recordEvent(db: Db, event: SessionEvent, keepPerSession = 
   }
 }
 
-export async function listEvents(db: Db, sessionName: string, limit = DEFAULT_EVENTS_PER_SESSION): Promise<StoredEvent[]> {
+export async function listEvents(
+  db: Db,
+  sessionName: string,
+  limit = DEFAULT_EVENTS_PER_SESSION,
+): Promise<StoredEvent[]> {
   const result = await db.query<{
     session_name: string;
     session_uid: string | null;

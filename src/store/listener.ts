@@ -114,7 +114,13 @@ export class SessionListener {
     lost.catch(() => undefined);
     const interval = this.options.pingIntervalMs ?? 10_000;
     while (!this.abort.signal.aborted) {
-      await Promise.race([lost, new Promise<void>((resolve) => { this.wake = resolve; void sleep(interval, this.abort.signal).then(resolve); })]);
+      await Promise.race([
+        lost,
+        new Promise<void>((resolve) => {
+          this.wake = resolve;
+          void sleep(interval, this.abort.signal).then(resolve);
+        }),
+      ]);
       if (this.abort.signal.aborted) return;
       await Promise.race([lost, this.ping(client)]);
     }

@@ -26,7 +26,11 @@ export interface DatabaseRoles {
   admin?: string;
 }
 
-export const DEFAULT_ROLES: Readonly<Required<DatabaseRoles>> = Object.freeze({ writer: 'sessionctl_writer', controller: 'sessionctl_controller', admin: 'sessionctl_admin' });
+export const DEFAULT_ROLES: Readonly<Required<DatabaseRoles>> = Object.freeze({
+  writer: 'sessionctl_writer',
+  controller: 'sessionctl_controller',
+  admin: 'sessionctl_admin',
+});
 
 /**
  * What every migration runs under: unqualified names resolve to sessionctl, then pg_catalog, and
@@ -44,10 +48,13 @@ export interface MigrateOptions {
 function checkRoles(roles: DatabaseRoles): void {
   for (const [which, name] of Object.entries(roles)) {
     if (!ROLE_NAME_PATTERN.test(name)) {
-      throw new Error(`the ${which} role name ${JSON.stringify(name)} is not a lowercase SQL identifier of at most 63 characters (letters, digits, "_", not starting with "pg_")`);
+      throw new Error(
+        `the ${which} role name ${JSON.stringify(name)} is not a lowercase SQL identifier of at most 63 characters (letters, digits, "_", not starting with "pg_")`,
+      );
     }
   }
-  if (roles.writer === roles.controller) throw new Error(`the writer and controller roles must differ, both are ${roles.writer}`);
+  if (roles.writer === roles.controller)
+    throw new Error(`the writer and controller roles must differ, both are ${roles.writer}`);
   if (roles.admin !== undefined && (roles.admin === roles.writer || roles.admin === roles.controller)) {
     throw new Error(`the admin role must differ from the writer and controller roles, it is ${roles.admin}`);
   }
@@ -79,7 +86,11 @@ export function loadMigrations(directory = migrationsDirectory()): Migration[] {
   const migrations = readdirSync(directory)
     .map((file) => ({ file, match: FILE_PATTERN.exec(file) }))
     .filter((entry): entry is { file: string; match: RegExpExecArray } => entry.match !== null)
-    .map(({ file, match }) => ({ version: Number(match[1]), name: match[2], sql: readFileSync(path.join(directory, file), 'utf8') }))
+    .map(({ file, match }) => ({
+      version: Number(match[1]),
+      name: match[2],
+      sql: readFileSync(path.join(directory, file), 'utf8'),
+    }))
     .sort((a, b) => a.version - b.version);
   migrations.forEach((migration, index) => {
     if (index > 0 && migrations[index - 1].version === migration.version) {
@@ -95,7 +106,9 @@ export function loadMigrations(directory = migrationsDirectory()): Migration[] {
  */
 export function refuseNewerSchema(applied: Set<number>, known: Migration[]): void {
   const newest = Math.max(0, ...known.map((migration) => migration.version));
-  const unknown = [...applied].filter((version) => !known.some((migration) => migration.version === version)).sort((a, b) => a - b);
+  const unknown = [...applied]
+    .filter((version) => !known.some((migration) => migration.version === version))
+    .sort((a, b) => a - b);
   if (unknown.length === 0) return;
   throw new Error(
     `the database schema is at version ${Math.max(...applied)}, newer than this sessionctl knows (${newest}; unknown migrations: ${unknown.join(', ')}): ` +
@@ -114,7 +127,9 @@ export async function migrate(pool: Pool, options: MigrateOptions = {}): Promise
     await client.query('SELECT pg_advisory_lock(hashtext($1))', [MIGRATION_LOCK_KEY]);
     // Creating the schema and the bookkeeping table needs DDL privileges even with IF NOT EXISTS,
     // so only try when the table is missing.
-    const present = await client.query<{ present: boolean }>(`SELECT to_regclass('sessionctl.schema_migrations') IS NOT NULL AS present`);
+    const present = await client.query<{ present: boolean }>(
+      `SELECT to_regclass('sessionctl.schema_migrations') IS NOT NULL AS present`,
+    );
     if (!present.rows[0].present) {
       await client.query('CREATE SCHEMA IF NOT EXISTS sessionctl');
       await client.query(`CREATE TABLE IF NOT EXISTS sessionctl.schema_migrations (
@@ -137,16 +152,24 @@ export async function migrate(pool: Pool, options: MigrateOptions = {}): Promise
         await client.query('BEGIN');
         await client.query(`SET LOCAL search_path = ${MIGRATION_SEARCH_PATH}`);
         await client.query(migration.sql);
-        await client.query('INSERT INTO sessionctl.schema_migrations (version, name) VALUES ($1, $2)', [migration.version, migration.name]);
+        await client.query('INSERT INTO sessionctl.schema_migrations (version, name) VALUES ($1, $2)', [
+          migration.version,
+          migration.name,
+        ]);
         await client.query('COMMIT');
       } catch (error) {
         await client.query('ROLLBACK').catch(() => undefined);
-        throw new Error(`migration ${migration.version}_${migration.name}.sql failed: ${(error as Error).message}`, { cause: error });
+        throw new Error(`migration ${migration.version}_${migration.name}.sql failed: ${(error as Error).message}`, {
+          cause: error,
+        });
       }
       applied.push(migration.version);
     }
   } finally {
-    if (rolesSet) await client.query('RESET sessionctl.writer_role; RESET sessionctl.controller_role; RESET sessionctl.admin_role').catch(() => undefined);
+    if (rolesSet)
+      await client
+        .query('RESET sessionctl.writer_role; RESET sessionctl.controller_role; RESET sessionctl.admin_role')
+        .catch(() => undefined);
     await client.query('SELECT pg_advisory_unlock(hashtext($1))', [MIGRATION_LOCK_KEY]).catch(() => undefined);
     client.release();
   }

@@ -4,8 +4,7 @@
  */
 
 export type Requirement =
-  | { key: string; op: 'in' | 'notin'; values: string[] }
-  | { key: string; op: 'exists' | 'notexists' };
+  { key: string; op: 'in' | 'notin'; values: string[] } | { key: string; op: 'exists' | 'notexists' };
 
 export class SelectorError extends Error {
   override readonly name = 'SelectorError';
@@ -51,11 +50,18 @@ export function parseSelector(text: string): Requirement[] {
       return { key: checkKey(match[1], text), op: match[2] as 'in' | 'notin', values };
     }
     match = /^([^=!\s]+)\s*(==|=|!=)\s*(\S*)$/.exec(part);
-    if (match) return { key: checkKey(match[1], text), op: match[2] === '!=' ? 'notin' : 'in', values: [checkValue(match[3], text)] };
+    if (match)
+      return {
+        key: checkKey(match[1], text),
+        op: match[2] === '!=' ? 'notin' : 'in',
+        values: [checkValue(match[3], text)],
+      };
     match = /^!\s*(\S+)$/.exec(part);
     if (match) return { key: checkKey(match[1], text), op: 'notexists' };
     if (/^\S+$/.test(part)) return { key: checkKey(part, text), op: 'exists' };
-    throw new SelectorError(`cannot parse "${part}" in selector "${text}": expected key=value, key!=value, key in (a,b), key notin (a,b), key or !key`);
+    throw new SelectorError(
+      `cannot parse "${part}" in selector "${text}": expected key=value, key!=value, key in (a,b), key notin (a,b), key or !key`,
+    );
   });
 }
 
@@ -77,7 +83,11 @@ export function matchesSelector(requirements: Requirement[], labels: Record<stri
 }
 
 /** A WHERE fragment over `column` (a jsonb of string labels) with numbered parameters from `firstParameter`. */
-export function selectorSql(requirements: Requirement[], column: string, firstParameter: number): { sql: string; values: unknown[] } {
+export function selectorSql(
+  requirements: Requirement[],
+  column: string,
+  firstParameter: number,
+): { sql: string; values: unknown[] } {
   const values: unknown[] = [];
   const parameter = (value: unknown) => {
     values.push(value);

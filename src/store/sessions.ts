@@ -77,9 +77,16 @@ export interface SessionTokenInfo {
 }
 
 /** One row with its token's bookkeeping: what a reconcile reads, in one query. */
-export async function getSession(db: Db, name: string): Promise<(SessionRow & { token?: SessionTokenInfo }) | undefined> {
-  const result = await db.query<RawRow & { token_uid: string | null; token_id: string | null; token_expires_at: Date | null }>(
-    `SELECT ${COLUMNS.split(',').map((column) => `s.${column.trim()}`).join(', ')}, t.session_uid AS token_uid, t.token_id, t.expires_at AS token_expires_at
+export async function getSession(
+  db: Db,
+  name: string,
+): Promise<(SessionRow & { token?: SessionTokenInfo }) | undefined> {
+  const result = await db.query<
+    RawRow & { token_uid: string | null; token_id: string | null; token_expires_at: Date | null }
+  >(
+    `SELECT ${COLUMNS.split(',')
+      .map((column) => `s.${column.trim()}`)
+      .join(', ')}, t.session_uid AS token_uid, t.token_id, t.expires_at AS token_expires_at
        FROM sessionctl.sessions s LEFT JOIN sessionctl.session_tokens t ON t.session_name = s.name
       WHERE s.name = $1`,
     [name],
@@ -111,7 +118,13 @@ export async function listUnobservedSessionNames(db: Db, limit = 1000): Promise<
  * Writes status only if the row is still at the generation the controller acted on.
  * Returns false when the row moved on (or is gone): the caller requeues, it never overwrites the spec.
  */
-export async function writeStatus(db: Db, name: string, generation: number, status: SessionStatus, host: string | null): Promise<boolean> {
+export async function writeStatus(
+  db: Db,
+  name: string,
+  generation: number,
+  status: SessionStatus,
+  host: string | null,
+): Promise<boolean> {
   const result = await db.query(
     'UPDATE sessionctl.sessions SET status = $3, host = $4 WHERE name = $1 AND generation = $2',
     [name, generation, JSON.stringify(status), host],
@@ -120,7 +133,12 @@ export async function writeStatus(db: Db, name: string, generation: number, stat
 }
 
 /** Claims the row's deletion before any container exists, so a DELETE waits for cleanup. */
-export async function addFinalizer(db: Db, name: string, uid: string, finalizer = CONTAINER_FINALIZER): Promise<boolean> {
+export async function addFinalizer(
+  db: Db,
+  name: string,
+  uid: string,
+  finalizer = CONTAINER_FINALIZER,
+): Promise<boolean> {
   const result = await db.query(
     `UPDATE sessionctl.sessions SET finalizers = array_append(finalizers, $3)
       WHERE name = $1 AND uid = $2 AND deletion_requested_at IS NULL AND NOT ($3 = ANY (finalizers))`,
@@ -133,7 +151,12 @@ export async function addFinalizer(db: Db, name: string, uid: string, finalizer 
  * Ends a graceful deletion: drops the finalizer and deletes the row in one statement pair.
  * Guarded by uid so that a row re-created under the same name is never deleted by mistake.
  */
-export async function finishDeletion(db: Db, name: string, uid: string, finalizer = CONTAINER_FINALIZER): Promise<boolean> {
+export async function finishDeletion(
+  db: Db,
+  name: string,
+  uid: string,
+  finalizer = CONTAINER_FINALIZER,
+): Promise<boolean> {
   await db.query(
     `UPDATE sessionctl.sessions SET finalizers = array_remove(finalizers, $3)
       WHERE name = $1 AND uid = $2 AND deletion_requested_at IS NOT NULL`,
@@ -165,7 +188,10 @@ export type ApplyOutcome = 'created' | 'configured' | 'unchanged';
  * Upserts many sessions in one statement. "unchanged" means the generation did not move:
  * the trigger ignores jsonb key order, so re-applying the same file changes nothing.
  */
-export async function upsertSessions(db: Db, writes: SessionWrite[]): Promise<Array<{ name: string; outcome: ApplyOutcome; generation: number }>> {
+export async function upsertSessions(
+  db: Db,
+  writes: SessionWrite[],
+): Promise<Array<{ name: string; outcome: ApplyOutcome; generation: number }>> {
   if (writes.length === 0) return [];
   const result = await db.query<{ name: string; generation: string; before: string | null }>(
     `WITH input AS (
@@ -179,12 +205,17 @@ export async function upsertSessions(db: Db, writes: SessionWrite[]): Promise<Ar
        RETURNING name, generation
      )
      SELECT w.name, w.generation, b.generation AS before FROM written w LEFT JOIN before b USING (name)`,
-    [writes.map((write) => write.name), writes.map((write) => JSON.stringify(write.labels)), writes.map((write) => JSON.stringify(write.spec))],
+    [
+      writes.map((write) => write.name),
+      writes.map((write) => JSON.stringify(write.labels)),
+      writes.map((write) => JSON.stringify(write.spec)),
+    ],
   );
   const byName = new Map(result.rows.map((row) => [row.name, row]));
   return writes.map((write) => {
     const row = byName.get(write.name)!;
-    const outcome: ApplyOutcome = row.before === null ? 'created' : Number(row.before) === Number(row.generation) ? 'unchanged' : 'configured';
+    const outcome: ApplyOutcome =
+      row.before === null ? 'created' : Number(row.before) === Number(row.generation) ? 'unchanged' : 'configured';
     return { name: write.name, outcome, generation: Number(row.generation) };
   });
 }
@@ -214,7 +245,10 @@ export async function listSessions(db: Db, options: ListOptions = {}): Promise<S
 
 /** Deletes (gracefully, where a container remains) and returns the names that existed. */
 export async function deleteSessions(db: Db, names: string[]): Promise<string[]> {
-  const existing = await db.query<{ name: string }>('SELECT name FROM sessionctl.sessions WHERE name = ANY($1::text[])', [names]);
+  const existing = await db.query<{ name: string }>(
+    'SELECT name FROM sessionctl.sessions WHERE name = ANY($1::text[])',
+    [names],
+  );
   await db.query('DELETE FROM sessionctl.sessions WHERE name = ANY($1::text[])', [names]);
   return existing.rows.map((row) => row.name);
 }
@@ -236,7 +270,10 @@ export async function pruneSessions(db: Db, selector: Requirement[], keep: strin
  * container is recreated and a Failed session (restart budget spent) gets a fresh budget.
  */
 export async function requestRestart(db: Db, name: string): Promise<boolean> {
-  const result = await db.query('UPDATE sessionctl.sessions SET restart_requested_at = clock_timestamp() WHERE name = $1 AND deletion_requested_at IS NULL', [name]);
+  const result = await db.query(
+    'UPDATE sessionctl.sessions SET restart_requested_at = clock_timestamp() WHERE name = $1 AND deletion_requested_at IS NULL',
+    [name],
+  );
   return result.rowCount === 1;
 }
 

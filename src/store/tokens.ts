@@ -17,12 +17,26 @@ export function tokenSha256(token: string): string {
 }
 
 export async function readToken(db: Db, session: string): Promise<Token | undefined> {
-  const result = await db.query<{ session_uid: string; token_id: string; expires_at: Date; token: string; token_sha256: string }>(
+  const result = await db.query<{
+    session_uid: string;
+    token_id: string;
+    expires_at: Date;
+    token: string;
+    token_sha256: string;
+  }>(
     'SELECT session_uid, token_id, expires_at, token, token_sha256 FROM sessionctl.session_tokens WHERE session_name = $1',
     [session],
   );
   const row = result.rows[0];
-  return row && { sessionUid: row.session_uid, tokenId: row.token_id, expiresAt: row.expires_at, token: row.token, sha256: row.token_sha256 };
+  return (
+    row && {
+      sessionUid: row.session_uid,
+      tokenId: row.token_id,
+      expiresAt: row.expires_at,
+      token: row.token,
+      sha256: row.token_sha256,
+    }
+  );
 }
 
 /**
@@ -30,7 +44,12 @@ export async function readToken(db: Db, session: string): Promise<Token | undefi
  * old token's hash is gone the moment the new one exists. Guarded by uid: a row re-created under the
  * same name meanwhile gets nothing.
  */
-export async function mintToken(db: Db, session: string, uid: string, ttlSeconds: number): Promise<SessionTokenInfo | undefined> {
+export async function mintToken(
+  db: Db,
+  session: string,
+  uid: string,
+  ttlSeconds: number,
+): Promise<SessionTokenInfo | undefined> {
   const token = randomBytes(32).toString('base64url');
   const result = await db.query<{ token_id: string; expires_at: Date }>(
     `INSERT INTO sessionctl.session_tokens (session_name, session_uid, token_id, token, token_sha256, expires_at)

@@ -37,15 +37,25 @@ async function main(): Promise<void> {
     const documents = Array.from({ length: 1000 }, (_, index) => ({
       apiVersion: 'sessionctl.dev/v1alpha1',
       kind: 'Session',
-      metadata: { name: `apply-${String(index).padStart(4, '0')}`, labels: { bench: 'cli', shard: String(index % 10) } },
-      spec: { image: 'sessionctl/base:dev', command: ['httpd', '-f', '-p', '8080', '-h', '/www'], env: { USER_ID: String(index) }, ports: [{ name: 'http', containerPort: 8080 }], resources: { memory: '64Mi', cpus: '0.25' } },
+      metadata: {
+        name: `apply-${String(index).padStart(4, '0')}`,
+        labels: { bench: 'cli', shard: String(index % 10) },
+      },
+      spec: {
+        image: 'sessionctl/base:dev',
+        command: ['httpd', '-f', '-p', '8080', '-h', '/www'],
+        env: { USER_ID: String(index) },
+        ports: [{ name: 'http', containerPort: 8080 }],
+        resources: { memory: '64Mi', cpus: '0.25' },
+      },
     }));
     const file = path.join(dir, 'sessions.yaml');
     writeFileSync(file, documents.map((document) => stringify(document)).join('---\n'));
 
     const baseline = median([0, 1, 2].map(() => timeCli(['--version'], env).seconds));
     const applied = timeCli(['apply', '-f', file], env);
-    if (applied.stdout.trim().split('\n').length !== 1000) throw new Error(`apply did not report 1000 sessions: ${applied.stdout.slice(0, 500)}`);
+    if (applied.stdout.trim().split('\n').length !== 1000)
+      throw new Error(`apply did not report 1000 sessions: ${applied.stdout.slice(0, 500)}`);
     const reapplied = timeCli(['apply', '-f', file], env);
 
     await db.pool.query(
@@ -71,7 +81,8 @@ async function main(): Promise<void> {
     };
     mkdirSync(RESULTS, { recursive: true });
     writeFileSync(path.join(RESULTS, 'cli.json'), `${JSON.stringify(results, null, 2)}\n`);
-    const row = (label: string, seconds: number, target?: number) => `| ${label} | ${seconds.toFixed(3)} s | ${target === undefined ? '' : `< ${target} s ${seconds < target ? 'pass' : 'FAIL'}`} |`;
+    const row = (label: string, seconds: number, target?: number) =>
+      `| ${label} | ${seconds.toFixed(3)} s | ${target === undefined ? '' : `< ${target} s ${seconds < target ? 'pass' : 'FAIL'}`} |`;
     console.log(
       [
         '| sessionctl CLI (wall time, node start-up included) | time | target |',

@@ -49,8 +49,12 @@ const { values: flags } = parseArgs({
     force: { type: 'boolean', default: false },
   },
 });
-const sizes = (flags.n ?? flags.sizes).split(',').map(Number).sort((a, b) => a - b);
-if (sizes.some((size) => !Number.isInteger(size) || size < 1)) throw new Error(`--sizes: expected positive integers such as 50,200, got ${flags.sizes}`);
+const sizes = (flags.n ?? flags.sizes)
+  .split(',')
+  .map(Number)
+  .sort((a, b) => a - b);
+if (sizes.some((size) => !Number.isInteger(size) || size < 1))
+  throw new Error(`--sizes: expected positive integers such as 50,200, got ${flags.sizes}`);
 const params: BenchParams = {
   sizes,
   n: sizes.at(-1)!,
@@ -85,16 +89,23 @@ const contamination: string[] = [];
 function watchForOthers(known: ForeignProcess[]): NodeJS.Timeout {
   const seen = new Set<string>(known.map((other) => other.line));
   return setInterval(() => {
-    const others = foreignActivity(controller?.child.pid ? [controller.child.pid] : []).filter((other) => !seen.has(other.line));
+    const others = foreignActivity(controller?.child.pid ? [controller.child.pid] : []).filter(
+      (other) => !seen.has(other.line),
+    );
     if (others.length === 0) return;
     others.forEach((other) => seen.add(other.line));
-    contamination.push(...others.map((other) => `${new Date().toISOString()} ${other.sameDaemon ? 'same daemon' : 'other daemon, CPU shared'}: ${other.line}`));
+    contamination.push(
+      ...others.map(
+        (other) =>
+          `${new Date().toISOString()} ${other.sameDaemon ? 'same daemon' : 'other daemon, CPU shared'}: ${other.line}`,
+      ),
+    );
     const conflicting = others.filter((other) => other.sameDaemon);
     if (flags.force || conflicting.length === 0) return;
-    console.error(`bench: another controller or jest run started on this Docker daemon; abandoning the benchmark:\n  ${conflicting.map((other) => other.line).join('\n  ')}`);
-    void (controller?.kill() ?? Promise.resolve())
-      .then(() => cleanup())
-      .finally(() => process.exit(3));
+    console.error(
+      `bench: another controller or jest run started on this Docker daemon; abandoning the benchmark:\n  ${conflicting.map((other) => other.line).join('\n  ')}`,
+    );
+    void (controller?.kill() ?? Promise.resolve()).then(() => cleanup()).finally(() => process.exit(3));
   }, 1_000);
 }
 
@@ -102,7 +113,10 @@ let cleaning: Promise<void> | undefined;
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
     if (controller) {
-      const stopped = await Promise.race([controller.stop(), new Promise((resolve) => setTimeout(() => resolve('timeout'), 25_000))]);
+      const stopped = await Promise.race([
+        controller.stop(),
+        new Promise((resolve) => setTimeout(() => resolve('timeout'), 25_000)),
+      ]);
       if (stopped === 'timeout') await controller.kill();
       mkdirSync(RESULTS, { recursive: true });
       writeFileSync(path.join(RESULTS, 'latest-controller.log'), controller.output());
@@ -110,7 +124,9 @@ function cleanup(): Promise<void> {
     // Again until nothing is left: a create already sent by a killed controller can land after a list.
     let removed = 0;
     for (let pass = 0; pass < 3; pass++) {
-      const count = await removeBenchContainers(docker, CONCURRENCY).catch((error: Error) => (log(`cleanup: ${error.message}`), 0));
+      const count = await removeBenchContainers(docker, CONCURRENCY).catch(
+        (error: Error) => (log(`cleanup: ${error.message}`), 0),
+      );
       removed += count;
       if (count === 0 && pass > 0) break;
       await new Promise((resolve) => setTimeout(resolve, 500));
@@ -147,7 +163,9 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  contamination.push(...others.map((other) => `start ${other.sameDaemon ? 'same daemon' : 'other daemon, CPU shared'}: ${other.line}`));
+  contamination.push(
+    ...others.map((other) => `start ${other.sameDaemon ? 'same daemon' : 'other daemon, CPU shared'}: ${other.line}`),
+  );
   const watchdog = watchForOthers(others);
   watchdog.unref();
   const version = await docker.version();
@@ -160,13 +178,21 @@ async function main(): Promise<void> {
     try {
       composeVersion = execFileSync('docker-compose', ['version', '--short'], { encoding: 'utf8' }).trim();
     } catch {
-      throw new Error('docker-compose is not installed: `npm run env:up` installs Debian\'s package (or pass --no-compose)');
+      throw new Error(
+        "docker-compose is not installed: `npm run env:up` installs Debian's package (or pass --no-compose)",
+      );
     }
   }
-  log(`docker ${version.Version}, docker-compose ${composeVersion ?? 'not run'}; N=${params.sizes.join(',')} x ${params.rounds} rounds, M=${params.m}, K=${params.k}, idle ${params.idleSeconds} s, Docker concurrency ${CONCURRENCY}; other containers on the daemon: ${foreignAtStart.total}`);
+  log(
+    `docker ${version.Version}, docker-compose ${composeVersion ?? 'not run'}; N=${params.sizes.join(',')} x ${params.rounds} rounds, M=${params.m}, K=${params.k}, idle ${params.idleSeconds} s, Docker concurrency ${CONCURRENCY}; other containers on the daemon: ${foreignAtStart.total}`,
+  );
 
   // Warm-up: the image, the daemon's caches and our TLS connections, equally for both sides.
-  await rawThroughput(docker, Array.from({ length: 8 }, (_, index) => `warm-${pad(index)}`), CONCURRENCY);
+  await rawThroughput(
+    docker,
+    Array.from({ length: 8 }, (_, index) => `warm-${pad(index)}`),
+    CONCURRENCY,
+  );
   await removeBenchContainers(docker, CONCURRENCY);
 
   db = await createTestDatabase('bench');
@@ -182,14 +208,28 @@ async function main(): Promise<void> {
   for (const n of params.sizes) {
     log(`(a) N=${n}`);
     const result = await throughputRounds({
-      docker, db, controller, spec, n, rounds: params.rounds, concurrency: CONCURRENCY, pollMs: params.pollMs, edits: params.edits, skipCompose: !params.compose, log,
+      docker,
+      db,
+      controller,
+      spec,
+      n,
+      rounds: params.rounds,
+      concurrency: CONCURRENCY,
+      pollMs: params.pollMs,
+      edits: params.edits,
+      skipCompose: !params.compose,
+      log,
     });
     throughput.push(result);
     // The sessions of the largest size stay for (b)-(d).
     if (n !== params.n) await controllerDelete(db, result.finalNames);
   }
   const names = throughput.at(-1)!.finalNames;
-  const settleSeconds = Object.fromEntries(throughput.flatMap((result) => Object.entries(result.settleSeconds).map(([phase, seconds]) => [`N=${result.n} ${phase}`, seconds])));
+  const settleSeconds = Object.fromEntries(
+    throughput.flatMap((result) =>
+      Object.entries(result.settleSeconds).map(([phase, seconds]) => [`N=${result.n} ${phase}`, seconds]),
+    ),
+  );
 
   log(`(d) idle window ${params.idleSeconds} s with ${params.n} sessions`);
   const idle = await idleCost(controller, params.idleSeconds);
@@ -209,12 +249,22 @@ async function main(): Promise<void> {
   });
 
   const report = buildReport({
-    params, version, composeVersion, foreignAtStart, contamination, throughput, idle, pickup, restart,
+    params,
+    version,
+    composeVersion,
+    foreignAtStart,
+    contamination,
+    throughput,
+    idle,
+    pickup,
+    restart,
     settleSeconds: { ...settleSeconds, recovery: recoverySettle },
     secondsFromControllerStartToIdleEnd: (idleEndedAt - controllerStartedAt) / 1000,
   });
   const files = writeResults(RESULTS, report.json, report.markdown, report.svg);
-  console.log(`\n${report.table}\n\nOverall: ${report.passed ? 'PASS' : 'FAIL'}${contamination.length ? `\nCONTAMINATED:\n  ${contamination.join('\n  ')}` : ''}`);
+  console.log(
+    `\n${report.table}\n\nOverall: ${report.passed ? 'PASS' : 'FAIL'}${contamination.length ? `\nCONTAMINATED:\n  ${contamination.join('\n  ')}` : ''}`,
+  );
   console.log(`Wrote ${files.map((file) => path.relative(process.cwd(), file)).join(', ')}`);
 }
 
@@ -224,7 +274,7 @@ main()
     console.error(`bench failed: ${error.stack ?? error.message}`);
     if (/socket hang up|ECONNRESET/.test(error.message)) {
       console.error(
-        'hint: dockerd did not answer a request within the Docker client\'s 5 s response deadline. If container starts and removals\n' +
+        "hint: dockerd did not answer a request within the Docker client's 5 s response deadline. If container starts and removals\n" +
           'keep hanging, dockerd 20.10.24 may be in its known libnetwork deadlock (moby/moby#46661, fixed in 20.10.27): look for\n' +
           'getSvcRecords and processEndpointDelete in `curl --cacert ca.pem --cert cert.pem --key key.pem $DOCKER_HOST/debug/pprof/goroutine?debug=2`\n' +
           '(https, from $DOCKER_CERT_PATH); only a dockerd restart clears it.',

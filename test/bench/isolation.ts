@@ -39,7 +39,10 @@ interface Side {
 }
 
 async function insert(db: TestDatabase, names: string[], spec: object): Promise<void> {
-  await db.pool.query('INSERT INTO sessionctl.sessions (name, spec) SELECT unnest($1::text[]), $2::jsonb', [names, JSON.stringify(spec)]);
+  await db.pool.query('INSERT INTO sessionctl.sessions (name, spec) SELECT unnest($1::text[]), $2::jsonb', [
+    names,
+    JSON.stringify(spec),
+  ]);
 }
 
 /** Seconds from each row's generation write to its Ready transition, as the controller recorded them. */
@@ -55,7 +58,10 @@ async function readySeconds(db: TestDatabase, names: string[]): Promise<number[]
 
 async function clear(db: TestDatabase): Promise<void> {
   await db.pool.query('DELETE FROM sessionctl.sessions');
-  await waitFor(async () => (await db.pool.query('SELECT count(*)::int AS n FROM sessionctl.sessions')).rows[0].n === 0, { timeoutMs: 120_000, what: 'every session to be deleted' });
+  await waitFor(
+    async () => (await db.pool.query('SELECT count(*)::int AS n FROM sessionctl.sessions')).rows[0].n === 0,
+    { timeoutMs: 120_000, what: 'every session to be deleted' },
+  );
 }
 
 async function restartsBetween(db: TestDatabase, names: string[], from: Date, to: Date): Promise<number[]> {
@@ -67,13 +73,28 @@ async function restartsBetween(db: TestDatabase, names: string[], from: Date, to
   return result.rows.map((row) => row.at);
 }
 
-async function measure(db: TestDatabase, controller: ControllerProcess, round: number, withCrashers: boolean): Promise<Side> {
+async function measure(
+  db: TestDatabase,
+  controller: ControllerProcess,
+  round: number,
+  withCrashers: boolean,
+): Promise<Side> {
   const crashers = Array.from({ length: CRASHING }, (_, index) => `crash-${round}-${index}`);
   if (withCrashers) {
-    await insert(db, crashers, httpSpec({ command: ['sh', '-c', 'sleep 0.2; exit 1'], ports: [], restartPolicy: 'Always' }));
+    await insert(
+      db,
+      crashers,
+      httpSpec({ command: ['sh', '-c', 'sleep 0.2; exit 1'], ports: [], restartPolicy: 'Always' }),
+    );
     // Let them settle into the loop: every one has crashed and been restarted at least twice.
     await waitFor(
-      async () => (await db.pool.query(`SELECT count(*)::int AS n FROM sessionctl.sessions WHERE name = ANY($1) AND (status->>'restartCount')::int >= 2`, [crashers])).rows[0].n === CRASHING,
+      async () =>
+        (
+          await db.pool.query(
+            `SELECT count(*)::int AS n FROM sessionctl.sessions WHERE name = ANY($1) AND (status->>'restartCount')::int >= 2`,
+            [crashers],
+          )
+        ).rows[0].n === CRASHING,
       { timeoutMs: 60_000, what: 'the crash loops to be running' },
     );
   }
@@ -85,7 +106,10 @@ async function measure(db: TestDatabase, controller: ControllerProcess, round: n
   const deferredBefore = await deferred();
   const started = Date.now();
   await insert(db, names, httpSpec({ ports: [] }));
-  await waitFor(async () => (await readySeconds(db, names)).length === HEALTHY, { timeoutMs: 180_000, what: `${HEALTHY} healthy sessions to be Ready` });
+  await waitFor(async () => (await readySeconds(db, names)).length === HEALTHY, {
+    timeoutMs: 180_000,
+    what: `${HEALTHY} healthy sessions to be Ready`,
+  });
   const ended = Date.now();
   const all = (ended - started) / 1000;
   const seconds = (await readySeconds(db, names)).sort((a, b) => a - b);
@@ -93,7 +117,10 @@ async function measure(db: TestDatabase, controller: ControllerProcess, round: n
   if (withCrashers) {
     side.crashRestartsDuring = await restartsBetween(db, crashers, new Date(started), new Date(ended));
     const deferredAfter = await deferred();
-    side.crashRestartsDeferred = { HostCreating: deferredAfter.HostCreating - deferredBefore.HostCreating, Paced: deferredAfter.Paced - deferredBefore.Paced };
+    side.crashRestartsDeferred = {
+      HostCreating: deferredAfter.HostCreating - deferredBefore.HostCreating,
+      Paced: deferredAfter.Paced - deferredBefore.Paced,
+    };
   }
   await clear(db);
   return side;
@@ -109,22 +136,42 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       // Alternate which side goes first, so that a trend in the machine's load favours neither.
       const order = round % 2 === 0 ? [false, true] : [true, false];
-      for (const withCrashers of order) (withCrashers ? beside : alone).push(await measure(db, controller, round, withCrashers));
-      console.log(`round ${round + 1}: alone ${JSON.stringify(alone.at(-1))}  beside crash loops ${JSON.stringify(beside.at(-1))}`);
+      for (const withCrashers of order)
+        (withCrashers ? beside : alone).push(await measure(db, controller, round, withCrashers));
+      console.log(
+        `round ${round + 1}: alone ${JSON.stringify(alone.at(-1))}  beside crash loops ${JSON.stringify(beside.at(-1))}`,
+      );
     }
   } finally {
     await controller.stop();
     await removeManagedContainers();
     await db.drop();
   }
-  const median = (sides: Side[], key: 'p50' | 'p95' | 'all') => percentile(sides.map((side) => side[key]).sort((a, b) => a - b), 50);
-  const rows = (['p50', 'p95', 'all'] as const).map((key) => ({ measure: key, alone: median(alone, key), beside: median(beside, key), ratio: median(beside, key) / median(alone, key) }));
-  console.log(`\n${HEALTHY} healthy sessions, time from write to Ready (median of ${ROUNDS} rounds), alone and beside ${CRASHING} crash-looping sessions`);
+  const median = (sides: Side[], key: 'p50' | 'p95' | 'all') =>
+    percentile(
+      sides.map((side) => side[key]).sort((a, b) => a - b),
+      50,
+    );
+  const rows = (['p50', 'p95', 'all'] as const).map((key) => ({
+    measure: key,
+    alone: median(alone, key),
+    beside: median(beside, key),
+    ratio: median(beside, key) / median(alone, key),
+  }));
+  console.log(
+    `\n${HEALTHY} healthy sessions, time from write to Ready (median of ${ROUNDS} rounds), alone and beside ${CRASHING} crash-looping sessions`,
+  );
   console.log('measure   alone (s)   beside (s)   ratio   (target <= 1.10)');
-  for (const row of rows) console.log(`${row.measure.padEnd(9)} ${row.alone.toFixed(3).padStart(9)}   ${row.beside.toFixed(3).padStart(10)}   ${row.ratio.toFixed(2)}×`);
+  for (const row of rows)
+    console.log(
+      `${row.measure.padEnd(9)} ${row.alone.toFixed(3).padStart(9)}   ${row.beside.toFixed(3).padStart(10)}   ${row.ratio.toFixed(2)}×`,
+    );
   const out = path.join(packageRoot(), 'test', 'bench', 'results');
   mkdirSync(out, { recursive: true });
-  writeFileSync(path.join(out, 'isolation.json'), `${JSON.stringify({ date: new Date().toISOString(), healthy: HEALTHY, crashing: CRASHING, rounds: { alone, beside }, summary: rows }, null, 2)}\n`);
+  writeFileSync(
+    path.join(out, 'isolation.json'),
+    `${JSON.stringify({ date: new Date().toISOString(), healthy: HEALTHY, crashing: CRASHING, rounds: { alone, beside }, summary: rows }, null, 2)}\n`,
+  );
 }
 
 main().catch((error: unknown) => {

@@ -23,7 +23,10 @@ const LABEL = { 'sessionctl-bench.network': 'true' };
 
 async function createStart(docker: Dockerode, name: string, network?: string): Promise<Dockerode.Container> {
   const options = rawCreateOptions(name, 'no');
-  const container = await docker.createContainer({ ...options, HostConfig: { ...options.HostConfig, NetworkMode: network } });
+  const container = await docker.createContainer({
+    ...options,
+    HostConfig: { ...options.HostConfig, NetworkMode: network },
+  });
   await container.start();
   return container;
 }
@@ -53,12 +56,23 @@ async function main(): Promise<void> {
   } finally {
     for (const cleanup of made) await cleanup().catch(() => undefined);
   }
-  const summary = (samples: number[]) => ({ p50: Math.round(percentile(samples, 50)), p95: Math.round(percentile(samples, 95)) });
-  const result = { rounds: ROUNDS, sharedBridgeMs: summary(shared), perSessionNetworkMs: summary(perSession), ratioP50: Math.round((percentile(perSession, 50) / percentile(shared, 50)) * 100) / 100 };
+  const summary = (samples: number[]) => ({
+    p50: Math.round(percentile(samples, 50)),
+    p95: Math.round(percentile(samples, 95)),
+  });
+  const result = {
+    rounds: ROUNDS,
+    sharedBridgeMs: summary(shared),
+    perSessionNetworkMs: summary(perSession),
+    ratioP50: Math.round((percentile(perSession, 50) / percentile(shared, 50)) * 100) / 100,
+  };
   console.log(JSON.stringify(result, null, 2));
   const dir = path.join(packageRoot(), 'test', 'bench', 'results');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, 'network.json'), `${JSON.stringify({ at: new Date().toISOString(), ...result }, null, 2)}\n`);
+  writeFileSync(
+    path.join(dir, 'network.json'),
+    `${JSON.stringify({ at: new Date().toISOString(), ...result }, null, 2)}\n`,
+  );
 }
 
 main().catch((error) => {

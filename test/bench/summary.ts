@@ -11,7 +11,15 @@ import type { PickupResult } from './phases/pickup';
 import type { RecoveryResult } from './phases/recovery';
 import type { RoundsResult } from './phases/rounds';
 
-export const TARGETS = { throughputRatio: 1.15, throughputTargetMinN: 200, editSeconds: 1, pickupP50Ms: 20, recoveryRatio: 2, idleCpuPercent: 2, idleRssMb: 200 };
+export const TARGETS = {
+  throughputRatio: 1.15,
+  throughputTargetMinN: 200,
+  editSeconds: 1,
+  pickupP50Ms: 20,
+  recoveryRatio: 2,
+  idleCpuPercent: 2,
+  idleRssMb: 200,
+};
 
 export interface BenchParams {
   /** Session counts, each run as its own set of rounds; (b)-(d) run with the largest. */
@@ -60,11 +68,34 @@ function sizeRows(tp: RoundsResult, rounds: number): Row[] {
       controller: tp.controllerTotalSeconds,
       unit: 's',
       ratio: tp.ratio,
-      ...(targeted ? { target: `÷raw ≤ ${TARGETS.throughputRatio}${hasCompose ? ', < compose' : ''}`, pass: tp.ratio <= TARGETS.throughputRatio && aheadOfCompose } : {}),
+      ...(targeted
+        ? {
+            target: `÷raw ≤ ${TARGETS.throughputRatio}${hasCompose ? ', < compose' : ''}`,
+            pass: tp.ratio <= TARGETS.throughputRatio && aheadOfCompose,
+          }
+        : {}),
     },
-    { measure: `N=${n}: per session, p50`, baseline: tp.rawPerSession.p50, compose: hasCompose ? tp.composePerSession.p50 : undefined, controller: tp.controllerPerSession.p50, unit: 's', ratio: tp.controllerPerSession.p50 / tp.rawPerSession.p50 },
-    { measure: `N=${n}: per session, p99`, baseline: tp.rawPerSession.p99, compose: hasCompose ? tp.composePerSession.p99 : undefined, controller: tp.controllerPerSession.p99, unit: 's', ratio: tp.controllerPerSession.p99 / tp.rawPerSession.p99 },
-    { measure: `N=${n}: total per round (sessionctl ÷ raw)`, controller: `${Math.min(...tp.perRoundRatio).toFixed(2)}–${Math.max(...tp.perRoundRatio).toFixed(2)}×`, unit: '' },
+    {
+      measure: `N=${n}: per session, p50`,
+      baseline: tp.rawPerSession.p50,
+      compose: hasCompose ? tp.composePerSession.p50 : undefined,
+      controller: tp.controllerPerSession.p50,
+      unit: 's',
+      ratio: tp.controllerPerSession.p50 / tp.rawPerSession.p50,
+    },
+    {
+      measure: `N=${n}: per session, p99`,
+      baseline: tp.rawPerSession.p99,
+      compose: hasCompose ? tp.composePerSession.p99 : undefined,
+      controller: tp.controllerPerSession.p99,
+      unit: 's',
+      ratio: tp.controllerPerSession.p99 / tp.rawPerSession.p99,
+    },
+    {
+      measure: `N=${n}: total per round (sessionctl ÷ raw)`,
+      controller: `${Math.min(...tp.perRoundRatio).toFixed(2)}–${Math.max(...tp.perRoundRatio).toFixed(2)}×`,
+      unit: '',
+    },
     {
       measure: `N=${n}: edit one session, p50 of ${tp.edits.controller.trials}`,
       baseline: tp.edits.raw.seconds.p50,
@@ -75,9 +106,23 @@ function sizeRows(tp: RoundsResult, rounds: number): Row[] {
       target: `< ${TARGETS.editSeconds} s`,
       pass: tp.edits.controller.seconds.max < TARGETS.editSeconds,
     },
-    { measure: `N=${n}: remove all (force-remove; DELETE rows)`, baseline: mean(tp.rawRemoveSeconds), compose: hasCompose ? mean(tp.composeRemoveSeconds) : undefined, controller: tp.controllerDeleteSeconds.length ? mean(tp.controllerDeleteSeconds) : Number.NaN, unit: 's' },
-    { measure: `N=${n}: controller CPU while creating (mean)`, controller: mean(tp.controllerLoad.cpuPercentOfOneCore), unit: '% of a core' },
-    { measure: `N=${n}: controller RSS after creating (max)`, controller: Math.max(...tp.controllerLoad.rssMbAfter), unit: 'MB' },
+    {
+      measure: `N=${n}: remove all (force-remove; DELETE rows)`,
+      baseline: mean(tp.rawRemoveSeconds),
+      compose: hasCompose ? mean(tp.composeRemoveSeconds) : undefined,
+      controller: tp.controllerDeleteSeconds.length ? mean(tp.controllerDeleteSeconds) : Number.NaN,
+      unit: 's',
+    },
+    {
+      measure: `N=${n}: controller CPU while creating (mean)`,
+      controller: mean(tp.controllerLoad.cpuPercentOfOneCore),
+      unit: '% of a core',
+    },
+    {
+      measure: `N=${n}: controller RSS after creating (max)`,
+      controller: Math.max(...tp.controllerLoad.rssMbAfter),
+      unit: 'MB',
+    },
   ];
   return rows;
 }
@@ -86,20 +131,66 @@ export function buildReport(figures: BenchFigures) {
   const { params, version, idle, pickup, restart } = figures;
   const { n, m, k, resyncSeconds } = params;
   // A full resync (one list) can only fall in the window once the controller has run 0.9 × the interval.
-  const resyncsPossible = figures.secondsFromControllerStartToIdleEnd >= resyncSeconds * 0.9 ? Math.ceil(idle.seconds / (resyncSeconds * 0.9)) : 0;
+  const resyncsPossible =
+    figures.secondsFromControllerStartToIdleEnd >= resyncSeconds * 0.9
+      ? Math.ceil(idle.seconds / (resyncSeconds * 0.9))
+      : 0;
   // events_check is the event stream's liveness check: one cheap bounded call every 5 s, by design.
-  const idleDockerPass = Object.keys(idle.dockerRequests).every((operation) => operation === 'list' || operation === 'events_check') && (idle.dockerRequests.list ?? 0) <= resyncsPossible;
-  const idleCalls = Object.entries(idle.dockerRequests).map(([operation, count]) => `${operation}:${count}`).join(' ') || 'none';
+  const idleDockerPass =
+    Object.keys(idle.dockerRequests).every((operation) => operation === 'list' || operation === 'events_check') &&
+    (idle.dockerRequests.list ?? 0) <= resyncsPossible;
+  const idleCalls =
+    Object.entries(idle.dockerRequests)
+      .map(([operation, count]) => `${operation}:${count}`)
+      .join(' ') || 'none';
   const rows: Row[] = [
     ...figures.throughput.flatMap((tp) => sizeRows(tp, params.rounds)),
-    { measure: `LISTEN pickup p50 (M=${m}, histogram)`, controller: pickup.p50Ms, unit: 'ms', target: `< ${TARGETS.pickupP50Ms} ms`, pass: pickup.p50Ms < TARGETS.pickupP50Ms },
+    {
+      measure: `LISTEN pickup p50 (M=${m}, histogram)`,
+      controller: pickup.p50Ms,
+      unit: 'ms',
+      target: `< ${TARGETS.pickupP50Ms} ms`,
+      pass: pickup.p50Ms < TARGETS.pickupP50Ms,
+    },
     { measure: 'LISTEN pickup p99 (histogram)', controller: pickup.p99Ms, unit: 'ms' },
-    { measure: `SIGKILL -> running, p50 (K=${k}; Docker --restart=always)`, baseline: restart.dockerMs.p50, controller: restart.controllerMs.p50, unit: 'ms', ratio: restart.controllerMs.p50 / restart.dockerMs.p50, target: `÷Docker ≤ ${TARGETS.recoveryRatio}`, pass: restart.controllerMs.p50 / restart.dockerMs.p50 <= TARGETS.recoveryRatio },
-    { measure: 'SIGKILL -> running, p90', baseline: restart.dockerMs.p90, controller: restart.controllerMs.p90, unit: 'ms', ratio: restart.controllerMs.p90 / restart.dockerMs.p90 },
-    { measure: `Idle CPU (${Math.round(idle.seconds)} s, ${n} sessions)`, controller: idle.cpuPercentOfOneCore, unit: '% of a core', target: `< ${TARGETS.idleCpuPercent}%`, pass: idle.cpuPercentOfOneCore < TARGETS.idleCpuPercent },
-    { measure: 'Idle RSS (max in window)', controller: idle.rssMb.max, unit: 'MB', target: `< ${TARGETS.idleRssMb} MB`, pass: idle.rssMb.max < TARGETS.idleRssMb },
+    {
+      measure: `SIGKILL -> running, p50 (K=${k}; Docker --restart=always)`,
+      baseline: restart.dockerMs.p50,
+      controller: restart.controllerMs.p50,
+      unit: 'ms',
+      ratio: restart.controllerMs.p50 / restart.dockerMs.p50,
+      target: `÷Docker ≤ ${TARGETS.recoveryRatio}`,
+      pass: restart.controllerMs.p50 / restart.dockerMs.p50 <= TARGETS.recoveryRatio,
+    },
+    {
+      measure: 'SIGKILL -> running, p90',
+      baseline: restart.dockerMs.p90,
+      controller: restart.controllerMs.p90,
+      unit: 'ms',
+      ratio: restart.controllerMs.p90 / restart.dockerMs.p90,
+    },
+    {
+      measure: `Idle CPU (${Math.round(idle.seconds)} s, ${n} sessions)`,
+      controller: idle.cpuPercentOfOneCore,
+      unit: '% of a core',
+      target: `< ${TARGETS.idleCpuPercent}%`,
+      pass: idle.cpuPercentOfOneCore < TARGETS.idleCpuPercent,
+    },
+    {
+      measure: 'Idle RSS (max in window)',
+      controller: idle.rssMb.max,
+      unit: 'MB',
+      target: `< ${TARGETS.idleRssMb} MB`,
+      pass: idle.rssMb.max < TARGETS.idleRssMb,
+    },
     { measure: 'Peak RSS since start (VmHWM)', controller: idle.peakRssMb, unit: 'MB' },
-    { measure: 'Idle Docker API calls', controller: idleCalls, unit: '', target: `none; list only by resync (≤${resyncsPossible} here)`, pass: idleDockerPass },
+    {
+      measure: 'Idle Docker API calls',
+      controller: idleCalls,
+      unit: '',
+      target: `none; list only by resync (≤${resyncsPossible} here)`,
+      pass: idleDockerPass,
+    },
     { measure: 'Idle reconciles', controller: String(idle.reconciles), unit: '' },
   ];
   const table = markdownTable(rows);
@@ -107,10 +198,17 @@ export function buildReport(figures: BenchFigures) {
   const date = new Date().toISOString();
   const caption = `${date.slice(0, 16)}Z · docker ${version.Version} · ${os.cpus().length} cores · node ${process.version}`;
   const notes = [
-    ...figures.throughput.map((tp) => `N=${tp.n}: ${params.rounds} alternating rounds (raw, docker-compose, sessionctl, raw, ...) on one daemon; totals are means (raw ${tp.raw.map((raw) => raw.totalSeconds.toFixed(2)).join(', ')} s; compose ${tp.compose.map((compose) => compose.totalSeconds.toFixed(2)).join(', ') || '—'} s; sessionctl ${tp.controller.map((ctl) => ctl.totalSeconds.toFixed(2)).join(', ')} s), per-session quantiles pool all rounds.`),
+    ...figures.throughput.map(
+      (tp) =>
+        `N=${tp.n}: ${params.rounds} alternating rounds (raw, docker-compose, sessionctl, raw, ...) on one daemon; totals are means (raw ${tp.raw.map((raw) => raw.totalSeconds.toFixed(2)).join(', ')} s; compose ${tp.compose.map((compose) => compose.totalSeconds.toFixed(2)).join(', ') || '—'} s; sessionctl ${tp.controller.map((ctl) => ctl.totalSeconds.toFixed(2)).join(', ')} s), per-session quantiles pool all rounds.`,
+    ),
     `Raw = N× dockerode create+start through p-queue(${params.dockerConcurrency}), from the batch start to each start() returning. docker-compose ${figures.composeVersion ?? ''} = one compose file with N services carrying the same settings, \`docker-compose up -d\` from spawn to exit (COMPOSE_PARALLEL_LIMIT=2N, since 1.29 can deadlock with its default on large projects); per container = batch start to the daemon's start event. sessionctl = one INSERT ... SELECT unnest, from the commit ack to the bench's ${params.pollMs} ms poll seeing all rows Ready at their generation; per session = commit to the Ready condition's lastTransitionTime. All three send the same create options (containerCreateOptions); only names and labels differ.`,
     `Edit one session with N running (last round, ${params.edits} trials each, different sessions): raw = force-remove, create, start; docker-compose = change one service's environment in the file, \`up -d\` (compose re-checks all N services' config hashes and recreates one); sessionctl = UPDATE one row's spec.env, from the commit ack to the row Ready at the new generation with a new container (polled every 5 ms). The target applies to the slowest sessionctl trial.`,
-    `Before every timed batch the bench waits until the whole machine is < 15% busy for 1 s (dockerd keeps tearing down removed containers after the API returns); waits in s: ${Object.entries(figures.settleSeconds).map(([phase, seconds]) => `${phase} ${seconds.toFixed(1)}`).join(', ')}.`,
+    `Before every timed batch the bench waits until the whole machine is < 15% busy for 1 s (dockerd keeps tearing down removed containers after the API returns); waits in s: ${Object.entries(
+      figures.settleSeconds,
+    )
+      .map(([phase, seconds]) => `${phase} ${seconds.toFixed(1)}`)
+      .join(', ')}.`,
     'Pickup: delta of the controller histogram sessionctl_notify_pickup_seconds (trigger clock_timestamp() -> key queued) over exactly the M updates; quantiles interpolated within buckets like PromQL histogram_quantile. Each update flips spec.restartPolicy, which is outside the spec hash: a generation bump with no container change.',
     `Recovery: ${restart.method}. Raw and sessionctl trials alternate.`,
     'Idle: utime+stime from /proc/<pid>/stat over the window, VmRSS sampled each second, VmHWM at the end; Docker calls from sessionctl_docker_requests_total. An "events" call in the window means the event stream was re-opened, which also relists and requeues every session; a "list" alone is a full resync.',
@@ -118,7 +216,13 @@ export function buildReport(figures: BenchFigures) {
   const markdown = `# sessionctl benchmark — ${date}\n\n${caption}. Overall: **${passed ? 'PASS' : 'FAIL'}**${figures.contamination.length ? ' (CONTAMINATED: other controllers/jest were running)' : ''}\n\n${table}\n\n## Method\n\n${notes.map((note) => `- ${note}`).join('\n')}\n\n![chart](latest.svg)\n`;
   const json = {
     date,
-    machine: { hostname: os.hostname(), platform: `${os.type()} ${os.release()}`, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGb: os.totalmem() / 1024 ** 3 },
+    machine: {
+      hostname: os.hostname(),
+      platform: `${os.type()} ${os.release()}`,
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model,
+      memoryGb: os.totalmem() / 1024 ** 3,
+    },
     node: process.version,
     docker: { serverVersion: version.Version, apiVersion: version.ApiVersion, host: process.env.DOCKER_HOST },
     dockerCompose: figures.composeVersion,
@@ -127,7 +231,11 @@ export function buildReport(figures: BenchFigures) {
     settleSecondsBeforePhase: figures.settleSeconds,
     contamination: figures.contamination,
     targets: TARGETS,
-    checks: Object.fromEntries(rows.filter((row) => row.pass !== undefined).map((row) => [row.measure, { value: row.ratio ?? row.controller, target: row.target, pass: row.pass }])),
+    checks: Object.fromEntries(
+      rows
+        .filter((row) => row.pass !== undefined)
+        .map((row) => [row.measure, { value: row.ratio ?? row.controller, target: row.target, pass: row.pass }]),
+    ),
     pass: passed,
     rows,
     throughput: figures.throughput,
@@ -153,7 +261,9 @@ export function buildReport(figures: BenchFigures) {
         unit: 's',
         bars: [
           { label: 'raw', value: largest.edits.raw.seconds.p50, color: COLORS.raw },
-          ...(largest.edits.compose ? [{ label: 'compose', value: largest.edits.compose.seconds.p50, color: COLORS.compose }] : []),
+          ...(largest.edits.compose
+            ? [{ label: 'compose', value: largest.edits.compose.seconds.p50, color: COLORS.compose }]
+            : []),
           { label: 'sessionctl', value: largest.edits.controller.seconds.p50, color: COLORS.controller },
         ],
       },

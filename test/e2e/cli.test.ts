@@ -18,9 +18,15 @@ const CLI = path.join(ROOT, 'bin', 'sessionctl.js');
 let db: TestDatabase;
 let controller: ControllerProcess | undefined;
 
-async function sessionctl(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+async function sessionctl(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], { env: { ...process.env, DATABASE_URL: db.url, ...env }, cwd: ROOT });
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], {
+      env: { ...process.env, DATABASE_URL: db.url, ...env },
+      cwd: ROOT,
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code: number; stdout: string; stderr: string };
@@ -65,18 +71,34 @@ test('a YAML syntax error names file:line:col and writes nothing, even the valid
   const file = path.join(dir, 'broken.yaml');
   writeFileSync(
     file,
-    ['apiVersion: sessionctl.dev/v1alpha1', 'kind: Session', 'metadata: {name: fine}', 'spec: {image: sessionctl/base:dev}', '---', 'apiVersion: sessionctl.dev/v1alpha1', 'kind: Session', 'metadata: {name: broken', 'spec: {image: x}', ''].join('\n'),
+    [
+      'apiVersion: sessionctl.dev/v1alpha1',
+      'kind: Session',
+      'metadata: {name: fine}',
+      'spec: {image: sessionctl/base:dev}',
+      '---',
+      'apiVersion: sessionctl.dev/v1alpha1',
+      'kind: Session',
+      'metadata: {name: broken',
+      'spec: {image: x}',
+      '',
+    ].join('\n'),
   );
   const result = await sessionctl(['apply', '-f', file]);
   expect(result.code).toBe(1);
-  expect(result.stderr).toMatch(new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: YAML syntax error`));
+  expect(result.stderr).toMatch(
+    new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: YAML syntax error`),
+  );
   expect((await db.pool.query('SELECT count(*)::int AS n FROM sessionctl.sessions')).rows[0].n).toBe(0);
 });
 
 test('a misspelled field is reported with its path and position', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sessionctl-'));
   const file = path.join(dir, 'typo.yaml');
-  writeFileSync(file, 'apiVersion: sessionctl.dev/v1alpha1\nkind: Session\nmetadata: {name: typo}\nspec:\n  image: sessionctl/base:dev\n  enviroment: {A: "1"}\n');
+  writeFileSync(
+    file,
+    'apiVersion: sessionctl.dev/v1alpha1\nkind: Session\nmetadata: {name: typo}\nspec:\n  image: sessionctl/base:dev\n  enviroment: {A: "1"}\n',
+  );
   const result = await sessionctl(['apply', '-f', file]);
   expect(result.code).toBe(1);
   expect(result.stderr).toContain(`${file}:6:3: spec.enviroment: unknown field`);
@@ -112,20 +134,30 @@ test('apply refuses privileged, cpus "-1" and a health port that names no port, 
   expect(result.stderr).toMatch(new RegExp(`${file}:7:\\d+: spec\\.resources\\.cpus: .*positive number of CPUs`));
   expect(result.stderr).toMatch(new RegExp(`${file}:8:\\d+: spec\\.securityContext\\.privileged: .*never allowed`));
   expect(result.stderr).toMatch(new RegExp(`${file}:16:\\d+: spec\\.healthCheck\\.httpGet\\.port: names no port`));
-  expect((await db.pool.query("SELECT count(*)::int AS n FROM sessionctl.sessions WHERE name IN ('unsafe', 'unhealthy')")).rows[0].n).toBe(0);
+  expect(
+    (await db.pool.query("SELECT count(*)::int AS n FROM sessionctl.sessions WHERE name IN ('unsafe', 'unhealthy')"))
+      .rows[0].n,
+  ).toBe(0);
 });
 
 test('the shipped examples apply, converge under the controller, and re-apply unchanged', async () => {
   const applied = await sessionctl(['apply', '-f', path.join(ROOT, 'crds', 'examples')]);
   expect(applied.code).toBe(0);
-  const examples = readManifests([path.join(ROOT, 'crds', 'examples')], { recursive: true }).map((manifest) => manifest.document);
-  expect(applied.stdout.trim().split('\n').sort()).toEqual(examples.map((example) => `session/${example.metadata.name} created`).sort());
+  const examples = readManifests([path.join(ROOT, 'crds', 'examples')], { recursive: true }).map(
+    (manifest) => manifest.document,
+  );
+  expect(applied.stdout.trim().split('\n').sort()).toEqual(
+    examples.map((example) => `session/${example.metadata.name} created`).sort(),
+  );
 
   controller = await startController({ databaseUrl: db.url });
-  for (const example of examples) await waitConverged(db.pool, example.metadata.name, example.spec.state === 'Running' ? 'True' : 'False');
+  for (const example of examples)
+    await waitConverged(db.pool, example.metadata.name, example.spec.state === 'Running' ? 'True' : 'False');
 
   const again = await sessionctl(['apply', '-f', path.join(ROOT, 'crds', 'examples')]);
-  expect(again.stdout.trim().split('\n').sort()).toEqual(examples.map((example) => `session/${example.metadata.name} unchanged`).sort());
+  expect(again.stdout.trim().split('\n').sort()).toEqual(
+    examples.map((example) => `session/${example.metadata.name} unchanged`).sort(),
+  );
 });
 
 test('token prints the access token the container carries; rotate-token and restart replace the container', async () => {
@@ -134,8 +166,13 @@ test('token prints the access token the container carries; rotate-token and rest
   const token = shown.stdout.trim();
   expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
   const before = await waitConverged(db.pool, 'dave-workspace');
-  expect((await execIn(before.status.containerId!, ['sh', '-c', 'cat "$SESSION_TOKEN_FILE"'])).output.trim()).toBe(token);
-  expect(before.status.endpoints).toEqual({ ide: expect.stringMatching(/^127\.0\.0\.1:\d+$/), preview: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
+  expect((await execIn(before.status.containerId!, ['sh', '-c', 'cat "$SESSION_TOKEN_FILE"'])).output.trim()).toBe(
+    token,
+  );
+  expect(before.status.endpoints).toEqual({
+    ide: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
+    preview: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
+  });
 
   const rotated = await sessionctl(['rotate-token', 'dave-workspace', '--wait', '--timeout', '60s']);
   expect(rotated.code).toBe(0);

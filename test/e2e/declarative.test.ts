@@ -23,7 +23,13 @@ function writeSpec(name: string, env: Record<string, string> = { MODE: 'one' }):
     apiVersion: 'sessionctl.dev/v1alpha1',
     kind: 'Session',
     metadata: { name, labels: { suite: 'declarative' } },
-    spec: { image: 'sessionctl/base:dev', command: ['httpd', '-f', '-p', '8080', '-h', '/www'], env, ports: [{ name: 'http', containerPort: 8080 }], resources: { memory: '32Mi' } },
+    spec: {
+      image: 'sessionctl/base:dev',
+      command: ['httpd', '-f', '-p', '8080', '-h', '/www'],
+      env,
+      ports: [{ name: 'http', containerPort: 8080 }],
+      resources: { memory: '32Mi' },
+    },
   };
   const nested = name.endsWith('9') ? path.join(dir, 'nested') : dir;
   writeFileSync(path.join(nested, `${name}.yaml`), stringify(document));
@@ -62,7 +68,13 @@ test('re-apply: all unchanged, and --wait returns at once when everything is alr
   const result = await cli('apply', '-R', '-f', dir, '--wait', '--timeout', '60s');
   expect(Date.now() - started).toBeLessThan(15_000);
   expect(result.code).toBe(0);
-  expect(result.stdout.trim().split('\n').filter((line) => line.endsWith('unchanged')).sort()).toEqual(names.map((name) => `session/${name} unchanged`));
+  expect(
+    result.stdout
+      .trim()
+      .split('\n')
+      .filter((line) => line.endsWith('unchanged'))
+      .sort(),
+  ).toEqual(names.map((name) => `session/${name} unchanged`));
 });
 
 test('edit one file: diff shows it, apply configures exactly one, and one container is recreated', async () => {
@@ -77,7 +89,9 @@ test('edit one file: diff shows it, apply configures exactly one, and one contai
 
   const result = await cli('apply', '-R', '-f', dir, '--wait');
   expect(result.code).toBe(0);
-  expect(result.stdout.split('\n').filter((line) => line.endsWith(' configured'))).toEqual(['session/decl-07 configured']);
+  expect(result.stdout.split('\n').filter((line) => line.endsWith(' configured'))).toEqual([
+    'session/decl-07 configured',
+  ]);
   const after = new Map((await managedContainers()).map((info) => [info.Labels['dev.sessionctl.session'], info.Id]));
   const recreated = names.filter((name) => after.get(name) !== before.get(name));
   expect(recreated).toEqual(['decl-07']);
@@ -95,18 +109,35 @@ test('--prune -l removes the session whose spec left the directory, and its cont
 
 test('get -o json parses, -o name and -l select, and describe shows the events', async () => {
   const json = await cli('get', 'sessions', '-o', 'json');
-  const list = JSON.parse(json.stdout) as { kind: string; items: Array<{ metadata: { name: string }; status: { phase: string } }> };
+  const list = JSON.parse(json.stdout) as {
+    kind: string;
+    items: Array<{ metadata: { name: string }; status: { phase: string } }>;
+  };
   expect(list.kind).toBe('List');
   expect(list.items).toHaveLength(19);
   expect(list.items.every((item) => item.status.phase === 'Running')).toBe(true);
 
-  const one = JSON.parse((await cli('get', 'session', 'decl-07', '-o', 'json')).stdout) as { metadata: { generation: number } };
+  const one = JSON.parse((await cli('get', 'session', 'decl-07', '-o', 'json')).stdout) as {
+    metadata: { generation: number };
+  };
   expect(one.metadata.generation).toBe(2);
   expect((await cli('get', 'sessions', '-l', 'suite!=declarative', '-o', 'name')).stdout).toBe('');
-  expect((await cli('get', 'sessions', '-l', 'suite in (declarative)', '-o', 'name')).stdout.trim().split('\n')).toHaveLength(19);
+  expect(
+    (await cli('get', 'sessions', '-l', 'suite in (declarative)', '-o', 'name')).stdout.trim().split('\n'),
+  ).toHaveLength(19);
 
   const table = await cli('get', 'sessions', '-o', 'wide');
-  expect(table.stdout.split('\n')[0].split(/\s+/)).toEqual(['NAME', 'STATE', 'PHASE', 'READY', 'RESTARTS', 'AGE', 'IMAGE', 'CONTAINER', 'REASON']);
+  expect(table.stdout.split('\n')[0].split(/\s+/)).toEqual([
+    'NAME',
+    'STATE',
+    'PHASE',
+    'READY',
+    'RESTARTS',
+    'AGE',
+    'IMAGE',
+    'CONTAINER',
+    'REASON',
+  ]);
 
   const describe = await cli('describe', 'session', 'decl-07');
   expect(describe.code).toBe(0);
@@ -116,7 +147,11 @@ test('get -o json parses, -o name and -l select, and describe shows the events',
 });
 
 test('get -w prints a change as it happens', async () => {
-  const watcher = spawn(process.execPath, [path.join(ROOT, 'bin', 'sessionctl.js'), 'get', 'sessions', 'decl-01', '-w'], { env: { ...process.env, DATABASE_URL: db.url } });
+  const watcher = spawn(
+    process.execPath,
+    [path.join(ROOT, 'bin', 'sessionctl.js'), 'get', 'sessions', 'decl-01', '-w'],
+    { env: { ...process.env, DATABASE_URL: db.url } },
+  );
   let output = '';
   watcher.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   try {
@@ -127,7 +162,11 @@ test('get -w prints a change as it happens', async () => {
     const lines = output.trim().split('\n');
     const terminating = lines.findIndex((line) => /^decl-01\s+\S+\s+Terminating\s/.test(line));
     const deleted = lines.findIndex((line) => /^decl-01\s+deleted$/.test(line));
-    expect({ terminating: terminating > 0, deletedAfterIt: deleted > terminating, output }).toEqual({ terminating: true, deletedAfterIt: true, output });
+    expect({ terminating: terminating > 0, deletedAfterIt: deleted > terminating, output }).toEqual({
+      terminating: true,
+      deletedAfterIt: true,
+      output,
+    });
   } finally {
     watcher.kill('SIGINT');
   }
@@ -150,14 +189,29 @@ test('logs prints the container output over mutual TLS: stdout and stderr apart,
   // Outside the specs directory, which other tests apply and prune.
   const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'sessionctl-logs-')), 'decl-logs.yaml');
   // One stderr line, five stdout lines, then the server: the log holds exactly these six lines.
-  const command = ['sh', '-c', 'echo to-stderr >&2; for i in 1 2 3 4 5; do echo line-$i; done; exec httpd -f -p 8080 -h /www'];
-  writeFileSync(file, stringify({ apiVersion: 'sessionctl.dev/v1alpha1', kind: 'Session', metadata: { name: 'decl-logs', labels: { suite: 'logs' } }, spec: { image: 'sessionctl/base:dev', command, resources: { memory: '32Mi' } } }));
+  const command = [
+    'sh',
+    '-c',
+    'echo to-stderr >&2; for i in 1 2 3 4 5; do echo line-$i; done; exec httpd -f -p 8080 -h /www',
+  ];
+  writeFileSync(
+    file,
+    stringify({
+      apiVersion: 'sessionctl.dev/v1alpha1',
+      kind: 'Session',
+      metadata: { name: 'decl-logs', labels: { suite: 'logs' } },
+      spec: { image: 'sessionctl/base:dev', command, resources: { memory: '32Mi' } },
+    }),
+  );
   expect((await cli('apply', '-f', file, '--wait', '--timeout', '60s')).code).toBe(0);
   // Running does not mean the log driver has copied the lines yet: wait for the last one.
-  const all = await waitFor(async () => {
-    const result = await cli('logs', 'decl-logs');
-    return result.stdout.includes('line-5') ? result : undefined;
-  }, { what: 'the last log line of decl-logs', timeoutMs: 20_000 });
+  const all = await waitFor(
+    async () => {
+      const result = await cli('logs', 'decl-logs');
+      return result.stdout.includes('line-5') ? result : undefined;
+    },
+    { what: 'the last log line of decl-logs', timeoutMs: 20_000 },
+  );
   expect(all).toMatchObject({ code: 0, stdout: 'line-1\nline-2\nline-3\nline-4\nline-5\n', stderr: 'to-stderr\n' });
   // --tail counts lines of both streams; Docker orders lines of different streams by when it read
   // them, so which stream the first of the two comes from may vary, but each stream's part is its end.
@@ -176,10 +230,20 @@ test('logs prints the container output over mutual TLS: stdout and stderr apart,
 
 test('apply --wait exits non-zero naming each session that failed and why', async () => {
   const bad = path.join(dir, 'bad.yaml');
-  writeFileSync(bad, stringify({ apiVersion: 'sessionctl.dev/v1alpha1', kind: 'Session', metadata: { name: 'decl-missing-image' }, spec: { image: 'sessionctl/absent:dev', imagePullPolicy: 'Never' } }));
+  writeFileSync(
+    bad,
+    stringify({
+      apiVersion: 'sessionctl.dev/v1alpha1',
+      kind: 'Session',
+      metadata: { name: 'decl-missing-image' },
+      spec: { image: 'sessionctl/absent:dev', imagePullPolicy: 'Never' },
+    }),
+  );
   const result = await cli('apply', '-f', bad, '--wait', '--timeout', '8s');
   expect(result.code).toBe(1);
-  expect(result.stderr).toMatch(/session\/decl-missing-image: timed out: ImageNotPresent: image sessionctl\/absent:dev is not present/);
+  expect(result.stderr).toMatch(
+    /session\/decl-missing-image: timed out: ImageNotPresent: image sessionctl\/absent:dev is not present/,
+  );
 });
 
 test('usage errors exit 2 with a suggestion; every command has --help with an example', async () => {

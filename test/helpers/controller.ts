@@ -32,7 +32,12 @@ export interface ControllerProcess {
   metric(name: string, labels?: Record<string, string>): Promise<number>;
 }
 
-export async function startController(options: { databaseUrl: string; env?: Record<string, string>; unsetEnv?: string[]; waitReady?: boolean }): Promise<ControllerProcess> {
+export async function startController(options: {
+  databaseUrl: string;
+  env?: Record<string, string>;
+  unsetEnv?: string[];
+  waitReady?: boolean;
+}): Promise<ControllerProcess> {
   const port = await freePort();
   const env: NodeJS.ProcessEnv = {
     ...process.env,

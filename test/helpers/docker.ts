@@ -46,9 +46,14 @@ async function removeEvenIfMountLeaked(docker: Dockerode, id: string): Promise<v
     await container.remove({ force: true });
     return;
   } catch (error) {
-    if (!/resource busy|removal of container .* is already in progress|marked for removal/.test((error as Error).message)) return;
+    if (
+      !/resource busy|removal of container .* is already in progress|marked for removal/.test((error as Error).message)
+    )
+      return;
   }
-  const merged = ((await container.inspect().catch(() => undefined))?.GraphDriver?.Data as { MergedDir?: string } | undefined)?.MergedDir;
+  const merged = (
+    (await container.inspect().catch(() => undefined))?.GraphDriver?.Data as { MergedDir?: string } | undefined
+  )?.MergedDir;
   if (merged) {
     try {
       execFileSync('umount', ['-l', merged], { stdio: 'ignore' });
@@ -63,26 +68,39 @@ async function removeEvenIfMountLeaked(docker: Dockerode, id: string): Promise<v
 export async function removeManagedNetworks(): Promise<void> {
   const docker = testDocker();
   const networks = await docker.listNetworks({ filters: { label: [MANAGED_FILTER] } });
-  for (const network of networks) await docker.getNetwork(network.Id).remove().catch(() => undefined);
+  for (const network of networks)
+    await docker
+      .getNetwork(network.Id)
+      .remove()
+      .catch(() => undefined);
 }
 
 /** Named volumes the controller created; volumes outlive containers, so tests clean them up too. */
 export async function removeManagedVolumes(): Promise<void> {
   const docker = testDocker();
   const { Volumes } = await docker.listVolumes({ filters: { label: [MANAGED_FILTER] } });
-  for (const volume of Volumes ?? []) await docker.getVolume(volume.Name).remove({ force: true }).catch(() => undefined);
+  for (const volume of Volumes ?? [])
+    await docker
+      .getVolume(volume.Name)
+      .remove({ force: true })
+      .catch(() => undefined);
 }
 
 export async function volumeExists(name: string): Promise<boolean> {
   return testDocker()
     .getVolume(name)
     .inspect()
-    .then(() => true, () => false);
+    .then(
+      () => true,
+      () => false,
+    );
 }
 
 /** Runs a command in a running container and returns its exit code and output (stdout and stderr). */
 export async function execIn(containerId: string, command: string[]): Promise<{ exitCode: number; output: string }> {
-  const exec = await testDocker().getContainer(containerId).exec({ Cmd: command, AttachStdout: true, AttachStderr: true });
+  const exec = await testDocker()
+    .getContainer(containerId)
+    .exec({ Cmd: command, AttachStdout: true, AttachStderr: true });
   const stream = await exec.start({ hijack: true, stdin: false });
   const chunks: Buffer[] = [];
   await new Promise<void>((resolve, reject) => {
@@ -93,7 +111,7 @@ export async function execIn(containerId: string, command: string[]): Promise<{ 
   // The stream is multiplexed: 8-byte frame headers, then the payload.
   const raw = Buffer.concat(chunks);
   let output = '';
-  for (let offset = 0; offset + 8 <= raw.length; ) {
+  for (let offset = 0; offset + 8 <= raw.length;) {
     const size = raw.readUInt32BE(offset + 4);
     output += raw.subarray(offset + 8, offset + 8 + size).toString();
     offset += 8 + size;

@@ -76,7 +76,10 @@ export interface GatewayProcess {
   metric(name: string, labels?: Record<string, string>): Promise<number>;
 }
 
-export async function startGateway(options: { databaseUrl: string; env?: Record<string, string> }): Promise<GatewayProcess> {
+export async function startGateway(options: {
+  databaseUrl: string;
+  env?: Record<string, string>;
+}): Promise<GatewayProcess> {
   const [port, metricsPort] = [await freePort(), await freePort()];
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -115,7 +118,8 @@ export async function startGateway(options: { databaseUrl: string; env?: Record<
       let total = 0;
       for (const line of text.split('\n')) {
         if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-        if (Object.entries(labels).every(([key, value]) => line.includes(`${key}="${value}"`))) total += Number(line.slice(line.lastIndexOf(' ') + 1));
+        if (Object.entries(labels).every(([key, value]) => line.includes(`${key}="${value}"`)))
+          total += Number(line.slice(line.lastIndexOf(' ') + 1));
       }
       return total;
     },

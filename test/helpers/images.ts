@@ -11,17 +11,29 @@ export const BASE_IMAGE = 'sessionctl/base:dev';
 
 function follow(stream: NodeJS.ReadableStream): Promise<Array<{ error?: string; aux?: { Digest?: string } }>> {
   return new Promise((resolve, reject) => {
-    testDocker().modem.followProgress(stream, (error: Error | null, output: Array<{ error?: string; aux?: { Digest?: string } }>) => (error ? reject(error) : resolve(output)));
+    testDocker().modem.followProgress(
+      stream,
+      (error: Error | null, output: Array<{ error?: string; aux?: { Digest?: string } }>) =>
+        error ? reject(error) : resolve(output),
+    );
   });
 }
 
 /** A new image: the base plus a label, tagged `reference`. Returns its image id. */
 export async function buildVariant(reference: string, variant: string): Promise<string> {
   const docker = testDocker();
-  const container = await docker.createContainer({ Image: BASE_IMAGE, Cmd: ['true'], Labels: { 'dev.sessionctl.test': 'image-variant' } });
+  const container = await docker.createContainer({
+    Image: BASE_IMAGE,
+    Cmd: ['true'],
+    Labels: { 'dev.sessionctl.test': 'image-variant' },
+  });
   try {
     const [repo, tag] = splitTag(reference);
-    const committed = (await container.commit({ repo, tag, changes: `LABEL dev.sessionctl.test.variant=${variant}` })) as { Id: string };
+    const committed = (await container.commit({
+      repo,
+      tag,
+      changes: `LABEL dev.sessionctl.test.variant=${variant}`,
+    })) as { Id: string };
     return committed.Id;
   } finally {
     await container.remove({ force: true });
@@ -29,10 +41,17 @@ export async function buildVariant(reference: string, variant: string): Promise<
 }
 
 /** Pushes `reference`; returns the manifest digest the registry stored. */
-export async function pushImage(reference: string, credentials: { username: string; password: string }, registry: string): Promise<string> {
+export async function pushImage(
+  reference: string,
+  credentials: { username: string; password: string },
+  registry: string,
+): Promise<string> {
   const [repo, tag] = splitTag(reference);
   const image: Dockerode.Image = testDocker().getImage(repo);
-  const stream = (await image.push({ tag, authconfig: { key: encodeRegistryAuth(credentials, registry) } })) as NodeJS.ReadableStream;
+  const stream = (await image.push({
+    tag,
+    authconfig: { key: encodeRegistryAuth(credentials, registry) },
+  })) as NodeJS.ReadableStream;
   const output = await follow(stream);
   const failure = output.find((line) => line.error);
   if (failure) throw new Error(`push of ${reference} failed: ${failure.error}`);
@@ -60,10 +79,15 @@ export async function localImageId(reference: string): Promise<string | undefine
   return testDocker()
     .getImage(reference)
     .inspect()
-    .then((info) => info.Id, () => undefined);
+    .then(
+      (info) => info.Id,
+      () => undefined,
+    );
 }
 
 function splitTag(reference: string): [string, string] {
   const colon = reference.lastIndexOf(':');
-  return colon > reference.lastIndexOf('/') ? [reference.slice(0, colon), reference.slice(colon + 1)] : [reference, 'latest'];
+  return colon > reference.lastIndexOf('/')
+    ? [reference.slice(0, colon), reference.slice(colon + 1)]
+    : [reference, 'latest'];
 }

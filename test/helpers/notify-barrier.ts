@@ -11,8 +11,15 @@ let barriers = 0;
 /** Sends a barrier notification on the sessions channel and waits until `received` (names, in order) holds it. */
 export async function notifyBarrier(db: Pool | PoolClient | Client, received: string[]): Promise<void> {
   const name = `barrier-${process.pid}-${++barriers}`;
-  await db.query('SELECT pg_notify($1, $2)', [SESSIONS_CHANNEL, JSON.stringify({ name, generation: 0, at: Date.now() })]);
-  await waitFor(() => received.includes(name), { timeoutMs: 10_000, intervalMs: 5, what: `the notification barrier ${name}` });
+  await db.query('SELECT pg_notify($1, $2)', [
+    SESSIONS_CHANNEL,
+    JSON.stringify({ name, generation: 0, at: Date.now() }),
+  ]);
+  await waitFor(() => received.includes(name), {
+    timeoutMs: 10_000,
+    intervalMs: 5,
+    what: `the notification barrier ${name}`,
+  });
 }
 
 /** What wakeAndSettle needs of a running controller (test/helpers/controller.ts). */
@@ -27,7 +34,19 @@ interface MetricsReader {
  */
 export async function wakeAndSettle(db: Pool, controller: MetricsReader, names: string[]): Promise<void> {
   const pickedUp = await controller.metric('sessionctl_notify_pickup_seconds_count');
-  for (const name of names) await db.query('SELECT pg_notify($1, $2)', [SESSIONS_CHANNEL, JSON.stringify({ name, generation: 0, at: Date.now() / 1000 })]);
-  await waitFor(async () => (await controller.metric('sessionctl_notify_pickup_seconds_count')) >= pickedUp + names.length, { what: `the controller to pick up ${names.join(', ')}` });
-  await waitFor(async () => (await controller.metric('workqueue_depth')) === 0 && (await controller.metric('controller_runtime_active_workers')) === 0, { what: 'the controller to go idle' });
+  for (const name of names)
+    await db.query('SELECT pg_notify($1, $2)', [
+      SESSIONS_CHANNEL,
+      JSON.stringify({ name, generation: 0, at: Date.now() / 1000 }),
+    ]);
+  await waitFor(
+    async () => (await controller.metric('sessionctl_notify_pickup_seconds_count')) >= pickedUp + names.length,
+    { what: `the controller to pick up ${names.join(', ')}` },
+  );
+  await waitFor(
+    async () =>
+      (await controller.metric('workqueue_depth')) === 0 &&
+      (await controller.metric('controller_runtime_active_workers')) === 0,
+    { what: 'the controller to go idle' },
+  );
 }

@@ -20,7 +20,9 @@ export interface AccessLine {
   at: number;
 }
 
-export type RegistryAuth = { htpasswd: { username: string; password: string } } | { token: { realm: string; service: string; issuer: string; rootCertBundle: string } };
+export type RegistryAuth =
+  | { htpasswd: { username: string; password: string } }
+  | { token: { realm: string; service: string; issuer: string; rootCertBundle: string } };
 
 export interface TestRegistry {
   /** `127.0.0.1:PORT`, the registry part of image references. */
@@ -40,7 +42,9 @@ export async function startRegistry(auth: RegistryAuth): Promise<TestRegistry> {
   let authYaml: string;
   if ('htpasswd' in auth) {
     // distribution accepts bcrypt entries only; apache2-utils' htpasswd makes them (env-up installs it).
-    const line = execFileSync('htpasswd', ['-Bbn', auth.htpasswd.username, auth.htpasswd.password], { encoding: 'utf8' }).trim();
+    const line = execFileSync('htpasswd', ['-Bbn', auth.htpasswd.username, auth.htpasswd.password], {
+      encoding: 'utf8',
+    }).trim();
     writeFileSync(path.join(dir, 'htpasswd'), `${line}\n`, { mode: 0o600 });
     authYaml = `  htpasswd:\n    realm: sessionctl-test\n    path: ${path.join(dir, 'htpasswd')}\n`;
   } else {
@@ -66,7 +70,8 @@ export async function startRegistry(auth: RegistryAuth): Promise<TestRegistry> {
       while ((newline = buffered.indexOf('\n')) >= 0) {
         const match = ACCESS.exec(buffered.slice(0, newline));
         buffered = buffered.slice(newline + 1);
-        if (match) lines.push({ method: match[1], path: match[2], status: Number(match[3]), agent: match[4], at: Date.now() });
+        if (match)
+          lines.push({ method: match[1], path: match[2], status: Number(match[3]), agent: match[4], at: Date.now() });
       }
     });
     started.stderr!.resume();
@@ -87,7 +92,8 @@ export async function startRegistry(auth: RegistryAuth): Promise<TestRegistry> {
   return {
     host: `127.0.0.1:${port}`,
     accessLog: () => [...lines],
-    requests: (filter) => lines.filter((line) => (!filter.method || line.method === filter.method) && filter.path.test(line.path)),
+    requests: (filter) =>
+      lines.filter((line) => (!filter.method || line.method === filter.method) && filter.path.test(line.path)),
     async restart() {
       await stopChild();
       await launch();

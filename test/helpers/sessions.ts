@@ -28,9 +28,19 @@ export interface RowView {
 }
 
 export async function row(pool: Pool, name: string): Promise<RowView | undefined> {
-  const result = await pool.query('SELECT name, generation, status, finalizers FROM sessionctl.sessions WHERE name = $1', [name]);
+  const result = await pool.query(
+    'SELECT name, generation, status, finalizers FROM sessionctl.sessions WHERE name = $1',
+    [name],
+  );
   const found = result.rows[0];
-  return found && { name: found.name, generation: Number(found.generation), status: found.status, finalizers: found.finalizers };
+  return (
+    found && {
+      name: found.name,
+      generation: Number(found.generation),
+      status: found.status,
+      finalizers: found.finalizers,
+    }
+  );
 }
 
 export function condition(view: RowView | undefined, type: string) {
@@ -38,11 +48,18 @@ export function condition(view: RowView | undefined, type: string) {
 }
 
 /** Observed at the current generation and Ready as expected. */
-export async function waitConverged(pool: Pool, name: string, ready: 'True' | 'False' = 'True', timeoutMs = 60_000): Promise<RowView> {
+export async function waitConverged(
+  pool: Pool,
+  name: string,
+  ready: 'True' | 'False' = 'True',
+  timeoutMs = 60_000,
+): Promise<RowView> {
   return waitFor(
     async () => {
       const view = await row(pool, name);
-      return view && view.status.observedGeneration === view.generation && condition(view, 'Ready')?.status === ready ? view : undefined;
+      return view && view.status.observedGeneration === view.generation && condition(view, 'Ready')?.status === ready
+        ? view
+        : undefined;
     },
     { timeoutMs, what: `session ${name} to be observed with Ready=${ready}` },
   );
@@ -68,10 +85,18 @@ export async function waitAllReady(pool: Pool, names: string[], timeoutMs = 90_0
  * (FailedScheduling, Scheduled, Pulling, Pulled, ...) are written just after the status that
  * caused them, so a test that has just seen the status must wait for them rather than read once.
  */
-export async function waitForEventReasons(pool: Pool, name: string, reasons: string[], timeoutMs = 10_000): Promise<string[]> {
+export async function waitForEventReasons(
+  pool: Pool,
+  name: string,
+  reasons: string[],
+  timeoutMs = 10_000,
+): Promise<string[]> {
   return waitFor(
     async () => {
-      const result = await pool.query<{ reason: string }>('SELECT reason FROM sessionctl.events WHERE session_name = $1', [name]);
+      const result = await pool.query<{ reason: string }>(
+        'SELECT reason FROM sessionctl.events WHERE session_name = $1',
+        [name],
+      );
       const seen = result.rows.map((event) => event.reason);
       return reasons.every((reason) => seen.includes(reason)) ? seen : undefined;
     },

@@ -58,13 +58,34 @@ export function libtrustKeyId(publicKey: KeyObject): string {
 
 const b64url = (data: Buffer | string) => Buffer.from(data).toString('base64url');
 
-export async function startTokenServer(options: { users: Record<string, string>; expiresInSeconds: number }): Promise<TokenServer> {
+export async function startTokenServer(options: {
+  users: Record<string, string>;
+  expiresInSeconds: number;
+}): Promise<TokenServer> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sctl-token-'));
   const bundle = path.join(dir, 'bundle.pem');
   let key: KeyObject;
   let kid: string;
   const makeKey = () => {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', path.join(dir, 'key.pem'), '-out', bundle, '-days', '1', '-subj', '/CN=sessionctl-test-token'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        path.join(dir, 'key.pem'),
+        '-out',
+        bundle,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=sessionctl-test-token',
+      ],
+      { stdio: 'ignore' },
+    );
     key = createPrivateKey(readFileSync(path.join(dir, 'key.pem')));
     kid = libtrustKeyId(createPublicKey(key));
   };
@@ -79,11 +100,14 @@ export async function startTokenServer(options: { users: Record<string, string>;
   const server: Server = createServer((request, response) => {
     const url = new URL(request.url ?? '/', `http://127.0.0.1:${port}`);
     const scope = url.searchParams.get('scope') ?? undefined;
-    const record = (status: number, user?: string) => requests.push({ at: Date.now(), status, scope, user, agent: request.headers['user-agent'] ?? '' });
+    const record = (status: number, user?: string) =>
+      requests.push({ at: Date.now(), status, scope, user, agent: request.headers['user-agent'] ?? '' });
     if (limited.count > 0) {
       limited.count--;
       record(429);
-      response.writeHead(429, { 'Retry-After': String(limited.seconds), 'Content-Type': 'application/json' }).end('{"details":"slow down"}');
+      response
+        .writeHead(429, { 'Retry-After': String(limited.seconds), 'Content-Type': 'application/json' })
+        .end('{"details":"slow down"}');
       return;
     }
     const basic = /^Basic (.+)$/.exec(request.headers.authorization ?? '');
@@ -101,11 +125,29 @@ export async function startTokenServer(options: { users: Record<string, string>;
         })
       : [];
     const header = b64url(JSON.stringify({ typ: 'JWT', alg: 'RS256', kid }));
-    const claims = b64url(JSON.stringify({ iss: issuer, sub: user, aud: service, exp: now + options.expiresInSeconds, nbf: now - 1, iat: now, jti: randomUUID(), access }));
+    const claims = b64url(
+      JSON.stringify({
+        iss: issuer,
+        sub: user,
+        aud: service,
+        exp: now + options.expiresInSeconds,
+        nbf: now - 1,
+        iat: now,
+        jti: randomUUID(),
+        access,
+      }),
+    );
     const token = `${header}.${claims}.${b64url(sign('sha256', Buffer.from(`${header}.${claims}`), key))}`;
     issued.push(token);
     record(200, user);
-    response.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ token, access_token: token, expires_in: options.expiresInSeconds, issued_at: new Date().toISOString() }));
+    response.writeHead(200, { 'Content-Type': 'application/json' }).end(
+      JSON.stringify({
+        token,
+        access_token: token,
+        expires_in: options.expiresInSeconds,
+        issued_at: new Date().toISOString(),
+      }),
+    );
   });
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return {

@@ -9,7 +9,13 @@ export function hasCommand(command: string): boolean {
 }
 
 /** `test(title, fn)` when `command` is on the PATH, else a visible `test.skip` that names why. */
-export function testWithCommand(command: string, why: string, title: string, fn: () => Promise<void>, timeoutMs?: number): void {
+export function testWithCommand(
+  command: string,
+  why: string,
+  title: string,
+  fn: () => Promise<void>,
+  timeoutMs?: number,
+): void {
   if (hasCommand(command)) {
     test(title, fn, timeoutMs);
     return;

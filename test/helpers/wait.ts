@@ -1,5 +1,8 @@
 /** Poll for a condition with a deadline, instead of sleeping and hoping. */
-export async function waitFor<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, options: { timeoutMs?: number; intervalMs?: number; what: string }): Promise<T> {
+export async function waitFor<T>(
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  options: { timeoutMs?: number; intervalMs?: number; what: string },
+): Promise<T> {
   const deadline = Date.now() + (options.timeoutMs ?? 30_000);
   let lastError: unknown;
   for (;;) {
@@ -10,7 +13,9 @@ export async function waitFor<T>(probe: () => Promise<T | undefined | false> | T
       lastError = error;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${options.timeoutMs ?? 30_000} ms waiting for ${options.what}${lastError ? `: ${(lastError as Error).message}` : ''}`);
+      throw new Error(
+        `timed out after ${options.timeoutMs ?? 30_000} ms waiting for ${options.what}${lastError ? `: ${(lastError as Error).message}` : ''}`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 100));
   }

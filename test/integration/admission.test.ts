@@ -28,7 +28,9 @@ async function pendingWith(name: string, reason: string) {
   return waitFor(
     async () => {
       const view = await row(db.pool, name);
-      return view?.status.observedGeneration === view?.generation && condition(view, 'Scheduled')?.reason === reason ? view : undefined;
+      return view?.status.observedGeneration === view?.generation && condition(view, 'Scheduled')?.reason === reason
+        ? view
+        : undefined;
     },
     { timeoutMs: 30_000, what: `${name} to be Pending with ${reason}` },
   );
@@ -81,7 +83,9 @@ test('a memory budget admits what fits and says how much is free', async () => {
   await waitConverged(db.pool, 'mem-2');
   await upsert(db.pool, 'mem-3', httpSpec({ ports: [], resources: { memory: '48Mi' } }));
   const waiting = await pendingWith('mem-3', 'InsufficientMemory');
-  expect(condition(waiting, 'Scheduled')!.message).toBe('needs 48Mi of memory but host default has 4Mi of 100Mi allocatable free; starts when memory frees, oldest first');
+  expect(condition(waiting, 'Scheduled')!.message).toBe(
+    'needs 48Mi of memory but host default has 4Mi of 100Mi allocatable free; starts when memory frees, oldest first',
+  );
   // A session that can never fit says so, and does not hold back smaller ones behind it.
   await upsert(db.pool, 'mem-huge', httpSpec({ ports: [], resources: { memory: '1Gi' } }));
   const never = await pendingWith('mem-huge', 'InsufficientMemory');

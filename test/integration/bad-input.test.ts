@@ -31,7 +31,9 @@ async function waitReason(name: string, type: string, reason: string) {
   return waitFor(
     async () => {
       const view = await row(db.pool, name);
-      return view && view.status.observedGeneration === view.generation && condition(view, type)?.reason === reason ? view : undefined;
+      return view && view.status.observedGeneration === view.generation && condition(view, type)?.reason === reason
+        ? view
+        : undefined;
     },
     { what: `${name} to report ${type} ${reason}` },
   );
@@ -94,7 +96,11 @@ test('runtime fields: privileged, cpus "-1" and a health port that names no port
     ['bad-privileged', { securityContext: { privileged: true } }, /spec\.securityContext\.privileged: .*never allowed/],
     ['bad-privileged-top', { privileged: true }, /spec\.privileged: .*never allowed/],
     ['bad-cpus', { resources: { cpus: '-1' } }, /spec\.resources\.cpus: .*positive number of CPUs/],
-    ['bad-health-port', { healthCheck: { httpGet: { port: 'web', path: '/' } } }, /spec\.healthCheck\.httpGet\.port: names no port: spec\.ports has "http"/],
+    [
+      'bad-health-port',
+      { healthCheck: { httpGet: { port: 'web', path: '/' } } },
+      /spec\.healthCheck\.httpGet\.port: names no port: spec\.ports has "http"/,
+    ],
   ];
   for (const [name, fields] of cases) await upsert(db.pool, name, httpSpec(fields));
   for (const [name, , message] of cases) {
@@ -115,11 +121,17 @@ test('fixing a broken spec converges at once, without waiting out the backoff', 
 test('DOCKER_HOST=tcp:// without TLS makes the controller exit non-zero with a clear message', async () => {
   const refused = await startController({ databaseUrl: db.url, env: { DOCKER_TLS_VERIFY: '' }, waitReady: false });
   expect(await refused.exited).toBe(1);
-  expect(refused.output()).toMatch(/DOCKER_HOST=tcp:\/\/127\.0\.0\.1:\d+ without DOCKER_TLS_VERIFY=1 would be plain TCP.*Refusing/);
+  expect(refused.output()).toMatch(
+    /DOCKER_HOST=tcp:\/\/127\.0\.0\.1:\d+ without DOCKER_TLS_VERIFY=1 would be plain TCP.*Refusing/,
+  );
 });
 
 test('a unix socket is refused unless the development flag is set', async () => {
-  const refused = await startController({ databaseUrl: db.url, env: { DOCKER_HOST: 'unix:///var/run/docker.sock' }, waitReady: false });
+  const refused = await startController({
+    databaseUrl: db.url,
+    env: { DOCKER_HOST: 'unix:///var/run/docker.sock' },
+    waitReady: false,
+  });
   expect(await refused.exited).toBe(1);
   expect(refused.output()).toMatch(/SESSIONCTL_DEV_ALLOW_UNIX_SOCKET=1/);
 });
@@ -127,7 +139,15 @@ test('a unix socket is refused unless the development flag is set', async () => 
 test('the daemon refuses a client without a certificate', async () => {
   const ca = readFileSync(path.join(process.env.DOCKER_CERT_PATH!, 'ca.pem'));
   const outcome = await new Promise<string>((resolve) => {
-    const request = https.get({ host: '127.0.0.1', port: Number(new URL(process.env.DOCKER_HOST!.replace(/^tcp:/, 'https:')).port), path: '/version', ca }, (response) => resolve(`HTTP ${response.statusCode}`));
+    const request = https.get(
+      {
+        host: '127.0.0.1',
+        port: Number(new URL(process.env.DOCKER_HOST!.replace(/^tcp:/, 'https:')).port),
+        path: '/version',
+        ca,
+      },
+      (response) => resolve(`HTTP ${response.statusCode}`),
+    );
     request.on('error', (error) => resolve(`error: ${error.message}`));
   });
   expect(outcome).toMatch(/^error: .*(certificate|handshake|socket hang up|ECONNRESET)/i);

@@ -42,7 +42,12 @@ test('20 rows inserted with plain SQL become 20 running containers', async () =>
   expect(running.map((info) => info.Labels['dev.sessionctl.session']).sort()).toEqual(names);
   for (const name of names) {
     const view = await row(db.pool, name);
-    expect(view!.status).toMatchObject({ observedGeneration: view!.generation, phase: 'Running', host: 'default', restartCount: 0 });
+    expect(view!.status).toMatchObject({
+      observedGeneration: view!.generation,
+      phase: 'Running',
+      host: 'default',
+      restartCount: 0,
+    });
     expect(running.find((info) => info.Labels['dev.sessionctl.session'] === name)!.Id).toBe(view!.status.containerId);
   }
   // Published on loopback, and the service answers there.
@@ -52,7 +57,12 @@ test('20 rows inserted with plain SQL become 20 running containers', async () =>
   expect(await (await fetch(`http://127.0.0.1:${port.PublicPort}/healthz`)).text()).toBe('ok\n');
   // The limits in the spec are real HostConfig limits.
   const inspected = await testDocker().getContainer(info.Id).inspect();
-  expect(inspected.HostConfig).toMatchObject({ Memory: 32 * 1024 ** 2, NanoCpus: 200_000_000, Privileged: false, CapDrop: ['ALL'] });
+  expect(inspected.HostConfig).toMatchObject({
+    Memory: 32 * 1024 ** 2,
+    NanoCpus: 200_000_000,
+    Privileged: false,
+    CapDrop: ['ALL'],
+  });
   expect(inspected.HostConfig.SecurityOpt).toContain('no-new-privileges:true');
 });
 
@@ -62,7 +72,11 @@ test('editing one env value recreates exactly that container', async () => {
   const view = await waitFor(
     async () => {
       const current = await row(db.pool, 'conv-03');
-      return current?.generation === 2 && current.status.observedGeneration === 2 && condition(current, 'Ready')?.status === 'True' ? current : undefined;
+      return current?.generation === 2 &&
+        current.status.observedGeneration === 2 &&
+        condition(current, 'Ready')?.status === 'True'
+        ? current
+        : undefined;
     },
     { what: 'conv-03 to be Ready at generation 2' },
   );
@@ -96,17 +110,28 @@ test('DELETE FROM sessionctl.sessions removes the container, then the row', asyn
   expect(await containersOf('conv-05')).toEqual([]);
   expect((await listEvents(db.pool, 'conv-05')).map((event) => event.reason)).toContain('Removed');
   // The rest are untouched and still observed at their generation.
-  await waitAllReady(db.pool, names.filter((name) => name !== 'conv-05'));
+  await waitAllReady(
+    db.pool,
+    names.filter((name) => name !== 'conv-05'),
+  );
 });
 
 /** Docker calls other than the event stream's liveness check, which runs every 5 s by design. */
 async function dockerCallsBesidesStreamChecks(): Promise<number> {
-  return (await controller.metric('sessionctl_docker_requests_total')) - (await controller.metric('sessionctl_docker_requests_total', { operation: 'events_check' }));
+  return (
+    (await controller.metric('sessionctl_docker_requests_total')) -
+    (await controller.metric('sessionctl_docker_requests_total', { operation: 'events_check' }))
+  );
 }
 
 test('status writes do not wake the controller: an idle controller makes no Docker calls', async () => {
   // Idle means nothing queued and no reconcile still running (a slow one finishing would count).
-  await waitFor(async () => (await controller.metric('workqueue_depth')) === 0 && (await controller.metric('controller_runtime_active_workers')) === 0, { what: 'an empty queue and no active worker' });
+  await waitFor(
+    async () =>
+      (await controller.metric('workqueue_depth')) === 0 &&
+      (await controller.metric('controller_runtime_active_workers')) === 0,
+    { what: 'an empty queue and no active worker' },
+  );
   const before = await dockerCallsBesidesStreamChecks();
   const reconcilesBefore = await controller.metric('controller_runtime_reconcile_total');
   const pickedUp = await controller.metric('sessionctl_notify_pickup_seconds_count');
@@ -114,10 +139,22 @@ test('status writes do not wake the controller: an idle controller makes no Dock
   // does not exist. Notifications arrive in commit order, so once the controller has picked up the
   // barrier and gone idle, a notification of the status write would have been picked up before it.
   const current = (await row(db.pool, 'conv-00'))!;
-  expect(await writeStatus(db.pool, 'conv-00', current.generation, current.status as SessionStatus, 'default')).toBe(true);
-  await db.pool.query('SELECT pg_notify($1, $2)', [SESSIONS_CHANNEL, JSON.stringify({ name: 'no-such-session', generation: 1, at: Date.now() / 1000 })]);
-  await waitFor(async () => (await controller.metric('sessionctl_notify_pickup_seconds_count')) > pickedUp, { what: 'the barrier to be picked up' });
-  await waitFor(async () => (await controller.metric('workqueue_depth')) === 0 && (await controller.metric('controller_runtime_active_workers')) === 0, { what: 'the barrier reconcile to finish' });
+  expect(await writeStatus(db.pool, 'conv-00', current.generation, current.status as SessionStatus, 'default')).toBe(
+    true,
+  );
+  await db.pool.query('SELECT pg_notify($1, $2)', [
+    SESSIONS_CHANNEL,
+    JSON.stringify({ name: 'no-such-session', generation: 1, at: Date.now() / 1000 }),
+  ]);
+  await waitFor(async () => (await controller.metric('sessionctl_notify_pickup_seconds_count')) > pickedUp, {
+    what: 'the barrier to be picked up',
+  });
+  await waitFor(
+    async () =>
+      (await controller.metric('workqueue_depth')) === 0 &&
+      (await controller.metric('controller_runtime_active_workers')) === 0,
+    { what: 'the barrier reconcile to finish' },
+  );
   expect(await controller.metric('sessionctl_notify_pickup_seconds_count')).toBe(pickedUp + 1);
   expect(await controller.metric('controller_runtime_reconcile_total')).toBe(reconcilesBefore + 1);
   expect(await dockerCallsBesidesStreamChecks()).toBe(before);

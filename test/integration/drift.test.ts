@@ -16,7 +16,10 @@ let controller: ControllerProcess;
 
 beforeAll(async () => {
   await removeManagedContainers();
-  await testDocker().getContainer('sessionctl-x').remove({ force: true }).catch(() => undefined);
+  await testDocker()
+    .getContainer('sessionctl-x')
+    .remove({ force: true })
+    .catch(() => undefined);
   db = await createTestDatabase('drift');
   controller = await startController({ databaseUrl: db.url });
 });
@@ -24,7 +27,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await controller?.stop();
   await removeManagedContainers();
-  await testDocker().getContainer('sessionctl-x').remove({ force: true }).catch(() => undefined);
+  await testDocker()
+    .getContainer('sessionctl-x')
+    .remove({ force: true })
+    .catch(() => undefined);
   await db?.drop();
 });
 
@@ -39,7 +45,11 @@ test('SIGKILL of the session process brings it back under restartPolicy: Always'
     },
     { what: 'the killed session to be restarted and Ready' },
   );
-  expect(restarted.status).toMatchObject({ containerId: ready.status.containerId, lastExitCode: 137, lastExitReason: 'Error' });
+  expect(restarted.status).toMatchObject({
+    containerId: ready.status.containerId,
+    lastExitCode: 137,
+    lastExitReason: 'Error',
+  });
   expect((await containersOf('killed'))[0].State).toBe('running');
   expect((await listEvents(db.pool, 'killed')).map((event) => event.reason)).toContain('Restarted');
   expect(await controller.metric('sessionctl_container_restarts_total', { reason: 'Error' })).toBeGreaterThanOrEqual(1);
@@ -52,38 +62,59 @@ test('docker rm -f brings the container back', async () => {
   const back = await waitFor(
     async () => {
       const view = await row(db.pool, 'removed');
-      return view?.status.containerId !== ready.status.containerId && condition(view, 'Ready')?.status === 'True' ? view : undefined;
+      return view?.status.containerId !== ready.status.containerId && condition(view, 'Ready')?.status === 'True'
+        ? view
+        : undefined;
     },
     { what: 'a new container for the removed session' },
   );
-  expect((await containersOf('removed')).map((info) => [info.Id, info.State])).toEqual([[back.status.containerId, 'running']]);
-  expect(await controller.metric('sessionctl_drift_corrections_total', { kind: 'container_missing' })).toBeGreaterThanOrEqual(1);
+  expect((await containersOf('removed')).map((info) => [info.Id, info.State])).toEqual([
+    [back.status.containerId, 'running'],
+  ]);
+  expect(
+    await controller.metric('sessionctl_drift_corrections_total', { kind: 'container_missing' }),
+  ).toBeGreaterThanOrEqual(1);
 });
 
-test('an orphan with this installation\'s labels is removed', async () => {
+test("an orphan with this installation's labels is removed", async () => {
   const installation = await readInstallationId(db.pool);
   const orphan = await testDocker().createContainer({
     name: 'sessionctl-ghost',
     Image: 'sessionctl/base:dev',
     Cmd: ['sleep', '600'],
-    Labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.session]: 'ghost', [LABELS.uid]: '33333333-3333-4333-8333-333333333333', [LABELS.specHash]: 'x', [LABELS.installation]: installation },
+    Labels: {
+      [LABELS.managedBy]: MANAGED_BY,
+      [LABELS.session]: 'ghost',
+      [LABELS.uid]: '33333333-3333-4333-8333-333333333333',
+      [LABELS.specHash]: 'x',
+      [LABELS.installation]: installation,
+    },
   });
   // The controller may already be removing it (it acts on the create event): then start is refused.
   await orphan.start().catch((error: { statusCode?: number }) => {
     if (error.statusCode !== 404 && error.statusCode !== 409) throw error;
   });
   await waitFor(async () => (await containersOf('ghost')).length === 0, { what: 'the orphan to be removed' });
-  expect(await controller.metric('sessionctl_drift_corrections_total', { kind: 'orphan_removed' })).toBeGreaterThanOrEqual(1);
+  expect(
+    await controller.metric('sessionctl_drift_corrections_total', { kind: 'orphan_removed' }),
+  ).toBeGreaterThanOrEqual(1);
 });
 
 test('an unmanaged container named sessionctl-x is left alone, and session x reports the conflict', async () => {
-  const squatter = await testDocker().createContainer({ name: 'sessionctl-x', Image: 'sessionctl/base:dev', Cmd: ['sleep', '600'] });
+  const squatter = await testDocker().createContainer({
+    name: 'sessionctl-x',
+    Image: 'sessionctl/base:dev',
+    Cmd: ['sleep', '600'],
+  });
   await squatter.start();
   await upsert(db.pool, 'x', httpSpec());
   const view = await waitFor(
     async () => {
       const current = await row(db.pool, 'x');
-      return current?.status.observedGeneration === current?.generation && condition(current, 'ContainerRunning')?.reason === 'NameConflict' ? current : undefined;
+      return current?.status.observedGeneration === current?.generation &&
+        condition(current, 'ContainerRunning')?.reason === 'NameConflict'
+        ? current
+        : undefined;
     },
     { what: 'session x to report the name conflict' },
   );

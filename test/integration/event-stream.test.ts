@@ -85,10 +85,16 @@ test('a frozen event stream is noticed by its liveness check, and a container th
   await testDocker().getContainer(ready.status.containerId!).kill({ signal: 'SIGKILL' });
 
   // The full resync is five minutes away: only the liveness check can bring this about in time.
-  await waitFor(async () => (await controller!.metric('sessionctl_docker_event_stream_stalls_total', { host: 'default' })) >= 1, { timeoutMs: 30_000, what: 'the stalled stream to be noticed' });
-  const restarted = await waitFor(async () => {
-    const view = await row(db.pool, 'watched');
-    return (view?.status.restartCount ?? 0) >= 1 && condition(view, 'Ready')?.status === 'True' ? view : undefined;
-  }, { timeoutMs: 30_000, what: 'the killed container to be restarted after the reconnect' });
+  await waitFor(
+    async () => (await controller!.metric('sessionctl_docker_event_stream_stalls_total', { host: 'default' })) >= 1,
+    { timeoutMs: 30_000, what: 'the stalled stream to be noticed' },
+  );
+  const restarted = await waitFor(
+    async () => {
+      const view = await row(db.pool, 'watched');
+      return (view?.status.restartCount ?? 0) >= 1 && condition(view, 'Ready')?.status === 'True' ? view : undefined;
+    },
+    { timeoutMs: 30_000, what: 'the killed container to be restarted after the reconnect' },
+  );
   expect(restarted.status).toMatchObject({ containerId: ready.status.containerId, lastExitCode: 137 });
 }, 120_000);

@@ -39,10 +39,15 @@ async function withDiagnostics<T>(wait: () => Promise<T>): Promise<T> {
     const lines = [];
     for (const info of notRunning) {
       const session = info.Labels['dev.sessionctl.session'];
-      const status = (await db.pool.query('SELECT status FROM sessionctl.sessions WHERE name = $1', [session])).rows[0]?.status;
-      lines.push(`${info.Names[0]} ${info.State} (${info.Status}); session status: ${JSON.stringify(status?.conditions?.map((c: { type: string; reason: string; message: string }) => `${c.type}=${c.reason}: ${c.message}`))}`);
+      const status = (await db.pool.query('SELECT status FROM sessionctl.sessions WHERE name = $1', [session])).rows[0]
+        ?.status;
+      lines.push(
+        `${info.Names[0]} ${info.State} (${info.Status}); session status: ${JSON.stringify(status?.conditions?.map((c: { type: string; reason: string; message: string }) => `${c.type}=${c.reason}: ${c.message}`))}`,
+      );
     }
-    console.error(`containers not running:\n${lines.join('\n')}\ncontroller log tail:\n${controller?.output().split('\n').slice(-40).join('\n')}`);
+    console.error(
+      `containers not running:\n${lines.join('\n')}\ncontroller log tail:\n${controller?.output().split('\n').slice(-40).join('\n')}`,
+    );
     throw error;
   }
 }
@@ -67,7 +72,9 @@ async function expectExactlyOnePerRow(): Promise<Map<string, string>> {
 test('SIGKILL of the controller during a burst of 50 inserts, then a restart: exactly 50 containers', async () => {
   controller = await startController({ databaseUrl: db.url });
   const spec = JSON.stringify(httpSpec());
-  const inserts = Promise.all(names.map((name) => db.pool.query('INSERT INTO sessionctl.sessions (name, spec) VALUES ($1, $2)', [name, spec])));
+  const inserts = Promise.all(
+    names.map((name) => db.pool.query('INSERT INTO sessionctl.sessions (name, spec) VALUES ($1, $2)', [name, spec])),
+  );
   // Kill it while creates are in flight.
   await waitFor(async () => (await managedContainers()).length >= 5, { what: 'the first containers of the burst' });
   await controller.kill();
@@ -86,7 +93,10 @@ test('a controller restart with 50 running sessions recreates none of them', asy
   // Containers keep running while no controller runs.
   expect((await managedContainers()).every((info) => info.State === 'running')).toBe(true);
   controller = await startController({ databaseUrl: db.url });
-  await waitFor(async () => (await controller!.metric('controller_runtime_reconcile_total', { result: 'success' })) >= 50, { what: '50 reconciles after the restart' });
+  await waitFor(
+    async () => (await controller!.metric('controller_runtime_reconcile_total', { result: 'success' })) >= 50,
+    { what: '50 reconciles after the restart' },
+  );
   expect(await expectExactlyOnePerRow()).toEqual(before);
   expect(await controller!.metric('sessionctl_docker_requests_total', { operation: 'create' })).toBe(0);
   expect(await controller!.metric('sessionctl_docker_requests_total', { operation: 'start' })).toBe(0);
@@ -94,9 +104,18 @@ test('a controller restart with 50 running sessions recreates none of them', asy
 
 test('a restart of dockerd: the controller reconnects and restarts every session', async () => {
   await run('bash', [path.join(DEV, 'dockerd.sh'), 'restart', '--fast'], { timeout: 120_000 });
-  await waitFor(async () => (await controller!.metric('sessionctl_docker_host_up', { host: 'default' })) === 1, { what: 'the event stream to reconnect', timeoutMs: 60_000 });
+  await waitFor(async () => (await controller!.metric('sessionctl_docker_host_up', { host: 'default' })) === 1, {
+    what: 'the event stream to reconnect',
+    timeoutMs: 60_000,
+  });
   await withDiagnostics(() =>
-    waitFor(async () => (await managedContainers()).filter((info) => info.State === 'running' && !isStuckContainerName(info.Names[0] ?? '')).length === 50, { what: 'all 50 containers running again', timeoutMs: 120_000 }),
+    waitFor(
+      async () =>
+        (await managedContainers()).filter(
+          (info) => info.State === 'running' && !isStuckContainerName(info.Names[0] ?? ''),
+        ).length === 50,
+      { what: 'all 50 containers running again', timeoutMs: 120_000 },
+    ),
   );
   await waitAllReady(db.pool, names, 60_000);
   await expectExactlyOnePerRow();
@@ -106,9 +125,14 @@ test('a restart of PostgreSQL: the listener reconnects, and a row written before
   const reconnectsBefore = await controller!.metric('sessionctl_listener_reconnects_total');
   await run('bash', [path.join(DEV, 'postgres.sh'), 'restart'], { timeout: 120_000 });
   // The listener is still in its reconnect backoff: this row's NOTIFY reaches nobody.
-  await waitFor(() => upsert(db.pool, 'after-pg-restart', httpSpec()).then(() => true), { what: 'PostgreSQL to accept writes again', timeoutMs: 30_000 });
+  await waitFor(() => upsert(db.pool, 'after-pg-restart', httpSpec()).then(() => true), {
+    what: 'PostgreSQL to accept writes again',
+    timeoutMs: 30_000,
+  });
   await waitConverged(db.pool, 'after-pg-restart', 'True', 60_000);
-  await waitFor(async () => (await controller!.metric('sessionctl_listener_reconnects_total')) > reconnectsBefore, { what: 'a counted listener reconnect' });
+  await waitFor(async () => (await controller!.metric('sessionctl_listener_reconnects_total')) > reconnectsBefore, {
+    what: 'a counted listener reconnect',
+  });
   expect(await controller!.metric('sessionctl_listener_up')).toBe(1);
   await expectExactlyOnePerRow();
 });

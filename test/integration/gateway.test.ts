@@ -30,7 +30,10 @@ async function tokenOf(name: string): Promise<string> {
 /** Ready in the database and routable through the gateway (the table follows notifications). */
 async function reachable(name: string, token: string): Promise<void> {
   await waitConverged(db.pool, name);
-  await waitFor(async () => (await get(`${gateway.url}/s/${name}/hello.txt`, { authorization: `Bearer ${token}` })).status === 200, { timeoutMs: 10_000, what: `${name} to be routable` });
+  await waitFor(
+    async () => (await get(`${gateway.url}/s/${name}/hello.txt`, { authorization: `Bearer ${token}` })).status === 200,
+    { timeoutMs: 10_000, what: `${name} to be routable` },
+  );
 }
 
 beforeAll(async () => {
@@ -72,7 +75,9 @@ test('a token reaches the session (first port, named port, prefix stripped); no 
   expect([named.status, named.body.trim()]).toEqual([200, 'hello']);
 
   expect((await get(`${gateway.url}/s/web/hello.txt`)).status).toBe(401);
-  expect((await get(`${gateway.url}/s/web/hello.txt`, { authorization: 'Bearer wrong' })).headers['www-authenticate']).toContain('Bearer');
+  expect(
+    (await get(`${gateway.url}/s/web/hello.txt`, { authorization: 'Bearer wrong' })).headers['www-authenticate'],
+  ).toContain('Bearer');
   expect((await get(`${gateway.url}/s/nobody/hello.txt`, { authorization: `Bearer ${token}` })).status).toBe(404);
   expect((await get(`${gateway.url}/elsewhere`)).status).toBe(404);
   await waitConverged(db.pool, 'open');
@@ -82,20 +87,26 @@ test('a token reaches the session (first port, named port, prefix stripped); no 
 test('prefix Keep and the Authorization header option', async () => {
   const token = await tokenOf('keeper');
   await waitConverged(db.pool, 'keeper');
-  const kept = await waitFor(async () => {
-    const reply = await get(`${gateway.url}/s/keeper/hello.txt`, { authorization: `Bearer ${token}` });
-    return reply.status === 200 ? reply : undefined;
-  }, { timeoutMs: 10_000, what: 'keeper to be routable' });
+  const kept = await waitFor(
+    async () => {
+      const reply = await get(`${gateway.url}/s/keeper/hello.txt`, { authorization: `Bearer ${token}` });
+      return reply.status === 200 ? reply : undefined;
+    },
+    { timeoutMs: 10_000, what: 'keeper to be routable' },
+  );
   expect(kept.body.trim()).toBe('kept');
 });
 
 test('a session that is not Ready for another reason answers 503 with Retry-After and the reason', async () => {
   const token = await tokenOf('parked');
   await waitConverged(db.pool, 'parked', 'False');
-  const reply = await waitFor(async () => {
-    const answer = await get(`${gateway.url}/s/parked/`, { authorization: `Bearer ${token}` });
-    return answer.status === 503 ? answer : undefined;
-  }, { timeoutMs: 10_000, what: 'parked to answer 503' });
+  const reply = await waitFor(
+    async () => {
+      const answer = await get(`${gateway.url}/s/parked/`, { authorization: `Bearer ${token}` });
+      return answer.status === 503 ? answer : undefined;
+    },
+    { timeoutMs: 10_000, what: 'parked to answer 503' },
+  );
   expect(reply.headers['retry-after']).toBeDefined();
   expect(reply.headers['x-sessionctl-reason']).toBe(condition(await row(db.pool, 'parked'), 'Ready')!.reason);
 });
@@ -108,7 +119,9 @@ test('?token= becomes an HttpOnly cookie scoped to the session and a redirect wi
   expect(exchange.headers.location).toBe('/s/web/cgi-bin/echo?a=1');
   const cookie = exchange.headers['set-cookie']![0];
   expect(cookie).toMatch(/^sessionctl-token=[^;]+; Path=\/s\/web; HttpOnly; SameSite=Lax$/);
-  const followed = await get(`${gateway.url}${exchange.headers.location}`, { cookie: `${cookie.split(';')[0]}; theme=dark` });
+  const followed = await get(`${gateway.url}${exchange.headers.location}`, {
+    cookie: `${cookie.split(';')[0]}; theme=dark`,
+  });
   expect(followed.status).toBe(200);
   expect(followed.body).toContain('token=ok');
   // The gateway's cookie is stripped; the application's own cookies pass.
@@ -138,7 +151,9 @@ test('forwarded headers are set and hop-by-hop ones, spoofed tokens and user cre
 test('a WebSocket echo through the gateway on the named port, counted as open while it lasts', async () => {
   const token = await tokenOf('web');
   await reachable('web', token);
-  const socket = new WebSocket(`ws://127.0.0.1:${gateway.port}/s/web/ws/echo`, { headers: { authorization: `Bearer ${token}` } });
+  const socket = new WebSocket(`ws://127.0.0.1:${gateway.port}/s/web/ws/echo`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
   await new Promise<void>((resolve, reject) => {
     socket.once('open', () => resolve());
     socket.once('error', reject);
@@ -153,10 +168,14 @@ test('a WebSocket echo through the gateway on the named port, counted as open wh
   }
   expect(echoes).toEqual(['hello', 'world']);
   socket.terminate();
-  await waitFor(async () => (await gateway.metric('sessionctl_gateway_websockets_open')) === 0, { what: 'the tunnel to close' });
+  await waitFor(async () => (await gateway.metric('sessionctl_gateway_websockets_open')) === 0, {
+    what: 'the tunnel to close',
+  });
 
   const refused = new WebSocket(`ws://127.0.0.1:${gateway.port}/s/web/ws/echo`);
-  const status = await new Promise<number>((resolve) => refused.once('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0)));
+  const status = await new Promise<number>((resolve) =>
+    refused.once('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0)),
+  );
   expect(status).toBe(401);
 });
 
@@ -183,11 +202,15 @@ test('requests record activity on the row and postpone the idle timeout; a sessi
   await upsert(db.pool, 'sleepy', gatewaySpec({ idleTimeoutSeconds: 5 }));
   const token = await tokenOf('sleepy');
   await reachable('sleepy', token);
-  const before = await db.pool.query<{ at: Date | null }>("SELECT last_activity_at AS at FROM sessionctl.sessions WHERE name = 'sleepy'");
+  const before = await db.pool.query<{ at: Date | null }>(
+    "SELECT last_activity_at AS at FROM sessionctl.sessions WHERE name = 'sleepy'",
+  );
   await get(`${gateway.url}/s/sleepy/hello.txt`, { authorization: `Bearer ${token}` });
   await waitFor(
     async () => {
-      const after = await db.pool.query<{ at: Date | null }>("SELECT last_activity_at AS at FROM sessionctl.sessions WHERE name = 'sleepy'");
+      const after = await db.pool.query<{ at: Date | null }>(
+        "SELECT last_activity_at AS at FROM sessionctl.sessions WHERE name = 'sleepy'",
+      );
       return after.rows[0].at !== null && after.rows[0].at.getTime() > (before.rows[0].at?.getTime() ?? 0);
     },
     { timeoutMs: 5_000, what: 'the activity flush to reach the row' },
@@ -201,9 +224,15 @@ test('requests record activity on the row and postpone the idle timeout; a sessi
   }
   expect(condition(await row(db.pool, 'sleepy'), 'Ready')?.reason).toBe('SessionReady');
 
-  await waitFor(async () => condition(await row(db.pool, 'sleepy'), 'Ready')?.reason === 'IdleTimeout', { timeoutMs: 30_000, what: 'sleepy to idle out' });
+  await waitFor(async () => condition(await row(db.pool, 'sleepy'), 'Ready')?.reason === 'IdleTimeout', {
+    timeoutMs: 30_000,
+    what: 'sleepy to idle out',
+  });
   // parked and sleepy: the gateway's table has seen the stop (no request may touch it before, or it would wake).
-  await waitFor(async () => (await gateway.metric('sessionctl_gateway_routes', { ready: 'false' })) === 2, { timeoutMs: 5_000, what: 'the gateway to see the stop' });
+  await waitFor(async () => (await gateway.metric('sessionctl_gateway_routes', { ready: 'false' })) === 2, {
+    timeoutMs: 5_000,
+    what: 'the gateway to see the stop',
+  });
   const page = await get(`${gateway.url}/s/sleepy/`, { authorization: `Bearer ${token}`, accept: 'text/html' });
   expect(page.status).toBe(503);
   expect(page.body).toContain('http-equiv="refresh"');
@@ -211,7 +240,19 @@ test('requests record activity on the row and postpone the idle timeout; a sessi
   const woken = await get(`${gateway.url}/s/sleepy/hello.txt`, { authorization: `Bearer ${token}` });
   if (woken.status !== 200) {
     const view = await row(db.pool, 'sleepy');
-    throw new Error(`wake failed: ${woken.status} ${woken.body}\nrow: ${JSON.stringify(view?.status)}\ncontroller:\n${controller.output().split('\n').filter((line) => line.includes('sleepy')).slice(-15).join('\n')}\ngateway:\n${gateway.output().split('\n').filter((line) => line.includes('sleepy')).slice(-10).join('\n')}`);
+    throw new Error(
+      `wake failed: ${woken.status} ${woken.body}\nrow: ${JSON.stringify(view?.status)}\ncontroller:\n${controller
+        .output()
+        .split('\n')
+        .filter((line) => line.includes('sleepy'))
+        .slice(-15)
+        .join('\n')}\ngateway:\n${gateway
+        .output()
+        .split('\n')
+        .filter((line) => line.includes('sleepy'))
+        .slice(-10)
+        .join('\n')}`,
+    );
   }
   expect([woken.status, woken.body.trim()]).toEqual([200, 'hello']);
   expect(await gateway.metric('sessionctl_gateway_wakes_total', { result: 'ready' })).toBeGreaterThanOrEqual(1);
@@ -224,20 +265,32 @@ test('a rotated token stops working at once, cookie included; the new one works'
   const cookie = `sessionctl-token=${old}`;
   expect((await get(`${gateway.url}/s/web/hello.txt`, { cookie })).status).toBe(200);
   expect(await requestTokenRotation(db.pool, 'web')).toBe(true);
-  await waitFor(async () => (await get(`${gateway.url}/s/web/hello.txt`, { cookie })).status >= 400, { timeoutMs: 2_000, intervalMs: 20, what: 'the old cookie to be refused' });
-  const fresh = await waitFor(async () => {
-    const token = await readToken(db.pool, 'web');
-    return token && token.token !== old ? token.token : undefined;
-  }, { what: 'a new token' });
+  await waitFor(async () => (await get(`${gateway.url}/s/web/hello.txt`, { cookie })).status >= 400, {
+    timeoutMs: 2_000,
+    intervalMs: 20,
+    what: 'the old cookie to be refused',
+  });
+  const fresh = await waitFor(
+    async () => {
+      const token = await readToken(db.pool, 'web');
+      return token && token.token !== old ? token.token : undefined;
+    },
+    { what: 'a new token' },
+  );
   tokens.push(fresh);
   // The controller recreates the container with the new token: wait for that one.
-  await waitFor(async () => {
-    const view = await waitConverged(db.pool, 'web');
-    return view.status.containerId !== before;
-  }, { what: 'the container to be recreated with the new token' });
+  await waitFor(
+    async () => {
+      const view = await waitConverged(db.pool, 'web');
+      return view.status.containerId !== before;
+    },
+    { what: 'the container to be recreated with the new token' },
+  );
   await reachable('web', fresh);
   expect((await get(`${gateway.url}/s/web/hello.txt`, { cookie })).status).toBe(401);
-  expect((await get(`${gateway.url}/s/web/cgi-bin/echo`, { authorization: `Bearer ${fresh}` })).body).toContain('token=ok');
+  expect((await get(`${gateway.url}/s/web/cgi-bin/echo`, { authorization: `Bearer ${fresh}` })).body).toContain(
+    'token=ok',
+  );
 });
 
 test('the metrics pass promtool check metrics, counters are there from the start, and the probes answer', async () => {
@@ -245,7 +298,9 @@ test('the metrics pass promtool check metrics, counters are there from the start
   expect(exposition).toContain('sessionctl_gateway_requests_total{code="503"}');
   expect(exposition).toContain('sessionctl_gateway_ready 1');
   const lint = await new Promise<{ code: number; output: string }>((resolve) => {
-    const child = execFile('promtool', ['check', 'metrics'], (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, output: `${stdout}${stderr}` }));
+    const child = execFile('promtool', ['check', 'metrics'], (error, stdout, stderr) =>
+      resolve({ code: error ? Number(error.code ?? 1) : 0, output: `${stdout}${stderr}` }),
+    );
     child.stdin!.end(exposition);
   });
   expect(lint).toEqual({ code: 0, output: '' });

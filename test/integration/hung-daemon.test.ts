@@ -39,7 +39,9 @@ afterAll(async () => {
 });
 
 async function hostHealth(): Promise<{ degraded: boolean; reachable: boolean }> {
-  const report = (await (await fetch(`${controller!.metricsUrl}/health`)).json()) as { dockerHosts: Array<{ degraded: boolean; reachable: boolean }> };
+  const report = (await (await fetch(`${controller!.metricsUrl}/health`)).json()) as {
+    dockerHosts: Array<{ degraded: boolean; reachable: boolean }>;
+  };
   return report.dockerHosts[0]!;
 }
 
@@ -57,22 +59,35 @@ test('calls to a dockerd frozen for 30 s end at their deadline, mark the host de
   const during = Array.from({ length: 6 }, (_, index) => `during-${index}`);
   try {
     for (const name of during) await upsert(db.pool, name, httpSpec({ ports: [] }));
-    await waitFor(async () => (await controller!.metric('sessionctl_docker_request_timeouts_total', { host: 'default' })) >= 1, { timeoutMs: 15_000, what: 'a Docker call to time out' });
-    await waitFor(async () => (await hostHealth()).degraded, { timeoutMs: 15_000 - (Date.now() - frozenAt), what: '/health to show the host degraded within 15 s' });
+    await waitFor(
+      async () => (await controller!.metric('sessionctl_docker_request_timeouts_total', { host: 'default' })) >= 1,
+      { timeoutMs: 15_000, what: 'a Docker call to time out' },
+    );
+    await waitFor(async () => (await hostHealth()).degraded, {
+      timeoutMs: 15_000 - (Date.now() - frozenAt),
+      what: '/health to show the host degraded within 15 s',
+    });
     expect(await controller.metric('sessionctl_docker_host_degraded', { host: 'default' })).toBe(1);
-    const reported = await waitFor(async () => {
-      const view = await row(db.pool, 'during-0');
-      return condition(view, 'ContainerRunning')?.reason === 'DockerUnavailable' ? view : undefined;
-    }, { timeoutMs: 20_000, what: 'a session to report that Docker did not answer' });
+    const reported = await waitFor(
+      async () => {
+        const view = await row(db.pool, 'during-0');
+        return condition(view, 'ContainerRunning')?.reason === 'DockerUnavailable' ? view : undefined;
+      },
+      { timeoutMs: 20_000, what: 'a session to report that Docker did not answer' },
+    );
     expect(condition(reported, 'ContainerRunning')?.message).toMatch(/got no answer within 2s/);
     // Work that needs no Docker call still goes on: an invalid spec is reported at once.
     await upsert(db.pool, 'broken', { image: 'sessionctl/base:dev', resources: { memory: 'lots' } });
-    await waitFor(async () => condition(await row(db.pool, 'broken'), 'Valid')?.status === 'False', { timeoutMs: 10_000, what: 'the invalid spec to be reported while Docker hangs' });
+    await waitFor(async () => condition(await row(db.pool, 'broken'), 'Valid')?.status === 'False', {
+      timeoutMs: 10_000,
+      what: 'the invalid spec to be reported while Docker hangs',
+    });
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, FREEZE_MS - (Date.now() - frozenAt))));
   } finally {
     thaw();
   }
   await waitAllReady(db.pool, ['before', ...during], 120_000);
   // Creates that timed out may have reached the daemon anyway: still exactly one container per session.
-  for (const name of ['before', ...during]) expect((await containersOf(name)).map((info) => info.State)).toEqual(['running']);
+  for (const name of ['before', ...during])
+    expect((await containersOf(name)).map((info) => info.State)).toEqual(['running']);
 }, 240_000);

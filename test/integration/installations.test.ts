@@ -29,7 +29,6 @@ afterAll(async () => {
   await production?.drop();
 });
 
-
 test('each installation keeps its own containers, and a shared name is a conflict, not an orphan', async () => {
   const [stagingId, productionId] = [await readInstallationId(staging.pool), await readInstallationId(production.pool)];
   expect(stagingId).not.toBe(productionId);
@@ -48,10 +47,13 @@ test('each installation keeps its own containers, and a shared name is a conflic
   await upsert(staging.pool, 'both', httpSpec({ ports: [] }));
   await waitConverged(staging.pool, 'both');
   await upsert(production.pool, 'both', httpSpec({ ports: [] }));
-  const conflict = await waitFor(async () => {
-    const view = await row(production.pool, 'both');
-    return condition(view, 'ContainerRunning')?.reason === 'NameConflict' ? view : undefined;
-  }, { timeoutMs: 30_000, what: 'production to report the name held by staging' });
+  const conflict = await waitFor(
+    async () => {
+      const view = await row(production.pool, 'both');
+      return condition(view, 'ContainerRunning')?.reason === 'NameConflict' ? view : undefined;
+    },
+    { timeoutMs: 30_000, what: 'production to report the name held by staging' },
+  );
   expect(condition(conflict, 'ContainerRunning')!.message).toContain(`another sessionctl installation (${stagingId})`);
 
   // A restarted controller lists the daemon afresh: still nothing of the other's is touched.
@@ -59,7 +61,12 @@ test('each installation keeps its own containers, and a shared name is a conflic
   const restarted = await startController({ databaseUrl: production.url });
   controllers.push(restarted);
   // Ready means every row and every container's session has been reconciled once.
-  await waitFor(async () => (await restarted.metric('sessionctl_ready')) === 1 && (await restarted.metric('controller_runtime_reconcile_total')) >= 2, { timeoutMs: 30_000, what: 'the restarted controller to reconcile its rows' });
+  await waitFor(
+    async () =>
+      (await restarted.metric('sessionctl_ready')) === 1 &&
+      (await restarted.metric('controller_runtime_reconcile_total')) >= 2,
+    { timeoutMs: 30_000, what: 'the restarted controller to reconcile its rows' },
+  );
   const ids = async (name: string) => (await containersOf(name)).map((info) => info.Id);
   expect(await ids('stage-only')).toEqual([stage]);
   expect(await ids('prod-only')).toEqual([prod]);
@@ -68,17 +75,30 @@ test('each installation keeps its own containers, and a shared name is a conflic
 
 test('a container made before containers carried an installation label is never removed as an orphan', async () => {
   const controller = controllers[controllers.length - 1]!;
-  const managed = async () => ((await (await fetch(`${controller.metricsUrl}/health`)).json()) as { dockerHosts: Array<{ containersManaged: number }> }).dockerHosts[0]!.containersManaged;
+  const managed = async () =>
+    (
+      (await (await fetch(`${controller.metricsUrl}/health`)).json()) as {
+        dockerHosts: Array<{ containersManaged: number }>;
+      }
+    ).dockerHosts[0]!.containersManaged;
   const before = await managed();
   const legacy = await testDocker().createContainer({
     name: 'sessionctl-legacy',
     Image: 'sessionctl/base:dev',
     Cmd: ['sleep', '600'],
-    Labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.session]: 'legacy', [LABELS.uid]: '44444444-4444-4444-8444-444444444444', [LABELS.specHash]: 'x' },
+    Labels: {
+      [LABELS.managedBy]: MANAGED_BY,
+      [LABELS.session]: 'legacy',
+      [LABELS.uid]: '44444444-4444-4444-8444-444444444444',
+      [LABELS.specHash]: 'x',
+    },
   });
   await legacy.start();
   // The controller's inventory holds it (an unlabelled container is not another installation's to hide) ...
-  await waitFor(async () => (await managed()) === before + 1, { timeoutMs: 20_000, what: 'the controller to see the legacy container' });
+  await waitFor(async () => (await managed()) === before + 1, {
+    timeoutMs: 20_000,
+    what: 'the controller to see the legacy container',
+  });
   // ... and a reconcile of its session, with no row, leaves it alone.
   await wakeAndSettle(production.pool, controller, ['legacy']);
   expect((await legacy.inspect()).State.Running).toBe(true);

@@ -23,7 +23,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await controller?.stop();
-  for (const id of plain) await testDocker().getContainer(id).remove({ force: true }).catch(() => undefined);
+  for (const id of plain)
+    await testDocker()
+      .getContainer(id)
+      .remove({ force: true })
+      .catch(() => undefined);
   await removeManagedContainers();
   await db?.drop();
 });
@@ -35,7 +39,9 @@ async function reaches(fromContainer: string, address: string): Promise<boolean>
 }
 
 function addressesOf(info: { NetworkSettings: { Networks: Record<string, { IPAddress: string }> } }): string[] {
-  return Object.values(info.NetworkSettings.Networks).map((network) => network.IPAddress).filter((address) => address !== '');
+  return Object.values(info.NetworkSettings.Networks)
+    .map((network) => network.IPAddress)
+    .filter((address) => address !== '');
 }
 
 test('control: two plain containers on the default bridge reach each other', async () => {
@@ -49,7 +55,9 @@ test('control: two plain containers on the default bridge reach each other', asy
   const server = await start(['httpd', '-f', '-p', '8080', '-h', '/www']);
   const client = await start(['sleep', '300']);
   const [address] = addressesOf(await server.inspect());
-  expect(await waitFor(() => reaches(client.id, address), { what: 'the plain containers to reach each other' })).toBe(true);
+  expect(await waitFor(() => reaches(client.id, address), { what: 'the plain containers to reach each other' })).toBe(
+    true,
+  );
 }, 60_000);
 
 test("from inside session A a connection to session B's container fails; the host reaches both published endpoints", async () => {
@@ -79,7 +87,9 @@ test('egress None: an internal network; with ports it is refused with the field;
 
   await upsert(db.pool, 'net-contradiction', httpSpec({ network: { egress: 'None' } }));
   const refused = await waitConverged(db.pool, 'net-contradiction', 'False');
-  expect(condition(refused, 'Valid')!.message).toMatch(/^spec\.network\.egress: None gives the container an internal network, on which Docker publishes no ports/);
+  expect(condition(refused, 'Valid')!.message).toMatch(
+    /^spec\.network\.egress: None gives the container an internal network, on which Docker publishes no ports/,
+  );
 
   await db.pool.query(`DELETE FROM sessionctl.sessions WHERE name = 'net-closed'`);
   await waitFor(async () => (await row(db.pool, 'net-closed')) === undefined, { what: 'net-closed to be deleted' });

@@ -49,12 +49,17 @@ test.each([
   [['get', 'session', 'shouty', '-o', 'yaml']],
   [['get', 'session', 'shouty', '-o', 'json']],
   [['describe', 'session', 'shouty']],
-])('sessionctl %j prints escape sequences escaped', async (args) => {
-  await waitConverged(db.pool, 'shouty', 'False');
-  const result = await sessionctl(args, { DATABASE_URL: db.url });
-  expect(result.code).toBe(0);
-  expect(result.stdout).not.toMatch(RAW);
-  expect(result.stderr).not.toMatch(RAW);
-  if (args[0] === 'describe' || args.includes('yaml') || args.includes('json')) expect(result.stdout).toMatch(/\\(x1b|u001b|e)\[2J/);
-  if (args.includes('json')) expect(JSON.parse(result.stdout).metadata.labels.team).toBe(`law${HOSTILE}`);
-}, 60_000);
+])(
+  'sessionctl %j prints escape sequences escaped',
+  async (args) => {
+    await waitConverged(db.pool, 'shouty', 'False');
+    const result = await sessionctl(args, { DATABASE_URL: db.url });
+    expect(result.code).toBe(0);
+    expect(result.stdout).not.toMatch(RAW);
+    expect(result.stderr).not.toMatch(RAW);
+    if (args[0] === 'describe' || args.includes('yaml') || args.includes('json'))
+      expect(result.stdout).toMatch(/\\(x1b|u001b|e)\[2J/);
+    if (args.includes('json')) expect(JSON.parse(result.stdout).metadata.labels.team).toBe(`law${HOSTILE}`);
+  },
+  60_000,
+);

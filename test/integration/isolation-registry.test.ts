@@ -29,10 +29,14 @@ test('an image from a registry that is not allowed is refused with ImageNotAllow
   for (const name of ['elsewhere', 'local-hub']) {
     const refused = await waitConverged(db.pool, name, 'False');
     expect(condition(refused, 'ImageReady')).toMatchObject({ status: 'False', reason: 'ImageNotAllowed' });
-    expect(condition(refused, 'ImageReady')!.message).toMatch(/which this controller does not allow \(SESSIONCTL_ALLOWED_REGISTRIES: 127\.0\.0\.1:5999\)/);
+    expect(condition(refused, 'ImageReady')!.message).toMatch(
+      /which this controller does not allow \(SESSIONCTL_ALLOWED_REGISTRIES: 127\.0\.0\.1:5999\)/,
+    );
     expect(await containersOf(name)).toEqual([]);
   }
-  expect(condition(await waitConverged(db.pool, 'elsewhere', 'False'), 'ImageReady')!.message).toMatch(/^image attacker\.example\/tools\/miner:1 is from registry attacker\.example/);
+  expect(condition(await waitConverged(db.pool, 'elsewhere', 'False'), 'ImageReady')!.message).toMatch(
+    /^image attacker\.example\/tools\/miner:1 is from registry attacker\.example/,
+  );
   expect(await controller.metric('sessionctl_docker_requests_total', { operation: 'image_pull' })).toBe(0);
   expect(await controller.metric('sessionctl_docker_requests_total', { operation: 'image_inspect' })).toBe(0);
 }, 60_000);

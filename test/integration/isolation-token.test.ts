@@ -28,7 +28,15 @@ afterAll(async () => {
 });
 
 test('docker inspect shows no token; the file is readable by the session user only, also on a read-only root', async () => {
-  await upsert(db.pool, 'tok-file', httpSpec({ ports: [], auth: {}, securityContext: { runAsUser: 1000, runAsGroup: 1000, readOnlyRootFilesystem: true } }));
+  await upsert(
+    db.pool,
+    'tok-file',
+    httpSpec({
+      ports: [],
+      auth: {},
+      securityContext: { runAsUser: 1000, runAsGroup: 1000, readOnlyRootFilesystem: true },
+    }),
+  );
   const ready = await waitConverged(db.pool, 'tok-file');
   const token = (await readToken(db.pool, 'tok-file'))!.token;
   const id = ready.status.containerId!;
@@ -39,7 +47,9 @@ test('docker inspect shows no token; the file is readable by the session user on
   expect((await execIn(id, ['sh', '-c', 'echo "${SESSION_TOKEN:-unset}"'])).output.trim()).toBe('unset');
   expect((await execIn(id, ['stat', '-c', '%a %u %g', '/run/sessionctl/token'])).output.trim()).toBe('400 1000 1000');
   // Nothing in any process's environment either.
-  expect((await execIn(id, ['sh', '-c', 'cat /proc/1/environ /proc/self/environ | tr "\\0" "\\n"'])).output).not.toContain(token);
+  expect(
+    (await execIn(id, ['sh', '-c', 'cat /proc/1/environ /proc/self/environ | tr "\\0" "\\n"'])).output,
+  ).not.toContain(token);
 }, 90_000);
 
 test('a rotation rewrites the file in the recreated container; deletion removes the token volume', async () => {
@@ -51,11 +61,15 @@ test('a rotation rewrites the file in the recreated container; deletion removes 
       const token = await readToken(db.pool, 'tok-file');
       const view = await row(db.pool, 'tok-file');
       const fresh = view?.status.containerId && view.status.containerId !== oldContainer;
-      return token && token.token !== before.token && view?.status.observedGeneration === view?.generation && fresh ? { token, view } : undefined;
+      return token && token.token !== before.token && view?.status.observedGeneration === view?.generation && fresh
+        ? { token, view }
+        : undefined;
     },
     { what: 'a new token and container' },
   );
-  expect((await execIn(after.view.status.containerId!, ['cat', '/run/sessionctl/token'])).output).toBe(after.token.token);
+  expect((await execIn(after.view.status.containerId!, ['cat', '/run/sessionctl/token'])).output).toBe(
+    after.token.token,
+  );
   await db.pool.query(`DELETE FROM sessionctl.sessions WHERE name = 'tok-file'`);
   await waitFor(async () => (await row(db.pool, 'tok-file')) === undefined, { what: 'tok-file to be deleted' });
   const volumes = await testDocker().listVolumes({ filters: { name: ['sessionctl-tok-file_.token'] } });

@@ -46,11 +46,16 @@ afterAll(async () => {
   await controller?.stop();
   await removeManagedContainers();
   await removeManagedVolumes();
-  for (const name of planted) await testDocker().getVolume(name).remove({ force: true }).catch(() => undefined);
+  for (const name of planted)
+    await testDocker()
+      .getVolume(name)
+      .remove({ force: true })
+      .catch(() => undefined);
   await db?.drop();
 });
 
-const volumeSpec = (volume: string, extra = {}) => httpSpec({ ports: [], volumes: [{ name: volume, mountPath: '/data' }], ...extra });
+const volumeSpec = (volume: string, extra = {}) =>
+  httpSpec({ ports: [], volumes: [{ name: volume, mountPath: '/data' }], ...extra });
 
 test('the colliding pair dave/workspace-home and dave-workspace/home get two volumes, each labelled with its owner', async () => {
   await upsert(db.pool, 'dave', volumeSpec('workspace-home'));
@@ -63,19 +68,31 @@ test('the colliding pair dave/workspace-home and dave-workspace/home get two vol
   const mounts = await testDocker().getContainer(other.status.containerId!).inspect();
   expect(mounts.Mounts.map((mount) => mount.Name)).toEqual(['sessionctl-dave-workspace_home']);
   const labels = (await testDocker().getVolume('sessionctl-dave_workspace-home').inspect()).Labels;
-  expect(labels).toMatchObject({ [LABELS.managedBy]: MANAGED_BY, [LABELS.session]: 'dave', [VOLUME_LABEL]: 'workspace-home' });
+  expect(labels).toMatchObject({
+    [LABELS.managedBy]: MANAGED_BY,
+    [LABELS.session]: 'dave',
+    [VOLUME_LABEL]: 'workspace-home',
+  });
   expect(labels[LABELS.uid]).toMatch(/^[0-9a-f-]{36}$/);
 }, 90_000);
 
 test('a volume planted under a victim session name is refused with VolumeConflict: nothing mounted, and Delete removes nothing', async () => {
-  await plantVolume('sessionctl-victim_data', { [LABELS.managedBy]: MANAGED_BY, [LABELS.session]: 'mallory', [VOLUME_LABEL]: 'data' }, 'mallory-bait');
+  await plantVolume(
+    'sessionctl-victim_data',
+    { [LABELS.managedBy]: MANAGED_BY, [LABELS.session]: 'mallory', [VOLUME_LABEL]: 'data' },
+    'mallory-bait',
+  );
   await plantVolume('sessionctl-victim_cache', {}, 'unmanaged');
   await upsert(db.pool, 'victim', volumeSpec('data', { volumeReclaimPolicy: 'Delete' }));
   const refused = await waitConverged(db.pool, 'victim', 'False');
   expect(condition(refused, 'Ready')).toMatchObject({ reason: 'VolumeConflict' });
-  expect(condition(refused, 'Ready')!.message).toMatch(/sessionctl-victim_data \(spec volume "data"\) belongs to session mallory; nothing was mounted/);
+  expect(condition(refused, 'Ready')!.message).toMatch(
+    /sessionctl-victim_data \(spec volume "data"\) belongs to session mallory; nothing was mounted/,
+  );
   expect(refused.status.containerId).toBeUndefined();
-  const events = await db.pool.query(`SELECT reason FROM sessionctl.events WHERE session_name = 'victim' AND reason = 'VolumeConflict'`);
+  const events = await db.pool.query(
+    `SELECT reason FROM sessionctl.events WHERE session_name = 'victim' AND reason = 'VolumeConflict'`,
+  );
   expect(events.rowCount).toBeGreaterThan(0);
 
   // An unmanaged volume of the right name is not taken over either.
@@ -83,7 +100,11 @@ test('a volume planted under a victim session name is refused with VolumeConflic
   await waitFor(
     async () => {
       const view = await row(db.pool, 'victim');
-      return view && view.status.observedGeneration === view.generation && /not managed by sessionctl/.test(condition(view, 'Ready')?.message ?? '');
+      return (
+        view &&
+        view.status.observedGeneration === view.generation &&
+        /not managed by sessionctl/.test(condition(view, 'Ready')?.message ?? '')
+      );
     },
     { what: 'the unmanaged volume to be refused' },
   );
@@ -95,7 +116,11 @@ test('a volume planted under a victim session name is refused with VolumeConflic
 }, 90_000);
 
 test('a retained volume of the old naming stays usable by its own session, never by the session whose new name collides with it', async () => {
-  const legacyLabels = { [LABELS.managedBy]: MANAGED_BY, [LABELS.session]: 'erin', [LABELS.uid]: '00000000-0000-4000-8000-000000000000' };
+  const legacyLabels = {
+    [LABELS.managedBy]: MANAGED_BY,
+    [LABELS.session]: 'erin',
+    [LABELS.uid]: '00000000-0000-4000-8000-000000000000',
+  };
   await plantVolume('sessionctl-erin-work-home', legacyLabels, 'erin-kept');
   await upsert(db.pool, 'erin', volumeSpec('work-home'));
   const erin = await waitConverged(db.pool, 'erin');

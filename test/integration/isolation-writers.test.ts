@@ -15,7 +15,12 @@ import { listEvents, recordEvent } from '../../src/store/events';
 
 const suffix = randomBytes(4).toString('hex');
 const password = randomBytes(12).toString('hex');
-const users = { a: `sctl_iso_a_${suffix}`, b: `sctl_iso_b_${suffix}`, admin: `sctl_iso_admin_${suffix}`, controller: `sctl_iso_ctl_${suffix}` };
+const users = {
+  a: `sctl_iso_a_${suffix}`,
+  b: `sctl_iso_b_${suffix}`,
+  admin: `sctl_iso_admin_${suffix}`,
+  controller: `sctl_iso_ctl_${suffix}`,
+};
 
 let db: TestDatabase;
 let superuser: Client;
@@ -37,14 +42,22 @@ function client(user: string): SessionClient {
 }
 
 async function sqlstate(statement: Promise<unknown>): Promise<string | undefined> {
-  return statement.then(() => undefined, (error: { code?: string }) => error.code);
+  return statement.then(
+    () => undefined,
+    (error: { code?: string }) => error.code,
+  );
 }
 
 beforeAll(async () => {
   db = await createTestDatabase('isolation_writers');
   superuser = new Client({ connectionString: baseDatabaseUrl() });
   await superuser.connect();
-  const groups = { a: DEFAULT_ROLES.writer, b: DEFAULT_ROLES.writer, admin: DEFAULT_ROLES.admin, controller: DEFAULT_ROLES.controller };
+  const groups = {
+    a: DEFAULT_ROLES.writer,
+    b: DEFAULT_ROLES.writer,
+    admin: DEFAULT_ROLES.admin,
+    controller: DEFAULT_ROLES.controller,
+  };
   for (const [key, user] of Object.entries(users) as Array<[keyof typeof users, string]>) {
     await superuser.query(`CREATE ROLE ${user} LOGIN PASSWORD '${password}' IN ROLE ${groups[key]}`);
     sql[key] = new Client({ connectionString: urlFor(user) });
@@ -70,9 +83,17 @@ test("writer B gets no rows, tokens or events of writer A's sessions and cannot 
   const row = await getSession(sql.controller, 'a-secret');
   expect(row).toBeDefined();
   await mintToken(sql.controller, 'a-secret', row!.uid, 3600);
-  await recordEvent(sql.controller, { sessionName: 'a-secret', sessionUid: row!.uid, type: 'Normal', reason: 'Created', message: 'created' });
+  await recordEvent(sql.controller, {
+    sessionName: 'a-secret',
+    sessionUid: row!.uid,
+    type: 'Normal',
+    reason: 'Created',
+    message: 'created',
+  });
   expect((await alice.token('a-secret'))?.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
-  expect((await db.pool.query(`SELECT owner FROM sessionctl.sessions WHERE name = 'a-secret'`)).rows[0].owner).toBe(users.a);
+  expect((await db.pool.query(`SELECT owner FROM sessionctl.sessions WHERE name = 'a-secret'`)).rows[0].owner).toBe(
+    users.a,
+  );
 
   expect((await mallory.list()).map((session) => session.metadata.name)).toEqual(['b-own']);
   expect(await mallory.get('a-secret')).toBeUndefined();
@@ -80,16 +101,26 @@ test("writer B gets no rows, tokens or events of writer A's sessions and cannot 
   expect(await readToken(sql.b, 'a-secret')).toBeUndefined();
   expect((await sql.b.query('SELECT token FROM sessionctl.session_tokens')).rowCount).toBe(0);
   expect(await listEvents(sql.b, 'a-secret')).toEqual([]);
-  expect((await sql.b.query(`UPDATE sessionctl.sessions SET spec = '{"image":"evil"}' WHERE name = 'a-secret'`)).rowCount).toBe(0);
+  expect(
+    (await sql.b.query(`UPDATE sessionctl.sessions SET spec = '{"image":"evil"}' WHERE name = 'a-secret'`)).rowCount,
+  ).toBe(0);
   expect((await sql.b.query(`DELETE FROM sessionctl.sessions WHERE name = 'a-secret'`)).rowCount).toBe(0);
   expect(await requestRestart(sql.b, 'a-secret')).toBe(false);
   expect(await requestTokenRotation(sql.b, 'a-secret')).toBe(false);
   expect(await mallory.delete('a-secret')).toBe(false);
   // An upsert of A's name does not take the row over: the DO UPDATE arm meets A's row and fails.
-  await expect(mallory.apply({ metadata: { name: 'a-secret' }, spec: { image: 'evil' } })).rejects.toMatchObject({ code: '42501' });
+  await expect(mallory.apply({ metadata: { name: 'a-secret' }, spec: { image: 'evil' } })).rejects.toMatchObject({
+    code: '42501',
+  });
   // Nor can B forge an owner.
-  expect(await sqlstate(sql.b.query(`INSERT INTO sessionctl.sessions (name, spec, owner) VALUES ('b-forged', '{}', $1)`, [users.a]))).toBe('42501');
-  expect(await sqlstate(sql.b.query(`UPDATE sessionctl.sessions SET owner = $1 WHERE name = 'b-own'`, [users.a]))).toBe('42501');
+  expect(
+    await sqlstate(
+      sql.b.query(`INSERT INTO sessionctl.sessions (name, spec, owner) VALUES ('b-forged', '{}', $1)`, [users.a]),
+    ),
+  ).toBe('42501');
+  expect(await sqlstate(sql.b.query(`UPDATE sessionctl.sessions SET owner = $1 WHERE name = 'b-own'`, [users.a]))).toBe(
+    '42501',
+  );
 
   const untouched = await getSession(sql.controller, 'a-secret');
   expect(untouched).toMatchObject({ generation: 1, spec, deletionRequestedAt: null, restartRequestedAt: null });
@@ -100,7 +131,9 @@ test("writer B gets no rows, tokens or events of writer A's sessions and cannot 
 test('the admin sees and changes every session and may hand one to another owner; the controller sees all', async () => {
   const names = (await listSessions(sql.admin)).map((row) => row.name);
   expect(names).toEqual(expect.arrayContaining(['a-secret', 'b-own']));
-  expect((await listSessions(sql.controller)).map((row) => row.name)).toEqual(expect.arrayContaining(['a-secret', 'b-own']));
+  expect((await listSessions(sql.controller)).map((row) => row.name)).toEqual(
+    expect.arrayContaining(['a-secret', 'b-own']),
+  );
   expect(await readToken(sql.admin, 'a-secret')).toBeDefined();
   await sql.admin.query(`UPDATE sessionctl.sessions SET owner = $1 WHERE name = 'b-own'`, [users.a]);
   expect((await listSessions(sql.a)).map((row) => row.name)).toEqual(['a-secret', 'b-own']);
@@ -117,12 +150,16 @@ test('rows written before migration 009 belong to the writer group and stay usab
     await migrate(pool, { migrations: loadMigrations().filter((migration) => migration.version < 9) });
     await pool.query(`INSERT INTO sessionctl.sessions (name, spec) VALUES ('old', '{"image":"a"}')`);
     await migrate(pool);
-    expect((await pool.query(`SELECT owner FROM sessionctl.sessions WHERE name = 'old'`)).rows[0].owner).toBe(DEFAULT_ROLES.writer);
+    expect((await pool.query(`SELECT owner FROM sessionctl.sessions WHERE name = 'old'`)).rows[0].owner).toBe(
+      DEFAULT_ROLES.writer,
+    );
     const writer = new Client({ connectionString: urlFor(users.b, database) });
     await writer.connect();
     try {
       expect((await listSessions(writer)).map((row) => row.name)).toEqual(['old']);
-      expect((await writer.query(`UPDATE sessionctl.sessions SET spec = '{"image":"b"}' WHERE name = 'old'`)).rowCount).toBe(1);
+      expect(
+        (await writer.query(`UPDATE sessionctl.sessions SET spec = '{"image":"b"}' WHERE name = 'old'`)).rowCount,
+      ).toBe(1);
     } finally {
       await writer.end();
     }
@@ -140,7 +177,9 @@ test('every function of the sessionctl schema runs with a pinned search_path, an
   );
   expect(unpinned.rows).toEqual([]);
   // An attacker who may create in public shadows a builtin the triggers call, then waits for a writer.
-  await db.pool.query(`CREATE FUNCTION public.gen_random_uuid() RETURNS uuid LANGUAGE sql AS $$ SELECT '00000000-0000-0000-0000-000000000000'::uuid $$`);
+  await db.pool.query(
+    `CREATE FUNCTION public.gen_random_uuid() RETURNS uuid LANGUAGE sql AS $$ SELECT '00000000-0000-0000-0000-000000000000'::uuid $$`,
+  );
   try {
     await sql.a.query(`SET search_path = public, pg_catalog`);
     await sql.a.query(`INSERT INTO sessionctl.sessions (name, spec) VALUES ('planted', '{"image":"a"}')`);

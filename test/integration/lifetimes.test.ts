@@ -51,10 +51,15 @@ test('idle timeout stops the session, a touch postpones it, and a touch after th
   expect(stopped.status.phase).toBe('Stopped');
   expect(condition(stopped, 'Ready')!.message).toContain('spec.idleTimeoutSeconds');
   expect((await listEvents(db.pool, 'idler')).map((event) => event.reason)).toContain('IdleTimeout');
-  expect(await controller.metric('sessionctl_lifetime_actions_total', { reason: 'IdleTimeout', action: 'stop' })).toBe(1);
+  expect(await controller.metric('sessionctl_lifetime_actions_total', { reason: 'IdleTimeout', action: 'stop' })).toBe(
+    1,
+  );
 
   await touchSession(db.pool, 'idler');
-  await waitFor(async () => (await readyReason('idler')) === 'SessionReady', { timeoutMs: 10_000, what: 'a touch to bring the session back' });
+  await waitFor(async () => (await readyReason('idler')) === 'SessionReady', {
+    timeoutMs: 10_000,
+    what: 'a touch to bring the session back',
+  });
 }, 60_000);
 
 test('idleAction: Delete and maxLifetimeSeconds delete the session, with the reason in events', async () => {
@@ -65,16 +70,25 @@ test('idleAction: Delete and maxLifetimeSeconds delete the session, with the rea
   // Events outlive the row briefly (they are pruned with deleted sessions at a resync): read them while they exist.
   await waitFor(
     async () => {
-      for (const name of ['ephemeral', 'forgotten']) reasons.set(name, (await listEvents(db.pool, name)).map((event) => event.reason));
+      for (const name of ['ephemeral', 'forgotten'])
+        reasons.set(
+          name,
+          (await listEvents(db.pool, name)).map((event) => event.reason),
+        );
       return reasons.get('ephemeral')!.includes('Expired') && reasons.get('forgotten')!.includes('IdleTimeout');
     },
     { timeoutMs: 15_000, intervalMs: 50, what: 'both sessions to expire' },
   );
-  await waitFor(async () => (await row(db.pool, 'ephemeral')) === undefined && (await row(db.pool, 'forgotten')) === undefined, {
-    timeoutMs: 15_000,
-    what: 'both rows to be gone',
-  });
-  expect(await controller.metric('sessionctl_lifetime_actions_total', { reason: 'MaxLifetimeExceeded', action: 'delete' })).toBe(1);
+  await waitFor(
+    async () => (await row(db.pool, 'ephemeral')) === undefined && (await row(db.pool, 'forgotten')) === undefined,
+    {
+      timeoutMs: 15_000,
+      what: 'both rows to be gone',
+    },
+  );
+  expect(
+    await controller.metric('sessionctl_lifetime_actions_total', { reason: 'MaxLifetimeExceeded', action: 'delete' }),
+  ).toBe(1);
 }, 60_000);
 
 test('token rotation: the new container carries a new token, the old hash is gone, and no log line has either', async () => {
@@ -83,7 +97,9 @@ test('token rotation: the new container carries a new token, the old hash is gon
   const before = (await readToken(db.pool, 'guarded'))!;
   expect(before.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
   expect(before.sha256).toBe(tokenSha256(before.token));
-  expect((await execIn(first.status.containerId!, ['sh', '-c', 'cat "$SESSION_TOKEN_FILE"'])).output.trim()).toBe(before.token);
+  expect((await execIn(first.status.containerId!, ['sh', '-c', 'cat "$SESSION_TOKEN_FILE"'])).output.trim()).toBe(
+    before.token,
+  );
 
   expect(await requestTokenRotation(db.pool, 'guarded')).toBe(true);
   const second = await waitFor(
@@ -95,17 +111,29 @@ test('token rotation: the new container carries a new token, the old hash is gon
   );
   const after = (await readToken(db.pool, 'guarded'))!;
   expect(after.token).not.toBe(before.token);
-  expect((await execIn(second.status.containerId!, ['sh', '-c', 'cat "$SESSION_TOKEN_FILE"'])).output.trim()).toBe(after.token);
-  const oldHash = await db.pool.query('SELECT count(*)::int AS n FROM sessionctl.session_tokens WHERE token_sha256 = $1', [before.sha256]);
+  expect((await execIn(second.status.containerId!, ['sh', '-c', 'cat "$SESSION_TOKEN_FILE"'])).output.trim()).toBe(
+    after.token,
+  );
+  const oldHash = await db.pool.query(
+    'SELECT count(*)::int AS n FROM sessionctl.session_tokens WHERE token_sha256 = $1',
+    [before.sha256],
+  );
   expect(oldHash.rows[0].n).toBe(0);
 
   // Expiry rotates too: move expires_at into the past; the next resync finds it.
-  await db.pool.query("UPDATE sessionctl.session_tokens SET expires_at = now() - interval '1 second' WHERE session_name = 'guarded'");
+  await db.pool.query(
+    "UPDATE sessionctl.session_tokens SET expires_at = now() - interval '1 second' WHERE session_name = 'guarded'",
+  );
   const third = await waitFor(
     async () => {
       const token = await readToken(db.pool, 'guarded');
       const view = await row(db.pool, 'guarded');
-      return token && token.token !== after.token && condition(view, 'Ready')?.status === 'True' && view!.status.containerId !== second.status.containerId ? token : undefined;
+      return token &&
+        token.token !== after.token &&
+        condition(view, 'Ready')?.status === 'True' &&
+        view!.status.containerId !== second.status.containerId
+        ? token
+        : undefined;
     },
     { timeoutMs: 20_000, what: 'the expired token to be rotated' },
   );

@@ -13,10 +13,28 @@ import { Client, type Pool } from 'pg';
 import { baseDatabaseUrl, createTestDatabase, type TestDatabase } from '../helpers/database';
 import { notifyBarrier } from '../helpers/notify-barrier';
 import { createPool } from '../../src/store/db';
-import { DEFAULT_ROLES, loadMigrations, migrate, migrationsDirectory, type DatabaseRoles } from '../../src/store/migrate';
-import { addFinalizer, finishDeletion, getSession, listUnobservedSessionNames, requestRestart, upsertSessions, writeStatus } from '../../src/store/sessions';
+import {
+  DEFAULT_ROLES,
+  loadMigrations,
+  migrate,
+  migrationsDirectory,
+  type DatabaseRoles,
+} from '../../src/store/migrate';
+import {
+  addFinalizer,
+  finishDeletion,
+  getSession,
+  listUnobservedSessionNames,
+  requestRestart,
+  upsertSessions,
+  writeStatus,
+} from '../../src/store/sessions';
 import { mintToken, readToken, requestTokenRotation } from '../../src/store/tokens';
-import { deleteRegistryCredentials, readRegistryCredentials, saveRegistryCredentials } from '../../src/store/registry-credentials';
+import {
+  deleteRegistryCredentials,
+  readRegistryCredentials,
+  saveRegistryCredentials,
+} from '../../src/store/registry-credentials';
 import { listEvents, recordEvent } from '../../src/store/events';
 import { SESSIONS_CHANNEL, parseNotification } from '../../src/store/listener';
 import type { SessionStatus } from '../../crds/status';
@@ -67,7 +85,12 @@ async function sqlstate(statement: Promise<unknown>): Promise<string | undefined
   }
 }
 
-const status = (generation: number): SessionStatus => ({ observedGeneration: generation, phase: 'Running', conditions: [], restartCount: 0 });
+const status = (generation: number): SessionStatus => ({
+  observedGeneration: generation,
+  phase: 'Running',
+  conditions: [],
+  restartCount: 0,
+});
 
 beforeAll(async () => {
   db = await createTestDatabase('roles');
@@ -94,7 +117,9 @@ describe('the writer role', () => {
     listener.on('notification', (message) => notified.push(parseNotification(message.payload!)!.name));
     await listener.query(`LISTEN ${SESSIONS_CHANNEL}`);
     try {
-      await writer.query(`INSERT INTO sessionctl.sessions (name, labels, spec) VALUES ('w-one', '{"team":"law"}', '{"image":"a"}')`);
+      await writer.query(
+        `INSERT INTO sessionctl.sessions (name, labels, spec) VALUES ('w-one', '{"team":"law"}', '{"image":"a"}')`,
+      );
       const inserted = await getSession(writer, 'w-one');
       // The BEFORE INSERT trigger ran as the writer: gen_random_uuid() and the bookkeeping assignments.
       expect(inserted).toMatchObject({ generation: 1, labels: { team: 'law' }, status: {}, finalizers: [] });
@@ -105,10 +130,18 @@ describe('the writer role', () => {
       await writer.query(upsert, ['w-one', '{"image":"b"}']);
       expect((await getSession(writer, 'w-one'))!.generation).toBe(2);
 
-      await writer.query(`UPDATE sessionctl.sessions SET spec = jsonb_set(spec, '{state}', '"Stopped"'), labels = '{"team":"ops"}' WHERE name = 'w-one'`);
+      await writer.query(
+        `UPDATE sessionctl.sessions SET spec = jsonb_set(spec, '{state}', '"Stopped"'), labels = '{"team":"ops"}' WHERE name = 'w-one'`,
+      );
       await writer.query(`UPDATE sessionctl.sessions SET last_activity_at = now() WHERE name = 'w-one'`);
-      const updated = await writer.query(`SELECT generation, labels, spec, last_activity_at FROM sessionctl.sessions WHERE name = 'w-one'`);
-      expect(updated.rows[0]).toMatchObject({ generation: '3', labels: { team: 'ops' }, spec: { image: 'b', state: 'Stopped' } });
+      const updated = await writer.query(
+        `SELECT generation, labels, spec, last_activity_at FROM sessionctl.sessions WHERE name = 'w-one'`,
+      );
+      expect(updated.rows[0]).toMatchObject({
+        generation: '3',
+        labels: { team: 'ops' },
+        spec: { image: 'b', state: 'Stopped' },
+      });
       expect(updated.rows[0].last_activity_at).toBeInstanceOf(Date);
 
       // The repository the CLI and the TypeScript client use (a CTE upsert with RETURNING).
@@ -119,7 +152,13 @@ describe('the writer role', () => {
         { name: 'w-two', outcome: 'unchanged', generation: 1 },
       ]);
 
-      await recordEvent(db.pool, { sessionName: 'w-one', sessionUid: inserted!.uid, type: 'Normal', reason: 'Created', message: 'created' });
+      await recordEvent(db.pool, {
+        sessionName: 'w-one',
+        sessionUid: inserted!.uid,
+        type: 'Normal',
+        reason: 'Created',
+        message: 'created',
+      });
       expect(await listEvents(writer, 'w-one')).toEqual([expect.objectContaining({ reason: 'Created', count: 1 })]);
 
       // The NOTIFY trigger ran as the writer too (pg_notify); the barrier, sent last, arrives after all of them.
@@ -131,10 +170,14 @@ describe('the writer role', () => {
   });
 
   test('deletes: at once without a finalizer, gracefully while one remains', async () => {
-    await writer.query(`INSERT INTO sessionctl.sessions (name, spec) VALUES ('w-plain', '{"image":"a"}'), ('w-graceful', '{"image":"a"}')`);
+    await writer.query(
+      `INSERT INTO sessionctl.sessions (name, spec) VALUES ('w-plain', '{"image":"a"}'), ('w-graceful', '{"image":"a"}')`,
+    );
     expect((await writer.query(`DELETE FROM sessionctl.sessions WHERE name = 'w-plain'`)).rowCount).toBe(1);
 
-    await db.pool.query(`UPDATE sessionctl.sessions SET finalizers = '{sessionctl.dev/container}' WHERE name = 'w-graceful'`);
+    await db.pool.query(
+      `UPDATE sessionctl.sessions SET finalizers = '{sessionctl.dev/container}' WHERE name = 'w-graceful'`,
+    );
     // The BEFORE DELETE trigger's UPDATE of deletion_requested_at runs as the writer.
     expect((await writer.query(`DELETE FROM sessionctl.sessions WHERE name = 'w-graceful'`)).rowCount).toBe(0);
     const pending = await getSession(writer, 'w-graceful');
@@ -158,24 +201,52 @@ describe('the writer role', () => {
     ['generation_changed_at', 'generation_changed_at = now()'],
     ['name', `name = 'renamed'`],
   ])('UPDATE ... SET %s is permission denied', async (_column, assignment) => {
-    await writer.query(`INSERT INTO sessionctl.sessions (name, spec) VALUES ('w-forge', '{"image":"a"}') ON CONFLICT (name) DO NOTHING`);
+    await writer.query(
+      `INSERT INTO sessionctl.sessions (name, spec) VALUES ('w-forge', '{"image":"a"}') ON CONFLICT (name) DO NOTHING`,
+    );
     const attempt = writer.query(`UPDATE sessionctl.sessions SET ${assignment} WHERE name = 'w-forge'`);
     await expect(attempt).rejects.toThrow(/permission denied for table sessions/);
-    expect(await sqlstate(writer.query(`UPDATE sessionctl.sessions SET ${assignment} WHERE name = 'w-forge'`))).toBe('42501');
-    // Nor through the DO UPDATE arm of an upsert.
-    expect(await sqlstate(writer.query(`INSERT INTO sessionctl.sessions (name, spec) VALUES ('w-forge', '{"image":"a"}') ON CONFLICT (name) DO UPDATE SET ${assignment}`))).toBe(
+    expect(await sqlstate(writer.query(`UPDATE sessionctl.sessions SET ${assignment} WHERE name = 'w-forge'`))).toBe(
       '42501',
     );
+    // Nor through the DO UPDATE arm of an upsert.
+    expect(
+      await sqlstate(
+        writer.query(
+          `INSERT INTO sessionctl.sessions (name, spec) VALUES ('w-forge', '{"image":"a"}') ON CONFLICT (name) DO UPDATE SET ${assignment}`,
+        ),
+      ),
+    ).toBe('42501');
   });
 
   test('may not insert controller-owned columns, write events, truncate or run DDL', async () => {
-    expect(await sqlstate(writer.query(`INSERT INTO sessionctl.sessions (name, spec, host) VALUES ('w-host', '{"image":"a"}', 'h')`))).toBe('42501');
-    expect(await sqlstate(writer.query(`INSERT INTO sessionctl.sessions (name, spec, status) VALUES ('w-status', '{"image":"a"}', '{}')`))).toBe('42501');
-    expect(await sqlstate(recordEvent(writer, { sessionName: 'x', sessionUid: null, type: 'Normal', reason: 'Created', message: 'forged' }))).toBe('42501');
+    expect(
+      await sqlstate(
+        writer.query(`INSERT INTO sessionctl.sessions (name, spec, host) VALUES ('w-host', '{"image":"a"}', 'h')`),
+      ),
+    ).toBe('42501');
+    expect(
+      await sqlstate(
+        writer.query(`INSERT INTO sessionctl.sessions (name, spec, status) VALUES ('w-status', '{"image":"a"}', '{}')`),
+      ),
+    ).toBe('42501');
+    expect(
+      await sqlstate(
+        recordEvent(writer, {
+          sessionName: 'x',
+          sessionUid: null,
+          type: 'Normal',
+          reason: 'Created',
+          message: 'forged',
+        }),
+      ),
+    ).toBe('42501');
     expect(await sqlstate(writer.query('DELETE FROM sessionctl.events'))).toBe('42501');
     expect(await sqlstate(writer.query('TRUNCATE sessionctl.sessions'))).toBe('42501');
     expect(await sqlstate(writer.query('CREATE TABLE sessionctl.mine (id int)'))).toBe('42501');
-    expect(await sqlstate(writer.query('ALTER TABLE sessionctl.sessions DROP CONSTRAINT sessions_spec_is_object'))).toBe('42501');
+    expect(
+      await sqlstate(writer.query('ALTER TABLE sessionctl.sessions DROP CONSTRAINT sessions_spec_is_object')),
+    ).toBe('42501');
   });
 });
 
@@ -187,11 +258,17 @@ describe('access tokens and restart requests (migration 005)', () => {
     expect(minted).toMatchObject({ sessionUid: uid });
     const token = await readToken(writer, 't-one');
     expect(token!.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(await sqlstate(writer.query(`UPDATE sessionctl.session_tokens SET token = 'forged' WHERE session_name = 't-one'`))).toBe('42501');
+    expect(
+      await sqlstate(
+        writer.query(`UPDATE sessionctl.session_tokens SET token = 'forged' WHERE session_name = 't-one'`),
+      ),
+    ).toBe('42501');
     expect(await sqlstate(mintToken(writer, 't-one', uid, 3600))).toBe('42501');
     // A rotation request is a DELETE, and wakes the controller's channel.
     await controller.query('LISTEN sessionctl_sessions');
-    const woken = new Promise<string>((resolve) => controller.once('notification', (message) => resolve(message.payload ?? '')));
+    const woken = new Promise<string>((resolve) =>
+      controller.once('notification', (message) => resolve(message.payload ?? '')),
+    );
     expect(await requestTokenRotation(writer, 't-one')).toBe(true);
     expect(JSON.parse(await woken)).toMatchObject({ name: 't-one' });
     await controller.query('UNLISTEN sessionctl_sessions');
@@ -205,11 +282,19 @@ describe('access tokens and restart requests (migration 005)', () => {
 describe('registry credentials (migration 006)', () => {
   test('the controller only reads them; writers cannot even read them; only the schema owner changes them', async () => {
     await saveRegistryCredentials(db.pool, 'registry.example:5000', { username: 'ci', password: 'pull-secret' });
-    expect(await readRegistryCredentials(controller)).toEqual(new Map([['registry.example:5000', { username: 'ci', password: 'pull-secret' }]]));
-    expect(await sqlstate(saveRegistryCredentials(controller, 'registry.example:5000', { username: 'ci', password: 'forged' }))).toBe('42501');
+    expect(await readRegistryCredentials(controller)).toEqual(
+      new Map([['registry.example:5000', { username: 'ci', password: 'pull-secret' }]]),
+    );
+    expect(
+      await sqlstate(
+        saveRegistryCredentials(controller, 'registry.example:5000', { username: 'ci', password: 'forged' }),
+      ),
+    ).toBe('42501');
     expect(await sqlstate(deleteRegistryCredentials(controller, 'registry.example:5000'))).toBe('42501');
     expect(await sqlstate(readRegistryCredentials(writer))).toBe('42501');
-    expect(await sqlstate(saveRegistryCredentials(db.pool, 'https://registry.example/', { username: 'ci', password: 'x' }))).toBe('23514');
+    expect(
+      await sqlstate(saveRegistryCredentials(db.pool, 'https://registry.example/', { username: 'ci', password: 'x' })),
+    ).toBe('23514');
   });
 });
 
@@ -217,12 +302,28 @@ describe('checks that refuse what can never be valid', () => {
   test('a spec that is a JSON array, and label values that are not strings, are refused', async () => {
     const insert = (name: string, labels: string, spec: string) =>
       writer.query('INSERT INTO sessionctl.sessions (name, labels, spec) VALUES ($1, $2, $3)', [name, labels, spec]);
-    await expect(insert('c-array', '{}', '["image"]')).rejects.toMatchObject({ code: '23514', constraint: 'sessions_spec_is_object' });
-    for (const labels of ['{"tier":1}', '{"tier":null}', '{"tier":true}', '{"tier":{}}', '{"tier":["a"]}', '{"tier":[]}', '{"a":"x","tier":2}']) {
-      await expect(insert('c-labels', labels, '{"image":"a"}')).rejects.toMatchObject({ code: '23514', constraint: 'sessions_label_values_are_strings' });
+    await expect(insert('c-array', '{}', '["image"]')).rejects.toMatchObject({
+      code: '23514',
+      constraint: 'sessions_spec_is_object',
+    });
+    for (const labels of [
+      '{"tier":1}',
+      '{"tier":null}',
+      '{"tier":true}',
+      '{"tier":{}}',
+      '{"tier":["a"]}',
+      '{"tier":[]}',
+      '{"a":"x","tier":2}',
+    ]) {
+      await expect(insert('c-labels', labels, '{"image":"a"}')).rejects.toMatchObject({
+        code: '23514',
+        constraint: 'sessions_label_values_are_strings',
+      });
     }
     await insert('c-labels', '{"a":"x","b":""}', '{"image":"a"}');
-    await expect(writer.query(`UPDATE sessionctl.sessions SET labels = '{"a":2}' WHERE name = 'c-labels'`)).rejects.toMatchObject({ code: '23514' });
+    await expect(
+      writer.query(`UPDATE sessionctl.sessions SET labels = '{"a":2}' WHERE name = 'c-labels'`),
+    ).rejects.toMatchObject({ code: '23514' });
     // The spec's content is the controller's to report (InvalidSpec), never the database's.
     await insert('c-no-image', '{}', '{"imagee":"typo","ports":"nope"}');
   });
@@ -236,12 +337,34 @@ describe('the controller role', () => {
     expect(await addFinalizer(controller, 'k-one', read!.uid)).toBe(true);
     await writer.query(`UPDATE sessionctl.sessions SET spec = '{"image":"b"}' WHERE name = 'k-one'`);
     expect(await writeStatus(controller, 'k-one', read!.generation, status(read!.generation), 'default')).toBe(false);
-    expect(await writeStatus(controller, 'k-one', read!.generation + 1, status(read!.generation + 1), 'default')).toBe(true);
-    expect(await getSession(controller, 'k-one')).toMatchObject({ generation: 2, host: 'default', status: { observedGeneration: 2 } });
+    expect(await writeStatus(controller, 'k-one', read!.generation + 1, status(read!.generation + 1), 'default')).toBe(
+      true,
+    );
+    expect(await getSession(controller, 'k-one')).toMatchObject({
+      generation: 2,
+      host: 'default',
+      status: { observedGeneration: 2 },
+    });
 
-    await recordEvent(controller, { sessionName: 'k-one', sessionUid: read!.uid, type: 'Normal', reason: 'Created', message: 'created' });
-    await recordEvent(controller, { sessionName: 'k-one', sessionUid: read!.uid, type: 'Normal', reason: 'Created', message: 'created' });
-    await recordEvent(controller, { sessionName: 'k-one', sessionUid: read!.uid, type: 'Normal', reason: 'Started', message: 'started' }, 1);
+    await recordEvent(controller, {
+      sessionName: 'k-one',
+      sessionUid: read!.uid,
+      type: 'Normal',
+      reason: 'Created',
+      message: 'created',
+    });
+    await recordEvent(controller, {
+      sessionName: 'k-one',
+      sessionUid: read!.uid,
+      type: 'Normal',
+      reason: 'Created',
+      message: 'created',
+    });
+    await recordEvent(
+      controller,
+      { sessionName: 'k-one', sessionUid: read!.uid, type: 'Normal', reason: 'Started', message: 'started' },
+      1,
+    );
     expect(await listEvents(controller, 'k-one')).toEqual([expect.objectContaining({ reason: 'Started' })]);
 
     await writer.query(`DELETE FROM sessionctl.sessions WHERE name = 'k-one'`);
@@ -267,7 +390,9 @@ describe('migrations', () => {
       try {
         expect(await migrate(pool)).toEqual([]);
         const extra = { version: 999, name: 'extra', sql: 'CREATE TABLE sessionctl.extra (id int)' };
-        await expect(migrate(pool, { migrations: [...loadMigrations(), extra] })).rejects.toThrow(/999_extra\.sql failed: permission denied/);
+        await expect(migrate(pool, { migrations: [...loadMigrations(), extra] })).rejects.toThrow(
+          /999_extra\.sql failed: permission denied/,
+        );
       } finally {
         await pool.end();
       }
@@ -286,7 +411,9 @@ describe('migrations', () => {
   });
 
   test('refuses role names that are not plain identifiers before touching the database', async () => {
-    await expect(migrate(db.pool, { roles: { writer: 'Robert"); DROP TABLE x; --', controller: 'c' } })).rejects.toThrow(/writer role name/);
+    await expect(
+      migrate(db.pool, { roles: { writer: 'Robert"); DROP TABLE x; --', controller: 'c' } }),
+    ).rejects.toThrow(/writer role name/);
     await expect(migrate(db.pool, { roles: { writer: 'same', controller: 'same' } })).rejects.toThrow(/must differ/);
   });
 
@@ -300,7 +427,9 @@ describe('migrations', () => {
     }
     // Three migrators on the first database and one on the second, all at once: the advisory lock is
     // per database, so the two databases race to create the same roles.
-    const pools: Pool[] = [...databases, databases[0], databases[0]].map((database) => createPool(urlFor(database), { max: 1 }));
+    const pools: Pool[] = [...databases, databases[0], databases[0]].map((database) =>
+      createPool(urlFor(database), { max: 1 }),
+    );
     try {
       const applied = await Promise.all(pools.map((pool) => migrate(pool, { roles })));
       const all = loadMigrations().map((migration) => migration.version);
@@ -309,14 +438,19 @@ describe('migrations', () => {
       expect([applied[0], applied[2], applied[3]].filter((versions) => versions.length > 0)).toHaveLength(1);
       // The settings do not outlive migrate() on the pooled connections (one per pool).
       for (const pool of pools) {
-        const leftover = await pool.query(`SELECT current_setting('sessionctl.writer_role', true) AS writer, current_setting('sessionctl.controller_role', true) AS controller`);
+        const leftover = await pool.query(
+          `SELECT current_setting('sessionctl.writer_role', true) AS writer, current_setting('sessionctl.controller_role', true) AS controller`,
+        );
         expect([leftover.rows[0].writer ?? '', leftover.rows[0].controller ?? '']).toEqual(['', '']);
       }
     } finally {
       await Promise.all(pools.map((pool) => pool.end()));
     }
 
-    const found = await admin.query('SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname = ANY($1) ORDER BY rolname', [[roles.writer, roles.controller]]);
+    const found = await admin.query(
+      'SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname = ANY($1) ORDER BY rolname',
+      [[roles.writer, roles.controller]],
+    );
     expect(found.rows).toEqual([
       { rolname: roles.controller, rolcanlogin: false },
       { rolname: roles.writer, rolcanlogin: false },
@@ -333,7 +467,13 @@ describe('migrations', () => {
                   has_table_privilege($3, 'sessionctl.sessions', 'SELECT') AS default_writer_select`,
           [roles.writer, roles.controller, DEFAULT_ROLES.writer],
         );
-        expect(privileges.rows[0]).toEqual({ writer_spec: true, writer_status: false, controller_status: true, controller_events: true, default_writer_select: false });
+        expect(privileges.rows[0]).toEqual({
+          writer_spec: true,
+          writer_status: false,
+          controller_status: true,
+          controller_events: true,
+          default_writer_select: false,
+        });
       } finally {
         await client.end();
       }
@@ -344,8 +484,12 @@ describe('migrations', () => {
     await createLoginUser(customWriter, roles.writer);
     const client = await connect(urlFor(databases[1], customWriter));
     try {
-      await client.query(`INSERT INTO sessionctl.sessions (name, spec) VALUES ('custom', '{"image":"a"}') ON CONFLICT (name) DO UPDATE SET spec = EXCLUDED.spec`);
-      expect(await sqlstate(client.query(`UPDATE sessionctl.sessions SET status = '{}' WHERE name = 'custom'`))).toBe('42501');
+      await client.query(
+        `INSERT INTO sessionctl.sessions (name, spec) VALUES ('custom', '{"image":"a"}') ON CONFLICT (name) DO UPDATE SET spec = EXCLUDED.spec`,
+      );
+      expect(await sqlstate(client.query(`UPDATE sessionctl.sessions SET status = '{}' WHERE name = 'custom'`))).toBe(
+        '42501',
+      );
     } finally {
       await client.end();
     }
@@ -371,7 +515,10 @@ describe('migrations', () => {
     const client = await connect(db.url);
     try {
       await client.query('BEGIN');
-      await client.query(`SELECT set_config('sessionctl.writer_role', $1, true), set_config('sessionctl.controller_role', $2, true)`, [hostile.writer, hostile.controller]);
+      await client.query(
+        `SELECT set_config('sessionctl.writer_role', $1, true), set_config('sessionctl.controller_role', $2, true)`,
+        [hostile.writer, hostile.controller],
+      );
       await client.query(block);
       const check = await client.query(
         `SELECT (SELECT count(*)::int FROM pg_roles WHERE rolname = ANY($1)) AS roles,
@@ -385,7 +532,9 @@ describe('migrations', () => {
       await client.query('ROLLBACK').catch(() => undefined);
       await client.end();
     }
-    const left = await admin.query('SELECT count(*)::int AS n FROM pg_roles WHERE rolname = ANY($1)', [[hostile.writer, hostile.controller]]);
+    const left = await admin.query('SELECT count(*)::int AS n FROM pg_roles WHERE rolname = ANY($1)', [
+      [hostile.writer, hostile.controller],
+    ]);
     expect(left.rows[0].n).toBe(0);
   });
 });

@@ -10,7 +10,13 @@ import { upsert, row } from '../helpers/sessions';
 import { waitFor } from '../helpers/wait';
 import { loadMigrations, migrate } from '../../src/store/migrate';
 import { createPool } from '../../src/store/db';
-import { addFinalizer, finishDeletion, getSession, listUnobservedSessionNames, writeStatus } from '../../src/store/sessions';
+import {
+  addFinalizer,
+  finishDeletion,
+  getSession,
+  listUnobservedSessionNames,
+  writeStatus,
+} from '../../src/store/sessions';
 import { listEvents, recordEvent } from '../../src/store/events';
 import { SESSIONS_CHANNEL, parseNotification } from '../../src/store/listener';
 import type { SessionStatus } from '../../crds/status';
@@ -32,7 +38,12 @@ afterAll(async () => {
   await db.drop();
 });
 
-const status = (generation: number): SessionStatus => ({ observedGeneration: generation, phase: 'Running', conditions: [], restartCount: 0 });
+const status = (generation: number): SessionStatus => ({
+  observedGeneration: generation,
+  phase: 'Running',
+  conditions: [],
+  restartCount: 0,
+});
 
 /** Notifications so far for `name`, counted after a barrier so that none of an earlier commit is still on its way. */
 async function notificationsFor(name: string): Promise<number> {
@@ -41,16 +52,22 @@ async function notificationsFor(name: string): Promise<number> {
 }
 
 test('generation moves only on a real spec change; jsonb key order is no change', async () => {
-  await db.pool.query(`INSERT INTO sessionctl.sessions (name, spec) VALUES ('gen', '{"image":"a","env":{"A":"1","B":"2"}}')`);
+  await db.pool.query(
+    `INSERT INTO sessionctl.sessions (name, spec) VALUES ('gen', '{"image":"a","env":{"A":"1","B":"2"}}')`,
+  );
   expect((await row(db.pool, 'gen'))!.generation).toBe(1);
-  await db.pool.query(`UPDATE sessionctl.sessions SET spec = '{"env":{"B":"2","A":"1"},"image":"a"}' WHERE name = 'gen'`);
+  await db.pool.query(
+    `UPDATE sessionctl.sessions SET spec = '{"env":{"B":"2","A":"1"},"image":"a"}' WHERE name = 'gen'`,
+  );
   expect((await row(db.pool, 'gen'))!.generation).toBe(1);
   await upsert(db.pool, 'gen', { image: 'a', env: { A: '1', B: '3' } });
   expect((await row(db.pool, 'gen'))!.generation).toBe(2);
 });
 
 test('writers cannot forge bookkeeping columns', async () => {
-  await db.pool.query(`INSERT INTO sessionctl.sessions (name, spec, generation, status, finalizers) VALUES ('forge', '{"image":"a"}', 99, '{"phase":"Running"}', '{x}')`);
+  await db.pool.query(
+    `INSERT INTO sessionctl.sessions (name, spec, generation, status, finalizers) VALUES ('forge', '{"image":"a"}', 99, '{"phase":"Running"}', '{x}')`,
+  );
   const forged = await getSession(db.pool, 'forge');
   expect(forged).toMatchObject({ generation: 1, status: {}, finalizers: [] });
   await db.pool.query(`UPDATE sessionctl.sessions SET generation = 50, uid = gen_random_uuid() WHERE name = 'forge'`);
@@ -123,11 +140,18 @@ test('concurrent migrators serialise on the advisory lock and apply each migrati
 });
 
 test('events are deduplicated with a count and bounded per session', async () => {
-  const event = { sessionName: 'ev', sessionUid: null, type: 'Warning' as const, reason: 'BackOff' as const, message: 'back-off 1s' };
+  const event = {
+    sessionName: 'ev',
+    sessionUid: null,
+    type: 'Warning' as const,
+    reason: 'BackOff' as const,
+    message: 'back-off 1s',
+  };
   await recordEvent(db.pool, event);
   await recordEvent(db.pool, event);
   expect(await listEvents(db.pool, 'ev')).toEqual([expect.objectContaining({ reason: 'BackOff', count: 2 })]);
-  for (let index = 0; index < 8; index++) await recordEvent(db.pool, { ...event, reason: 'Created', message: `created ${index}` }, 5);
+  for (let index = 0; index < 8; index++)
+    await recordEvent(db.pool, { ...event, reason: 'Created', message: `created ${index}` }, 5);
   const kept = await listEvents(db.pool, 'ev');
   expect(kept).toHaveLength(5);
   expect(kept[0].message).toBe('created 7');
@@ -137,7 +161,9 @@ test('migrate() refuses a database that a newer sessionctl migrated, naming both
   const newest = Math.max(...loadMigrations().map((migration) => migration.version));
   await db.pool.query(`INSERT INTO sessionctl.schema_migrations (version, name) VALUES (999, 'from_the_future')`);
   try {
-    await expect(migrate(db.pool)).rejects.toThrow(`the database schema is at version 999, newer than this sessionctl knows (${newest}; unknown migrations: 999)`);
+    await expect(migrate(db.pool)).rejects.toThrow(
+      `the database schema is at version 999, newer than this sessionctl knows (${newest}; unknown migrations: 999)`,
+    );
   } finally {
     await db.pool.query('DELETE FROM sessionctl.schema_migrations WHERE version = 999');
   }

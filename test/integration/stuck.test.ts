@@ -51,13 +51,20 @@ const containerState = (id: string) =>
   testDocker()
     .getContainer(id)
     .inspect()
-    .then((info) => ({ name: info.Name.replace(/^\//, ''), status: info.State.Status }), () => undefined);
+    .then(
+      (info) => ({ name: info.Name.replace(/^\//, ''), status: info.State.Status }),
+      () => undefined,
+    );
 
 async function waitForNewContainer(name: string, old: string) {
   return waitFor(
     async () => {
       const view = await row(db.pool, name);
-      return view?.status.observedGeneration === view?.generation && view?.status.containerId !== old && condition(view, 'Ready')?.status === 'True' ? view : undefined;
+      return view?.status.observedGeneration === view?.generation &&
+        view?.status.containerId !== old &&
+        condition(view, 'Ready')?.status === 'True'
+        ? view
+        : undefined;
     },
     { timeoutMs: 60_000, what: `${name} to run a fresh container` },
   );
@@ -72,23 +79,43 @@ test('a recreate whose old container cannot be removed sets it aside, reports it
   await upsert(db.pool, 'pinned', httpSpec({ env: { MODE: 'changed' } }));
   const fresh = await waitForNewContainer('pinned', first);
   // Docker shows "removing" for a moment after the failed removal, then "dead".
-  await waitFor(async () => (await containerState(first))?.status === 'dead', { timeoutMs: 10_000, what: 'the pinned container to be dead' });
+  await waitFor(async () => (await containerState(first))?.status === 'dead', {
+    timeoutMs: 10_000,
+    what: 'the pinned container to be dead',
+  });
   expect(await containerState(first)).toEqual({ name: stuckContainerName('pinned', first), status: 'dead' });
   await waitForEventReasons(db.pool, 'pinned', ['ContainerStuck']);
   expect(await controller.metric('sessionctl_stuck_containers', { host: 'default' })).toBe(1);
-  const noted = await waitFor(async () => {
-    const view = await row(db.pool, 'pinned');
-    return condition(view, 'ContainerRunning')?.message.includes(stuckContainerName('pinned', first)) ? view : undefined;
-  }, { timeoutMs: 10_000, what: 'ContainerRunning to mention the stuck container' });
+  const noted = await waitFor(
+    async () => {
+      const view = await row(db.pool, 'pinned');
+      return condition(view, 'ContainerRunning')?.message.includes(stuckContainerName('pinned', first))
+        ? view
+        : undefined;
+    },
+    { timeoutMs: 10_000, what: 'ContainerRunning to mention the stuck container' },
+  );
   expect(condition(noted, 'ContainerRunning')).toMatchObject({ status: 'True', reason: 'Running' });
 
   unpin(file);
-  await waitFor(async () => (await containerState(first)) === undefined, { timeoutMs: 45_000, what: 'the stuck container to be removed once unpinned' });
-  await waitFor(async () => (await controller!.metric('sessionctl_stuck_containers', { host: 'default' })) === 0, { timeoutMs: 5_000, what: 'the stuck gauge to fall to 0' });
-  await waitFor(async () => {
-    const view = await row(db.pool, 'pinned');
-    return !condition(view, 'ContainerRunning')?.message.includes('could not remove') && view?.status.containerId === fresh.status.containerId;
-  }, { timeoutMs: 10_000, what: 'the status to stop mentioning the removed container' });
+  await waitFor(async () => (await containerState(first)) === undefined, {
+    timeoutMs: 45_000,
+    what: 'the stuck container to be removed once unpinned',
+  });
+  await waitFor(async () => (await controller!.metric('sessionctl_stuck_containers', { host: 'default' })) === 0, {
+    timeoutMs: 5_000,
+    what: 'the stuck gauge to fall to 0',
+  });
+  await waitFor(
+    async () => {
+      const view = await row(db.pool, 'pinned');
+      return (
+        !condition(view, 'ContainerRunning')?.message.includes('could not remove') &&
+        view?.status.containerId === fresh.status.containerId
+      );
+    },
+    { timeoutMs: 10_000, what: 'the status to stop mentioning the removed container' },
+  );
 }, 150_000);
 
 test('a dead container under the session name is set aside; a restarted controller finds it and removes it later', async () => {
@@ -100,7 +127,10 @@ test('a dead container under the session name is set aside; a restarted controll
   controller = undefined;
   // Docker fails to delete the root filesystem and marks the container dead, still under its name.
   await expect(testDocker().getContainer(first).remove({ force: true })).rejects.toThrow(/remove root filesystem/);
-  await waitFor(async () => (await containerState(first))?.status === 'dead', { timeoutMs: 10_000, what: 'the pinned container to be dead' });
+  await waitFor(async () => (await containerState(first))?.status === 'dead', {
+    timeoutMs: 10_000,
+    what: 'the pinned container to be dead',
+  });
   expect(await containerState(first)).toEqual({ name: 'sessionctl-deadname', status: 'dead' });
 
   controller = await startController({ databaseUrl: db.url });
@@ -109,8 +139,14 @@ test('a dead container under the session name is set aside; a restarted controll
 
   await controller.stop();
   controller = await startController({ databaseUrl: db.url });
-  await waitFor(async () => (await controller!.metric('sessionctl_stuck_containers', { host: 'default' })) === 1, { timeoutMs: 10_000, what: 'the restarted controller to find the stuck container' });
+  await waitFor(async () => (await controller!.metric('sessionctl_stuck_containers', { host: 'default' })) === 1, {
+    timeoutMs: 10_000,
+    what: 'the restarted controller to find the stuck container',
+  });
   unpin(file);
-  await waitFor(async () => (await containerState(first)) === undefined, { timeoutMs: 45_000, what: 'the stuck container to be removed by the restarted controller' });
+  await waitFor(async () => (await containerState(first)) === undefined, {
+    timeoutMs: 45_000,
+    what: 'the stuck container to be removed by the restarted controller',
+  });
   await waitConverged(db.pool, 'deadname');
 }, 180_000);

@@ -43,7 +43,11 @@ test('status.endpoints maps each port to a loopback host:port that answers HTTP,
   const restarted = await waitFor(
     async () => {
       const view = await row(db.pool, 'web');
-      return view?.status.restartCount === 1 && condition(view, 'Ready')?.status === 'True' && view.status.endpoints?.http ? view : undefined;
+      return view?.status.restartCount === 1 &&
+        condition(view, 'Ready')?.status === 'True' &&
+        view.status.endpoints?.http
+        ? view
+        : undefined;
     },
     { what: 'the restarted session to publish its endpoint again' },
   );
@@ -72,7 +76,11 @@ test('a file written to a named volume survives a spec change that recreates the
 }, 60_000);
 
 test('volumeReclaimPolicy: Delete removes the volumes with the session', async () => {
-  await upsert(db.pool, 'scratch', httpSpec({ ports: [], volumes: [{ name: 'tmp', mountPath: '/scratch' }], volumeReclaimPolicy: 'Delete' }));
+  await upsert(
+    db.pool,
+    'scratch',
+    httpSpec({ ports: [], volumes: [{ name: 'tmp', mountPath: '/scratch' }], volumeReclaimPolicy: 'Delete' }),
+  );
   await waitConverged(db.pool, 'scratch');
   expect(await volumeExists('sessionctl-scratch_tmp')).toBe(true);
   await db.pool.query("DELETE FROM sessionctl.sessions WHERE name = 'scratch'");
@@ -81,7 +89,11 @@ test('volumeReclaimPolicy: Delete removes the volumes with the session', async (
 }, 60_000);
 
 test('hardened defaults, a read-only root filesystem and a non-root user', async () => {
-  await upsert(db.pool, 'locked', httpSpec({ ports: [], securityContext: { runAsUser: 1000, runAsGroup: 1000, readOnlyRootFilesystem: true } }));
+  await upsert(
+    db.pool,
+    'locked',
+    httpSpec({ ports: [], securityContext: { runAsUser: 1000, runAsGroup: 1000, readOnlyRootFilesystem: true } }),
+  );
   const ready = await waitConverged(db.pool, 'locked');
   const id = ready.status.containerId!;
   expect((await execIn(id, ['id', '-u'])).output.trim()).toBe('1000');
@@ -89,19 +101,34 @@ test('hardened defaults, a read-only root filesystem and a non-root user', async
   expect((await execIn(id, ['touch', '/tmp/tmp-is-writable'])).exitCode).toBe(0);
 
   const info = await testDocker().getContainer(id).inspect();
-  expect(info.HostConfig).toMatchObject({ Privileged: false, ReadonlyRootfs: true, CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges:true'] });
+  expect(info.HostConfig).toMatchObject({
+    Privileged: false,
+    ReadonlyRootfs: true,
+    CapDrop: ['ALL'],
+    SecurityOpt: ['no-new-privileges:true'],
+  });
   expect(info.HostConfig.PidsLimit).toBeGreaterThan(0);
   expect(JSON.stringify(info.Mounts)).not.toContain('docker.sock');
 }, 60_000);
 
 test('a bind mount under the allow-list works; one outside it is refused with the field path', async () => {
-  await upsert(db.pool, 'binder', httpSpec({ ports: [], volumes: [{ name: 'shared', mountPath: '/shared', hostPath: allowed, readOnly: true }] }));
+  await upsert(
+    db.pool,
+    'binder',
+    httpSpec({ ports: [], volumes: [{ name: 'shared', mountPath: '/shared', hostPath: allowed, readOnly: true }] }),
+  );
   const ready = await waitConverged(db.pool, 'binder');
   expect((await execIn(ready.status.containerId!, ['cat', '/shared/shared.txt'])).output).toBe('from the host\n');
 
-  await upsert(db.pool, 'escaper', httpSpec({ ports: [], volumes: [{ name: 'home', mountPath: '/h', hostPath: `${allowed}/../../root` }] }));
+  await upsert(
+    db.pool,
+    'escaper',
+    httpSpec({ ports: [], volumes: [{ name: 'home', mountPath: '/h', hostPath: `${allowed}/../../root` }] }),
+  );
   const refused = await waitConverged(db.pool, 'escaper', 'False');
   expect(condition(refused, 'Valid')).toMatchObject({ status: 'False', reason: 'InvalidSpec' });
-  expect(condition(refused, 'Valid')!.message).toMatch(/^spec\.volumes\[0\]\.hostPath: \/root is outside the directories this controller allows/);
+  expect(condition(refused, 'Valid')!.message).toMatch(
+    /^spec\.volumes\[0\]\.hostPath: \/root is outside the directories this controller allows/,
+  );
   expect(refused.status.containerId).toBeUndefined();
 }, 60_000);

@@ -12,7 +12,23 @@ import { removeManagedContainers } from '../helpers/docker';
 import { createGatewayMetrics } from '../../src/gateway/metrics';
 
 const DEPLOY = path.resolve(__dirname, '..', '..', 'deploy');
-const KEYWORDS = new Set(['and', 'or', 'unless', 'bool', 'offset', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'inf', 'nan', 'Inf', 'NaN']);
+const KEYWORDS = new Set([
+  'and',
+  'or',
+  'unless',
+  'bool',
+  'offset',
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'inf',
+  'nan',
+  'Inf',
+  'NaN',
+]);
 
 /** Metric names in a PromQL expression: identifiers that are not functions, keywords, labels or strings. */
 export function metricNames(expr: string): string[] {
@@ -41,10 +57,24 @@ function exportedNames(exposition: string): Set<string> {
   return names;
 }
 
-interface Panel { type: string; title: string; targets?: Array<{ expr: string }>; panels?: Panel[] }
-const dashboard = JSON.parse(readFileSync(path.join(DEPLOY, 'grafana', 'dashboards', 'sessionctl.json'), 'utf8')) as { uid: string; panels: Panel[] };
-const panels = dashboard.panels.flatMap((panel) => [panel, ...(panel.panels ?? [])]).filter((panel) => panel.type !== 'row');
-const ruleGroups = (parse(readFileSync(path.join(DEPLOY, 'prometheus', 'rules.yml'), 'utf8')) as { groups: Array<{ rules: Array<{ record?: string; alert?: string; expr: string }> }> }).groups;
+interface Panel {
+  type: string;
+  title: string;
+  targets?: Array<{ expr: string }>;
+  panels?: Panel[];
+}
+const dashboard = JSON.parse(readFileSync(path.join(DEPLOY, 'grafana', 'dashboards', 'sessionctl.json'), 'utf8')) as {
+  uid: string;
+  panels: Panel[];
+};
+const panels = dashboard.panels
+  .flatMap((panel) => [panel, ...(panel.panels ?? [])])
+  .filter((panel) => panel.type !== 'row');
+const ruleGroups = (
+  parse(readFileSync(path.join(DEPLOY, 'prometheus', 'rules.yml'), 'utf8')) as {
+    groups: Array<{ rules: Array<{ record?: string; alert?: string; expr: string }> }>;
+  }
+).groups;
 const rules = ruleGroups.flatMap((group) => group.rules);
 const recorded = new Set(rules.flatMap((rule) => (rule.record ? [rule.record] : [])));
 
@@ -69,8 +99,12 @@ afterAll(async () => {
 });
 
 test('the name extractor finds metrics and skips functions, labels, keywords and ranges', () => {
-  expect(metricNames('histogram_quantile(0.99, sum by (le, host) (rate(foo_seconds_bucket{host=~"a|b", le!="x"}[5m])))')).toEqual(['foo_seconds_bucket']);
-  expect(metricNames('a:b:rate5m > (14.4 * 0.01) and on (job) bar_total offset 1h unless baz / clamp_min(qux, 1e-9)').sort()).toEqual(['a:b:rate5m', 'bar_total', 'baz', 'qux']);
+  expect(
+    metricNames('histogram_quantile(0.99, sum by (le, host) (rate(foo_seconds_bucket{host=~"a|b", le!="x"}[5m])))'),
+  ).toEqual(['foo_seconds_bucket']);
+  expect(
+    metricNames('a:b:rate5m > (14.4 * 0.01) and on (job) bar_total offset 1h unless baz / clamp_min(qux, 1e-9)').sort(),
+  ).toEqual(['a:b:rate5m', 'bar_total', 'baz', 'qux']);
   expect(metricNames('increase(x_total[$__rate_interval])')).toEqual(['x_total']);
 });
 
@@ -94,14 +128,16 @@ test('the dashboard has the panels operators need, each with a query', () => {
     'sessionctl_container_restarts_total',
     'sessionctl_docker_host_up',
     'sessionctl_listener_reconnects_total',
-  ]) expect(queried).toContain(name);
+  ])
+    expect(queried).toContain(name);
 });
 
 test('every dashboard query names only metrics the controller exports or recording rules', () => {
   const unknown: string[] = [];
   for (const panel of panels) {
     for (const target of panel.targets ?? []) {
-      for (const name of metricNames(target.expr)) if (!exported.has(name) && !recorded.has(name)) unknown.push(`${panel.title}: ${name}`);
+      for (const name of metricNames(target.expr))
+        if (!exported.has(name) && !recorded.has(name)) unknown.push(`${panel.title}: ${name}`);
     }
   }
   expect(unknown).toEqual([]);
@@ -110,7 +146,8 @@ test('every dashboard query names only metrics the controller exports or recordi
 test('every Prometheus rule is built from exported metrics (or earlier recording rules)', () => {
   const unknown: string[] = [];
   for (const rule of rules) {
-    for (const name of metricNames(rule.expr)) if (!exported.has(name) && !recorded.has(name)) unknown.push(`${rule.record ?? rule.alert}: ${name}`);
+    for (const name of metricNames(rule.expr))
+      if (!exported.has(name) && !recorded.has(name)) unknown.push(`${rule.record ?? rule.alert}: ${name}`);
   }
   expect(unknown).toEqual([]);
 });

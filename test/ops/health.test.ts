@@ -28,7 +28,15 @@ interface Health {
   ready: boolean;
   version: string;
   database: { reachable: boolean; latencyMs: number; sessionsByPhase: Record<string, number> };
-  dockerHosts: Array<{ name: string; reachable: boolean; engineVersion?: string; latencyMs?: number; containersManaged: number; eventsConnected: boolean; error?: string }>;
+  dockerHosts: Array<{
+    name: string;
+    reachable: boolean;
+    engineVersion?: string;
+    latencyMs?: number;
+    containersManaged: number;
+    eventsConnected: boolean;
+    error?: string;
+  }>;
   listener: { connected: boolean; lastNotificationAt: string | null };
   queue: { depth: number; inFlight: number; oldestItemAgeSeconds: number | null };
 }
@@ -91,7 +99,11 @@ test('/readyz turns 200 only once the rows of the first resync are reconciled, a
 test('with its Docker host unreachable the controller stays unready and /health says which dependency failed', async () => {
   // A TLS port where nothing listens: the first container list never succeeds.
   const deadPort = await freePort();
-  const controller = await startController({ databaseUrl: db.url, waitReady: false, env: { DOCKER_HOST: `tcp://127.0.0.1:${deadPort}` } });
+  const controller = await startController({
+    databaseUrl: db.url,
+    waitReady: false,
+    env: { DOCKER_HOST: `tcp://127.0.0.1:${deadPort}` },
+  });
   controllers.push(controller);
   const health = await waitFor(
     async () => {
@@ -107,9 +119,14 @@ test('with its Docker host unreachable the controller stays unready and /health 
   expect(health.dockerHosts[0].error).toMatch(/ECONNREFUSED/);
   // Still unready after the controller has tried the list again and failed again: readiness waits
   // for a successful list, not for a timer.
-  const failedLists = async () => (await controller.metric('sessionctl_docker_requests_total', { operation: 'list' })) - (await controller.metric('sessionctl_docker_requests_total', { operation: 'list', code: 'ok' }));
+  const failedLists = async () =>
+    (await controller.metric('sessionctl_docker_requests_total', { operation: 'list' })) -
+    (await controller.metric('sessionctl_docker_requests_total', { operation: 'list', code: 'ok' }));
   const failedBefore = await failedLists();
-  await waitFor(async () => (await failedLists()) >= failedBefore + 2, { timeoutMs: 60_000, what: 'two more failed container lists' });
+  await waitFor(async () => (await failedLists()) >= failedBefore + 2, {
+    timeoutMs: 60_000,
+    what: 'two more failed container lists',
+  });
   const readyz = await fetch(`${controller.metricsUrl}/readyz`);
   expect(readyz.status).toBe(503);
   expect(await controller.metric('sessionctl_ready')).toBe(0);

@@ -26,7 +26,14 @@ afterAll(async () => {
   await db?.drop();
 });
 
-interface LogLine { level: number; time: string; msg: string; session?: string; reconcileId?: string; [field: string]: unknown }
+interface LogLine {
+  level: number;
+  time: string;
+  msg: string;
+  session?: string;
+  reconcileId?: string;
+  [field: string]: unknown;
+}
 
 function jsonLines(output: string): LogLine[] {
   return output
@@ -41,16 +48,22 @@ function jsonLines(output: string): LogLine[] {
     });
 }
 
-test('JSON by default; a session\'s lines carry its name and reconcileId; secrets are redacted', async () => {
+test("JSON by default; a session's lines carry its name and reconcileId; secrets are redacted", async () => {
   const secret = `sekret-${randomBytes(8).toString('hex')}`;
-  const controller = await startController({ databaseUrl: db.url, env: { LOG_LEVEL: 'debug' }, unsetEnv: ['SESSIONCTL_LOG_FORMAT'] });
+  const controller = await startController({
+    databaseUrl: db.url,
+    env: { LOG_LEVEL: 'debug' },
+    unsetEnv: ['SESSIONCTL_LOG_FORMAT'],
+  });
   controllers.push(controller);
   await upsert(db.pool, 'logs-a', httpSpec({ env: { API_KEY: secret } }));
   await waitConverged(db.pool, 'logs-a');
   // A crash the controller repairs, then a deletion: restart, removal and deletion lines.
   const [container] = await containersOf('logs-a');
   await testDocker().getContainer(container.Id).kill();
-  await waitFor(async () => (await row(db.pool, 'logs-a'))?.status.restartCount === 1, { what: 'the controller to restart the killed container' });
+  await waitFor(async () => (await row(db.pool, 'logs-a'))?.status.restartCount === 1, {
+    what: 'the controller to restart the killed container',
+  });
   await db.pool.query('DELETE FROM sessionctl.sessions WHERE name = $1', ['logs-a']);
   await waitFor(async () => (await row(db.pool, 'logs-a')) === undefined, { what: 'the session row to be gone' });
   await waitFor(() => controller.output().includes('"session deleted"'), { what: 'the deletion to be logged' });
@@ -64,10 +77,19 @@ test('JSON by default; a session\'s lines carry its name and reconcileId; secret
   }
   const about = lines.filter((line) => line.session === 'logs-a');
   const messages = about.map((line) => line.msg);
-  for (const expected of ['planned', 'container created', 'container started', 'container restarted', 'container removed', 'session deleted']) expect(messages).toContain(expected);
+  for (const expected of [
+    'planned',
+    'container created',
+    'container started',
+    'container restarted',
+    'container removed',
+    'session deleted',
+  ])
+    expect(messages).toContain(expected);
   for (const line of about) expect(line.reconcileId).toMatch(/^[0-9a-f]{12}$/);
   // Lines about a container of the session name it too: none lacks the session.
-  for (const line of lines.filter((entry) => /^container |^session /.test(entry.msg))) expect(line.session).toBe('logs-a');
+  for (const line of lines.filter((entry) => /^container |^session /.test(entry.msg)))
+    expect(line.session).toBe('logs-a');
   // Debug lines show the spec, with its environment redacted; the value appears nowhere.
   const planned = about.find((line) => line.msg === 'planned' && line.spec) as { spec: { env: unknown } } | undefined;
   expect(planned?.spec.env).toBe('[redacted]');
@@ -93,7 +115,13 @@ test('LOG_LEVEL=warn leaves out info and debug lines', async () => {
   const verbose = await startController({ databaseUrl: db.url, env: { LOG_LEVEL: 'info' } });
   controllers.push(verbose);
   await verbose.stop();
-  expect(jsonLines(verbose.output()).map((line) => line.msg)).toEqual(expect.arrayContaining(['starting controller', 'controller started', 'controller stopped; containers keep running']));
+  expect(jsonLines(verbose.output()).map((line) => line.msg)).toEqual(
+    expect.arrayContaining([
+      'starting controller',
+      'controller started',
+      'controller stopped; containers keep running',
+    ]),
+  );
 });
 
 test('SESSIONCTL_LOG_FORMAT=pretty gives human-readable lines', async () => {
@@ -109,15 +137,23 @@ test('SESSIONCTL_LOG_FORMAT=pretty gives human-readable lines', async () => {
   expect(text).toMatch(/\n\s+workers: 16\n/);
 });
 
-const probe = () => `console.log(require(${JSON.stringify(require.resolve('../../dist/src/config'))}).loadConfig({}).logFormat)`;
+const probe = () =>
+  `console.log(require(${JSON.stringify(require.resolve('../../dist/src/config'))}).loadConfig({}).logFormat)`;
 const runFile = (file: string, args: string[]) =>
-  new Promise<string>((resolve, reject) => execFile(file, args, (error, stdout) => (error ? reject(error) : resolve(stdout.trim()))));
+  new Promise<string>((resolve, reject) =>
+    execFile(file, args, (error, stdout) => (error ? reject(error) : resolve(stdout.trim()))),
+  );
 
 test('when stdout is not a terminal the default is JSON', async () => {
   expect(await runFile(process.execPath, ['-e', probe()])).toBe('json');
 });
 
 // util-linux `script` gives the child a pseudo-terminal, as an operator's shell would.
-testWithCommand('script', 'util-linux, gives the child a pseudo-terminal', 'on a terminal the default is pretty', async () => {
-  expect(await runFile('script', ['-qec', `${process.execPath} -e '${probe()}'`, '/dev/null'])).toBe('pretty');
-});
+testWithCommand(
+  'script',
+  'util-linux, gives the child a pseudo-terminal',
+  'on a terminal the default is pretty',
+  async () => {
+    expect(await runFile('script', ['-qec', `${process.execPath} -e '${probe()}'`, '/dev/null'])).toBe('pretty');
+  },
+);

@@ -49,10 +49,17 @@ async function promtool(args: string[], input?: string): Promise<{ code: number;
   });
 }
 
-interface AlertRule { alert?: string; record?: string; expr: string; annotations?: Record<string, string> }
+interface AlertRule {
+  alert?: string;
+  record?: string;
+  expr: string;
+  annotations?: Record<string, string>;
+}
 
 function rules(): AlertRule[] {
-  const document = parse(readFileSync(path.join(PROMETHEUS_DIR, 'rules.yml'), 'utf8')) as { groups: Array<{ rules: AlertRule[] }> };
+  const document = parse(readFileSync(path.join(PROMETHEUS_DIR, 'rules.yml'), 'utf8')) as {
+    groups: Array<{ rules: AlertRule[] }>;
+  };
   return document.groups.flatMap((group) => group.rules);
 }
 
@@ -71,18 +78,32 @@ test('promtool accepts the scrape config, the rules, and the rules pass their un
 test('every alert has a summary, a description and a runbook section in docs/operations.md', () => {
   const readme = readFileSync(path.join(DEPLOY, '..', 'docs', 'operations.md'), 'utf8');
   // GitHub's anchor for "## Runbook: SessionctlControllerDown" is "#runbook-sessionctlcontrollerdown".
-  const anchors = new Set([...readme.matchAll(/^## Runbook: (\S+)\s*$/gm)].map((match) => `runbook-${match[1].toLowerCase()}`));
+  const anchors = new Set(
+    [...readme.matchAll(/^## Runbook: (\S+)\s*$/gm)].map((match) => `runbook-${match[1].toLowerCase()}`),
+  );
   const alerts = rules().filter((rule) => rule.alert);
   expect(alerts.length).toBeGreaterThanOrEqual(10);
   for (const alert of alerts) {
     expect(alert.annotations?.summary).toBeTruthy();
     expect(alert.annotations?.description).toBeTruthy();
     const anchor = /#(.+)$/.exec(alert.annotations?.runbook_url ?? '')?.[1];
-    expect({ alert: alert.alert, anchorFound: anchor !== undefined && anchors.has(anchor) }).toEqual({ alert: alert.alert, anchorFound: true });
+    expect({ alert: alert.alert, anchorFound: anchor !== undefined && anchors.has(anchor) }).toEqual({
+      alert: alert.alert,
+      anchorFound: true,
+    });
   }
   // The alerts the issue asks for, by what they watch.
   const watched = alerts.map((alert) => alert.expr).join('\n');
-  for (const metric of ['up{job="sessionctl"}', 'reconcile_errors', 'workqueue_depth', 'workqueue_queue_duration_seconds', 'sessionctl_container_restarts_total', 'sessionctl_docker_host_up', 'sessionctl_session_ready_slo_errors', 'sessionctl_listener_up']) {
+  for (const metric of [
+    'up{job="sessionctl"}',
+    'reconcile_errors',
+    'workqueue_depth',
+    'workqueue_queue_duration_seconds',
+    'sessionctl_container_restarts_total',
+    'sessionctl_docker_host_up',
+    'sessionctl_session_ready_slo_errors',
+    'sessionctl_listener_up',
+  ]) {
     expect(watched).toContain(metric);
   }
 });
@@ -113,17 +134,24 @@ test('a running controller passes promtool check metrics, and a real Prometheus 
     ].join('\n'),
   );
   let log = '';
-  prometheus = spawn('prometheus', [
-    `--config.file=${path.join(tmp, 'prometheus.yml')}`,
-    `--storage.tsdb.path=${path.join(tmp, 'data')}`,
-    `--web.listen-address=127.0.0.1:${port}`,
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  prometheus = spawn(
+    'prometheus',
+    [
+      `--config.file=${path.join(tmp, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${path.join(tmp, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   prometheus.stdout!.on('data', (chunk: Buffer) => (log += chunk.toString()));
   prometheus.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
   const api = `http://127.0.0.1:${port}/api/v1`;
   const query = async (expr: string) => {
     const response = await fetch(`${api}/query?query=${encodeURIComponent(expr)}`);
-    const body = (await response.json()) as { status: string; data: { result: Array<{ metric: Record<string, string>; value: [number, string] }> } };
+    const body = (await response.json()) as {
+      status: string;
+      data: { result: Array<{ metric: Record<string, string>; value: [number, string] }> };
+    };
     expect(body.status).toBe('success');
     return body.data.result;
   };
@@ -142,7 +170,9 @@ test('a running controller passes promtool check metrics, and a real Prometheus 
   const up = await query('up{job="sessionctl"}');
   expect(up.map((entry) => entry.value[1])).toEqual(['1']);
   // The controller is up, so the controller-down alert is not firing; the rules load without errors.
-  const rulesResponse = (await (await fetch(`${api}/rules`)).json()) as { data: { groups: Array<{ rules: Array<{ name: string; health: string; lastError?: string }> }> } };
+  const rulesResponse = (await (await fetch(`${api}/rules`)).json()) as {
+    data: { groups: Array<{ rules: Array<{ name: string; health: string; lastError?: string }> }> };
+  };
   const loaded = rulesResponse.data.groups.flatMap((group) => group.rules);
   expect(loaded.length).toBe(rules().length);
   await waitFor(
@@ -157,7 +187,9 @@ test('a running controller passes promtool check metrics, and a real Prometheus 
   // controller is scraped it must leave the active alerts.
   await waitFor(
     async () => {
-      const alerts = (await (await fetch(`${api}/alerts`)).json()) as { data: { alerts: Array<{ labels: { alertname: string } }> } };
+      const alerts = (await (await fetch(`${api}/alerts`)).json()) as {
+        data: { alerts: Array<{ labels: { alertname: string } }> };
+      };
       return !alerts.data.alerts.some((alert) => alert.labels.alertname === 'SessionctlControllerDown');
     },
     { timeoutMs: 15_000, intervalMs: 250, what: 'SessionctlControllerDown to be inactive while the controller is up' },

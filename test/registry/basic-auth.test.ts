@@ -29,7 +29,12 @@ let dockerConfig: string;
 let appDigest: string;
 const pushed: string[] = [];
 
-const spec = (image: string, extra: Record<string, unknown> = {}) => ({ image, command: ['sleep', '3600'], resources: { memory: '16Mi', cpus: '0.1' }, ...extra });
+const spec = (image: string, extra: Record<string, unknown> = {}) => ({
+  image,
+  command: ['sleep', '3600'],
+  resources: { memory: '16Mi', cpus: '0.1' },
+  ...extra,
+});
 
 beforeAll(async () => {
   await removeManagedContainers();
@@ -44,9 +49,16 @@ beforeAll(async () => {
     pushed.push(reference);
   }
   dockerConfig = mkdtempSync(path.join(os.tmpdir(), 'sctl-dockercfg-'));
-  writeFileSync(path.join(dockerConfig, 'config.json'), JSON.stringify({ auths: { [registry.host]: { auth: Buffer.from(`${username}:${password}`).toString('base64') } } }), { mode: 0o600 });
+  writeFileSync(
+    path.join(dockerConfig, 'config.json'),
+    JSON.stringify({ auths: { [registry.host]: { auth: Buffer.from(`${username}:${password}`).toString('base64') } } }),
+    { mode: 0o600 },
+  );
   db = await createTestDatabase('registry_basic');
-  controller = await startController({ databaseUrl: db.url, env: { DOCKER_CONFIG: dockerConfig, SESSIONCTL_PULL_CONCURRENCY: '2' } });
+  controller = await startController({
+    databaseUrl: db.url,
+    env: { DOCKER_CONFIG: dockerConfig, SESSIONCTL_PULL_CONCURRENCY: '2' },
+  });
 });
 
 afterAll(async () => {
@@ -58,12 +70,16 @@ afterAll(async () => {
   rmSync(dockerConfig, { recursive: true, force: true });
 });
 
-const manifestGets = (repo: string) => registry.requests({ method: 'GET', path: new RegExp(`^/v2/${repo}/manifests/`) });
+const manifestGets = (repo: string) =>
+  registry.requests({ method: 'GET', path: new RegExp(`^/v2/${repo}/manifests/`) });
 
 test('20 sessions on one new image make exactly one pull, and show it while they wait', async () => {
   const names = Array.from({ length: 20 }, (_, index) => `pull-${String(index).padStart(2, '0')}`);
   const image = `${registry.host}/team/app:v1`;
-  await db.pool.query(`INSERT INTO sessionctl.sessions (name, spec) SELECT name, $2::jsonb FROM unnest($1::text[]) AS name`, [names, JSON.stringify(spec(image))]);
+  await db.pool.query(
+    `INSERT INTO sessionctl.sessions (name, spec) SELECT name, $2::jsonb FROM unnest($1::text[]) AS name`,
+    [names, JSON.stringify(spec(image))],
+  );
   // Pull progress reaches status while the sessions wait.
   const pulling = await waitFor(
     async () => {
@@ -73,7 +89,8 @@ test('20 sessions on one new image make exactly one pull, and show it while they
     },
     { timeoutMs: 30_000, what: 'pull-07 to report its image' },
   );
-  if (pulling.reason === 'ImagePulling') expect(pulling.message).toMatch(new RegExp(`pulling image ${image.replace(/[.]/g, '\\.')} on host default`));
+  if (pulling.reason === 'ImagePulling')
+    expect(pulling.message).toMatch(new RegExp(`pulling image ${image.replace(/[.]/g, '\\.')} on host default`));
   await waitAllReady(db.pool, names);
 
   expect(manifestGets('team/app')).toHaveLength(1);
@@ -81,8 +98,15 @@ test('20 sessions on one new image make exactly one pull, and show it while they
   // Every container carries the digest the registry gave the pushed manifest.
   const [container] = await containersOf('pull-13');
   expect(container.Labels['dev.sessionctl.image-digest']).toBe(appDigest);
-  await waitForEventReasons(db.pool, 'pull-07', pulling.reason === 'ImagePulling' ? ['Pulling', 'Pulled', 'Created'] : ['Created']);
-  expect(condition(await row(db.pool, 'pull-07'), 'ImageReady')).toMatchObject({ status: 'True', reason: 'ImagePresent' });
+  await waitForEventReasons(
+    db.pool,
+    'pull-07',
+    pulling.reason === 'ImagePulling' ? ['Pulling', 'Pulled', 'Created'] : ['Created'],
+  );
+  expect(condition(await row(db.pool, 'pull-07'), 'ImageReady')).toMatchObject({
+    status: 'True',
+    reason: 'ImagePresent',
+  });
 });
 
 test('a steady state with IfNotPresent makes zero registry requests, even across recreates', async () => {
@@ -104,7 +128,9 @@ test('imagePullPolicy: Always checks the digest with a HEAD (basic auth) and pul
   await upsert(db.pool, 'always', spec(`${registry.host}/team/app:v1`, { imagePullPolicy: 'Always' }));
   await waitConverged(db.pool, 'always');
   const asked = registry.accessLog().slice(before);
-  expect(asked.filter((line) => line.method === 'HEAD' && line.path === '/v2/team/app/manifests/v1' && line.status === 200)).toHaveLength(1);
+  expect(
+    asked.filter((line) => line.method === 'HEAD' && line.path === '/v2/team/app/manifests/v1' && line.status === 200),
+  ).toHaveLength(1);
   expect(asked.filter((line) => line.method === 'GET' && /manifests|blobs/.test(line.path))).toEqual([]);
   expect(await controller.metric('sessionctl_image_pulls_total', { result: 'success' })).toBe(1);
 });
@@ -120,7 +146,11 @@ test('imagePullPolicy: Never with a missing image reports ImageNotPresent', asyn
 
 test('wrong credentials: a clear ImagePullFailed, then attempts spaced by the pull back-off', async () => {
   // The table wins over config.json: a wrong password there breaks pulls from this registry.
-  const login = await sessionctl(['registry', 'login', registry.host, '-u', username, '--password-stdin'], { DATABASE_URL: db.url }, 'wrong-password-123\n');
+  const login = await sessionctl(
+    ['registry', 'login', registry.host, '-u', username, '--password-stdin'],
+    { DATABASE_URL: db.url },
+    'wrong-password-123\n',
+  );
   expect(login).toMatchObject({ code: 0, stdout: `registry/${registry.host} created (user ${username})\n` });
   const names = ['wrong-a', 'wrong-b', 'wrong-c'];
   const started = Date.now();
@@ -132,29 +162,45 @@ test('wrong credentials: a clear ImagePullFailed, then attempts spaced by the pu
     },
     { timeoutMs: 30_000, what: 'ImagePullFailed' },
   );
-  expect(failed.message).toMatch(new RegExp(`pull image ${registry.host.replace(/[.]/g, '\\.')}/team/other:v1 failed \\(attempt 1\\): .*(unauthorized|authentication required|no basic auth credentials)`));
+  expect(failed.message).toMatch(
+    new RegExp(
+      `pull image ${registry.host.replace(/[.]/g, '\\.')}/team/other:v1 failed \\(attempt 1\\): .*(unauthorized|authentication required|no basic auth credentials)`,
+    ),
+  );
   const view = await row(db.pool, 'wrong-a');
   expect(condition(view, 'Ready')).toMatchObject({ status: 'False', reason: 'ImagePullFailed' });
 
   // The pull back-off is 5 s doubling (PULL_BACKOFF), shared by the three sessions: wait for the
   // third failed attempt, then check in the registry's log that each came at least its back-off
   // after the one before (a hot loop would not), with a few refused requests per attempt at most.
-  await waitFor(async () => (await controller.metric('sessionctl_image_pulls_total', { result: 'failure' })) >= 3, { timeoutMs: 90_000, what: 'three failed pull attempts' });
+  await waitFor(async () => (await controller.metric('sessionctl_image_pulls_total', { result: 'failure' })) >= 3, {
+    timeoutMs: 90_000,
+    what: 'three failed pull attempts',
+  });
   const refused = registry.accessLog().filter((line) => line.at >= started && line.status === 401);
   // The requests of one attempt come within a second of each other; attempts come seconds apart.
-  const attemptStarts = refused.map((line) => line.at).filter((at, index, all) => index === 0 || at - all[index - 1] > 2_000);
+  const attemptStarts = refused
+    .map((line) => line.at)
+    .filter((at, index, all) => index === 0 || at - all[index - 1] > 2_000);
   expect(attemptStarts.length).toBeGreaterThanOrEqual(3);
   const gaps = attemptStarts.slice(1).map((at, index) => at - attemptStarts[index]);
   // 1 s of slack: `at` is when the registry's log line reached the test, not when the request came.
   const early = gaps.filter((gap, index) => gap < PULL_BACKOFF.baseMs * 2 ** index - 1_000);
   expect({ gaps, early }).toEqual({ gaps, early: [] });
   expect(refused.length).toBeLessThanOrEqual(attemptStarts.length * 4);
-  expect(condition(await row(db.pool, 'wrong-b'), 'ImageReady')).toMatchObject({ status: 'False', reason: 'ImagePullBackOff' });
+  expect(condition(await row(db.pool, 'wrong-b'), 'ImageReady')).toMatchObject({
+    status: 'False',
+    reason: 'ImagePullBackOff',
+  });
   expect(controller.child.exitCode).toBeNull();
 });
 
 test('fixing the credentials with `sessionctl registry login` lets the next attempt pull', async () => {
-  const login = await sessionctl(['registry', 'login', registry.host, '-u', username, '--password-stdin'], { DATABASE_URL: db.url }, `${password}\n`);
+  const login = await sessionctl(
+    ['registry', 'login', registry.host, '-u', username, '--password-stdin'],
+    { DATABASE_URL: db.url },
+    `${password}\n`,
+  );
   expect(login).toMatchObject({ code: 0, stdout: `registry/${registry.host} updated (user ${username})\n` });
   const list = await sessionctl(['registry', 'list'], { DATABASE_URL: db.url });
   expect(list.stdout).toContain(registry.host);
@@ -178,11 +224,23 @@ test('`sessionctl registry`: the password only from stdin, hosts checked, list w
   const env = { DATABASE_URL: db.url };
   const onCommandLine = await sessionctl(['registry', 'login', registry.host, '-u', username], env);
   expect(onCommandLine).toMatchObject({ code: 2, stderr: expect.stringContaining('--password-stdin') });
-  const notAHost = await sessionctl(['registry', 'login', 'https://not a host/', '-u', username, '--password-stdin'], env, 'x');
+  const notAHost = await sessionctl(
+    ['registry', 'login', 'https://not a host/', '-u', username, '--password-stdin'],
+    env,
+    'x',
+  );
   expect(notAHost).toMatchObject({ code: 2, stderr: expect.stringContaining('is not a registry host') });
   const list = await sessionctl(['registry', 'list'], env);
-  expect(list.stdout).toMatch(new RegExp(`^REGISTRY +USERNAME +UPDATED\\n${registry.host.replace(/[.]/g, '\\.')} +${username} +\\d{4}-`));
+  expect(list.stdout).toMatch(
+    new RegExp(`^REGISTRY +USERNAME +UPDATED\\n${registry.host.replace(/[.]/g, '\\.')} +${username} +\\d{4}-`),
+  );
   expect(list.stdout).not.toContain(password);
-  expect(await sessionctl(['registry', 'logout', `http://${registry.host}/`], env)).toMatchObject({ code: 0, stdout: `registry/${registry.host} removed\n` });
-  expect(await sessionctl(['registry', 'logout', registry.host], env)).toMatchObject({ code: 1, stderr: expect.stringContaining(`no credentials stored for registry ${registry.host}`) });
+  expect(await sessionctl(['registry', 'logout', `http://${registry.host}/`], env)).toMatchObject({
+    code: 0,
+    stdout: `registry/${registry.host} removed\n`,
+  });
+  expect(await sessionctl(['registry', 'logout', registry.host], env)).toMatchObject({
+    code: 1,
+    stderr: expect.stringContaining(`no credentials stored for registry ${registry.host}`),
+  });
 });

@@ -28,8 +28,13 @@ const EXAMPLES = path.join(ROOT, 'crds', 'examples');
 
 // Checked as generated (as text, so that rendering is covered too); the first test holds the files on disk to it.
 const generated = generatedFiles();
-const jsonSchemaValidator = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true }).compile(JSON.parse(generated[JSON_SCHEMA_FILE]));
-const errorsOf = (document: unknown) => (jsonSchemaValidator(document) ? [] : (jsonSchemaValidator.errors ?? []).map((error) => `${error.instancePath || '/'} ${error.message}`));
+const jsonSchemaValidator = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true }).compile(
+  JSON.parse(generated[JSON_SCHEMA_FILE]),
+);
+const errorsOf = (document: unknown) =>
+  jsonSchemaValidator(document)
+    ? []
+    : (jsonSchemaValidator.errors ?? []).map((error) => `${error.instancePath || '/'} ${error.message}`);
 
 const crd = parse(generated[CRD_FILE]) as Schema;
 const crdVersion = (crd.spec as { versions: Schema[] }).versions[0];
@@ -48,7 +53,8 @@ const examples: Example[] = readdirSync(EXAMPLES)
   .flatMap((file) =>
     parseAllDocuments(readFileSync(path.join(EXAMPLES, file), 'utf8'))
       .map((document) => {
-        if (document.errors.length > 0) throw new Error(`${file}: ${document.errors.map((error) => error.message).join('; ')}`);
+        if (document.errors.length > 0)
+          throw new Error(`${file}: ${document.errors.map((error) => error.message).join('; ')}`);
         return document.toJS() as Record<string, any> | null;
       })
       .filter((document): document is Record<string, any> => document !== null)
@@ -85,10 +91,14 @@ describe('generated files', () => {
       const want = content.split('\n');
       const have = onDisk.split('\n');
       const line = want.findIndex((text, index) => text !== have[index]);
-      stale.push(`${file} differs from line ${line + 1}: expected ${JSON.stringify(want[line])}, found ${JSON.stringify(have[line])}`);
+      stale.push(
+        `${file} differs from line ${line + 1}: expected ${JSON.stringify(want[line])}, found ${JSON.stringify(have[line])}`,
+      );
     }
     if (stale.length > 0) {
-      throw new Error(`The generated schemas are stale: run \`${REGENERATE_COMMAND}\` and commit the result.\n${stale.join('\n')}`);
+      throw new Error(
+        `The generated schemas are stale: run \`${REGENERATE_COMMAND}\` and commit the result.\n${stale.join('\n')}`,
+      );
     }
   });
 
@@ -106,11 +116,17 @@ describe('JSON Schema', () => {
   const schema = sessionJsonSchema();
 
   it('is draft 2020-12 with an id, a title and a description on every property', () => {
-    expect(schema).toMatchObject({ $schema: 'https://json-schema.org/draft/2020-12/schema', $id: expect.stringMatching(/^https:\/\//), title: expect.any(String), description: expect.any(String) });
+    expect(schema).toMatchObject({
+      $schema: 'https://json-schema.org/draft/2020-12/schema',
+      $id: expect.stringMatching(/^https:\/\//),
+      title: expect.any(String),
+      description: expect.any(String),
+    });
     const undocumented: string[] = [];
     const visit = (node: Schema, where: string) => {
       for (const [name, child] of Object.entries((node.properties ?? {}) as Record<string, Schema>)) {
-        if (typeof child.description !== 'string' || child.description.length === 0) undocumented.push(`${where}.${name}`);
+        if (typeof child.description !== 'string' || child.description.length === 0)
+          undocumented.push(`${where}.${name}`);
         visit(child, `${where}.${name}`);
       }
       if (node.items) visit(node.items as Schema, `${where}[]`);
@@ -125,13 +141,19 @@ describe('JSON Schema', () => {
     expect((spec.properties as Record<string, Schema>).state).toMatchObject({ default: 'Running' });
   });
 
-  it.each(examples.map((example) => [`${example.file}: ${example.document.metadata?.name}`, example] as const))('accepts the example %s, as zod does', (_, example) => {
-    expect(validateDocument(example.document)).toMatchObject({ ok: true });
-    expect(errorsOf(example.document)).toEqual([]);
-  });
+  it.each(examples.map((example) => [`${example.file}: ${example.document.metadata?.name}`, example] as const))(
+    'accepts the example %s, as zod does',
+    (_, example) => {
+      expect(validateDocument(example.document)).toMatchObject({ ok: true });
+      expect(errorsOf(example.document)).toEqual([]);
+    },
+  );
 
   const invalid: Array<[string, (document: ReturnType<typeof valid>) => void]> = [
-    ['a port number of the wrong type', (document) => Object.assign(document.spec.ports[0], { containerPort: 'eighty' })],
+    [
+      'a port number of the wrong type',
+      (document) => Object.assign(document.spec.ports[0], { containerPort: 'eighty' }),
+    ],
     ['an unknown spec field', (document) => Object.assign(document.spec, { enviroment: {} })],
     ['an unknown top-level field', (document) => Object.assign(document, { status: {} })],
     ['a name that is not a DNS-1123 label', (document) => Object.assign(document.metadata, { name: 'Not_A_Label' })],
@@ -142,7 +164,10 @@ describe('JSON Schema', () => {
     ['cpus that are not a number', (document) => Object.assign(document.spec.resources, { cpus: 'two' })],
     ['negative cpus', (document) => Object.assign(document.spec.resources, { cpus: -1 })],
     ['too few pids', (document) => Object.assign(document.spec.resources, { pids: 8 })],
-    ['an environment variable name starting with a digit', (document) => Object.assign(document.spec, { env: { '1A': 'x' } })],
+    [
+      'an environment variable name starting with a digit',
+      (document) => Object.assign(document.spec, { env: { '1A': 'x' } }),
+    ],
     ['a label key with two slashes', (document) => Object.assign(document.metadata, { labels: { 'a/b/c': 'x' } })],
     ['a relative working directory', (document) => Object.assign(document.spec, { workingDir: 'tmp' })],
   ];
@@ -161,9 +186,15 @@ describe('JSON Schema', () => {
 
   // What JSON Schema cannot say: zod's refinements beyond syntax. Documented in the schema's $comments.
   it.each([
-    ['memory under 6Mi', (document: ReturnType<typeof valid>) => Object.assign(document.spec.resources, { memory: '1k' })],
+    [
+      'memory under 6Mi',
+      (document: ReturnType<typeof valid>) => Object.assign(document.spec.resources, { memory: '1k' }),
+    ],
     ['zero cpus', (document: ReturnType<typeof valid>) => Object.assign(document.spec.resources, { cpus: '0' })],
-    ['duplicate port names', (document: ReturnType<typeof valid>) => document.spec.ports.push({ name: 'http', containerPort: 9090 })],
+    [
+      'duplicate port names',
+      (document: ReturnType<typeof valid>) => document.spec.ports.push({ name: 'http', containerPort: 9090 }),
+    ],
   ])('leaves %s to zod', (_, change) => {
     const document = valid();
     change(document);
@@ -176,14 +207,51 @@ describe('quantity patterns', () => {
   const memory = new RegExp(MEMORY_QUANTITY_PATTERN, 'u');
   const cpus = new RegExp(CPU_QUANTITY_PATTERN, 'u');
 
-  it.each(['256Mi', '1g', '1Gi', '1GB', '512m', '1073741824', '1.5g', ' 64 Mi ', '10k', '7b', '1tb', 'lots', '', '1x', '-1g', 'Mi', '1bi', '1e3', '1.g', '.5g', '1 G i', '1\tm'])(
-    'memory %p matches exactly when crds/quantity.ts reads it',
-    (text) => expect(memory.test(text)).toBe(parseMemoryBytes(text) !== undefined),
+  it.each([
+    '256Mi',
+    '1g',
+    '1Gi',
+    '1GB',
+    '512m',
+    '1073741824',
+    '1.5g',
+    ' 64 Mi ',
+    '10k',
+    '7b',
+    '1tb',
+    'lots',
+    '',
+    '1x',
+    '-1g',
+    'Mi',
+    '1bi',
+    '1e3',
+    '1.g',
+    '.5g',
+    '1 G i',
+    '1\tm',
+  ])('memory %p matches exactly when crds/quantity.ts reads it', (text) =>
+    expect(memory.test(text)).toBe(parseMemoryBytes(text) !== undefined),
   );
 
-  it.each(['0.5', '2', '500m', '.25', ' 1 ', '1.123456789', '1.1234567891', '-1', 'abc', '1e3', '1.', '0.5m', 'm', '', '1 m'])(
-    'cpus %p match exactly when crds/quantity.ts reads them',
-    (text) => expect(cpus.test(text)).toBe(parseNanoCpus(text) !== undefined),
+  it.each([
+    '0.5',
+    '2',
+    '500m',
+    '.25',
+    ' 1 ',
+    '1.123456789',
+    '1.1234567891',
+    '-1',
+    'abc',
+    '1e3',
+    '1.',
+    '0.5m',
+    'm',
+    '',
+    '1 m',
+  ])('cpus %p match exactly when crds/quantity.ts reads them', (text) =>
+    expect(cpus.test(text)).toBe(parseNanoCpus(text) !== undefined),
   );
 });
 
@@ -201,19 +269,20 @@ describe('CustomResourceDefinition', () => {
       apiVersion: 'apiextensions.k8s.io/v1',
       kind: 'CustomResourceDefinition',
       metadata: { name: 'sessions.sessionctl.dev' },
-      spec: { group: 'sessionctl.dev', scope: 'Namespaced', names: { kind: 'Session', plural: 'sessions', singular: 'session', shortNames: ['sess'] } },
+      spec: {
+        group: 'sessionctl.dev',
+        scope: 'Namespaced',
+        names: { kind: 'Session', plural: 'sessions', singular: 'session', shortNames: ['sess'] },
+      },
     });
     expect((crd.spec as { versions: Schema[] }).versions).toHaveLength(1);
     expect(crdVersion).toMatchObject({ name: 'v1alpha1', served: true, storage: true, subresources: { status: {} } });
   });
 
   it('prints the columns of `sessionctl get sessions`', () => {
-    const columns = (crdVersion.additionalPrinterColumns as Array<{ name: string; type: string; jsonPath: string; priority?: number }>).map((column) => [
-      column.name.toUpperCase(),
-      column.jsonPath,
-      column.type,
-      column.priority ?? 0,
-    ]);
+    const columns = (
+      crdVersion.additionalPrinterColumns as Array<{ name: string; type: string; jsonPath: string; priority?: number }>
+    ).map((column) => [column.name.toUpperCase(), column.jsonPath, column.type, column.priority ?? 0]);
     expect(columns).toEqual([
       ['STATE', '.spec.state', 'string', 0],
       ['PHASE', '.status.phase', 'string', 0],
@@ -228,19 +297,40 @@ describe('CustomResourceDefinition', () => {
 
   // The fields of apiextensions.k8s.io/v1 JSONSchemaProps that this generator may use.
   const ALLOWED = new Set([
-    'description', 'type', 'format', 'enum', 'default', 'pattern', 'minLength', 'maxLength', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum',
-    'minItems', 'maxItems', 'items', 'properties', 'required', 'additionalProperties', 'anyOf',
-    'x-kubernetes-int-or-string', 'x-kubernetes-list-type', 'x-kubernetes-list-map-keys',
+    'description',
+    'type',
+    'format',
+    'enum',
+    'default',
+    'pattern',
+    'minLength',
+    'maxLength',
+    'minimum',
+    'maximum',
+    'exclusiveMinimum',
+    'exclusiveMaximum',
+    'minItems',
+    'maxItems',
+    'items',
+    'properties',
+    'required',
+    'additionalProperties',
+    'anyOf',
+    'x-kubernetes-int-or-string',
+    'x-kubernetes-list-type',
+    'x-kubernetes-list-map-keys',
   ]);
 
   it('has a structural openAPIV3Schema', () => {
     const problems: string[] = [];
     const visit = (node: Schema, where: string, level: 'root' | 'field' | 'item') => {
-      for (const key of Object.keys(node)) if (!ALLOWED.has(key)) problems.push(`${where}: ${key} is not used in a CRD schema`);
+      for (const key of Object.keys(node))
+        if (!ALLOWED.has(key)) problems.push(`${where}: ${key} is not used in a CRD schema`);
       const intOrString = node['x-kubernetes-int-or-string'] === true;
       if (intOrString) {
         if (node.type !== undefined) problems.push(`${where}: int-or-string has no type`);
-        if (JSON.stringify(node.anyOf) !== JSON.stringify([{ type: 'integer' }, { type: 'string' }])) problems.push(`${where}: int-or-string anyOf must be [integer, string]`);
+        if (JSON.stringify(node.anyOf) !== JSON.stringify([{ type: 'integer' }, { type: 'string' }]))
+          problems.push(`${where}: int-or-string anyOf must be [integer, string]`);
       } else {
         if (typeof node.type !== 'string' || node.type === '') problems.push(`${where}: no type`);
         if (node.anyOf !== undefined) problems.push(`${where}: anyOf outside of int-or-string`);
@@ -248,11 +338,13 @@ describe('CustomResourceDefinition', () => {
       if (level === 'root' && node.type !== 'object') problems.push(`${where}: root is not an object`);
       if (node.type === 'array' && node.items === undefined) problems.push(`${where}: array without items`);
       if (node.additionalProperties !== undefined) {
-        if (typeof node.additionalProperties !== 'object') problems.push(`${where}: additionalProperties must be a schema`);
+        if (typeof node.additionalProperties !== 'object')
+          problems.push(`${where}: additionalProperties must be a schema`);
         if (node.properties !== undefined) problems.push(`${where}: properties and additionalProperties together`);
         if (level === 'root') problems.push(`${where}: additionalProperties at the root`);
       }
-      if (typeof node.pattern === 'string' && /\(\?[=!<]|\\[1-9]/.test(node.pattern)) problems.push(`${where}: pattern is not RE2 (lookaround or backreference)`);
+      if (typeof node.pattern === 'string' && /\(\?[=!<]|\\[1-9]/.test(node.pattern))
+        problems.push(`${where}: pattern is not RE2 (lookaround or backreference)`);
       if (typeof node.pattern === 'string') {
         try {
           new RegExp(node.pattern, 'u');
@@ -266,12 +358,15 @@ describe('CustomResourceDefinition', () => {
         const required = (item.required ?? []) as string[];
         for (const key of listKeys) {
           const field = (item.properties as Record<string, Schema>)[key];
-          if (!field || (!required.includes(key) && field.default === undefined)) problems.push(`${where}: list-map key ${key} is neither required nor defaulted`);
+          if (!field || (!required.includes(key) && field.default === undefined))
+            problems.push(`${where}: list-map key ${key} is neither required nor defaulted`);
         }
       }
-      for (const [name, child] of Object.entries((node.properties ?? {}) as Record<string, Schema>)) visit(child, `${where}.${name}`, 'field');
+      for (const [name, child] of Object.entries((node.properties ?? {}) as Record<string, Schema>))
+        visit(child, `${where}.${name}`, 'field');
       if (typeof node.items === 'object') visit(node.items as Schema, `${where}[]`, 'item');
-      if (typeof node.additionalProperties === 'object') visit(node.additionalProperties as Schema, `${where}{}`, 'field');
+      if (typeof node.additionalProperties === 'object')
+        visit(node.additionalProperties as Schema, `${where}{}`, 'field');
     };
     visit(openAPIV3Schema, 'openAPIV3Schema', 'root');
     expect(problems).toEqual([]);
@@ -280,22 +375,37 @@ describe('CustomResourceDefinition', () => {
 
   it('restricts metadata to its name only, as Kubernetes requires', () => {
     const properties = openAPIV3Schema.properties as Record<string, Schema>;
-    expect(properties.metadata).toEqual({ type: 'object', properties: { name: { type: 'string', pattern: SESSION_NAME_PATTERN.source } } });
+    expect(properties.metadata).toEqual({
+      type: 'object',
+      properties: { name: { type: 'string', pattern: SESSION_NAME_PATTERN.source } },
+    });
     expect(properties.apiVersion.type).toBe('string');
     expect(properties.kind.type).toBe('string');
     expect(Object.keys(properties)).toEqual(['apiVersion', 'kind', 'metadata', 'spec', 'status']);
   });
 
-  it.each(examples.map((example) => [`${example.file}: ${example.document.metadata?.name}`, example] as const))('accepts the example %s', (_, example) => {
-    expect(crdValidator(example.document)).toBe(true);
-  });
+  it.each(examples.map((example) => [`${example.file}: ${example.document.metadata?.name}`, example] as const))(
+    'accepts the example %s',
+    (_, example) => {
+      expect(crdValidator(example.document)).toBe(true);
+    },
+  );
 
   it('accepts a status the controller writes, and the status schema agrees', () => {
     const now = new Date(0).toISOString();
     const status = {
       observedGeneration: 2,
       phase: 'Running',
-      conditions: [{ type: 'Ready', status: 'True', reason: 'SessionReady', message: 'the container is running and healthy', lastTransitionTime: now, observedGeneration: 2 }],
+      conditions: [
+        {
+          type: 'Ready',
+          status: 'True',
+          reason: 'SessionReady',
+          message: 'the container is running and healthy',
+          lastTransitionTime: now,
+          observedGeneration: 2,
+        },
+      ],
       host: 'local',
       containerId: 'f'.repeat(64),
       restartCount: 0,

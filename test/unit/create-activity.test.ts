@@ -40,7 +40,9 @@ describe('CreateActivity', () => {
 
   it('counts a failed create as ended', async () => {
     const creates = activity();
-    await expect(creates.track('bob', async () => Promise.reject(new Error('no such image')))).rejects.toThrow('no such image');
+    await expect(creates.track('bob', async () => Promise.reject(new Error('no such image')))).rejects.toThrow(
+      'no such image',
+    );
     jest.advanceTimersByTime(CREATE_QUIET_AFTER_MS);
     expect(creates.busyWithOthers('alice')).toBe(false);
   });

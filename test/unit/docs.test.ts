@@ -25,7 +25,12 @@ const IGNORED = new Set(['.git', 'node_modules', 'dist', '.sessionctl', 'coverag
 /** The repository's files: git's view (tracked and new), or the tree when this is not a git checkout. */
 function repositoryFiles(): string[] {
   try {
-    return execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' }).split('\n').filter((file) => file !== '');
+    return execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    })
+      .split('\n')
+      .filter((file) => file !== '');
   } catch {
     const walk = (dir: string): string[] =>
       readdirSync(path.join(ROOT, dir), { withFileTypes: true })
@@ -37,7 +42,9 @@ function repositoryFiles(): string[] {
 
 /** Every markdown file that is part of the repository's documentation. */
 function markdownFiles(): string[] {
-  return repositoryFiles().filter((file) => file.endsWith('.md') && !file.startsWith('test/bench/results/') && existsSync(path.join(ROOT, file)));
+  return repositoryFiles().filter(
+    (file) => file.endsWith('.md') && !file.startsWith('test/bench/results/') && existsSync(path.join(ROOT, file)),
+  );
 }
 
 /** GitHub's heading anchor: lowercase, punctuation dropped, spaces to hyphens; repeats get -1, -2. */
@@ -47,7 +54,10 @@ function anchorsOf(markdown: string): Set<string> {
   const withoutCode = markdown.replace(/^```[\s\S]*?^```/gm, '');
   for (const match of withoutCode.matchAll(/^#{1,6} (.+?)\s*#*\s*$/gm)) {
     const text = match[1].replace(/\[([^\]]*)\]\([^)]*\)/g, '$1');
-    const slug = text.toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/ /g, '-');
+    const slug = text
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+      .replace(/ /g, '-');
     const count = seen.get(slug) ?? 0;
     anchors.add(count === 0 ? slug : `${slug}-${count}`);
     seen.set(slug, count + 1);
@@ -62,16 +72,23 @@ function linksOf(markdown: string): string[] {
 }
 
 function alerts(): Array<{ alert: string; annotations?: Record<string, string> }> {
-  const rules = parse(read(RULES_FILE)) as { groups: Array<{ rules: Array<{ alert?: string; annotations?: Record<string, string> }> }> };
-  return rules.groups.flatMap((group) => group.rules).filter((rule): rule is { alert: string; annotations?: Record<string, string> } => rule.alert !== undefined);
+  const rules = parse(read(RULES_FILE)) as {
+    groups: Array<{ rules: Array<{ alert?: string; annotations?: Record<string, string> }> }>;
+  };
+  return rules.groups
+    .flatMap((group) => group.rules)
+    .filter((rule): rule is { alert: string; annotations?: Record<string, string> } => rule.alert !== undefined);
 }
 
 describe('generated tables', () => {
   const pages = generatedPages(ROOT);
 
-  it.each(GENERATED_SECTIONS.map((section) => [section.file, section.id] as const))('%s (%s) is current: run npm run docs:generate', (file, id) => {
-    expect(sectionOf(read(file), id, file)).toBe(sectionOf(pages.get(file)!, id, file));
-  });
+  it.each(GENERATED_SECTIONS.map((section) => [section.file, section.id] as const))(
+    '%s (%s) is current: run npm run docs:generate',
+    (file, id) => {
+      expect(sectionOf(read(file), id, file)).toBe(sectionOf(pages.get(file)!, id, file));
+    },
+  );
 
   it('describes every variable the config schema reads, and no other', () => {
     const names = envVariableNames();
@@ -85,7 +102,9 @@ describe('generated tables', () => {
     const page = read('docs/metrics.md');
     const metrics = METRIC_SOURCES.flatMap((source) => metricsOf(source));
     expect(metrics.length).toBeGreaterThan(30);
-    expect(metrics.filter((metric) => !page.includes(`| \`${metric.name}\` |`)).map((metric) => metric.name)).toEqual([]);
+    expect(metrics.filter((metric) => !page.includes(`| \`${metric.name}\` |`)).map((metric) => metric.name)).toEqual(
+      [],
+    );
     expect(metrics.filter((metric) => metric.help.trim() === '').map((metric) => metric.name)).toEqual([]);
   });
 });
@@ -100,7 +119,9 @@ describe('runbooks', () => {
       const url = annotations?.runbook_url ?? '';
       return [
         ...(anchors.has(anchor) ? [] : [`${alert}: no "## Runbook: ${alert}" section in ${RUNBOOK_PAGE}`]),
-        ...(url.endsWith(`/${RUNBOOK_PAGE}#${anchor}`) ? [] : [`${alert}: runbook_url ${url || '(none)'} does not end with /${RUNBOOK_PAGE}#${anchor}`]),
+        ...(url.endsWith(`/${RUNBOOK_PAGE}#${anchor}`)
+          ? []
+          : [`${alert}: runbook_url ${url || '(none)'} does not end with /${RUNBOOK_PAGE}#${anchor}`]),
       ];
     });
     expect(problems).toEqual([]);
@@ -116,7 +137,8 @@ describe('links', () => {
       for (const link of linksOf(read(file))) {
         if (/^[a-z][a-z0-9+.-]*:/i.test(link)) continue; // https:, mailto:
         const [target, anchor] = link.split('#');
-        const resolved = target === '' ? file : path.normalize(path.join(path.dirname(file), decodeURIComponent(target)));
+        const resolved =
+          target === '' ? file : path.normalize(path.join(path.dirname(file), decodeURIComponent(target)));
         if (!existsSync(path.join(ROOT, resolved))) {
           broken.push(`${file}: ${link} (no ${resolved})`);
         } else if (anchor && resolved.endsWith('.md') && !anchorsOf(read(resolved)).has(anchor)) {
@@ -141,10 +163,14 @@ describe('README', () => {
     const entries = new Set([...layout.matchAll(/^\s*([\w.-]+)\/\s/gm)].map((match) => match[1]));
     const tracked = repositoryFiles();
     const topLevel = new Set(tracked.filter((file) => file.includes('/')).map((file) => file.split('/')[0]));
-    const srcFolders = readdirSync(path.join(ROOT, 'src')).filter((name) => statSync(path.join(ROOT, 'src', name)).isDirectory());
+    const srcFolders = readdirSync(path.join(ROOT, 'src')).filter((name) =>
+      statSync(path.join(ROOT, 'src', name)).isDirectory(),
+    );
     expect({ missing: [...topLevel, ...srcFolders].filter((name) => !entries.has(name)) }).toEqual({ missing: [] });
     // And nothing that no longer exists.
-    expect({ stale: [...entries].filter((name) => !topLevel.has(name) && !srcFolders.includes(name)) }).toEqual({ stale: [] });
+    expect({ stale: [...entries].filter((name) => !topLevel.has(name) && !srcFolders.includes(name)) }).toEqual({
+      stale: [],
+    });
   });
 
   it('carries no dated benchmark narrative or commit hash', () => {

@@ -8,13 +8,27 @@ import { loadGatewayConfig } from '../../src/config/gateway';
 import type { RouteRow } from '../../src/store/gateway';
 
 const TOKEN = 'a'.repeat(43);
-const ready = { type: 'Ready', status: 'True', reason: 'SessionReady', message: '', lastTransitionTime: '', observedGeneration: 1 };
+const ready = {
+  type: 'Ready',
+  status: 'True',
+  reason: 'SessionReady',
+  message: '',
+  lastTransitionTime: '',
+  observedGeneration: 1,
+};
 
 function row(extra: Partial<RouteRow> = {}): RouteRow {
   return {
     name: 'alice',
     uid: 'u',
-    spec: { image: 'sessionctl/base:dev', ports: [{ name: 'http', containerPort: 8080 }, { name: 'ws', containerPort: 8081 }], auth: {} },
+    spec: {
+      image: 'sessionctl/base:dev',
+      ports: [
+        { name: 'http', containerPort: 8080 },
+        { name: 'ws', containerPort: 8081 },
+      ],
+      auth: {},
+    },
     status: { conditions: [ready as never], endpoints: { http: '127.0.0.1:4001', ws: '127.0.0.1:4002' } },
     deleting: false,
     tokenSha256: createHash('sha256').update(TOKEN).digest('hex'),
@@ -36,21 +50,36 @@ describe('routes', () => {
   test('an invalid spec, a deletion, a bad endpoint or an idle stop are never routable', () => {
     expect(toRoute(row({ spec: { image: 'x', bogus: 1 } }))).toMatchObject({ ready: false, reason: 'InvalidSpec' });
     expect(toRoute(row({ deleting: true }))).toMatchObject({ ready: false, reason: 'Terminating' });
-    expect(toRoute(row({ status: { conditions: [ready as never], endpoints: { http: 'evil.example:99999', ws: 'no port' } } })).ready).toBe(false);
-    const idle = toRoute(row({ status: { conditions: [{ ...ready, status: 'False', reason: 'IdleTimeout' } as never] } }));
+    expect(
+      toRoute(
+        row({ status: { conditions: [ready as never], endpoints: { http: 'evil.example:99999', ws: 'no port' } } }),
+      ).ready,
+    ).toBe(false);
+    const idle = toRoute(
+      row({ status: { conditions: [{ ...ready, status: 'False', reason: 'IdleTimeout' } as never] } }),
+    );
     expect(idle).toMatchObject({ ready: false, idleStopped: true, reason: 'IdleTimeout' });
   });
 });
 
 describe('targets', () => {
   const route = toRoute(row());
-  const resolve = (url: string, routeOf: Route = route) => resolvePort(routeOf, parseTarget(url, undefined, undefined)!);
+  const resolve = (url: string, routeOf: Route = route) =>
+    resolvePort(routeOf, parseTarget(url, undefined, undefined)!);
 
   test('/s/<session>/... goes to the first port with the prefix stripped; a port name picks that port', () => {
-    expect(resolve('/s/alice/x?y=1')).toEqual({ upstream: route.ports.get('http'), cookiePath: '/s/alice', path: '/x?y=1' });
+    expect(resolve('/s/alice/x?y=1')).toEqual({
+      upstream: route.ports.get('http'),
+      cookiePath: '/s/alice',
+      path: '/x?y=1',
+    });
     expect(resolve('/s/alice')).toMatchObject({ path: '/' });
     expect(resolve('/s/alice?a=b')).toMatchObject({ path: '/?a=b' });
-    expect(resolve('/s/alice/ws/echo')).toEqual({ upstream: route.ports.get('ws'), cookiePath: '/s/alice', path: '/echo' });
+    expect(resolve('/s/alice/ws/echo')).toEqual({
+      upstream: route.ports.get('ws'),
+      cookiePath: '/s/alice',
+      path: '/echo',
+    });
   });
 
   test('Keep sends the whole path', () => {
@@ -62,7 +91,11 @@ describe('targets', () => {
   test('invalid names and other paths are not targets; host routing needs the configured domain', () => {
     expect(parseTarget('/s/Bad_Name/', undefined, undefined)).toBeUndefined();
     expect(parseTarget('/metrics', undefined, undefined)).toBeUndefined();
-    expect(parseTarget('/x', 'alice.sessions.example:8000', 'sessions.example')).toEqual({ session: 'alice', prefix: '', rest: '/x' });
+    expect(parseTarget('/x', 'alice.sessions.example:8000', 'sessions.example')).toEqual({
+      session: 'alice',
+      prefix: '',
+      rest: '/x',
+    });
     expect(parseTarget('/x', 'alice.evil.example', 'sessions.example')).toBeUndefined();
   });
 });
@@ -84,7 +117,9 @@ describe('tokens', () => {
   test('?token= is taken out of the URL; the cookie is HttpOnly, Lax, scoped, Secure under TLS', () => {
     expect(queryToken(`/s/alice/x?a=1&token=${TOKEN}&b=2`)).toEqual({ token: TOKEN, rest: '/s/alice/x?a=1&b=2' });
     expect(queryToken('/s/alice/x?a=1')).toBeUndefined();
-    expect(tokenCookie(TOKEN, '/s/alice', true)).toBe(`sessionctl-token=${TOKEN}; Path=/s/alice; HttpOnly; SameSite=Lax; Secure`);
+    expect(tokenCookie(TOKEN, '/s/alice', true)).toBe(
+      `sessionctl-token=${TOKEN}; Path=/s/alice; HttpOnly; SameSite=Lax; Secure`,
+    );
     expect(cookiesWithoutToken(`a=1; sessionctl-token=${TOKEN}; b=2`)).toBe('a=1; b=2');
     expect(cookiesWithoutToken(`sessionctl-token=${TOKEN}`)).toBeUndefined();
   });
@@ -92,24 +127,84 @@ describe('tokens', () => {
 
 describe('headers', () => {
   test('credentials, spoofed tokens and hop-by-hop headers are dropped; forwarded headers and the container header are set', () => {
-    const raw = ['Host', 'gw:8000', 'Authorization', `Bearer ${TOKEN}`, 'Connection', 'keep-alive, X-Hop', 'X-Hop', '1', 'X-Session-Token', 'spoof', 'X-Forwarded-For', '203.0.113.9', 'Cookie', `sessionctl-token=${TOKEN}`, 'Accept', '*/*'];
-    const out = upstreamRequestHeaders(raw, { remoteAddress: '10.0.0.1', proto: 'https', token: TOKEN, tokenHeader: 'X-Session-Token', trustForwarded: false });
-    expect(out).toEqual(['Host', 'gw:8000', 'Accept', '*/*', 'x-forwarded-for', '10.0.0.1', 'x-forwarded-proto', 'https', 'x-forwarded-host', 'gw:8000', 'x-session-token', TOKEN]);
-    const trusted = upstreamRequestHeaders(raw, { remoteAddress: '10.0.0.1', proto: 'http', token: TOKEN, tokenHeader: 'Authorization', trustForwarded: true });
+    const raw = [
+      'Host',
+      'gw:8000',
+      'Authorization',
+      `Bearer ${TOKEN}`,
+      'Connection',
+      'keep-alive, X-Hop',
+      'X-Hop',
+      '1',
+      'X-Session-Token',
+      'spoof',
+      'X-Forwarded-For',
+      '203.0.113.9',
+      'Cookie',
+      `sessionctl-token=${TOKEN}`,
+      'Accept',
+      '*/*',
+    ];
+    const out = upstreamRequestHeaders(raw, {
+      remoteAddress: '10.0.0.1',
+      proto: 'https',
+      token: TOKEN,
+      tokenHeader: 'X-Session-Token',
+      trustForwarded: false,
+    });
+    expect(out).toEqual([
+      'Host',
+      'gw:8000',
+      'Accept',
+      '*/*',
+      'x-forwarded-for',
+      '10.0.0.1',
+      'x-forwarded-proto',
+      'https',
+      'x-forwarded-host',
+      'gw:8000',
+      'x-session-token',
+      TOKEN,
+    ]);
+    const trusted = upstreamRequestHeaders(raw, {
+      remoteAddress: '10.0.0.1',
+      proto: 'http',
+      token: TOKEN,
+      tokenHeader: 'Authorization',
+      trustForwarded: true,
+    });
     expect(trusted).toContain('203.0.113.9, 10.0.0.1');
     expect(trusted.slice(-2)).toEqual(['authorization', `Bearer ${TOKEN}`]);
   });
 
   test('response hop-by-hop headers are dropped', () => {
-    const raw = ['Content-Type', 'text/plain', 'Connection', 'keep-alive', 'Keep-Alive', 'timeout=5', 'Transfer-Encoding', 'chunked'].map((text) => Buffer.from(text));
+    const raw = [
+      'Content-Type',
+      'text/plain',
+      'Connection',
+      'keep-alive',
+      'Keep-Alive',
+      'timeout=5',
+      'Transfer-Encoding',
+      'chunked',
+    ].map((text) => Buffer.from(text));
     expect(clientResponseHeaders(raw)).toEqual(['Content-Type', 'text/plain']);
   });
 });
 
 describe('config', () => {
   test('defaults, and a clear error naming the variable', () => {
-    expect(loadGatewayConfig({})).toMatchObject({ host: '127.0.0.1', port: 8000, activityIntervalMs: 30_000, trustForwarded: false });
-    expect(() => loadGatewayConfig({ SESSIONCTL_GATEWAY_ADDR: 'nope' })).toThrow(/SESSIONCTL_GATEWAY_ADDR: expected host:port/);
-    expect(() => loadGatewayConfig({ SESSIONCTL_GATEWAY_TLS_CERT: '/x.pem' })).toThrow(/SESSIONCTL_GATEWAY_TLS_KEY: set both/);
+    expect(loadGatewayConfig({})).toMatchObject({
+      host: '127.0.0.1',
+      port: 8000,
+      activityIntervalMs: 30_000,
+      trustForwarded: false,
+    });
+    expect(() => loadGatewayConfig({ SESSIONCTL_GATEWAY_ADDR: 'nope' })).toThrow(
+      /SESSIONCTL_GATEWAY_ADDR: expected host:port/,
+    );
+    expect(() => loadGatewayConfig({ SESSIONCTL_GATEWAY_TLS_CERT: '/x.pem' })).toThrow(
+      /SESSIONCTL_GATEWAY_TLS_KEY: set both/,
+    );
   });
 });

@@ -70,7 +70,14 @@ class FakeEngine {
 function setup(options: { digest?: string; headGate?: Promise<void> } = {}) {
   const engine = new FakeEngine();
   const metrics = createMetrics();
-  const host = new DockerHost({ name: 'test-host', docker: engine.docker, streams: engine.docker, metrics, concurrency: 8, timeoutMs: 30_000 });
+  const host = new DockerHost({
+    name: 'test-host',
+    docker: engine.docker,
+    streams: engine.docker,
+    metrics,
+    concurrency: 8,
+    timeoutMs: 30_000,
+  });
   let now = 1_000_000;
   const heads: string[] = [];
   // The real client, on a scripted loopback registry that answers manifest HEADs with a digest.
@@ -140,7 +147,10 @@ describe('ImageManager.ensure', () => {
     moved.images.poll('follower', REF, 60_000);
     await settle();
     expect(moved.engine.pulls).toHaveLength(1);
-    expect(await moved.images.ensure('new-session', REF, 'IfNotPresent')).toEqual({ ready: true, digest: 'sha256:old' });
+    expect(await moved.images.ensure('new-session', REF, 'IfNotPresent')).toEqual({
+      ready: true,
+      digest: 'sha256:old',
+    });
     // Always does wait for the running pull: it fetches the newest image of the tag.
     expect(await moved.images.ensure('always', REF, 'Always')).toMatchObject({ ready: false, reason: 'ImagePulling' });
     moved.engine.finishPull();
@@ -170,7 +180,8 @@ describe('ImageManager.ensure', () => {
     await env.images.ensure('first', REF, 'IfNotPresent');
     await settle();
     const inspects = env.engine.inspects;
-    for (const name of ['late-1', 'late-2']) expect(await env.images.ensure(name, REF, 'IfNotPresent')).toMatchObject({ reason: 'ImagePulling' });
+    for (const name of ['late-1', 'late-2'])
+      expect(await env.images.ensure(name, REF, 'IfNotPresent')).toMatchObject({ reason: 'ImagePulling' });
     expect(env.engine.inspects).toBe(inspects);
     env.engine.finishPull();
     await settle();
@@ -193,7 +204,11 @@ describe('ImageManager.ensure', () => {
     env.engine.finishPull('unauthorized: authentication required');
     await settle();
     head.resolve();
-    expect(await asking).toMatchObject({ ready: false, reason: 'ImagePullFailed', requeueAfterMs: PULL_BACKOFF.baseMs });
+    expect(await asking).toMatchObject({
+      ready: false,
+      reason: 'ImagePullFailed',
+      requeueAfterMs: PULL_BACKOFF.baseMs,
+    });
     expect(env.engine.pulls).toHaveLength(1);
     // After the back-off, the next ask pulls again.
     env.advance(PULL_BACKOFF.baseMs);
@@ -232,7 +247,12 @@ describe('a rate-limited pull', () => {
     env.engine.finishPull('toomanyrequests: You have reached your pull rate limit.');
     await settle();
     const other = await env.images.ensure('second', OTHER, 'IfNotPresent');
-    expect(other).toEqual({ ready: false, reason: 'ImagePullBackOff', message: `registry 127.0.0.1:5999 is rate limiting us: pull of image ${OTHER} waits; next attempt in 5s`, requeueAfterMs: 5_000 });
+    expect(other).toEqual({
+      ready: false,
+      reason: 'ImagePullBackOff',
+      message: `registry 127.0.0.1:5999 is rate limiting us: pull of image ${OTHER} waits; next attempt in 5s`,
+      requeueAfterMs: 5_000,
+    });
     expect(env.engine.pulls).toHaveLength(1);
     await expect(env.registry.resolveDigest(parseImageReference(OTHER))).rejects.toMatchObject({ code: 'RateLimited' });
     expect(env.heads).toEqual([]);

@@ -14,7 +14,10 @@ describe('image references', () => {
     ['team/app:v1', { registry: 'docker.io', repository: 'team/app', tag: 'v1' }],
     ['127.0.0.1:5000/team/app:v1', { registry: '127.0.0.1:5000', repository: 'team/app', tag: 'v1' }],
     ['localhost/app', { registry: 'localhost', repository: 'app' }],
-    ['registry.example/a/b/c@sha256:' + 'a'.repeat(64), { registry: 'registry.example', repository: 'a/b/c', digest: 'sha256:' + 'a'.repeat(64) }],
+    [
+      'registry.example/a/b/c@sha256:' + 'a'.repeat(64),
+      { registry: 'registry.example', repository: 'a/b/c', digest: 'sha256:' + 'a'.repeat(64) },
+    ],
   ])('%s', (image, expected) => {
     expect(parseImageReference(image)).toEqual(expected);
   });
@@ -45,20 +48,32 @@ describe('imagePullPolicy', () => {
 
   test('pull policies do not change the spec hash: no recreate when one is set', () => {
     const plain = validateSpec({ image: 'busybox:1' });
-    const withPolicy = validateSpec({ image: 'busybox:1', imagePullPolicy: 'Always', imageUpdatePolicy: 'Poll', imagePollIntervalSeconds: 60 });
+    const withPolicy = validateSpec({
+      image: 'busybox:1',
+      imagePullPolicy: 'Always',
+      imageUpdatePolicy: 'Poll',
+      imagePollIntervalSeconds: 60,
+    });
     expect(plain.ok && withPolicy.ok && specHash(plain.value) === specHash(withPolicy.value)).toBe(true);
   });
 });
 
 test('pull back-off: 5 s doubling to 5 min', () => {
-  expect([1, 2, 3, 4, 5, 6, 7, 8, 20].map(pullBackoffMs)).toEqual([5_000, 10_000, 20_000, 40_000, 80_000, 160_000, 300_000, 300_000, 300_000]);
+  expect([1, 2, 3, 4, 5, 6, 7, 8, 20].map(pullBackoffMs)).toEqual([
+    5_000, 10_000, 20_000, 40_000, 80_000, 160_000, 300_000, 300_000, 300_000,
+  ]);
 });
 
 test('the local digest is the repo digest of the same repository, else the image id', () => {
-  const image = { id: 'sha256:id', repoDigests: ['other.example/team/app@sha256:other', '127.0.0.1:5000/team/app@sha256:mine'] };
+  const image = {
+    id: 'sha256:id',
+    repoDigests: ['other.example/team/app@sha256:other', '127.0.0.1:5000/team/app@sha256:mine'],
+  };
   expect(localDigest(image, parseImageReference('127.0.0.1:5000/team/app:v1'))).toBe('sha256:mine');
   expect(localDigest(image, parseImageReference('sessionctl/base:dev'))).toBe('sha256:id');
-  expect(localDigest({ id: 'sha256:x', repoDigests: ['busybox@sha256:hub'] }, parseImageReference('busybox:1'))).toBe('sha256:hub');
+  expect(localDigest({ id: 'sha256:x', repoDigests: ['busybox@sha256:hub'] }, parseImageReference('busybox:1'))).toBe(
+    'sha256:hub',
+  );
 });
 
 describe('rollout batches', () => {
@@ -126,12 +141,28 @@ describe('plan: recreate for a moved image', () => {
   const container = {
     id: 'c1',
     name: 'sessionctl-alice',
-    labels: { [LABELS.managedBy]: 'sessionctl', [LABELS.session]: 'alice', [LABELS.uid]: 'u1', [LABELS.specHash]: specHash(value), [LABELS.imageDigest]: 'sha256:old' },
+    labels: {
+      [LABELS.managedBy]: 'sessionctl',
+      [LABELS.session]: 'alice',
+      [LABELS.uid]: 'u1',
+      [LABELS.specHash]: specHash(value),
+      [LABELS.imageDigest]: 'sha256:old',
+    },
     state: 'running' as const,
   };
   const input = (granted: boolean) => ({
     name: 'alice',
-    desired: { name: 'alice', uid: 'u1', generation: 1, deletionRequested: false, hasFinalizer: true, spec, createdAt: 0, generationChangedAt: 0, imageRollout: { digest: 'sha256:new', granted } },
+    desired: {
+      name: 'alice',
+      uid: 'u1',
+      generation: 1,
+      deletionRequested: false,
+      hasFinalizer: true,
+      spec,
+      createdAt: 0,
+      generationChangedAt: 0,
+      imageRollout: { digest: 'sha256:new', granted },
+    },
     containers: [container],
     restarts: { consecutive: 0 },
     now: 1_000,
@@ -147,14 +178,26 @@ describe('plan: recreate for a moved image', () => {
 describe('claimRollout', () => {
   const spec = validateSpec({ image: 'registry.example/app:v1', imageUpdatePolicy: 'Poll' });
   const value = spec.ok ? spec.value : (undefined as never);
-  const onOld = { id: 'c1', name: 'sessionctl-alice', labels: { [LABELS.imageDigest]: 'sha256:old' }, state: 'running' as const };
+  const onOld = {
+    id: 'c1',
+    name: 'sessionctl-alice',
+    labels: { [LABELS.imageDigest]: 'sha256:old' },
+    state: 'running' as const,
+  };
 
   test('claims the batch place of a recreate for the image, and tells the wait of one the batch has no room for', () => {
     const rollout = new ImageRollout({ batchSize: 1, wake: () => undefined });
-    const recreate = { actions: [{ type: 'create' as const, start: true, replaced: onOld, forImage: true }], holdsRoom: true };
-    expect(claimRollout(rollout, { key: 'alice', spec: value, plan: recreate, facts: { digest: 'sha256:new' } })).toEqual({ batch: 1 });
+    const recreate = {
+      actions: [{ type: 'create' as const, start: true, replaced: onOld, forImage: true }],
+      holdsRoom: true,
+    };
+    expect(
+      claimRollout(rollout, { key: 'alice', spec: value, plan: recreate, facts: { digest: 'sha256:new' } }),
+    ).toEqual({ batch: 1 });
     expect(rollout.peek('registry.example/app:v1', 'sha256:new', 'bob')).toMatchObject({ granted: false });
     const kept = { actions: [], primary: { ...onOld, id: 'c2' }, holdsRoom: true };
-    expect(claimRollout(rollout, { key: 'bob', spec: value, plan: kept, facts: { digest: 'sha256:new' } })).toMatchObject({ updatePending: expect.stringContaining('waits for its batch') });
+    expect(
+      claimRollout(rollout, { key: 'bob', spec: value, plan: kept, facts: { digest: 'sha256:new' } }),
+    ).toMatchObject({ updatePending: expect.stringContaining('waits for its batch') });
   });
 });

@@ -2,7 +2,11 @@ import { applyEvent, exitCodeFromStatus, fromListEntry } from '../../src/docker/
 import type { ObservedContainer } from '../../src/model/container';
 import type Dockerode from 'dockerode';
 
-const labels = { 'dev.sessionctl.managed-by': 'sessionctl', 'dev.sessionctl.session': 'alice', 'dev.sessionctl.uid': 'u' };
+const labels = {
+  'dev.sessionctl.managed-by': 'sessionctl',
+  'dev.sessionctl.session': 'alice',
+  'dev.sessionctl.uid': 'u',
+};
 const event = (Action: string, attributes: Record<string, string> = {}, timeNano = 2e18) => ({
   Type: 'container',
   Action,
@@ -28,7 +32,9 @@ describe('applyEvent', () => {
   });
 
   it('never rolls a started container back on a late create event', () => {
-    const containers = new Map<string, ObservedContainer>([['c1', { id: 'c1', name: 'sessionctl-alice', labels, state: 'running' }]]);
+    const containers = new Map<string, ObservedContainer>([
+      ['c1', { id: 'c1', name: 'sessionctl-alice', labels, state: 'running' }],
+    ]);
     applyEvent(containers, event('create'));
     expect(containers.get('c1')!.state).toBe('running');
   });
@@ -54,7 +60,13 @@ describe('list entries', () => {
   });
 
   it('maps a list entry', () => {
-    const info = { Id: 'c1', Names: ['/sessionctl-alice'], Labels: labels, State: 'exited', Status: 'Exited (1) 2 seconds ago' } as unknown as Dockerode.ContainerInfo;
+    const info = {
+      Id: 'c1',
+      Names: ['/sessionctl-alice'],
+      Labels: labels,
+      State: 'exited',
+      Status: 'Exited (1) 2 seconds ago',
+    } as unknown as Dockerode.ContainerInfo;
     expect(fromListEntry(info)).toEqual({ id: 'c1', name: 'sessionctl-alice', labels, state: 'exited', exitCode: 1 });
   });
 });

@@ -2,8 +2,21 @@ import { LATE_OOM_WINDOW_MS, isLateOom, type RecordedExit } from '../../controll
 import type { ObservedContainer } from '../../src/model/container';
 
 const exitAt = 1_000_000;
-const running = (oomAt?: number): ObservedContainer => ({ id: 'c1', name: 'sessionctl-a', labels: {}, state: 'running', startedAt: exitAt + 200, finishedAt: exitAt, oomAt });
-const recorded = (extra: Partial<RecordedExit> = {}): RecordedExit => ({ finishedAt: exitAt, code: 137, reason: 'Error', ...extra });
+const running = (oomAt?: number): ObservedContainer => ({
+  id: 'c1',
+  name: 'sessionctl-a',
+  labels: {},
+  state: 'running',
+  startedAt: exitAt + 200,
+  finishedAt: exitAt,
+  oomAt,
+});
+const recorded = (extra: Partial<RecordedExit> = {}): RecordedExit => ({
+  finishedAt: exitAt,
+  code: 137,
+  reason: 'Error',
+  ...extra,
+});
 
 describe('isLateOom', () => {
   it.each<[string, ObservedContainer | undefined, RecordedExit | undefined, boolean]>([
@@ -15,7 +28,12 @@ describe('isLateOom', () => {
     ['an exit code other than 137 is no kill', running(exitAt + 300), recorded({ code: 1 }), false],
     ['no oom event', running(), recorded(), false],
     ['no recorded restart', running(exitAt + 300), undefined, false],
-    ['the container is not running again (the next exit will carry the oom itself)', { ...running(exitAt + 300), state: 'exited' }, recorded(), false],
+    [
+      'the container is not running again (the next exit will carry the oom itself)',
+      { ...running(exitAt + 300), state: 'exited' },
+      recorded(),
+      false,
+    ],
     ['no container', undefined, recorded(), false],
   ])('%s', (_, container, exit, expected) => {
     expect(isLateOom(container, exit)).toBe(expected);

@@ -23,10 +23,19 @@ function scriptedRegistry(realm: string, token: (url: URL) => Promise<Response> 
   const fetchImpl = (async (input: string | URL, init?: RequestInit) => {
     const url = new URL(String(input));
     const headers = (init?.headers ?? {}) as Record<string, string>;
-    sent.push({ url: url.toString(), method: init?.method ?? 'GET', redirect: init?.redirect, authorization: headers.Authorization });
+    sent.push({
+      url: url.toString(),
+      method: init?.method ?? 'GET',
+      redirect: init?.redirect,
+      authorization: headers.Authorization,
+    });
     if (url.pathname.startsWith('/v2/')) {
-      if (headers.Authorization === 'Bearer good-token') return new Response(null, { status: 200, headers: { 'Docker-Content-Digest': DIGEST } });
-      return new Response(null, { status: 401, headers: { 'WWW-Authenticate': `Bearer realm="${realm}",service="registry.example"` } });
+      if (headers.Authorization === 'Bearer good-token')
+        return new Response(null, { status: 200, headers: { 'Docker-Content-Digest': DIGEST } });
+      return new Response(null, {
+        status: 401,
+        headers: { 'WWW-Authenticate': `Bearer realm="${realm}",service="registry.example"` },
+      });
     }
     return token(url);
   }) as typeof fetch;
@@ -35,7 +44,11 @@ function scriptedRegistry(realm: string, token: (url: URL) => Promise<Response> 
 }
 
 const reference = parseImageReference('registry.example/team/app:v1');
-const tokenResponse = () => new Response(JSON.stringify({ token: 'good-token', expires_in: 300 }), { status: 200, headers: { 'Content-Type': 'application/json' } });
+const tokenResponse = () =>
+  new Response(JSON.stringify({ token: 'good-token', expires_in: 300 }), {
+    status: 200,
+    headers: { 'Content-Type': 'application/json' },
+  });
 
 describe('token realm', () => {
   test('https anywhere; plain http only on loopback or for an insecure registry', () => {
@@ -52,22 +65,35 @@ describe('token realm', () => {
   });
 
   test('loopback hosts, with or without a port', () => {
-    expect(['localhost', 'localhost:5000', '127.0.0.1', '127.3.4.5:80', '[::1]', '[::1]:5000'].every(isLoopbackHost)).toBe(true);
-    expect(['registry.example', '10.0.0.1:5000', '128.0.0.1', '[::2]', 'localhost.evil.example'].some(isLoopbackHost)).toBe(false);
+    expect(
+      ['localhost', 'localhost:5000', '127.0.0.1', '127.3.4.5:80', '[::1]', '[::1]:5000'].every(isLoopbackHost),
+    ).toBe(true);
+    expect(
+      ['registry.example', '10.0.0.1:5000', '128.0.0.1', '[::2]', 'localhost.evil.example'].some(isLoopbackHost),
+    ).toBe(false);
   });
 
   test('a plain-http realm on another host gets no request, so no credentials', async () => {
     const { client, sent } = scriptedRegistry('http://auth.example/token', () => tokenResponse());
-    const failure = await client.resolveDigest(reference, CREDENTIALS).catch((error: unknown) => error as RegistryError);
+    const failure = await client
+      .resolveDigest(reference, CREDENTIALS)
+      .catch((error: unknown) => error as RegistryError);
     expect(failure).toBeInstanceOf(RegistryError);
     expect((failure as RegistryError).message).toMatch(/token service http:\/\/auth\.example, which is not https/);
-    expect(sent.map((request) => `${request.method} ${request.url}`)).toEqual(['HEAD https://registry.example/v2/team/app/manifests/v1']);
+    expect(sent.map((request) => `${request.method} ${request.url}`)).toEqual([
+      'HEAD https://registry.example/v2/team/app/manifests/v1',
+    ]);
     expect(sent.some((request) => request.authorization !== undefined)).toBe(false);
   });
 
   test('a redirect from the token service is not followed', async () => {
-    const { client, sent } = scriptedRegistry('https://auth.example/token', () => new Response(null, { status: 302, headers: { Location: 'https://elsewhere.example/steal' } }));
-    await expect(client.resolveDigest(reference, CREDENTIALS)).rejects.toThrow(/token service of registry registry\.example answered a redirect \(HTTP 302\), which is not followed/);
+    const { client, sent } = scriptedRegistry(
+      'https://auth.example/token',
+      () => new Response(null, { status: 302, headers: { Location: 'https://elsewhere.example/steal' } }),
+    );
+    await expect(client.resolveDigest(reference, CREDENTIALS)).rejects.toThrow(
+      /token service of registry registry\.example answered a redirect \(HTTP 302\), which is not followed/,
+    );
     const tokenRequests = sent.filter((request) => request.url.startsWith('https://auth.example/'));
     expect(tokenRequests).toHaveLength(1);
     expect(tokenRequests[0].redirect).toBe('manual');
@@ -97,10 +123,20 @@ describe('token requests', () => {
 
   test('a refused token request fails every session that shared it, and the next ask tries again', async () => {
     let answers = 0;
-    const { client, sent } = scriptedRegistry('https://auth.example/token', () => (++answers === 1 ? new Response(null, { status: 401 }) : tokenResponse()));
-    const results = await Promise.allSettled(Array.from({ length: 5 }, () => client.resolveDigest(reference, CREDENTIALS)));
-    expect(results.every((result) => result.status === 'rejected' && /refused user "puller" \(HTTP 401\)/.test(String(result.reason)))).toBe(true);
-    expect(results.some((result) => result.status === 'rejected' && String(result.reason).includes(CREDENTIALS.password))).toBe(false);
+    const { client, sent } = scriptedRegistry('https://auth.example/token', () =>
+      ++answers === 1 ? new Response(null, { status: 401 }) : tokenResponse(),
+    );
+    const results = await Promise.allSettled(
+      Array.from({ length: 5 }, () => client.resolveDigest(reference, CREDENTIALS)),
+    );
+    expect(
+      results.every(
+        (result) => result.status === 'rejected' && /refused user "puller" \(HTTP 401\)/.test(String(result.reason)),
+      ),
+    ).toBe(true);
+    expect(
+      results.some((result) => result.status === 'rejected' && String(result.reason).includes(CREDENTIALS.password)),
+    ).toBe(false);
     expect(await client.resolveDigest(reference, CREDENTIALS)).toBe(DIGEST);
     expect(sent.filter((request) => request.url.startsWith('https://auth.example/'))).toHaveLength(2);
   });

@@ -3,7 +3,14 @@ import { REGISTRY_HOST_PATTERN } from '../../crds/image-policy';
 import { maskUrl } from '../../src/log';
 import { basicAuthorization, encodeRegistryAuth } from '../../src/registry/auth-header';
 import { parseChallenge, retryAfterMs } from '../../src/registry/challenge';
-import { parseDockerConfig, pickCredentials, redactSecrets, registryHostOf, serverAddressOf, CredentialsFileError } from '../../src/registry/credentials';
+import {
+  parseDockerConfig,
+  pickCredentials,
+  redactSecrets,
+  registryHostOf,
+  serverAddressOf,
+  CredentialsFileError,
+} from '../../src/registry/credentials';
 
 describe('X-Registry-Auth', () => {
   test('is padded URL-safe base64 of the AuthConfig JSON: the daemon ignores an unpadded header', () => {
@@ -11,8 +18,13 @@ describe('X-Registry-Auth', () => {
     const header = encodeRegistryAuth({ username: 'ci', password: 'p?>~' }, '127.0.0.1:5000');
     expect(header).toMatch(/^[A-Za-z0-9_-]+=*$/);
     expect(header.length % 4).toBe(0);
-    expect(JSON.parse(Buffer.from(header, 'base64url').toString())).toEqual({ username: 'ci', password: 'p?>~', serveraddress: '127.0.0.1:5000' });
-    for (const password of ['a', 'ab', 'abc', 'abcd']) expect(encodeRegistryAuth({ username: 'u', password }, 'r').length % 4).toBe(0);
+    expect(JSON.parse(Buffer.from(header, 'base64url').toString())).toEqual({
+      username: 'ci',
+      password: 'p?>~',
+      serveraddress: '127.0.0.1:5000',
+    });
+    for (const password of ['a', 'ab', 'abc', 'abcd'])
+      expect(encodeRegistryAuth({ username: 'u', password }, 'r').length % 4).toBe(0);
   });
 
   test('turns "+" and "/" into "-" and "_"', () => {
@@ -21,21 +33,37 @@ describe('X-Registry-Auth', () => {
   });
 
   test('basic authorization for token endpoints and basic-auth registries', () => {
-    expect(basicAuthorization({ username: 'alice', password: 'pa:ss' })).toBe(`Basic ${Buffer.from('alice:pa:ss').toString('base64')}`);
+    expect(basicAuthorization({ username: 'alice', password: 'pa:ss' })).toBe(
+      `Basic ${Buffer.from('alice:pa:ss').toString('base64')}`,
+    );
   });
 });
 
 describe('WWW-Authenticate', () => {
   test('a Bearer challenge gives realm, service and scope', () => {
-    expect(parseChallenge('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull"')).toEqual({
+    expect(
+      parseChallenge(
+        'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull"',
+      ),
+    ).toEqual({
       scheme: 'bearer',
-      params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:library/busybox:pull' },
+      params: {
+        realm: 'https://auth.docker.io/token',
+        service: 'registry.docker.io',
+        scope: 'repository:library/busybox:pull',
+      },
     });
   });
 
   test('unquoted values, spaces, escapes and a Basic challenge', () => {
-    expect(parseChallenge('Basic realm="test \\"quoted\\""')).toEqual({ scheme: 'basic', params: { realm: 'test "quoted"' } });
-    expect(parseChallenge('Bearer realm=http://127.0.0.1:1/token, service=reg')).toEqual({ scheme: 'bearer', params: { realm: 'http://127.0.0.1:1/token', service: 'reg' } });
+    expect(parseChallenge('Basic realm="test \\"quoted\\""')).toEqual({
+      scheme: 'basic',
+      params: { realm: 'test "quoted"' },
+    });
+    expect(parseChallenge('Bearer realm=http://127.0.0.1:1/token, service=reg')).toEqual({
+      scheme: 'bearer',
+      params: { realm: 'http://127.0.0.1:1/token', service: 'reg' },
+    });
     expect(parseChallenge('bearer error="invalid_token"')?.params.error).toBe('invalid_token');
   });
 
@@ -81,16 +109,33 @@ describe('credentials', () => {
   });
 
   test('credsStore, credHelpers and identity tokens are reported, not used', () => {
-    const config = parseDockerConfig(JSON.stringify({ credsStore: 'desktop', credHelpers: { 'gcr.io': 'gcloud' }, auths: { 'r.example': { identitytoken: 'x' } } }), '/x/config.json');
+    const config = parseDockerConfig(
+      JSON.stringify({
+        credsStore: 'desktop',
+        credHelpers: { 'gcr.io': 'gcloud' },
+        auths: { 'r.example': { identitytoken: 'x' } },
+      }),
+      '/x/config.json',
+    );
     expect(config.auths.size).toBe(0);
-    expect(config.warnings.join('\n')).toMatch(/credsStore "desktop" is not supported[\s\S]*credHelpers are not supported \(gcr\.io\)[\s\S]*identitytoken/);
+    expect(config.warnings.join('\n')).toMatch(
+      /credsStore "desktop" is not supported[\s\S]*credHelpers are not supported \(gcr\.io\)[\s\S]*identitytoken/,
+    );
   });
 
   test('a broken file names the file and the entry, never the secret', () => {
     expect(() => parseDockerConfig('{', '/x/config.json')).toThrow(/\/x\/config\.json is not valid JSON/);
-    expect(() => parseDockerConfig(JSON.stringify({ auths: { 'r.example': { auth: auth('no-colon-secret') } } }), '/x/config.json')).toThrow(CredentialsFileError);
+    expect(() =>
+      parseDockerConfig(
+        JSON.stringify({ auths: { 'r.example': { auth: auth('no-colon-secret') } } }),
+        '/x/config.json',
+      ),
+    ).toThrow(CredentialsFileError);
     try {
-      parseDockerConfig(JSON.stringify({ auths: { 'r.example': { auth: auth('no-colon-secret') } } }), '/x/config.json');
+      parseDockerConfig(
+        JSON.stringify({ auths: { 'r.example': { auth: auth('no-colon-secret') } } }),
+        '/x/config.json',
+      );
     } catch (error) {
       expect((error as Error).message).toContain('auths."r.example".auth');
       expect((error as Error).message).not.toContain('no-colon-secret');
@@ -117,7 +162,8 @@ describe('credentials', () => {
       }
       expect(message).toBe(`/x/config.json is not valid JSON (${expected[index]})`);
       // Not even a piece of the base64: V8's context is 10 characters either side.
-      for (let start = 0; start + 6 <= secret.length; start++) expect(message).not.toContain(secret.slice(start, start + 6));
+      for (let start = 0; start + 6 <= secret.length; start++)
+        expect(message).not.toContain(secret.slice(start, start + 6));
     });
   });
 
@@ -127,8 +173,14 @@ describe('credentials', () => {
       ['r.example', { username: 'from-file', password: 'f' }],
       ['docker.io', { username: 'hub', password: 'h' }],
     ]);
-    expect(pickCredentials('r.example', table, file)).toEqual({ credentials: { username: 'from-table', password: 't' }, source: 'table' });
-    expect(pickCredentials('docker.io', table, file)).toEqual({ credentials: { username: 'hub', password: 'h' }, source: 'file' });
+    expect(pickCredentials('r.example', table, file)).toEqual({
+      credentials: { username: 'from-table', password: 't' },
+      source: 'table',
+    });
+    expect(pickCredentials('docker.io', table, file)).toEqual({
+      credentials: { username: 'hub', password: 'h' },
+      source: 'file',
+    });
     expect(pickCredentials('other.example', table, file)).toBeUndefined();
     expect(registryHostOf('index.docker.io')).toBe('docker.io');
     expect(registryHostOf('registry-1.docker.io')).toBe('docker.io');
@@ -137,10 +189,18 @@ describe('credentials', () => {
   });
 
   test('redaction removes given secrets and URL passwords from messages', () => {
-    expect(redactSecrets('Head "http://u:hunter22@r/v2/": unauthorized, sent hunter22', ['hunter22'])).toBe('Head "http://u:***@r/v2/": unauthorized, sent ***');
+    expect(redactSecrets('Head "http://u:hunter22@r/v2/": unauthorized, sent hunter22', ['hunter22'])).toBe(
+      'Head "http://u:***@r/v2/": unauthorized, sent ***',
+    );
     expect(redactSecrets('nothing to hide', [undefined, 'abc'])).toBe('nothing to hide');
     // The logger's maskUrl does the URL part: every URL of a message, and no further than its end.
-    expect(maskUrl('postgres://app:pw1@db:5432/x, then https://u:pw2@r.example/v2/ by a@b')).toBe('postgres://app:***@db:5432/x, then https://u:***@r.example/v2/ by a@b');
-    expect(REGISTRY_HOST_PATTERN.test('registry.lan:5000') && !REGISTRY_HOST_PATTERN.test('https://registry.lan') && !REGISTRY_HOST_PATTERN.test('r.lan/path')).toBe(true);
+    expect(maskUrl('postgres://app:pw1@db:5432/x, then https://u:pw2@r.example/v2/ by a@b')).toBe(
+      'postgres://app:***@db:5432/x, then https://u:***@r.example/v2/ by a@b',
+    );
+    expect(
+      REGISTRY_HOST_PATTERN.test('registry.lan:5000') &&
+        !REGISTRY_HOST_PATTERN.test('https://registry.lan') &&
+        !REGISTRY_HOST_PATTERN.test('r.lan/path'),
+    ).toBe(true);
   });
 });

@@ -20,44 +20,90 @@ const valid = (spec: SessionSpecInput) => {
 
 describe('bad input is refused with the field path', () => {
   it('privileged, wherever it is written', () => {
-    expect(problemsOf({ ...base, privileged: true })).toEqual([{ path: 'spec.privileged', message: expect.stringContaining('never allowed') }]);
-    expect(problemsOf({ ...base, securityContext: { privileged: true } })).toEqual([{ path: 'spec.securityContext.privileged', message: expect.stringContaining('never allowed') }]);
+    expect(problemsOf({ ...base, privileged: true })).toEqual([
+      { path: 'spec.privileged', message: expect.stringContaining('never allowed') },
+    ]);
+    expect(problemsOf({ ...base, securityContext: { privileged: true } })).toEqual([
+      { path: 'spec.securityContext.privileged', message: expect.stringContaining('never allowed') },
+    ]);
   });
 
   it('cpus "-1"', () => {
-    expect(problemsOf({ ...base, resources: { cpus: '-1' } })).toEqual([{ path: 'spec.resources.cpus', message: expect.stringContaining('positive number of CPUs') }]);
+    expect(problemsOf({ ...base, resources: { cpus: '-1' } })).toEqual([
+      { path: 'spec.resources.cpus', message: expect.stringContaining('positive number of CPUs') },
+    ]);
   });
 
   it('a health check port that names no port', () => {
     expect(problemsOf({ ...base, healthCheck: { httpGet: { port: 'web', path: '/healthz' } } })).toEqual([
-      { path: 'spec.healthCheck.httpGet.port', message: 'names no port: spec.ports has "http"; use one of those names or a port number' },
+      {
+        path: 'spec.healthCheck.httpGet.port',
+        message: 'names no port: spec.ports has "http"; use one of those names or a port number',
+      },
     ]);
-    expect(problemsOf({ ...base, healthCheck: { httpGet: { port: 70000 } } })).toEqual([{ path: 'spec.healthCheck.httpGet.port', message: expect.stringContaining('out of range') }]);
+    expect(problemsOf({ ...base, healthCheck: { httpGet: { port: 70000 } } })).toEqual([
+      { path: 'spec.healthCheck.httpGet.port', message: expect.stringContaining('out of range') },
+    ]);
   });
 
   it('a health check with both or neither of exec and httpGet', () => {
-    expect(problemsOf({ ...base, healthCheck: {} })).toEqual([{ path: 'spec.healthCheck', message: 'set exactly one of exec and httpGet' }]);
-    expect(problemsOf({ ...base, healthCheck: { exec: ['true'], httpGet: { port: 'http' } } })).toEqual([{ path: 'spec.healthCheck', message: 'set exactly one of exec and httpGet' }]);
+    expect(problemsOf({ ...base, healthCheck: {} })).toEqual([
+      { path: 'spec.healthCheck', message: 'set exactly one of exec and httpGet' },
+    ]);
+    expect(problemsOf({ ...base, healthCheck: { exec: ['true'], httpGet: { port: 'http' } } })).toEqual([
+      { path: 'spec.healthCheck', message: 'set exactly one of exec and httpGet' },
+    ]);
   });
 
   it('the docker socket and system paths, even before the allow-list is consulted', () => {
-    for (const hostPath of ['/var/run/docker.sock', '/run/docker.sock', '/srv/../var/run/docker.sock', '/', '/etc/shadow', '/proc/1']) {
-      expect(problemsOf({ ...base, volumes: [{ name: 'x', mountPath: '/x', hostPath }] })).toEqual([{ path: 'spec.volumes[0].hostPath', message: expect.any(String) }]);
+    for (const hostPath of [
+      '/var/run/docker.sock',
+      '/run/docker.sock',
+      '/srv/../var/run/docker.sock',
+      '/',
+      '/etc/shadow',
+      '/proc/1',
+    ]) {
+      expect(problemsOf({ ...base, volumes: [{ name: 'x', mountPath: '/x', hostPath }] })).toEqual([
+        { path: 'spec.volumes[0].hostPath', message: expect.any(String) },
+      ]);
     }
   });
 
   it('duplicate volume names and mount paths, and runAsGroup without runAsUser', () => {
-    expect(problemsOf({ ...base, volumes: [{ name: 'a', mountPath: '/a' }, { name: 'a', mountPath: '/a' }] }).map((problem) => problem.path)).toEqual(['spec.volumes[1].name', 'spec.volumes[1].mountPath']);
-    expect(problemsOf({ ...base, securityContext: { runAsGroup: 1000 } })).toEqual([{ path: 'spec.securityContext.runAsGroup', message: 'runAsGroup needs runAsUser' }]);
+    expect(
+      problemsOf({
+        ...base,
+        volumes: [
+          { name: 'a', mountPath: '/a' },
+          { name: 'a', mountPath: '/a' },
+        ],
+      }).map((problem) => problem.path),
+    ).toEqual(['spec.volumes[1].name', 'spec.volumes[1].mountPath']);
+    expect(problemsOf({ ...base, securityContext: { runAsGroup: 1000 } })).toEqual([
+      { path: 'spec.securityContext.runAsGroup', message: 'runAsGroup needs runAsUser' },
+    ]);
   });
 });
 
 describe('host policy', () => {
   it('allows bind mounts only under the allow-list, lexically normalised', () => {
-    const spec = valid({ ...base, volumes: [{ name: 'a', mountPath: '/a', hostPath: '/srv/data/alice' }, { name: 'b', mountPath: '/b', hostPath: '/srv/data/../other' }] });
-    expect(hostPolicyProblems(spec, ['/srv/data'])).toEqual([{ path: 'spec.volumes[1].hostPath', message: expect.stringContaining('/srv/other is outside') }]);
+    const spec = valid({
+      ...base,
+      volumes: [
+        { name: 'a', mountPath: '/a', hostPath: '/srv/data/alice' },
+        { name: 'b', mountPath: '/b', hostPath: '/srv/data/../other' },
+      ],
+    });
+    expect(hostPolicyProblems(spec, ['/srv/data'])).toEqual([
+      { path: 'spec.volumes[1].hostPath', message: expect.stringContaining('/srv/other is outside') },
+    ]);
     expect(hostPolicyProblems(spec, [])[0].message).toContain('host bind mounts are disabled');
-    expect(hostPolicyProblems(valid({ ...base, volumes: [{ name: 'a', mountPath: '/a', hostPath: '/srv/database' }] }), ['/srv/data'])).toHaveLength(1);
+    expect(
+      hostPolicyProblems(valid({ ...base, volumes: [{ name: 'a', mountPath: '/a', hostPath: '/srv/database' }] }), [
+        '/srv/data',
+      ]),
+    ).toHaveLength(1);
   });
 
   it('normalises and refuses paths', () => {
@@ -71,15 +117,36 @@ describe('container options', () => {
   const identity = { name: 'alice', uid: '11111111-1111-4111-8111-111111111111', generation: 1 };
 
   it('turns an httpGet check into a Docker HEALTHCHECK against loopback, with durations in nanoseconds', () => {
-    const check = healthcheckConfig(valid({ ...base, healthCheck: { httpGet: { port: 'http', path: "/it's" }, periodSeconds: 5, failureThreshold: 2, initialDelaySeconds: 3 } }))!;
+    const check = healthcheckConfig(
+      valid({
+        ...base,
+        healthCheck: {
+          httpGet: { port: 'http', path: "/it's" },
+          periodSeconds: 5,
+          failureThreshold: 2,
+          initialDelaySeconds: 3,
+        },
+      }),
+    )!;
     expect(check.Test![0]).toBe('CMD-SHELL');
     expect(check.Test![1]).toContain(`'http://127.0.0.1:8080/it'\\''s'`);
     expect(check).toMatchObject({ Interval: 5e9, Timeout: 2e9, Retries: 2, StartPeriod: 3e9 });
-    expect(healthcheckConfig(valid({ ...base, healthCheck: { exec: ['cat', '/ok'] } }))!.Test).toEqual(['CMD', 'cat', '/ok']);
+    expect(healthcheckConfig(valid({ ...base, healthCheck: { exec: ['cat', '/ok'] } }))!.Test).toEqual([
+      'CMD',
+      'cat',
+      '/ok',
+    ]);
   });
 
   it('mounts named volumes and allowed binds, and injects the token under its name', () => {
-    const spec = valid({ ...base, volumes: [{ name: 'data', mountPath: '/data' }, { name: 'src', mountPath: '/src', hostPath: '/srv/x/', readOnly: true }], auth: { envName: 'JUPYTER_TOKEN', delivery: 'Env' } });
+    const spec = valid({
+      ...base,
+      volumes: [
+        { name: 'data', mountPath: '/data' },
+        { name: 'src', mountPath: '/src', hostPath: '/srv/x/', readOnly: true },
+      ],
+      auth: { envName: 'JUPYTER_TOKEN', delivery: 'Env' },
+    });
     const options = containerCreateOptions(identity, spec, undefined, { token: 'sekret', revision: { tokenId: 't1' } });
     expect(options.HostConfig!.Mounts).toEqual([
       { Type: 'volume', Source: 'sessionctl-alice_data', Target: '/data', ReadOnly: false },
@@ -89,9 +156,21 @@ describe('container options', () => {
   });
 
   it('applies the controller defaults only where the spec sets no limit, and labels the memory admitted', () => {
-    const defaults = { publishAddress: '127.0.0.1', pidsLimit: 512, memoryBytes: 4 * 1024 ** 3, nanoCpus: 1e9, capabilities: ['CHOWN'] };
+    const defaults = {
+      publishAddress: '127.0.0.1',
+      pidsLimit: 512,
+      memoryBytes: 4 * 1024 ** 3,
+      nanoCpus: 1e9,
+      capabilities: ['CHOWN'],
+    };
     const options = containerCreateOptions(identity, valid(base), defaults);
-    expect(options.HostConfig).toMatchObject({ Memory: 4 * 1024 ** 3, NanoCpus: 1e9, PidsLimit: 512, CapDrop: ['ALL'], CapAdd: ['CHOWN'] });
+    expect(options.HostConfig).toMatchObject({
+      Memory: 4 * 1024 ** 3,
+      NanoCpus: 1e9,
+      PidsLimit: 512,
+      CapDrop: ['ALL'],
+      CapAdd: ['CHOWN'],
+    });
     expect(options.Labels!['dev.sessionctl.memory-bytes']).toBe(String(4 * 1024 ** 3));
   });
 
@@ -102,7 +181,9 @@ describe('container options', () => {
     const authed = valid({ ...base, auth: {} });
     expect(specHash(authed, { tokenId: 'a' })).not.toBe(specHash(authed, { tokenId: 'b' }));
     // Lifetimes and the restart budget never recreate a container.
-    expect(specHash(valid({ ...base, maxRestarts: 3, idleTimeoutSeconds: 60, maxLifetimeSeconds: 600 }))).toBe(specHash(spec));
+    expect(specHash(valid({ ...base, maxRestarts: 3, idleTimeoutSeconds: 60, maxLifetimeSeconds: 600 }))).toBe(
+      specHash(spec),
+    );
   });
 });
 
@@ -117,9 +198,15 @@ describe('lifetimes', () => {
   });
 
   it('deletes at the maximum lifetime, and with idleAction: Delete', () => {
-    expect(lifetimeCheck(valid({ ...base, maxLifetimeSeconds: 10 }), at, 10_000).expire?.reason).toBe('MaxLifetimeExceeded');
-    expect(lifetimeCheck(valid({ ...base, idleTimeoutSeconds: 10, idleAction: 'Delete' }), at, 10_000).expire?.reason).toBe('IdleTimeout');
-    expect(lifetimeCheck(valid({ ...base, maxLifetimeSeconds: 100, idleTimeoutSeconds: 10 }), at, 0)).toEqual({ nextCheckAt: 10_000 });
+    expect(lifetimeCheck(valid({ ...base, maxLifetimeSeconds: 10 }), at, 10_000).expire?.reason).toBe(
+      'MaxLifetimeExceeded',
+    );
+    expect(
+      lifetimeCheck(valid({ ...base, idleTimeoutSeconds: 10, idleAction: 'Delete' }), at, 10_000).expire?.reason,
+    ).toBe('IdleTimeout');
+    expect(lifetimeCheck(valid({ ...base, maxLifetimeSeconds: 100, idleTimeoutSeconds: 10 }), at, 0)).toEqual({
+      nextCheckAt: 10_000,
+    });
   });
 });
 
@@ -133,18 +220,29 @@ describe('admission', () => {
     const { admission, freed } = make({ maxSessions: 2 });
     expect(admission.tryAdmit('a', 1, 0)).toEqual({ admitted: true });
     expect(admission.tryAdmit('b', 2, 0)).toEqual({ admitted: true });
-    expect(admission.tryAdmit('d', 4, 0)).toMatchObject({ admitted: false, reason: 'MaxSessionsReached', message: expect.stringContaining('runs 2 of at most 2') });
+    expect(admission.tryAdmit('d', 4, 0)).toMatchObject({
+      admitted: false,
+      reason: 'MaxSessionsReached',
+      message: expect.stringContaining('runs 2 of at most 2'),
+    });
     expect(admission.tryAdmit('c', 3, 0)).toMatchObject({ admitted: false });
     admission.release('a');
     expect(freed).toEqual([['c', 'd']]);
     // The younger one may not jump the queue while the older one fits.
-    expect(admission.tryAdmit('d', 4, 0)).toMatchObject({ admitted: false, message: expect.stringContaining('1 older waiting session goes first') });
+    expect(admission.tryAdmit('d', 4, 0)).toMatchObject({
+      admitted: false,
+      message: expect.stringContaining('1 older waiting session goes first'),
+    });
     expect(admission.tryAdmit('c', 3, 0)).toEqual({ admitted: true });
   });
 
   it('lets a small session pass a large one that cannot fit', () => {
     const { admission } = make({ allocatableMemoryBytes: 100 });
-    expect(admission.tryAdmit('big', 1, 200)).toMatchObject({ admitted: false, reason: 'InsufficientMemory', message: expect.stringContaining('more than the host can ever give') });
+    expect(admission.tryAdmit('big', 1, 200)).toMatchObject({
+      admitted: false,
+      reason: 'InsufficientMemory',
+      message: expect.stringContaining('more than the host can ever give'),
+    });
     expect(admission.tryAdmit('small', 2, 50)).toEqual({ admitted: true });
     expect(admission.usage()).toEqual({ sessions: 1, memoryBytes: 50 });
   });
@@ -162,6 +260,8 @@ describe('advertised address', () => {
   it('is the publish address, or the Docker host for a wildcard publish address', () => {
     expect(advertiseAddressFor({ publishAddress: '127.0.0.1' }, { host: '10.0.0.5' })).toBe('127.0.0.1');
     expect(advertiseAddressFor({ publishAddress: '0.0.0.0' }, { host: '10.0.0.5' })).toBe('10.0.0.5');
-    expect(advertiseAddressFor({ publishAddress: '0.0.0.0', advertiseAddress: 'sessions.internal' }, { host: '10.0.0.5' })).toBe('sessions.internal');
+    expect(
+      advertiseAddressFor({ publishAddress: '0.0.0.0', advertiseAddress: 'sessions.internal' }, { host: '10.0.0.5' }),
+    ).toBe('sessions.internal');
   });
 });

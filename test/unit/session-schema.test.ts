@@ -18,7 +18,9 @@ describe('quantities', () => {
     ['1.5g', 1.5 * 1024 ** 3],
   ])('memory %s is %i bytes', (text, bytes) => expect(parseMemoryBytes(text)).toBe(bytes));
 
-  it.each(['lots', '', '1x', '-1g', 'Mi'])('memory %p is not a quantity', (text) => expect(parseMemoryBytes(text)).toBeUndefined());
+  it.each(['lots', '', '1x', '-1g', 'Mi'])('memory %p is not a quantity', (text) =>
+    expect(parseMemoryBytes(text)).toBeUndefined(),
+  );
 
   it.each([
     ['0.5', 500_000_000],
@@ -33,7 +35,19 @@ describe('quantities', () => {
 describe('session spec schema', () => {
   it('fills defaults', () => {
     const result = validateSpec({ image: 'sessionctl/base:dev' });
-    expect(result).toEqual({ ok: true, value: { image: 'sessionctl/base:dev', env: {}, ports: [], resources: {}, state: 'Running', restartPolicy: 'Always', volumeReclaimPolicy: 'Retain', idleAction: 'Stop' } });
+    expect(result).toEqual({
+      ok: true,
+      value: {
+        image: 'sessionctl/base:dev',
+        env: {},
+        ports: [],
+        resources: {},
+        state: 'Running',
+        restartPolicy: 'Always',
+        volumeReclaimPolicy: 'Retain',
+        idleAction: 'Stop',
+      },
+    });
   });
 
   it('names the field of a bad memory quantity', () => {
@@ -44,23 +58,40 @@ describe('session spec schema', () => {
 
   it('names misspelled fields', () => {
     expect(problemsOf({ image: 'a', enviroment: {} })).toEqual([{ path: 'spec.enviroment', message: 'unknown field' }]);
-    expect(problemsOf({ image: 'a', evn: {} })).toEqual([{ path: 'spec.evn', message: 'unknown field (did you mean "env"?)' }]);
-    expect(problemsOf({ image: 'a', restartPolcy: 'Never' })).toEqual([{ path: 'spec.restartPolcy', message: 'unknown field (did you mean "restartPolicy"?)' }]);
+    expect(problemsOf({ image: 'a', evn: {} })).toEqual([
+      { path: 'spec.evn', message: 'unknown field (did you mean "env"?)' },
+    ]);
+    expect(problemsOf({ image: 'a', restartPolcy: 'Never' })).toEqual([
+      { path: 'spec.restartPolcy', message: 'unknown field (did you mean "restartPolicy"?)' },
+    ]);
   });
 
   it('names wrong types with their path', () => {
-    expect(problemsOf({ image: 'a', ports: [{ name: 'http', containerPort: 'eighty' }] })[0].path).toBe('spec.ports[0].containerPort');
+    expect(problemsOf({ image: 'a', ports: [{ name: 'http', containerPort: 'eighty' }] })[0].path).toBe(
+      'spec.ports[0].containerPort',
+    );
     expect(problemsOf({ image: 'a', state: 'Paused' })[0].path).toBe('spec.state');
     expect(problemsOf({})[0].path).toBe('spec.image');
   });
 
   it('refuses duplicate port names and numbers', () => {
-    const problems = problemsOf({ image: 'a', ports: [{ name: 'http', containerPort: 80 }, { name: 'http', containerPort: 80 }] });
+    const problems = problemsOf({
+      image: 'a',
+      ports: [
+        { name: 'http', containerPort: 80 },
+        { name: 'http', containerPort: 80 },
+      ],
+    });
     expect(problems.map((problem) => problem.path)).toEqual(['spec.ports[1].name', 'spec.ports[1].containerPort']);
   });
 
   it('validates whole documents, including the name', () => {
-    const result = validateDocument({ apiVersion: 'sessionctl.dev/v1alpha1', kind: 'Session', metadata: { name: 'Not_A_Label' }, spec: { image: 'a' } });
+    const result = validateDocument({
+      apiVersion: 'sessionctl.dev/v1alpha1',
+      kind: 'Session',
+      metadata: { name: 'Not_A_Label' },
+      spec: { image: 'a' },
+    });
     expect(result.ok ? [] : result.problems.map((problem) => problem.path)).toEqual(['metadata.name']);
   });
 });
@@ -74,15 +105,26 @@ describe('spec hash', () => {
 
   it('ignores key order, state and restart policy, and unit spelling', () => {
     const a = spec({ image: 'i', env: { A: '1', B: '2' }, resources: { memory: '1g' } });
-    const b = spec({ resources: { memory: '1Gi' }, env: { B: '2', A: '1' }, image: 'i', state: 'Stopped', restartPolicy: 'Never' });
+    const b = spec({
+      resources: { memory: '1Gi' },
+      env: { B: '2', A: '1' },
+      image: 'i',
+      state: 'Stopped',
+      restartPolicy: 'Never',
+    });
     expect(specHash(a)).toBe(specHash(b));
   });
 
   it('changes with anything that shapes the container', () => {
     const base = { image: 'i', env: { A: '1' } };
-    const hashes = [base, { ...base, env: { A: '2' } }, { ...base, image: 'j' }, { ...base, command: ['sh'] }, { ...base, resources: { cpus: '1' } }, { ...base, ports: [{ name: 'p', containerPort: 1 }] }].map(
-      (input) => specHash(spec(input)),
-    );
+    const hashes = [
+      base,
+      { ...base, env: { A: '2' } },
+      { ...base, image: 'j' },
+      { ...base, command: ['sh'] },
+      { ...base, resources: { cpus: '1' } },
+      { ...base, ports: [{ name: 'p', containerPort: 1 }] },
+    ].map((input) => specHash(spec(input)));
     expect(new Set(hashes).size).toBe(hashes.length);
   });
 
@@ -93,7 +135,11 @@ describe('spec hash', () => {
 
 describe('container create options', () => {
   it('turns resources into real limits and hardens the container', () => {
-    const valid = validateSpec({ image: 'i', resources: { memory: '256Mi', cpus: '0.5', pids: 100 }, ports: [{ name: 'http', containerPort: 8080 }] });
+    const valid = validateSpec({
+      image: 'i',
+      resources: { memory: '256Mi', cpus: '0.5', pids: 100 },
+      ports: [{ name: 'http', containerPort: 8080 }],
+    });
     if (!valid.ok) throw new Error('invalid');
     const options = containerCreateOptions({ name: 'alice', uid: 'u', generation: 3 }, valid.value);
     expect(options.name).toBe('sessionctl-alice');
@@ -109,6 +155,11 @@ describe('container create options', () => {
       PortBindings: { '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] },
     });
     expect(options.HostConfig?.Binds).toBeUndefined();
-    expect(options.Labels).toMatchObject({ 'dev.sessionctl.managed-by': 'sessionctl', 'dev.sessionctl.session': 'alice', 'dev.sessionctl.uid': 'u', 'dev.sessionctl.generation': '3' });
+    expect(options.Labels).toMatchObject({
+      'dev.sessionctl.managed-by': 'sessionctl',
+      'dev.sessionctl.session': 'alice',
+      'dev.sessionctl.uid': 'u',
+      'dev.sessionctl.generation': '3',
+    });
   });
 });

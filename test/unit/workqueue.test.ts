@@ -80,7 +80,13 @@ describe('WorkQueue', () => {
   it('reports adds, waits and work to its observer', async () => {
     const seen: string[] = [];
     const queue = new WorkQueue({
-      observer: { added: () => seen.push('added'), depth: (d) => seen.push(`depth:${d}`), waited: () => seen.push('waited'), worked: () => seen.push('worked'), retried: () => seen.push('retried') },
+      observer: {
+        added: () => seen.push('added'),
+        depth: (d) => seen.push(`depth:${d}`),
+        waited: () => seen.push('waited'),
+        worked: () => seen.push('worked'),
+        retried: () => seen.push('retried'),
+      },
     });
     queue.add('a');
     const key = await queue.get();

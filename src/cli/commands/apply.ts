@@ -32,7 +32,10 @@ export function registerApply(program: Command): void {
     .option('-l, --selector <selector>', 'label selector for --prune, e.g. team=law,tier!=free')
     .option('--wait', 'follow the sessions until Ready (or stopped as asked) and fail if one does not get there', false)
     .option('--timeout <duration>', 'how long --wait waits', '60s')
-    .addHelpText('after', '\nExamples:\n  sessionctl apply -f crds/examples/\n  sessionctl apply -R -f specs/ --prune -l team=law --wait --timeout 2m\n  cat alice.yaml | sessionctl apply -f - --dry-run')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  sessionctl apply -f crds/examples/\n  sessionctl apply -R -f specs/ --prune -l team=law --wait --timeout 2m\n  cat alice.yaml | sessionctl apply -f - --dry-run',
+    )
     .action((options: ApplyOptions) => apply(options));
 
   program
@@ -45,7 +48,8 @@ export function registerApply(program: Command): void {
 }
 
 async function apply(options: ApplyOptions): Promise<void> {
-  if (options.prune && !options.selector) throw new CommandError('--prune needs -l SELECTOR, so that only sessions you own can be pruned', 2);
+  if (options.prune && !options.selector)
+    throw new CommandError('--prune needs -l SELECTOR, so that only sessions you own can be pruned', 2);
   const selector = options.selector ? parseSelector(options.selector) : undefined;
   const timeoutMs = parseDuration(options.timeout);
   const manifests = readManifests(options.filename, { recursive: options.recursive });
@@ -58,9 +62,18 @@ async function apply(options: ApplyOptions): Promise<void> {
       await connection.query('BEGIN');
       results = await upsertSessions(
         connection,
-        manifests.map((manifest) => ({ name: manifest.document.metadata.name, labels: manifest.document.metadata.labels, spec: manifest.rawSpec })),
+        manifests.map((manifest) => ({
+          name: manifest.document.metadata.name,
+          labels: manifest.document.metadata.labels,
+          spec: manifest.rawSpec,
+        })),
       );
-      if (options.prune && selector) pruned = await pruneSessions(connection, selector, results.map((result) => result.name));
+      if (options.prune && selector)
+        pruned = await pruneSessions(
+          connection,
+          selector,
+          results.map((result) => result.name),
+        );
       // A dry run goes through the same statements and triggers, then throws the result away.
       await connection.query(options.dryRun ? 'ROLLBACK' : 'COMMIT');
     } catch (error) {
@@ -73,14 +86,21 @@ async function apply(options: ApplyOptions): Promise<void> {
     for (const name of pruned) console.log(`session/${name} pruned${suffix}`);
     if (!options.wait || options.dryRun) return;
     const [failures, deletions] = await Promise.all([
-      followSessions(client, results.map((result) => result.name), { timeoutMs, out: process.stdout }),
+      followSessions(
+        client,
+        results.map((result) => result.name),
+        { timeoutMs, out: process.stdout },
+      ),
       Promise.allSettled(pruned.map((name) => client.waitFor(name, 'Deleted', { timeoutMs }))),
     ]);
     deletions.forEach((outcome, index) => {
-      if (outcome.status === 'rejected') failures.push({ name: pruned[index], detail: `not deleted in time: ${(outcome.reason as Error).message}` });
+      if (outcome.status === 'rejected')
+        failures.push({ name: pruned[index], detail: `not deleted in time: ${(outcome.reason as Error).message}` });
     });
     if (failures.length > 0) {
-      throw new CommandError(`${failures.length} session(s) did not become ready:\n${failures.map((failure) => `  session/${failure.name}: ${failure.detail}`).join('\n')}`);
+      throw new CommandError(
+        `${failures.length} session(s) did not become ready:\n${failures.map((failure) => `  session/${failure.name}: ${failure.detail}`).join('\n')}`,
+      );
     }
   });
 }
@@ -88,15 +108,31 @@ async function apply(options: ApplyOptions): Promise<void> {
 async function diff(options: { filename: string[]; recursive: boolean }): Promise<void> {
   const manifests = readManifests(options.filename, { recursive: options.recursive });
   const differences = await withClient(async ({ client }) => {
-    const current = new Map((await client.getMany(manifests.map((manifest) => manifest.document.metadata.name))).map((session) => [session.metadata.name, session]));
+    const current = new Map(
+      (await client.getMany(manifests.map((manifest) => manifest.document.metadata.name))).map((session) => [
+        session.metadata.name,
+        session,
+      ]),
+    );
     let count = 0;
     for (const manifest of manifests) {
       const name = manifest.document.metadata.name;
       const existing = current.get(name);
       const changes = [
-        ...diffValues(existing?.metadata.labels ?? (existing ? {} : undefined), manifest.document.metadata.labels, 'metadata.labels'),
+        ...diffValues(
+          existing?.metadata.labels ?? (existing ? {} : undefined),
+          manifest.document.metadata.labels,
+          'metadata.labels',
+        ),
         ...diffValues(existing?.spec, manifest.rawSpec, 'spec'),
-      ].filter((change) => !(existing === undefined && change.path === 'metadata.labels' && Object.keys(manifest.document.metadata.labels).length === 0));
+      ].filter(
+        (change) =>
+          !(
+            existing === undefined &&
+            change.path === 'metadata.labels' &&
+            Object.keys(manifest.document.metadata.labels).length === 0
+          ),
+      );
       if (changes.length === 0) continue;
       count++;
       console.log(`session/${name}${existing ? '' : ' (new)'}`);

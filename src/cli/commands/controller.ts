@@ -23,7 +23,16 @@ async function runController(version: string): Promise<void> {
   const pool = createPool(url, { applicationName: 'sessionctl-controller', max: config.workers + 4 });
   await migrate(pool, { roles: config.roles });
   const installation = await readInstallationId(pool);
-  const manager = new SessionControllerManager({ config, dockerHost, pool, connectionString: url, logger, metrics: createMetrics(), version, installation });
+  const manager = new SessionControllerManager({
+    config,
+    dockerHost,
+    pool,
+    connectionString: url,
+    logger,
+    metrics: createMetrics(),
+    version,
+    installation,
+  });
   let exiting = false;
   const shutdown = (signal: string) => {
     if (exiting) return;

@@ -9,10 +9,22 @@ import { parseDuration } from '../format';
 import { readManifests } from '../manifests';
 import { checkResource } from './get';
 
-async function waitAll(client: SessionClient, names: string[], condition: WaitCondition, timeoutMs: number): Promise<void> {
+async function waitAll(
+  client: SessionClient,
+  names: string[],
+  condition: WaitCondition,
+  timeoutMs: number,
+): Promise<void> {
   const outcomes = await Promise.allSettled(names.map((name) => client.waitFor(name, condition, { timeoutMs })));
-  const failures = outcomes.flatMap((outcome, index) => (outcome.status === 'rejected' ? [`session/${names[index]}: ${(outcome.reason as Error).message}`] : []));
-  const label = condition === 'Deleted' ? 'deleted' : typeof condition === 'string' ? `condition met (${condition})` : `condition met (${condition.type}=${condition.status ?? 'True'})`;
+  const failures = outcomes.flatMap((outcome, index) =>
+    outcome.status === 'rejected' ? [`session/${names[index]}: ${(outcome.reason as Error).message}`] : [],
+  );
+  const label =
+    condition === 'Deleted'
+      ? 'deleted'
+      : typeof condition === 'string'
+        ? `condition met (${condition})`
+        : `condition met (${condition.type}=${condition.status ?? 'True'})`;
   outcomes.forEach((outcome, index) => {
     if (outcome.status === 'fulfilled') console.log(`session/${names[index]} ${label}`);
   });
@@ -22,8 +34,14 @@ async function waitAll(client: SessionClient, names: string[], condition: WaitCo
 export function parseFor(text: string): WaitCondition {
   if (text === 'delete') return 'Deleted';
   const match = /^condition=([A-Za-z]+)(?:=(True|False|Unknown))?$/.exec(text);
-  if (!match) throw new CommandError(`invalid --for "${text}": expected delete, condition=Ready or condition=TYPE=True|False|Unknown`, 2);
-  return match[1] === 'Ready' && !match[2] ? 'Ready' : { type: match[1], status: (match[2] as 'True' | 'False' | 'Unknown') ?? 'True' };
+  if (!match)
+    throw new CommandError(
+      `invalid --for "${text}": expected delete, condition=Ready or condition=TYPE=True|False|Unknown`,
+      2,
+    );
+  return match[1] === 'Ready' && !match[2]
+    ? 'Ready'
+    : { type: match[1], status: (match[2] as 'True' | 'False' | 'Unknown') ?? 'True' };
 }
 
 export function registerDelete(program: Command): void {
@@ -37,28 +55,36 @@ export function registerDelete(program: Command): void {
     .option('--wait', 'wait until the rows are gone (containers removed)', false)
     .option('--timeout <duration>', 'how long --wait waits', '60s')
     .addHelpText('after', '\nExamples:\n  sessionctl delete session alice --wait\n  sessionctl delete -f specs/')
-    .action(async (resource: string | undefined, references: string[], options: { filename?: string[]; recursive: boolean; wait: boolean; timeout: string }) => {
-      let names: string[];
-      if (options.filename) {
-        if (resource) throw new CommandError('give either -f FILE or session NAME..., not both', 2);
-        names = readManifests(options.filename, { recursive: options.recursive }).map((manifest) => manifest.document.metadata.name);
-      } else {
-        if (!resource) throw new CommandError('nothing to delete: give session NAME... or -f FILE', 2);
-        const inline = /\//.test(resource);
-        if (!inline) checkResource(resource);
-        names = [...(inline ? [resource] : []), ...references].map(sessionName);
-        if (names.length === 0) throw new CommandError('nothing to delete: name at least one session', 2);
-      }
-      const timeoutMs = parseDuration(options.timeout);
-      await withClient(async ({ client }) => {
-        const deleted: string[] = [];
-        const missing: string[] = [];
-        for (const name of names) ((await client.delete(name)) ? deleted : missing).push(name);
-        for (const name of deleted) console.log(`session/${name} deleted`);
-        if (options.wait && deleted.length) await waitAll(client, deleted, 'Deleted', timeoutMs);
-        if (missing.length) throw new CommandError(missing.map((name) => `session "${name}" not found`).join('\n'));
-      });
-    });
+    .action(
+      async (
+        resource: string | undefined,
+        references: string[],
+        options: { filename?: string[]; recursive: boolean; wait: boolean; timeout: string },
+      ) => {
+        let names: string[];
+        if (options.filename) {
+          if (resource) throw new CommandError('give either -f FILE or session NAME..., not both', 2);
+          names = readManifests(options.filename, { recursive: options.recursive }).map(
+            (manifest) => manifest.document.metadata.name,
+          );
+        } else {
+          if (!resource) throw new CommandError('nothing to delete: give session NAME... or -f FILE', 2);
+          const inline = /\//.test(resource);
+          if (!inline) checkResource(resource);
+          names = [...(inline ? [resource] : []), ...references].map(sessionName);
+          if (names.length === 0) throw new CommandError('nothing to delete: name at least one session', 2);
+        }
+        const timeoutMs = parseDuration(options.timeout);
+        await withClient(async ({ client }) => {
+          const deleted: string[] = [];
+          const missing: string[] = [];
+          for (const name of names) ((await client.delete(name)) ? deleted : missing).push(name);
+          for (const name of deleted) console.log(`session/${name} deleted`);
+          if (options.wait && deleted.length) await waitAll(client, deleted, 'Deleted', timeoutMs);
+          if (missing.length) throw new CommandError(missing.map((name) => `session "${name}" not found`).join('\n'));
+        });
+      },
+    );
 
   program
     .command('wait')
@@ -66,7 +92,10 @@ export function registerDelete(program: Command): void {
     .argument('<references...>', 'session/NAME ...')
     .requiredOption('--for <condition>', 'condition=Ready, condition=TYPE=STATUS, or delete')
     .option('--timeout <duration>', 'give up after this long (exit 1)', '30s')
-    .addHelpText('after', '\nExamples:\n  sessionctl wait session/alice --for=condition=Ready --timeout=60s\n  sessionctl wait session/alice --for=delete')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  sessionctl wait session/alice --for=condition=Ready --timeout=60s\n  sessionctl wait session/alice --for=delete',
+    )
     .action(async (references: string[], options: { for: string; timeout: string }) => {
       const condition = parseFor(options.for);
       const timeoutMs = parseDuration(options.timeout);

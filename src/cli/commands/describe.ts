@@ -44,22 +44,30 @@ export function registerDescribe(program: Command): void {
             `Generation:    ${metadata.generation} (observed: ${status.observedGeneration ?? '<none>'})`,
             `Created:       ${metadata.creationTimestamp} (${age(metadata.creationTimestamp)} ago)`,
           ];
-          if (metadata.deletionTimestamp) lines.push(`Deleting:      since ${metadata.deletionTimestamp} (${age(metadata.deletionTimestamp)} ago)`);
+          if (metadata.deletionTimestamp)
+            lines.push(`Deleting:      since ${metadata.deletionTimestamp} (${age(metadata.deletionTimestamp)} ago)`);
           lines.push(
             `Phase:         ${status.phase ?? 'Pending'}`,
             `Host:          ${status.host ?? '<none>'}`,
             `Container:     ${status.containerId ?? '<none>'}`,
             `Restarts:      ${status.restartCount ?? 0}`,
           );
-          if (status.lastExitCode !== undefined || status.lastExitReason) lines.push(`Last exit:     ${status.lastExitCode ?? '?'} (${status.lastExitReason ?? 'unknown'})`);
+          if (status.lastExitCode !== undefined || status.lastExitReason)
+            lines.push(`Last exit:     ${status.lastExitCode ?? '?'} (${status.lastExitReason ?? 'unknown'})`);
           const endpoints = Object.entries(status.endpoints ?? {});
-          if (endpoints.length > 0) lines.push(`Endpoints:     ${endpoints.map(([port, address]) => `${port}=${address}`).join(', ')}`);
+          if (endpoints.length > 0)
+            lines.push(`Endpoints:     ${endpoints.map(([port, address]) => `${port}=${address}`).join(', ')}`);
           lines.push('Spec:', indent(stringify(session.spec)));
           const conditions = status.conditions ?? [];
           lines.push(
             'Conditions:',
             conditions.length
-              ? indent(table(['TYPE', 'STATUS', 'REASON', 'AGE', 'MESSAGE'], conditions.map((c) => [c.type, c.status, c.reason, age(c.lastTransitionTime), c.message])))
+              ? indent(
+                  table(
+                    ['TYPE', 'STATUS', 'REASON', 'AGE', 'MESSAGE'],
+                    conditions.map((c) => [c.type, c.status, c.reason, age(c.lastTransitionTime), c.message]),
+                  ),
+                )
               : '  <none>',
           );
           const events = await listEvents(pool, name, 20);
@@ -69,7 +77,14 @@ export function registerDescribe(program: Command): void {
               ? indent(
                   table(
                     ['TYPE', 'REASON', 'AGE', 'MESSAGE'],
-                    events.map((event) => [event.type, event.reason, event.count > 1 ? `${age(event.lastSeen)} (x${event.count} over ${age(event.firstSeen)})` : age(event.lastSeen), event.message]),
+                    events.map((event) => [
+                      event.type,
+                      event.reason,
+                      event.count > 1
+                        ? `${age(event.lastSeen)} (x${event.count} over ${age(event.firstSeen)})`
+                        : age(event.lastSeen),
+                      event.message,
+                    ]),
                   ),
                 )
               : '  <none>',

@@ -25,7 +25,12 @@ async function runGateway(version: string): Promise<void> {
   await migrate(pool);
   const metrics = createGatewayMetrics();
   const gateway = new Gateway({ config: gatewayConfig, pool, connectionString: url, logger, metrics });
-  const metricsServer = new MetricsServer({ host: gatewayConfig.metricsHost, port: gatewayConfig.metricsPort, registry: metrics.registry, ready: () => gateway.ready() });
+  const metricsServer = new MetricsServer({
+    host: gatewayConfig.metricsHost,
+    port: gatewayConfig.metricsPort,
+    registry: metrics.registry,
+    ready: () => gateway.ready(),
+  });
   let exiting = false;
   const shutdown = (signal: string) => {
     if (exiting) return;
@@ -40,7 +45,14 @@ async function runGateway(version: string): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
   const [address, metricsAddress] = await Promise.all([gateway.start(), metricsServer.start()]);
   logger.info(
-    { database: maskUrl(url), address: `${address.address}:${address.port}`, tls: gatewayConfig.tls !== undefined, metrics: `${metricsAddress.address}:${metricsAddress.port}`, domain: gatewayConfig.domain, version },
+    {
+      database: maskUrl(url),
+      address: `${address.address}:${address.port}`,
+      tls: gatewayConfig.tls !== undefined,
+      metrics: `${metricsAddress.address}:${metricsAddress.port}`,
+      domain: gatewayConfig.domain,
+      version,
+    },
     'gateway listening',
   );
 }
@@ -48,7 +60,12 @@ async function runGateway(version: string): Promise<void> {
 export function registerGateway(program: Command, version: string): void {
   program
     .command('gateway')
-    .description('Run the session gateway in the foreground: /s/<session>/... to the session, token-checked, recording activity and waking idle sessions')
-    .addHelpText('after', '\nExample:\n  DATABASE_URL=postgres://gateway@db/sessionctl SESSIONCTL_GATEWAY_ADDR=0.0.0.0:8000 sessionctl gateway')
+    .description(
+      'Run the session gateway in the foreground: /s/<session>/... to the session, token-checked, recording activity and waking idle sessions',
+    )
+    .addHelpText(
+      'after',
+      '\nExample:\n  DATABASE_URL=postgres://gateway@db/sessionctl SESSIONCTL_GATEWAY_ADDR=0.0.0.0:8000 sessionctl gateway',
+    )
     .action(() => runGateway(version));
 }

@@ -17,7 +17,10 @@ const WIDE_COLUMNS = [...COLUMNS, 'IMAGE', 'CONTAINER', 'REASON'];
 
 export function checkResource(resource: string): void {
   if (!['sessions', 'session', 'sess'].includes(resource)) {
-    throw new CommandError(`unknown resource type "${resource}": sessionctl manages "sessions" (also "session", "sess")`, 2);
+    throw new CommandError(
+      `unknown resource type "${resource}": sessionctl manages "sessions" (also "session", "sess")`,
+      2,
+    );
   }
 }
 
@@ -32,7 +35,12 @@ export function row(session: Session, wide: boolean): string[] {
     age(session.metadata.creationTimestamp),
   ];
   if (!wide) return cells;
-  return [...cells, String(session.spec.image ?? ''), session.status.containerId?.slice(0, 12) ?? '<none>', ready?.reason ?? ''];
+  return [
+    ...cells,
+    String(session.spec.image ?? ''),
+    session.status.containerId?.slice(0, 12) ?? '<none>',
+    ready?.reason ?? '',
+  ];
 }
 
 /** Writers' text (labels, spec values, status messages) never reaches the terminal raw. */
@@ -53,7 +61,10 @@ function renderRaw(sessions: Session[], output: OutputFormat, single: boolean): 
     case 'name':
       return sessions.map((session) => `session/${session.metadata.name}`).join('\n');
     default:
-      return table(output === 'wide' ? WIDE_COLUMNS : COLUMNS, sessions.map((session) => row(session, output === 'wide')));
+      return table(
+        output === 'wide' ? WIDE_COLUMNS : COLUMNS,
+        sessions.map((session) => row(session, output === 'wide')),
+      );
   }
 }
 
@@ -66,46 +77,76 @@ export function registerGet(program: Command): void {
     .option('-l, --selector <selector>', 'label selector, e.g. team=law,tier in (gold,silver)')
     .option('-o, --output <format>', `output format: ${OUTPUTS.join('|')}`)
     .option('-w, --watch', 'after listing, print each change as it happens (Ctrl-C to stop)', false)
-    .addHelpText('after', '\nExamples:\n  sessionctl get sessions\n  sessionctl get sessions -l team=law -o wide\n  sessionctl get session alice -o yaml\n  sessionctl get sessions -w')
-    .action(async (resource: string, references: string[], options: { selector?: string; output?: string; watch: boolean }) => {
-      checkResource(resource);
-      const output = options.output as OutputFormat;
-      if (output !== undefined && !OUTPUTS.includes(output)) throw new CommandError(`unknown output format "${options.output}": expected one of ${OUTPUTS.join(', ')}`, 2);
-      const names = references.map(sessionName);
-      const selector = options.selector ? parseSelector(options.selector) : undefined;
-      await withClient(async ({ client }) => {
-        const abort = new AbortController();
-        let listening!: () => void;
-        const ready = new Promise<void>((resolve) => (listening = resolve));
-        const events = options.watch ? client.watch({ selector: options.selector, names: names.length ? names : undefined, signal: abort.signal, onListening: listening }) : undefined;
-        const first = events?.next();
-        if (first) await Promise.race([ready, first]);
-        const sessions = names.length ? await client.getMany(names) : await client.list(options.selector);
-        const shown = selector && names.length ? sessions.filter((session) => matchesSelector(selector, session.metadata.labels)) : sessions;
-        const missing = names.filter((name) => !shown.some((session) => session.metadata.name === name));
-        if (shown.length > 0 || !options.watch) {
-          const text = render(shown, output, names.length === 1 && shown.length === 1);
-          if (text) console.log(text);
-          else if (!output) console.error('No sessions found.');
-        }
-        if (missing.length > 0 && !options.watch) throw new CommandError(missing.map((name) => `session "${name}" not found`).join('\n'));
-        if (!events || !first) return;
-        process.once('SIGINT', () => abort.abort());
-        const wide = output === 'wide';
-        for (let next = await first; !next.done; next = await events.next()) {
-          const event = next.value;
-          if (event.type === 'DELETED') {
-            console.log(safe(output === 'json' || output === 'yaml' ? JSON.stringify({ type: 'DELETED', name: event.name }) : `${event.name}   deleted`, output));
-          } else if (output === 'json') {
-            console.log(safe(JSON.stringify({ type: event.type, object: event.session }), output));
-          } else if (output === 'yaml') {
-            console.log(safe(`---\n${stringify({ type: event.type, object: event.session }).trimEnd()}`, output));
-          } else if (output === 'name') {
-            console.log(`session/${event.session.metadata.name}`);
-          } else {
-            console.log(safe(table(wide ? WIDE_COLUMNS : COLUMNS, [row(event.session, wide)]).split('\n')[1], output));
+    .addHelpText(
+      'after',
+      '\nExamples:\n  sessionctl get sessions\n  sessionctl get sessions -l team=law -o wide\n  sessionctl get session alice -o yaml\n  sessionctl get sessions -w',
+    )
+    .action(
+      async (
+        resource: string,
+        references: string[],
+        options: { selector?: string; output?: string; watch: boolean },
+      ) => {
+        checkResource(resource);
+        const output = options.output as OutputFormat;
+        if (output !== undefined && !OUTPUTS.includes(output))
+          throw new CommandError(`unknown output format "${options.output}": expected one of ${OUTPUTS.join(', ')}`, 2);
+        const names = references.map(sessionName);
+        const selector = options.selector ? parseSelector(options.selector) : undefined;
+        await withClient(async ({ client }) => {
+          const abort = new AbortController();
+          let listening!: () => void;
+          const ready = new Promise<void>((resolve) => (listening = resolve));
+          const events = options.watch
+            ? client.watch({
+                selector: options.selector,
+                names: names.length ? names : undefined,
+                signal: abort.signal,
+                onListening: listening,
+              })
+            : undefined;
+          const first = events?.next();
+          if (first) await Promise.race([ready, first]);
+          const sessions = names.length ? await client.getMany(names) : await client.list(options.selector);
+          const shown =
+            selector && names.length
+              ? sessions.filter((session) => matchesSelector(selector, session.metadata.labels))
+              : sessions;
+          const missing = names.filter((name) => !shown.some((session) => session.metadata.name === name));
+          if (shown.length > 0 || !options.watch) {
+            const text = render(shown, output, names.length === 1 && shown.length === 1);
+            if (text) console.log(text);
+            else if (!output) console.error('No sessions found.');
           }
-        }
-      });
-    });
+          if (missing.length > 0 && !options.watch)
+            throw new CommandError(missing.map((name) => `session "${name}" not found`).join('\n'));
+          if (!events || !first) return;
+          process.once('SIGINT', () => abort.abort());
+          const wide = output === 'wide';
+          for (let next = await first; !next.done; next = await events.next()) {
+            const event = next.value;
+            if (event.type === 'DELETED') {
+              console.log(
+                safe(
+                  output === 'json' || output === 'yaml'
+                    ? JSON.stringify({ type: 'DELETED', name: event.name })
+                    : `${event.name}   deleted`,
+                  output,
+                ),
+              );
+            } else if (output === 'json') {
+              console.log(safe(JSON.stringify({ type: event.type, object: event.session }), output));
+            } else if (output === 'yaml') {
+              console.log(safe(`---\n${stringify({ type: event.type, object: event.session }).trimEnd()}`, output));
+            } else if (output === 'name') {
+              console.log(`session/${event.session.metadata.name}`);
+            } else {
+              console.log(
+                safe(table(wide ? WIDE_COLUMNS : COLUMNS, [row(event.session, wide)]).split('\n')[1], output),
+              );
+            }
+          }
+        });
+      },
+    );
 }

@@ -29,10 +29,14 @@ export function registerLogs(program: Command): void {
     .option('--tail <lines>', 'only the last N lines', 'all')
     .addHelpText('after', '\nExamples:\n  sessionctl logs alice --tail 50\n  sessionctl logs session/alice -f')
     .action(async (reference: string, options: { follow: boolean; tail: string }) => {
-      if (options.tail !== 'all' && !/^\d+$/.test(options.tail)) throw new CommandError(`--tail expects a number of lines or "all", got "${options.tail}"`, 2);
+      if (options.tail !== 'all' && !/^\d+$/.test(options.tail))
+        throw new CommandError(`--tail expects a number of lines or "all", got "${options.tail}"`, 2);
       const name = sessionName(reference);
       // Loaded on use: only this command needs the Docker client.
-      const [{ createDockerClient }, { dockerErrorMessage, dockerStatusCode }] = await Promise.all([import('../../docker/client.js'), import('../../docker/host.js')]);
+      const [{ createDockerClient }, { dockerErrorMessage, dockerStatusCode }] = await Promise.all([
+        import('../../docker/client.js'),
+        import('../../docker/host.js'),
+      ]);
       const docker = createDockerClient(loadDockerHostConfig(), { idleTimeoutMs: options.follow ? 0 : 60_000 });
       const container = docker.getContainer(containerName(name));
       const tail = options.tail === 'all' ? undefined : Number(options.tail);
@@ -49,10 +53,17 @@ export function registerLogs(program: Command): void {
             });
           });
         } else {
-          demultiplex(await container.logs({ follow: false, stdout: true, stderr: true, tail }), process.stdout, process.stderr);
+          demultiplex(
+            await container.logs({ follow: false, stdout: true, stderr: true, tail }),
+            process.stdout,
+            process.stderr,
+          );
         }
       } catch (error) {
-        if (dockerStatusCode(error) === 404) throw new CommandError(`session "${name}" has no container on this host (is the controller running and the session Ready?)`);
+        if (dockerStatusCode(error) === 404)
+          throw new CommandError(
+            `session "${name}" has no container on this host (is the controller running and the session Ready?)`,
+          );
         throw new CommandError(`could not read logs of session "${name}": ${dockerErrorMessage(error)}`);
       }
     });

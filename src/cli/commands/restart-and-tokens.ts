@@ -18,7 +18,9 @@ async function waitObserved(client: SessionClient, name: string, options: WaitOp
 export function registerRestartAndTokenCommands(program: Command): void {
   program
     .command('restart')
-    .description('Restart sessions: recreate their containers (volumes keep their data) and renew a spent restart budget (spec.maxRestarts)')
+    .description(
+      'Restart sessions: recreate their containers (volumes keep their data) and renew a spent restart budget (spec.maxRestarts)',
+    )
     .argument('<references...>', 'NAME or session/NAME ...')
     .option('--wait', 'wait until each session is Ready again', false)
     .option('--timeout <duration>', 'how long --wait waits', '60s')
@@ -34,8 +36,10 @@ export function registerRestartAndTokenCommands(program: Command): void {
           }
           console.log(`session/${name} restart requested`);
         }
-        for (const name of names.filter((candidate) => !missing.includes(candidate))) await waitObserved(client, name, options);
-        if (missing.length) throw new CommandError(missing.map((name) => `session "${name}" not found (or being deleted)`).join('\n'));
+        for (const name of names.filter((candidate) => !missing.includes(candidate)))
+          await waitObserved(client, name, options);
+        if (missing.length)
+          throw new CommandError(missing.map((name) => `session "${name}" not found (or being deleted)`).join('\n'));
       });
     });
 
@@ -44,7 +48,10 @@ export function registerRestartAndTokenCommands(program: Command): void {
     .description("Print a session's access token (spec.auth): for handing to the user's proxy, never for logs")
     .argument('<reference>', 'NAME or session/NAME')
     .option('--sha256', 'print the SHA-256 of the token instead, for checking a presented token', false)
-    .addHelpText('after', '\nExamples:\n  curl -H "Authorization: Bearer $(sessionctl token alice)" http://127.0.0.1:PORT/')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  curl -H "Authorization: Bearer $(sessionctl token alice)" http://127.0.0.1:PORT/',
+    )
     .action(async (reference: string, options: { sha256: boolean }) => {
       const name = sessionName(reference);
       await withClient(async ({ client }) => {
@@ -52,7 +59,9 @@ export function registerRestartAndTokenCommands(program: Command): void {
         if (!token) {
           const session = await client.get(name);
           if (!session) throw new CommandError(`session "${name}" not found`);
-          throw new CommandError(`session "${name}" has no access token${session.spec && (session.spec as { auth?: unknown }).auth ? ' yet: the controller mints it before the container starts' : ': its spec sets no auth'}`);
+          throw new CommandError(
+            `session "${name}" has no access token${session.spec && (session.spec as { auth?: unknown }).auth ? ' yet: the controller mints it before the container starts' : ': its spec sets no auth'}`,
+          );
         }
         console.log(options.sha256 ? token.sha256 : token.token);
       });
@@ -60,7 +69,9 @@ export function registerRestartAndTokenCommands(program: Command): void {
 
   program
     .command('rotate-token')
-    .description('Replace a session\'s access token: the container is recreated with the new one, and the old one stops working')
+    .description(
+      "Replace a session's access token: the container is recreated with the new one, and the old one stops working",
+    )
     .argument('<references...>', 'NAME or session/NAME ...')
     .option('--wait', 'wait until each session is Ready with its new token', false)
     .option('--timeout <duration>', 'how long --wait waits', '60s')
@@ -85,14 +96,19 @@ export function registerRestartAndTokenCommands(program: Command): void {
               const after = await client.token(name);
               const session = await client.get(name);
               const container = session?.status.containerId;
-              if (after && after.sha256 !== before.sha256 && container !== undefined && container !== oldContainer) break;
-              if (Date.now() >= deadline) throw new WaitTimeoutError(name, 'running a new container with its new token', session);
+              if (after && after.sha256 !== before.sha256 && container !== undefined && container !== oldContainer)
+                break;
+              if (Date.now() >= deadline)
+                throw new WaitTimeoutError(name, 'running a new container with its new token', session);
               await new Promise((resolve) => setTimeout(resolve, 100));
             }
             await waitObserved(client, name, { ...options, timeout: `${Math.max(1, deadline - Date.now())}ms` });
           }
         }
-        if (missing.length) throw new CommandError(missing.map((name) => `session "${name}" not found or has no access token`).join('\n'));
+        if (missing.length)
+          throw new CommandError(
+            missing.map((name) => `session "${name}" not found or has no access token`).join('\n'),
+          );
       });
     });
 }

@@ -6,13 +6,18 @@
 import http from 'node:http';
 import { Pool, type Dispatcher } from 'undici';
 
-const pool = new Pool(`http://127.0.0.1:${process.argv[2]}`, { connections: 100, keepAliveTimeout: 300_000, pipelining: 1 });
+const pool = new Pool(`http://127.0.0.1:${process.argv[2]}`, {
+  connections: 100,
+  keepAliveTimeout: 300_000,
+  pipelining: 1,
+});
 const server = http.createServer((request, response) => {
   const handler = {
     onConnect() {},
     onHeaders(status: number, raw: Buffer[]) {
       const headers: string[] = [];
-      for (let index = 0; index < raw.length; index += 2) headers.push(raw[index].toString('latin1'), raw[index + 1].toString('latin1'));
+      for (let index = 0; index < raw.length; index += 2)
+        headers.push(raw[index].toString('latin1'), raw[index + 1].toString('latin1'));
       response.writeHead(status, headers);
       return true;
     },
@@ -20,7 +25,10 @@ const server = http.createServer((request, response) => {
     onComplete: () => response.end(),
     onError: () => response.writeHead(502).end(),
   };
-  pool.dispatch({ method: request.method ?? 'GET', path: request.url ?? '/', headers: request.rawHeaders, body: null }, handler as unknown as Dispatcher.DispatchHandler);
+  pool.dispatch(
+    { method: request.method ?? 'GET', path: request.url ?? '/', headers: request.rawHeaders, body: null },
+    handler as unknown as Dispatcher.DispatchHandler,
+  );
 });
 server.listen(0, '127.0.0.1', () => process.stdout.write(`${(server.address() as { port: number }).port}\n`));
 process.on('SIGTERM', () => process.exit(0));

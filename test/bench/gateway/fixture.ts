@@ -13,15 +13,31 @@ function status(ready: boolean, endpoint: string | undefined) {
     observedGeneration: 1,
     phase: ready ? 'Running' : 'Stopped',
     restartCount: 0,
-    conditions: [{ type: 'Ready', status: ready ? 'True' : 'False', reason: ready ? 'SessionReady' : 'Benchmark', message: 'written by the benchmark', lastTransitionTime: now, observedGeneration: 1 }],
+    conditions: [
+      {
+        type: 'Ready',
+        status: ready ? 'True' : 'False',
+        reason: ready ? 'SessionReady' : 'Benchmark',
+        message: 'written by the benchmark',
+        lastTransitionTime: now,
+        observedGeneration: 1,
+      },
+    ],
     ...(endpoint ? { endpoints: { http: endpoint } } : {}),
   };
 }
 
 /** Creates the session with a token; returns the token. */
 export async function createBenchSession(pool: Pool, name: string, endpoint: string): Promise<string> {
-  const spec = { image: 'sessionctl/base:dev', ports: [{ name: 'http', containerPort: 8080 }], auth: { tokenTtlSeconds: 86_400 } };
-  const inserted = await pool.query<{ uid: string }>('INSERT INTO sessionctl.sessions (name, spec) VALUES ($1, $2) RETURNING uid', [name, JSON.stringify(spec)]);
+  const spec = {
+    image: 'sessionctl/base:dev',
+    ports: [{ name: 'http', containerPort: 8080 }],
+    auth: { tokenTtlSeconds: 86_400 },
+  };
+  const inserted = await pool.query<{ uid: string }>(
+    'INSERT INTO sessionctl.sessions (name, spec) VALUES ($1, $2) RETURNING uid',
+    [name, JSON.stringify(spec)],
+  );
   const token = randomBytes(32).toString('base64url');
   await pool.query(
     `INSERT INTO sessionctl.session_tokens (session_name, session_uid, token_id, token, token_sha256, expires_at)
@@ -33,5 +49,8 @@ export async function createBenchSession(pool: Pool, name: string, endpoint: str
 }
 
 export async function setReady(pool: Pool, name: string, ready: boolean, endpoint?: string): Promise<void> {
-  await pool.query('UPDATE sessionctl.sessions SET status = $2 WHERE name = $1', [name, JSON.stringify(status(ready, endpoint))]);
+  await pool.query('UPDATE sessionctl.sessions SET status = $2 WHERE name = $1', [
+    name,
+    JSON.stringify(status(ready, endpoint)),
+  ]);
 }

@@ -22,13 +22,22 @@ autocannon(options).then((r) => {
 }, (error) => { console.error(error); process.exit(1); });
 `;
 
-export function autocannonRun(url: string, headers: Record<string, string>, connections: number, seconds: number): Promise<LoadResult> {
+export function autocannonRun(
+  url: string,
+  headers: Record<string, string>,
+  connections: number,
+  seconds: number,
+): Promise<LoadResult> {
   const options = JSON.stringify({ url, headers, connections, duration: seconds, pipelining: 1 });
-  const child = spawn(process.execPath, ['-e', RUNNER, require.resolve('autocannon'), options], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['-e', RUNNER, require.resolve('autocannon'), options], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   return new Promise((resolve, reject) => {
-    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(output) as LoadResult) : reject(new Error(`autocannon exited with ${code}`))));
+    child.once('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(output) as LoadResult) : reject(new Error(`autocannon exited with ${code}`)),
+    );
   });
 }
 

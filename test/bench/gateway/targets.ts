@@ -29,7 +29,10 @@ async function waitListening(port: number, child: ChildProcess, what: string): P
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}`);
-    const up = await fetch(`http://127.0.0.1:${port}/`).then(() => true, () => false);
+    const up = await fetch(`http://127.0.0.1:${port}/`).then(
+      () => true,
+      () => false,
+    );
     if (up) return;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -37,7 +40,9 @@ async function waitListening(port: number, child: ChildProcess, what: string): P
 }
 
 export async function startUpstream(): Promise<Started> {
-  const child = spawn(process.execPath, [path.join(packageRoot(), 'dist/test/bench/gateway/upstream.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [path.join(packageRoot(), 'dist/test/bench/gateway/upstream.js')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout!.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
     child.once('exit', (code) => reject(new Error(`upstream exited with ${code}`)));
@@ -47,7 +52,11 @@ export async function startUpstream(): Promise<Started> {
 
 /** The bare undici proxy (bare-proxy.ts): the ceiling of the gateway's approach. */
 export async function startBareProxy(upstreamPort: number): Promise<Started> {
-  const child = spawn(process.execPath, [path.join(packageRoot(), 'dist/test/bench/gateway/bare-proxy.js'), String(upstreamPort)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    [path.join(packageRoot(), 'dist/test/bench/gateway/bare-proxy.js'), String(upstreamPort)],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout!.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
     child.once('exit', (code) => reject(new Error(`bare proxy exited with ${code}`)));
@@ -55,10 +64,21 @@ export async function startBareProxy(upstreamPort: number): Promise<Started> {
   return { child, port, stop: stopper(child) };
 }
 
-export async function startGatewayProcess(databaseUrl: string, extraEnv: Record<string, string> = {}): Promise<Started> {
+export async function startGatewayProcess(
+  databaseUrl: string,
+  extraEnv: Record<string, string> = {},
+): Promise<Started> {
   const [port, metricsPort] = [await freePort(), await freePort()];
   const child = spawn(process.execPath, [path.join(packageRoot(), 'bin/sessionctl.js'), 'gateway'], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, SESSIONCTL_GATEWAY_ADDR: `127.0.0.1:${port}`, SESSIONCTL_GATEWAY_METRICS_ADDR: `127.0.0.1:${metricsPort}`, LOG_LEVEL: 'warn', SESSIONCTL_LOG_FORMAT: 'json', ...extraEnv },
+    env: {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      SESSIONCTL_GATEWAY_ADDR: `127.0.0.1:${port}`,
+      SESSIONCTL_GATEWAY_METRICS_ADDR: `127.0.0.1:${metricsPort}`,
+      LOG_LEVEL: 'warn',
+      SESSIONCTL_LOG_FORMAT: 'json',
+      ...extraEnv,
+    },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   await waitListening(port, child, 'sessionctl gateway');
@@ -68,10 +88,28 @@ export async function startGatewayProcess(databaseUrl: string, extraEnv: Record<
 export async function startChp(upstreamPort: number): Promise<Started> {
   const [port, apiPort] = [await freePort(), await freePort()];
   const bin = path.join(packageRoot(), 'node_modules/configurable-http-proxy/bin/configurable-http-proxy');
-  const child = spawn(process.execPath, [bin, '--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort), '--default-target', `http://127.0.0.1:${upstreamPort}`, '--log-level', 'error'], {
-    env: { ...process.env, CONFIGPROXY_AUTH_TOKEN: 'bench' },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      bin,
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--api-ip',
+      '127.0.0.1',
+      '--api-port',
+      String(apiPort),
+      '--default-target',
+      `http://127.0.0.1:${upstreamPort}`,
+      '--log-level',
+      'error',
+    ],
+    {
+      env: { ...process.env, CONFIGPROXY_AUTH_TOKEN: 'bench' },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    },
+  );
   await waitListening(port, child, 'configurable-http-proxy');
   return { child, port, stop: stopper(child) };
 }
@@ -91,7 +129,9 @@ http { access_log off; client_body_temp_path ${dir}; proxy_temp_path ${dir}; fas
   server { listen 127.0.0.1:${port}; location / { proxy_pass http://session; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
 `,
   );
-  const child = spawn(nginx, ['-p', dir, '-c', path.join(dir, 'nginx.conf')], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(nginx, ['-p', dir, '-c', path.join(dir, 'nginx.conf')], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   await waitListening(port, child, 'nginx');
   return { child, port, stop: stopper(child) };
 }

@@ -24,7 +24,9 @@ export const COMPOSE_CONTAINER_PREFIX = `${COMPOSE_PROJECT}_`;
 function service(name: string, env: Record<string, string>): object {
   const options = rawCreateOptions(name, 'no');
   const host = options.HostConfig!;
-  const binding = Object.entries(host.PortBindings ?? {}).map(([port, bindings]) => `${(bindings as Array<{ HostIp: string }>)[0].HostIp}::${port.split('/')[0]}`);
+  const binding = Object.entries(host.PortBindings ?? {}).map(
+    ([port, bindings]) => `${(bindings as Array<{ HostIp: string }>)[0].HostIp}::${port.split('/')[0]}`,
+  );
   return {
     image: options.Image,
     entrypoint: options.Entrypoint,
@@ -48,7 +50,9 @@ function service(name: string, env: Record<string, string>): object {
 
 function baseEnv(name: string): Record<string, string> {
   const options = rawCreateOptions(name, 'no');
-  return Object.fromEntries((options.Env ?? []).map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]));
+  return Object.fromEntries(
+    (options.Env ?? []).map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]),
+  );
 }
 
 export class ComposeProject {
@@ -73,7 +77,13 @@ export class ComposeProject {
 
   private write(): void {
     // YAML 1.1, as compose's PyYAML reads it: 'no' must be quoted or it becomes false.
-    writeFileSync(this.file, stringify({ services: Object.fromEntries(this.services.map((name) => [name, service(name, this.env[name])])) }, { version: '1.1', aliasDuplicateObjects: false }));
+    writeFileSync(
+      this.file,
+      stringify(
+        { services: Object.fromEntries(this.services.map((name) => [name, service(name, this.env[name])])) },
+        { version: '1.1', aliasDuplicateObjects: false },
+      ),
+    );
   }
 
   /** `docker-compose up -d`: returns when compose exits, with its wall time, pid and output. */
@@ -93,13 +103,20 @@ export class ComposeProject {
     };
     return new Promise((resolve, reject) => {
       const t0 = performance.now();
-      const child = spawn('docker-compose', ['-p', COMPOSE_PROJECT, '-f', this.file, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn('docker-compose', ['-p', COMPOSE_PROJECT, '-f', this.file, ...args], {
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let output = '';
       child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
       child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
-        reject(new Error(`docker-compose ${args.join(' ')} did not finish within ${timeoutMs} ms (killed); last output:\n${output.slice(-2000)}`));
+        reject(
+          new Error(
+            `docker-compose ${args.join(' ')} did not finish within ${timeoutMs} ms (killed); last output:\n${output.slice(-2000)}`,
+          ),
+        );
       }, timeoutMs);
       child.once('error', (error) => {
         clearTimeout(timer);

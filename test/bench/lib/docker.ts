@@ -47,15 +47,26 @@ export async function removeBenchContainers(docker: Dockerode, concurrency: numb
   const all = await docker.listContainers({ all: true });
   const ours = all.filter((info) => info.Names.some((name) => OWN_NAME.test(name)));
   const queue = new PQueue({ concurrency });
-  await Promise.all(ours.map((info) => queue.add(() => docker.getContainer(info.Id).remove({ force: true }).catch((error: { statusCode?: number }) => {
-    if (error.statusCode !== 404 && error.statusCode !== 409) throw error;
-  }))));
+  await Promise.all(
+    ours.map((info) =>
+      queue.add(() =>
+        docker
+          .getContainer(info.Id)
+          .remove({ force: true })
+          .catch((error: { statusCode?: number }) => {
+            if (error.statusCode !== 404 && error.statusCode !== 409) throw error;
+          }),
+      ),
+    ),
+  );
   return ours.length;
 }
 
 /** Containers on the daemon that are not the benchmark's: reported, since they share the daemon. */
 export async function foreignContainers(docker: Dockerode): Promise<{ total: number; running: number }> {
-  const all = (await docker.listContainers({ all: true })).filter((info) => !info.Names.some((name) => OWN_NAME.test(name)));
+  const all = (await docker.listContainers({ all: true })).filter(
+    (info) => !info.Names.some((name) => OWN_NAME.test(name)),
+  );
   return { total: all.length, running: all.filter((info) => info.State === 'running').length };
 }
 
@@ -76,7 +87,9 @@ export class EventRecorder {
   /** Opens the stream on its own client without an idle timeout: the stream is silent between trials. */
   async start(): Promise<void> {
     const docker = createDockerClient(loadDockerHostConfig(process.env), { idleTimeoutMs: 0 });
-    const stream = (await docker.getEvents({ filters: { type: ['container'], event: ['die', 'start'] } } as object)) as NodeJS.ReadableStream;
+    const stream = (await docker.getEvents({
+      filters: { type: ['container'], event: ['die', 'start'] },
+    } as object)) as NodeJS.ReadableStream;
     this.stream = stream;
     onJsonLines(stream, (line) => {
       let event: { Action: string; Actor: { ID: string; Attributes?: Record<string, string> }; timeNano: number };
@@ -86,7 +99,8 @@ export class EventRecorder {
         return;
       }
       const name = event.Actor.Attributes?.name ?? '';
-      if (OWN_NAME.test(name)) this.events.push({ action: event.Action, id: event.Actor.ID, name, timeNano: event.timeNano });
+      if (OWN_NAME.test(name))
+        this.events.push({ action: event.Action, id: event.Actor.ID, name, timeNano: event.timeNano });
     });
     stream.on('error', () => undefined);
     stream.on('close', () => (this.closed = true));
@@ -127,7 +141,8 @@ export async function waitSteady(docker: Dockerode, id: string, ms: number, time
     const { State } = await docker.getContainer(id).inspect();
     const upMs = State.Running ? Date.now() - Date.parse(State.StartedAt) : -1;
     if (upMs >= ms) return;
-    if (Date.now() > deadline) throw new Error(`container ${id.slice(0, 12)} not steadily running within ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`container ${id.slice(0, 12)} not steadily running within ${timeoutMs} ms`);
     await sleep(upMs >= 0 ? Math.max(10, ms - upMs) : 50);
   }
 }

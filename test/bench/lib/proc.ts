@@ -121,7 +121,9 @@ export async function waitHostQuiet(maxBusy = 0.15, timeoutMs = 30_000): Promise
       .filter((entry) => entry.ticks > 0)
       .sort((a, b) => b.ticks - a.ticks)
       .slice(0, 5);
-    console.log(`[bench] machine still ${(busy * 100).toFixed(0)}% busy after ${timeoutMs / 1000} s; going on. Busiest (ticks in 0.5 s): ${top.map((entry) => `${entry.comm}[${entry.pid}] ${entry.ticks}`).join(', ')}`);
+    console.log(
+      `[bench] machine still ${(busy * 100).toFixed(0)}% busy after ${timeoutMs / 1000} s; going on. Busiest (ticks in 0.5 s): ${top.map((entry) => `${entry.comm}[${entry.pid}] ${entry.ticks}`).join(', ')}`,
+    );
   }
   return (Date.now() - started) / 1000;
 }
@@ -162,7 +164,11 @@ function groupOf(pid: number, comm: string, own: Record<string, number>): string
  * the kernel's network and cgroup setup, and anything else running. "steal" is CPU time the
  * hypervisor took away from this VM, a source of noise between batches.
  */
-export function cpuByGroup(before: CpuSnapshot, after: CpuSnapshot, own: Record<string, number>): Record<string, number> {
+export function cpuByGroup(
+  before: CpuSnapshot,
+  after: CpuSnapshot,
+  own: Record<string, number>,
+): Record<string, number> {
   const seconds = (after.at - before.at) / 1000;
   const hz = clockTicks();
   const out: Record<string, number> = {};
@@ -176,8 +182,10 @@ export function cpuByGroup(before: CpuSnapshot, after: CpuSnapshot, own: Record<
     attributed += ticks / hz / seconds;
   }
   const cores = os.cpus().length;
-  const machineCores = ((after.machine.busy - before.machine.busy) / Math.max(1, after.machine.total - before.machine.total)) * cores;
-  out.steal = ((after.machine.steal - before.machine.steal) / Math.max(1, after.machine.total - before.machine.total)) * cores;
+  const machineCores =
+    ((after.machine.busy - before.machine.busy) / Math.max(1, after.machine.total - before.machine.total)) * cores;
+  out.steal =
+    ((after.machine.steal - before.machine.steal) / Math.max(1, after.machine.total - before.machine.total)) * cores;
   out.other = Math.max(0, machineCores - out.steal - attributed);
   out.machine = machineCores;
   out.machineCapacity = cores;
@@ -203,7 +211,12 @@ export class CpuTimeline {
         return 0;
       }
     };
-    const sample = () => ({ at: Date.now(), controller: ticksOf(controllerPid), postgres: postgresPids.reduce((sum, pid) => sum + ticksOf(pid), 0), machine: machineTicks() });
+    const sample = () => ({
+      at: Date.now(),
+      controller: ticksOf(controllerPid),
+      postgres: postgresPids.reduce((sum, pid) => sum + ticksOf(pid), 0),
+      machine: machineTicks(),
+    });
     const origin = Date.now();
     let previous = sample();
     this.timer = setInterval(() => {
@@ -213,7 +226,10 @@ export class CpuTimeline {
       this.seconds.push((current.at - origin) / 1000);
       this.controller.push((current.controller - previous.controller) / hz / seconds);
       this.postgres.push((current.postgres - previous.postgres) / hz / seconds);
-      this.machine.push(((current.machine.busy - previous.machine.busy) / Math.max(1, current.machine.total - previous.machine.total)) * os.cpus().length);
+      this.machine.push(
+        ((current.machine.busy - previous.machine.busy) / Math.max(1, current.machine.total - previous.machine.total)) *
+          os.cpus().length,
+      );
       previous = current;
     }, intervalMs);
   }

@@ -41,7 +41,12 @@ export function total(snapshot: Snapshot, name: string, filter: Record<string, s
   return snapshot.filter((sample) => matches(sample, name, filter)).reduce((sum, sample) => sum + sample.value, 0);
 }
 
-export function byLabel(snapshot: Snapshot, name: string, label: string, filter: Record<string, string> = {}): Record<string, number> {
+export function byLabel(
+  snapshot: Snapshot,
+  name: string,
+  label: string,
+  filter: Record<string, string> = {},
+): Record<string, number> {
   const out: Record<string, number> = {};
   for (const sample of snapshot) {
     if (!matches(sample, name, filter)) continue;
@@ -52,7 +57,13 @@ export function byLabel(snapshot: Snapshot, name: string, label: string, filter:
 }
 
 /** after - before per label value, dropping zero deltas. */
-export function deltaByLabel(before: Snapshot, after: Snapshot, name: string, label: string, filter: Record<string, string> = {}): Record<string, number> {
+export function deltaByLabel(
+  before: Snapshot,
+  after: Snapshot,
+  name: string,
+  label: string,
+  filter: Record<string, string> = {},
+): Record<string, number> {
   const start = byLabel(before, name, label, filter);
   const end = byLabel(after, name, label, filter);
   const out: Record<string, number> = {};
@@ -84,7 +95,12 @@ export function histogram(snapshot: Snapshot, base: string, filter: Record<strin
   };
 }
 
-export function histogramDelta(before: Snapshot, after: Snapshot, base: string, filter: Record<string, string> = {}): Histogram {
+export function histogramDelta(
+  before: Snapshot,
+  after: Snapshot,
+  base: string,
+  filter: Record<string, string> = {},
+): Histogram {
   const start = histogram(before, base, filter);
   const end = histogram(after, base, filter);
   const startCounts = new Map(start.buckets);
@@ -123,7 +139,12 @@ export function histogramMean(hist: Histogram): number {
 }
 
 /** Every label value of a histogram family, e.g. each Docker operation. */
-export function histogramMeansBy(before: Snapshot, after: Snapshot, base: string, label: string): Record<string, { count: number; meanMs: number }> {
+export function histogramMeansBy(
+  before: Snapshot,
+  after: Snapshot,
+  base: string,
+  label: string,
+): Record<string, { count: number; meanMs: number }> {
   const out: Record<string, { count: number; meanMs: number }> = {};
   const counts = deltaByLabel(before, after, `${base}_count`, label);
   for (const key of Object.keys(counts)) {

@@ -20,14 +20,32 @@ export interface Row {
 }
 
 const show = (value: number | string | undefined, digits = 3) =>
-  value === undefined ? '—' : typeof value === 'string' ? value : Number.isFinite(value) ? String(round(value, digits)) : 'n/a';
+  value === undefined
+    ? '—'
+    : typeof value === 'string'
+      ? value
+      : Number.isFinite(value)
+        ? String(round(value, digits))
+        : 'n/a';
 
 export function markdownTable(rows: Row[]): string {
-  const header = ['Measure', 'raw dockerode / Docker', 'docker-compose', 'sessionctl', 'sessionctl ÷ raw', 'Target', 'Result'];
+  const header = [
+    'Measure',
+    'raw dockerode / Docker',
+    'docker-compose',
+    'sessionctl',
+    'sessionctl ÷ raw',
+    'Target',
+    'Result',
+  ];
   const lines = rows.map((row) => [
     row.measure,
     row.baseline === undefined ? '—' : `${show(row.baseline)} ${row.unit}`,
-    row.compose === undefined ? '—' : typeof row.compose === 'string' ? row.compose : `${show(row.compose)} ${row.unit}`,
+    row.compose === undefined
+      ? '—'
+      : typeof row.compose === 'string'
+        ? row.compose
+        : `${show(row.compose)} ${row.unit}`,
     typeof row.controller === 'string' ? row.controller : `${show(row.controller)} ${row.unit}`,
     row.ratio === undefined ? '—' : `${show(row.ratio, 2)}×`,
     row.target ?? '—',
@@ -35,7 +53,9 @@ export function markdownTable(rows: Row[]): string {
   ]);
   const widths = header.map((title, index) => Math.max(title.length, ...lines.map((line) => line[index].length)));
   const format = (cells: string[]) => `| ${cells.map((cell, index) => cell.padEnd(widths[index])).join(' | ')} |`;
-  return [format(header), `|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`, ...lines.map(format)].join('\n');
+  return [format(header), `|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`, ...lines.map(format)].join(
+    '\n',
+  );
 }
 
 export interface Bar {
@@ -51,16 +71,26 @@ function panel(x: number, title: string, unit: string, bars: Bar[]): string {
   const max = Math.max(...bars.map((bar) => bar.value).filter(Number.isFinite), 1e-9) * 1.15;
   const barWidth = bars.length > 2 ? 72 : 80;
   const gap = (width - bars.length * barWidth) / (bars.length + 1);
-  const parts = [`<text x="${x + width / 2}" y="40" text-anchor="middle" font-size="14" font-weight="bold">${escape(title)}</text>`];
-  parts.push(`<line x1="${x + 10}" y1="${top + plotHeight}" x2="${x + width - 10}" y2="${top + plotHeight}" stroke="#333"/>`);
+  const parts = [
+    `<text x="${x + width / 2}" y="40" text-anchor="middle" font-size="14" font-weight="bold">${escape(title)}</text>`,
+  ];
+  parts.push(
+    `<line x1="${x + 10}" y1="${top + plotHeight}" x2="${x + width - 10}" y2="${top + plotHeight}" stroke="#333"/>`,
+  );
   bars.forEach((bar, index) => {
     const value = Number.isFinite(bar.value) ? bar.value : 0;
     const height = (value / max) * plotHeight;
     const bx = x + gap + index * (barWidth + gap);
     const by = top + plotHeight - height;
-    parts.push(`<rect x="${bx.toFixed(1)}" y="${by.toFixed(1)}" width="${barWidth}" height="${height.toFixed(1)}" fill="${bar.color}"/>`);
-    parts.push(`<text x="${(bx + barWidth / 2).toFixed(1)}" y="${(by - 6).toFixed(1)}" text-anchor="middle" font-size="12">${escape(`${show(bar.value, unit === 'ms' ? 0 : 2)} ${unit}`)}</text>`);
-    parts.push(`<text x="${(bx + barWidth / 2).toFixed(1)}" y="${top + plotHeight + 18}" text-anchor="middle" font-size="12">${escape(bar.label)}</text>`);
+    parts.push(
+      `<rect x="${bx.toFixed(1)}" y="${by.toFixed(1)}" width="${barWidth}" height="${height.toFixed(1)}" fill="${bar.color}"/>`,
+    );
+    parts.push(
+      `<text x="${(bx + barWidth / 2).toFixed(1)}" y="${(by - 6).toFixed(1)}" text-anchor="middle" font-size="12">${escape(`${show(bar.value, unit === 'ms' ? 0 : 2)} ${unit}`)}</text>`,
+    );
+    parts.push(
+      `<text x="${(bx + barWidth / 2).toFixed(1)}" y="${top + plotHeight + 18}" text-anchor="middle" font-size="12">${escape(bar.label)}</text>`,
+    );
   });
   return parts.join('\n  ');
 }
@@ -84,7 +114,11 @@ export function svgChart(panels: Array<{ title: string; unit: string; bars: Bar[
 
 export function writeResults(directory: string, json: unknown, markdown: string, svg: string): string[] {
   mkdirSync(directory, { recursive: true });
-  const files = [path.join(directory, 'latest.json'), path.join(directory, 'latest.md'), path.join(directory, 'latest.svg')];
+  const files = [
+    path.join(directory, 'latest.json'),
+    path.join(directory, 'latest.md'),
+    path.join(directory, 'latest.svg'),
+  ];
   writeFileSync(files[0], `${JSON.stringify(roundDeep(json), null, 2)}\n`);
   writeFileSync(files[1], markdown);
   writeFileSync(files[2], svg);

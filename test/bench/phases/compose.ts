@@ -17,7 +17,12 @@ export interface ComposeThroughput {
   samples: number[];
 }
 
-export async function composeThroughput(docker: Dockerode, project: ComposeProject, recorder: EventRecorder, own: Record<string, number>): Promise<ComposeThroughput> {
+export async function composeThroughput(
+  docker: Dockerode,
+  project: ComposeProject,
+  recorder: EventRecorder,
+  own: Record<string, number>,
+): Promise<ComposeThroughput> {
   const from = recorder.events.length;
   const cpuBefore = cpuSnapshot();
   const startedAt = Date.now();
@@ -26,12 +31,18 @@ export async function composeThroughput(docker: Dockerode, project: ComposeProje
   // The start events of this batch; the stream may lag the exit by a few milliseconds.
   const wanted = new Set(project.services.map((service) => `${project.containerName(service)}`));
   const deadline = Date.now() + 5_000;
-  let starts = recorder.events.slice(from).filter((event) => event.action === 'start' && wanted.has(event.name.replace(/^\//, '')));
+  let starts = recorder.events
+    .slice(from)
+    .filter((event) => event.action === 'start' && wanted.has(event.name.replace(/^\//, '')));
   while (starts.length < wanted.size && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 20));
-    starts = recorder.events.slice(from).filter((event) => event.action === 'start' && wanted.has(event.name.replace(/^\//, '')));
+    starts = recorder.events
+      .slice(from)
+      .filter((event) => event.action === 'start' && wanted.has(event.name.replace(/^\//, '')));
   }
   const samples = starts.map((event) => event.timeNano / 1e6 - startedAt).map((ms) => ms / 1000);
-  const running = (await docker.listContainers({ filters: { status: ['running'] } })).filter((info) => info.Names.some((name) => name.startsWith(`/${COMPOSE_CONTAINER_PREFIX}`))).length;
+  const running = (await docker.listContainers({ filters: { status: ['running'] } })).filter((info) =>
+    info.Names.some((name) => name.startsWith(`/${COMPOSE_CONTAINER_PREFIX}`)),
+  ).length;
   return { totalSeconds: up.seconds, perContainer: summarize(samples), running, cpuCores, samples };
 }

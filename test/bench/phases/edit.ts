@@ -32,7 +32,11 @@ export async function rawEdits(docker: Dockerode, names: string[], trials: numbe
   return { trials, seconds: summarize(samples), samples };
 }
 
-export async function composeEdits(docker: Dockerode, project: ComposeProject, trials: number): Promise<EditResult & { output: string }> {
+export async function composeEdits(
+  docker: Dockerode,
+  project: ComposeProject,
+  trials: number,
+): Promise<EditResult & { output: string }> {
   const samples: number[] = [];
   let output = '';
   for (let trial = 0; trial < trials; trial++) {
@@ -51,11 +55,22 @@ const CONVERGED_SQL = `SELECT (status->>'observedGeneration')::bigint = generati
     AND status @> '{"conditions":[{"type":"Ready","status":"True"}]}' AND status->>'containerId' <> $2 AS done
   FROM sessionctl.sessions WHERE name = $1`;
 
-export async function controllerEdits(db: TestDatabase, names: string[], spec: { env?: Record<string, string> }, trials: number, pollMs = 5): Promise<EditResult> {
+export async function controllerEdits(
+  db: TestDatabase,
+  names: string[],
+  spec: { env?: Record<string, string> },
+  trials: number,
+  pollMs = 5,
+): Promise<EditResult> {
   const samples: number[] = [];
   for (let trial = 0; trial < trials; trial++) {
     const name = names[(trial * 7) % names.length];
-    const before = (await db.pool.query<{ id: string }>(`SELECT status->>'containerId' AS id FROM sessionctl.sessions WHERE name = $1`, [name])).rows[0].id;
+    const before = (
+      await db.pool.query<{ id: string }>(
+        `SELECT status->>'containerId' AS id FROM sessionctl.sessions WHERE name = $1`,
+        [name],
+      )
+    ).rows[0].id;
     const edited = { ...spec, env: { ...spec.env, EDIT: String(trial) } };
     await db.pool.query('UPDATE sessionctl.sessions SET spec = $2 WHERE name = $1', [name, JSON.stringify(edited)]);
     // Timed from the commit's acknowledgement, as the throughput phase does.

@@ -49,16 +49,26 @@ export async function idleCost(controller: ControllerProcess, seconds: number): 
   const mb = (kb: number) => kb / 1024;
   const warnings = logLines(controller)
     .filter((line) => line.level >= 40 && line.time >= start.at && line.time <= end.at)
-    .map((line) => ({ atSecond: (line.time - start.at) / 1000, msg: line.msg, err: (line.err as { message?: string } | undefined)?.message }));
+    .map((line) => ({
+      atSecond: (line.time - start.at) / 1000,
+      msg: line.msg,
+      err: (line.err as { message?: string } | undefined)?.message,
+    }));
   return {
     seconds: elapsed,
     cpuSeconds,
     cpuPercentOfOneCore: (cpuSeconds / elapsed) * 100,
     clockTicksPerSecond: clockTicks(),
-    rssMb: { start: mb(start.rssKb), end: mb(end.rssKb), max: mb(Math.max(...rss)), mean: mb(rss.reduce((sum, value) => sum + value, 0) / rss.length) },
+    rssMb: {
+      start: mb(start.rssKb),
+      end: mb(end.rssKb),
+      max: mb(Math.max(...rss)),
+      mean: mb(rss.reduce((sum, value) => sum + value, 0) / rss.length),
+    },
     peakRssMb: mb(end.hwmKb),
     dockerRequests: deltaByLabel(before, after, 'sessionctl_docker_requests_total', 'operation'),
-    reconciles: total(after, 'controller_runtime_reconcile_total') - total(before, 'controller_runtime_reconcile_total'),
+    reconciles:
+      total(after, 'controller_runtime_reconcile_total') - total(before, 'controller_runtime_reconcile_total'),
     warnings,
   };
 }

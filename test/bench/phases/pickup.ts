@@ -9,7 +9,15 @@ import type { ControllerProcess } from '../../helpers/controller';
 import type { TestDatabase } from '../../helpers/database';
 import { waitAllReady } from '../../helpers/sessions';
 import { waitFor } from '../../helpers/wait';
-import { deltaByLabel, histogramDelta, histogramMean, histogramQuantile, scrape, total, type Histogram } from '../lib/prom';
+import {
+  deltaByLabel,
+  histogramDelta,
+  histogramMean,
+  histogramQuantile,
+  scrape,
+  total,
+  type Histogram,
+} from '../lib/prom';
 import { sleep } from '../lib/stats';
 
 export interface PickupResult {
@@ -30,7 +38,13 @@ const FLIP = `UPDATE sessionctl.sessions
   SET spec = jsonb_set(spec, '{restartPolicy}', to_jsonb(CASE WHEN spec->>'restartPolicy' = 'OnFailure' THEN 'Always' ELSE 'OnFailure' END))
   WHERE name = $1`;
 
-export async function pickupLatency(db: TestDatabase, controller: ControllerProcess, names: string[], updates: number, spacingMs: number): Promise<PickupResult> {
+export async function pickupLatency(
+  db: TestDatabase,
+  controller: ControllerProcess,
+  names: string[],
+  updates: number,
+  spacingMs: number,
+): Promise<PickupResult> {
   const before = await scrape(controller.metricsUrl);
   const notifiedBefore = total(before, 'sessionctl_notify_pickup_seconds_count');
   const touched = new Set<string>();
@@ -40,10 +54,14 @@ export async function pickupLatency(db: TestDatabase, controller: ControllerProc
     await db.pool.query(FLIP, [name]);
     await sleep(spacingMs);
   }
-  await waitFor(async () => total(await scrape(controller.metricsUrl), 'sessionctl_notify_pickup_seconds_count') - notifiedBefore >= updates, {
-    timeoutMs: 10_000,
-    what: `${updates} notifications to be picked up`,
-  });
+  await waitFor(
+    async () =>
+      total(await scrape(controller.metricsUrl), 'sessionctl_notify_pickup_seconds_count') - notifiedBefore >= updates,
+    {
+      timeoutMs: 10_000,
+      what: `${updates} notifications to be picked up`,
+    },
+  );
   await waitAllReady(db.pool, [...touched], 30_000);
   const after = await scrape(controller.metricsUrl);
   const hist: Histogram = histogramDelta(before, after, 'sessionctl_notify_pickup_seconds');

@@ -29,7 +29,11 @@ async function trial(docker: Dockerode, recorder: EventRecorder, id: string): Pr
   const from = recorder.events.length;
   await crash(docker, id);
   const died = await recorder.next(from, (event) => event.id === id && event.action === 'die', 10_000);
-  const started = await recorder.next(from, (event) => event.id === id && event.action === 'start' && event.timeNano >= died.timeNano, 30_000);
+  const started = await recorder.next(
+    from,
+    (event) => event.id === id && event.action === 'start' && event.timeNano >= died.timeNano,
+    30_000,
+  );
   return (started.timeNano - died.timeNano) / 1e6;
 }
 
@@ -50,12 +54,15 @@ export async function recovery(
       }),
     ),
   );
-  await db.pool.query(`INSERT INTO sessionctl.sessions (name, spec) SELECT name, $2::jsonb FROM unnest($1::text[]) AS name`, [
-    sessionNames,
-    JSON.stringify(options.spec),
-  ]);
+  await db.pool.query(
+    `INSERT INTO sessionctl.sessions (name, spec) SELECT name, $2::jsonb FROM unnest($1::text[]) AS name`,
+    [sessionNames, JSON.stringify(options.spec)],
+  );
   await waitAllReady(db.pool, sessionNames, 120_000);
-  const rows = await db.pool.query<{ name: string; id: string }>(`SELECT name, status->>'containerId' AS id FROM sessionctl.sessions WHERE name = ANY($1)`, [sessionNames]);
+  const rows = await db.pool.query<{ name: string; id: string }>(
+    `SELECT name, status->>'containerId' AS id FROM sessionctl.sessions WHERE name = ANY($1)`,
+    [sessionNames],
+  );
   const sessionIds = sessionNames.map((name) => rows.rows.find((row) => row.name === name)!.id);
 
   const recorder = new EventRecorder();
@@ -76,7 +83,8 @@ export async function recovery(
   const after = await scrape(controller.metricsUrl);
   return {
     trials: options.trials,
-    method: 'SIGKILL to the container PID 1 from the host (a crash, not `docker kill`); die->start from Docker events timeNano; each container crashed once',
+    method:
+      'SIGKILL to the container PID 1 from the host (a crash, not `docker kill`); die->start from Docker events timeNano; each container crashed once',
     dockerMs: summarize(dockerSamplesMs),
     controllerMs: summarize(controllerSamplesMs),
     dockerSamplesMs,

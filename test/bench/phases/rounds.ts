@@ -15,7 +15,13 @@ import { waitHostQuiet } from '../lib/proc';
 import { summarize, type Summary } from '../lib/stats';
 import { composeThroughput, type ComposeThroughput } from './compose';
 import { composeEdits, controllerEdits, rawEdits, type EditResult } from './edit';
-import { controllerDelete, controllerThroughput, rawThroughput, type ControllerThroughput, type RawThroughput } from './throughput';
+import {
+  controllerDelete,
+  controllerThroughput,
+  rawThroughput,
+  type ControllerThroughput,
+  type RawThroughput,
+} from './throughput';
 
 export interface RoundsOptions {
   docker: Dockerode;
@@ -87,7 +93,10 @@ export async function throughputRounds(options: RoundsOptions): Promise<RoundsRe
     rawPerSession: summarize([]),
     composePerSession: summarize([]),
     controllerPerSession: summarize([]),
-    edits: { raw: { trials: 0, seconds: summarize([]), samples: [] }, controller: { trials: 0, seconds: summarize([]), samples: [] } },
+    edits: {
+      raw: { trials: 0, seconds: summarize([]), samples: [] },
+      controller: { trials: 0, seconds: summarize([]), samples: [] },
+    },
     controllerLoad: { cpuPercentOfOneCore: [], rssMbAfter: [] },
     finalNames: [],
   };
@@ -104,7 +113,9 @@ export async function throughputRounds(options: RoundsOptions): Promise<RoundsRe
     let t0 = Date.now();
     await removeBenchContainers(docker, concurrency);
     result.rawRemoveSeconds.push((Date.now() - t0) / 1000);
-    log(`(a) round ${round} raw dockerode: ${raw.totalSeconds.toFixed(2)} s (removed in ${result.rawRemoveSeconds.at(-1)!.toFixed(1)} s)`);
+    log(
+      `(a) round ${round} raw dockerode: ${raw.totalSeconds.toFixed(2)} s (removed in ${result.rawRemoveSeconds.at(-1)!.toFixed(1)} s)`,
+    );
 
     if (!options.skipCompose) {
       result.settleSeconds[`compose ${round}`] = await waitHostQuiet();
@@ -123,12 +134,17 @@ export async function throughputRounds(options: RoundsOptions): Promise<RoundsRe
       t0 = Date.now();
       await removeBenchContainers(docker, concurrency);
       result.composeRemoveSeconds.push((Date.now() - t0) / 1000);
-      log(`(a) round ${round} docker-compose:  ${result.compose.at(-1)!.totalSeconds.toFixed(2)} s (removed in ${result.composeRemoveSeconds.at(-1)!.toFixed(1)} s)`);
+      log(
+        `(a) round ${round} docker-compose:  ${result.compose.at(-1)!.totalSeconds.toFixed(2)} s (removed in ${result.composeRemoveSeconds.at(-1)!.toFixed(1)} s)`,
+      );
     }
 
     const names = Array.from({ length: n }, (_, index) => `${SESSION_PREFIX}${round}-${pad(index)}`);
     result.settleSeconds[`controller ${round}`] = await waitHostQuiet();
-    const ctl = await controllerThroughput(db, controller, names, options.spec, { pollMs: options.pollMs, timeoutMs: 300_000 });
+    const ctl = await controllerThroughput(db, controller, names, options.spec, {
+      pollMs: options.pollMs,
+      timeoutMs: 300_000,
+    });
     result.controller.push(ctl);
     result.controllerLoad.cpuPercentOfOneCore.push(ctl.diagnostics.controllerCpuPercentOfOneCore as number);
     result.controllerLoad.rssMbAfter.push(ctl.diagnostics.controllerRssMbAfter as number);
@@ -147,7 +163,9 @@ export async function throughputRounds(options: RoundsOptions): Promise<RoundsRe
   }
   recorder.stop();
   result.rawTotalSeconds = mean(result.raw.map((raw) => raw.totalSeconds));
-  result.composeTotalSeconds = result.compose.length ? mean(result.compose.map((compose) => compose.totalSeconds)) : Number.NaN;
+  result.composeTotalSeconds = result.compose.length
+    ? mean(result.compose.map((compose) => compose.totalSeconds))
+    : Number.NaN;
   result.composePerSession = summarize(result.compose.flatMap((compose) => compose.samples));
   result.controllerTotalSeconds = mean(result.controller.map((ctl) => ctl.totalSeconds));
   result.ratio = result.controllerTotalSeconds / result.rawTotalSeconds;

@@ -30,7 +30,12 @@ export interface RawThroughput {
   samples: number[];
 }
 
-export async function rawThroughput(docker: Dockerode, names: string[], concurrency: number, own: Record<string, number> = {}): Promise<RawThroughput> {
+export async function rawThroughput(
+  docker: Dockerode,
+  names: string[],
+  concurrency: number,
+  own: Record<string, number> = {},
+): Promise<RawThroughput> {
   const queue = new PQueue({ concurrency });
   const cpuBefore = cpuSnapshot();
   const t0 = performance.now();
@@ -49,14 +54,19 @@ export async function rawThroughput(docker: Dockerode, names: string[], concurre
   const totalSeconds = (performance.now() - t0) / 1000;
   const cpuCores = cpuByGroup(cpuBefore, cpuSnapshot(), { bench: process.pid, ...own });
   const prefixes = new Set(names.map((name) => `/${rawCreateOptions(name, 'no').name}`));
-  const running = (await docker.listContainers({ filters: { status: ['running'] } })).filter((info) => info.Names.some((name) => prefixes.has(name))).length;
+  const running = (await docker.listContainers({ filters: { status: ['running'] } })).filter((info) =>
+    info.Names.some((name) => prefixes.has(name)),
+  ).length;
   return {
     totalSeconds,
     perContainer: summarize(results.map((result) => result.readySeconds)),
     createMs: summarize(results.map((result) => result.createMs)),
     startMs: summarize(results.map((result) => result.startMs)),
     averageInFlight: results.reduce((sum, result) => sum + result.createMs + result.startMs, 0) / 1000 / totalSeconds,
-    readyBySecond: Array.from({ length: Math.ceil(totalSeconds) }, (_, second) => results.filter((result) => result.readySeconds <= second + 1).length),
+    readyBySecond: Array.from(
+      { length: Math.ceil(totalSeconds) },
+      (_, second) => results.filter((result) => result.readySeconds <= second + 1).length,
+    ),
     running,
     cpuCores,
     samples: results.map((result) => result.readySeconds),
@@ -98,7 +108,10 @@ export async function controllerThroughput(
   const timeline = new CpuTimeline();
   timeline.start(pid);
   const sent = Date.now();
-  await db.pool.query(`INSERT INTO sessionctl.sessions (name, spec) SELECT name, $2::jsonb FROM unnest($1::text[]) AS name`, [names, JSON.stringify(spec)]);
+  await db.pool.query(
+    `INSERT INTO sessionctl.sessions (name, spec) SELECT name, $2::jsonb FROM unnest($1::text[]) AS name`,
+    [names, JSON.stringify(spec)],
+  );
   const committed = Date.now();
   let polls = 0;
   let ready = 0;
@@ -107,7 +120,8 @@ export async function controllerThroughput(
     polls++;
     ready = (await db.pool.query(READY_SQL, [names])).rows[0].ready as number;
     if (ready === names.length) break;
-    if (Date.now() > deadline) throw new Error(`only ${ready}/${names.length} sessions Ready after ${options.timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`only ${ready}/${names.length} sessions Ready after ${options.timeoutMs} ms`);
     await sleep(options.pollMs);
   }
   const observed = Date.now();
@@ -134,14 +148,19 @@ export async function controllerThroughput(
     if (line.msg === 'container created') created.set(line.session, line.time);
     if (line.msg === 'container started') started.set(line.session, line.time);
   }
-  const createdToStarted = names.filter((name) => created.has(name) && started.has(name)).map((name) => started.get(name)! - created.get(name)!);
+  const createdToStarted = names
+    .filter((name) => created.has(name) && started.has(name))
+    .map((name) => started.get(name)! - created.get(name)!);
   const commitToCreated = names.filter((name) => created.has(name)).map((name) => created.get(name)! - committed);
   const queueWait = histogramDelta(before, after, 'workqueue_queue_duration_seconds');
   const reconciles = deltaByLabel(before, after, 'controller_runtime_reconcile_total', 'result');
   const reconcileCount = Object.values(reconciles).reduce((sum, value) => sum + value, 0);
   const wallSeconds = (observed - committed) / 1000;
   const dockerLatency = histogramMeansBy(before, after, 'sessionctl_docker_request_duration_seconds', 'operation');
-  const createStartSeconds = ['create', 'start'].reduce((sum, op) => sum + ((dockerLatency[op]?.count ?? 0) * (dockerLatency[op]?.meanMs ?? 0)) / 1000, 0);
+  const createStartSeconds = ['create', 'start'].reduce(
+    (sum, op) => sum + ((dockerLatency[op]?.count ?? 0) * (dockerLatency[op]?.meanMs ?? 0)) / 1000,
+    0,
+  );
   return {
     totalSeconds: wallSeconds,
     totalByTransitionSeconds: Math.max(...perSession),
@@ -155,13 +174,24 @@ export async function controllerThroughput(
       /** Cores used in each 0.5 s from the commit: is the controller's or PostgreSQL's CPU front-loaded? */
       cpuTimeline: timeline,
       /** Sessions Ready by each second after the commit, to compare the ramp with the raw side's. */
-      readyBySecond: Array.from({ length: Math.ceil(Math.max(...perSession)) }, (_, second) => perSession.filter((value) => value <= second + 1).length),
+      readyBySecond: Array.from(
+        { length: Math.ceil(Math.max(...perSession)) },
+        (_, second) => perSession.filter((value) => value <= second + 1).length,
+      ),
       reconcilesByResult: reconciles,
       reconcilesPerSession: reconcileCount / names.length,
-      reconcileTimeMs: { mean: histogramMean(reconcileTime) * 1000, p50: histogramQuantile(0.5, reconcileTime) * 1000, p99: histogramQuantile(0.99, reconcileTime) * 1000 },
+      reconcileTimeMs: {
+        mean: histogramMean(reconcileTime) * 1000,
+        p50: histogramQuantile(0.5, reconcileTime) * 1000,
+        p99: histogramQuantile(0.99, reconcileTime) * 1000,
+      },
       /** Sum of reconcile time over wall time: how many workers were busy on average. */
       averageBusyWorkers: reconcileTime.sum / wallSeconds,
-      queueWaitMs: { mean: histogramMean(queueWait) * 1000, p50: histogramQuantile(0.5, queueWait) * 1000, p99: histogramQuantile(0.99, queueWait) * 1000 },
+      queueWaitMs: {
+        mean: histogramMean(queueWait) * 1000,
+        p50: histogramQuantile(0.5, queueWait) * 1000,
+        p99: histogramQuantile(0.99, queueWait) * 1000,
+      },
       dockerRequests: deltaByLabel(before, after, 'sessionctl_docker_requests_total', 'operation'),
       dockerLatencyByOperation: dockerLatency,
       /** Same measure as the raw side's averageInFlight: create+start time over wall time. */
@@ -184,9 +214,12 @@ export async function controllerDelete(db: TestDatabase, names: string[], timeou
   const t0 = Date.now();
   await db.pool.query('DELETE FROM sessionctl.sessions WHERE name = ANY($1)', [names]);
   for (;;) {
-    const left = (await db.pool.query('SELECT count(*)::int AS n FROM sessionctl.sessions WHERE name = ANY($1)', [names])).rows[0].n as number;
+    const left = (
+      await db.pool.query('SELECT count(*)::int AS n FROM sessionctl.sessions WHERE name = ANY($1)', [names])
+    ).rows[0].n as number;
     if (left === 0) return (Date.now() - t0) / 1000;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`${left} of ${names.length} deleted sessions still present after ${timeoutMs} ms`);
+    if (Date.now() - t0 > timeoutMs)
+      throw new Error(`${left} of ${names.length} deleted sessions still present after ${timeoutMs} ms`);
     await sleep(50);
   }
 }
