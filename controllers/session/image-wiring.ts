@@ -1,8 +1,9 @@
 /**
- * Where images meet the reconcile, in its three steps: before planning, whether a followed tag moved
- * and whether the rollout would give the session its turn (observeImage); right after planning, the
- * rollout place claimed (claimRollout); before a create runs, the image on the host (or the session
- * waits with ImagePulling, ImagePullFailed...). Also the credentials lookup the image manager is given.
+ * Where images meet the reconcile: before planning, whether a followed tag moved and whether the
+ * rollout would give the session its turn (observeImage, rolloutFacts), and whether the registry is
+ * allowed at all; right after planning, the rollout place claimed (claimRollout). The image itself is
+ * made present by the create intent (execute/create.ts). Also the credentials lookup the image
+ * manager is given.
  */
 import type { Logger } from 'pino';
 import type { SessionSpec } from '../../crds/session';
@@ -17,22 +18,17 @@ import type { RegistryCredentials } from '../../src/registry/auth-header';
 import { pickCredentials, readDockerConfig } from '../../src/registry/credentials';
 import type { Db } from '../../src/store/db';
 import { readRegistryCredentials } from '../../src/store/registry-credentials';
-import type { ImageManager, ImageWaitReason } from './image';
+import type { ImageManager } from './image';
 import type { ObservedContainer } from '../../src/model/container';
 import type { Plan } from './plan';
 import type { ImageRollout } from './rollout';
 
-export interface ImageOutcome {
-  plan: Plan;
-  /** The digest a container created now gets as its label. */
-  digest?: string;
-  /** Why the create waits for the image. */
-  waiting?: { reason: ImageWaitReason; message: string };
-  /** The tag moved and this session waits for its batch. */
-  updatePending?: string;
+/** What claimRollout took for the session: its batch place, or the wait of one not given its turn. */
+export interface RolloutClaim {
   /** The rollout batch this recreate belongs to. */
   batch?: number;
-  requeueAfterMs?: number;
+  /** The tag moved and this session waits for its batch. */
+  updatePending?: string;
 }
 
 /**
@@ -109,7 +105,7 @@ export function rolloutFacts(
 export function claimRollout(
   rollout: ImageRollout,
   input: { key: string; spec: SessionSpec; plan: Plan; facts: ImageFacts },
-): Pick<ImageOutcome, 'batch' | 'updatePending'> {
+): RolloutClaim {
   const { key, spec, plan, facts } = input;
   // A recreate for the image returns no primary: the container it replaces is the one on the old digest.
   const recreate = plan.actions.find((action) => action.type === 'create' && action.forImage);
@@ -124,47 +120,6 @@ export function claimRollout(
   }
   if (label && label === facts.digest && container.state === 'running') rollout.complete(ref, key);
   return {};
-}
-
-/**
- * Before a plan's create runs, the image must be on the host: else the create is dropped and the
- * session waits (ImagePulling, ImagePullFailed...), the old container (if any) running on meanwhile.
- */
-export async function ensureImageForCreate(
-  images: ImageManager,
-  input: {
-    key: string;
-    spec: SessionSpec;
-    plan: Plan;
-    facts: ImageFacts;
-    claimed: Pick<ImageOutcome, 'batch' | 'updatePending'>;
-    allowedRegistries?: readonly string[];
-  },
-): Promise<ImageOutcome> {
-  const { key, spec } = input;
-  const refused = imageNotAllowed(spec.image, input.allowedRegistries);
-  // The old container (if any) keeps running; no new one is created from this image.
-  if (refused)
-    return {
-      plan: { ...input.plan, actions: input.plan.actions.filter((action) => action.type !== 'create') },
-      waiting: refused,
-    };
-  const outcome: ImageOutcome = { plan: input.plan, ...input.claimed };
-  const timers = input.facts.nextCheckInMs === undefined ? [] : [input.facts.nextCheckInMs];
-  if (outcome.updatePending) timers.push(10_000);
-  const create = outcome.plan.actions.find((action) => action.type === 'create');
-  if (create) {
-    const state = await images.ensure(key, spec.image, effectivePullPolicy(spec));
-    if (state.ready) {
-      outcome.digest = state.digest;
-    } else {
-      outcome.plan = { ...outcome.plan, actions: outcome.plan.actions.filter((action) => action !== create) };
-      outcome.waiting = { reason: state.reason, message: state.message };
-      if (state.requeueAfterMs !== undefined) timers.push(state.requeueAfterMs);
-    }
-  }
-  if (timers.length > 0) outcome.requeueAfterMs = Math.min(...timers);
-  return outcome;
 }
 
 /**

@@ -20,10 +20,8 @@ import { sleep } from '../../src/runtime/backoff';
 import { pruneEventsOfDeletedSessions } from '../../src/store/events';
 import { SessionListener } from '../../src/store/listener';
 import { countSessionsByPhase, listSessionNames, listUnobservedSessionNames } from '../../src/store/sessions';
-import { RegistryClient } from '../../src/registry/client';
-import { Admission } from './admission';
-import { ImageManager } from './image';
-import { credentialsLookup } from './image-wiring';
+import type { Admission } from './admission';
+import { admissionFor, containerDefaults, imagesFor } from './host-wiring';
 import { ImageRollout } from './rollout';
 import { SessionReconciler } from './reconcile';
 import { HostActivity } from './host-activity';
@@ -65,62 +63,28 @@ export class SessionControllerManager {
     const { config, dockerHost, pool, logger, metrics } = options;
     preinitialise(metrics, CONTROLLER_NAME);
     const host = connectHost(config, dockerHost, metrics);
-    const certificateExpiry = clientCertificateExpiry(dockerHost);
-    if (certificateExpiry !== undefined)
-      metrics.clientCertificateExpiry.set({ host: dockerHost.name }, certificateExpiry / 1000);
-    this.admission = new Admission({
-      host: host.name,
-      capacity: config.capacity,
-      onFreed: (sessions) => sessions.forEach((session) => this.controller.queue.add(session)),
-      onUsage: (usage) => {
-        metrics.hostAdmittedSessions.set({ host: host.name }, usage.sessions);
-        metrics.hostAdmittedMemory.set({ host: host.name }, usage.memoryBytes);
-      },
-    });
-    if (config.capacity.maxSessions !== undefined)
-      metrics.hostCapacitySessions.set({ host: host.name }, config.capacity.maxSessions);
-    if (config.capacity.allocatableMemoryBytes !== undefined)
-      metrics.hostAllocatableMemory.set({ host: host.name }, config.capacity.allocatableMemoryBytes);
-    this.stuck = new StuckContainers({
-      host,
-      logger,
-      metrics,
-      onRemoved: (session) => this.controller.queue.add(session),
-    });
+    const wake = (sessions: string[]) => sessions.forEach((session) => this.controller.queue.add(session));
+    this.admission = admissionFor(host, config, metrics, wake);
+    this.stuck = new StuckContainers({ host, logger, metrics, onRemoved: (session) => wake([session]) });
     this.inventory = new HostInventory({
       host,
       installation: options.installation,
       logger,
       metrics,
-      onChange: (session) => this.controller.queue.add(session),
+      onChange: (session) => wake([session]),
       onRelisted: (sessions) => {
         for (const session of sessions) this.stuck.adopt(this.inventory.forSession(session));
         // Running containers hold their room before any waiting session is admitted.
         for (const session of sessions) this.admission.seed(this.inventory.forSession(session));
-        sessions.forEach((session) => this.controller.queue.add(session));
+        wake([...sessions]);
       },
     });
-    const wake = (sessions: string[]) => sessions.forEach((session) => this.controller.queue.add(session));
     const activity = new HostActivity();
     activity.creates.wakeWith(wake);
-    const images = new ImageManager({
-      host,
-      registry: new RegistryClient({
-        metrics,
-        tokenTtlMs: config.images.tokenTtlMs,
-        insecureRegistries: config.images.insecureRegistries,
-      }),
-      credentials: credentialsLookup(pool, config.images.dockerConfigDir, logger),
-      metrics,
-      logger,
-      pullConcurrency: config.images.pullConcurrency,
-      wake,
-    });
-    // A batch member that has not finished in 10 minutes (a crash-looping new image) no longer holds the rollout back.
-    const rollout = new ImageRollout({ batchSize: config.images.updateBatchSize, wake, stuckAfterMs: 600_000 });
     const reconciler = new SessionReconciler({
-      images,
-      rollout,
+      images: imagesFor(host, { config, pool, metrics, logger, wake }),
+      // A batch member that has not finished in 10 minutes (a crash-looping new image) no longer holds the rollout back.
+      rollout: new ImageRollout({ batchSize: config.images.updateBatchSize, wake, stuckAfterMs: 600_000 }),
       stuck: this.stuck,
       activity,
       db: pool,
@@ -131,16 +95,7 @@ export class SessionControllerManager {
       ceilings: config.ceilings,
       allowedRegistries: config.images.allowedRegistries,
       advertiseAddress: advertiseAddressFor(config, dockerHost),
-      defaults: {
-        publishAddress: config.publishAddress,
-        networkMode: config.networkMode,
-        defaultEgress: config.defaultEgress,
-        pidsLimit: config.defaultResources.pids,
-        memoryBytes: config.defaultResources.memoryBytes,
-        nanoCpus: config.defaultResources.nanoCpus,
-        capabilities: config.capabilities,
-        installation: options.installation,
-      },
+      defaults: containerDefaults(config, options.installation),
     });
     this.controller = new Controller({
       name: CONTROLLER_NAME,
@@ -317,5 +272,8 @@ function connectHost(config: Config, dockerHost: DockerHostConfig, metrics: Metr
   });
   metrics.trackDegraded(host.name, () => host.degraded);
   preinitialiseHost(metrics, host.name);
+  const certificateExpiry = clientCertificateExpiry(dockerHost);
+  if (certificateExpiry !== undefined)
+    metrics.clientCertificateExpiry.set({ host: dockerHost.name }, certificateExpiry / 1000);
   return host;
 }

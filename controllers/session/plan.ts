@@ -7,8 +7,26 @@ import type { SessionSpec, Validation } from '../../crds/session';
 import type { ObservedContainer } from '../../src/model/container';
 import { LABELS, containerName, isStuckContainerName, specHash } from '../../src/model/labels';
 import type { AdmissionResult, UnschedulableReason } from './admission';
-import type { RecordedExit } from './late-oom';
 import { lifetimeCheck, type ExpireReason, type LifetimeInput } from './lifetime';
+import {
+  nextBackoff,
+  restartBudget,
+  restartWait,
+  shouldRestart,
+  type CrashLoopRestart,
+  type DeferralReason,
+  type RestartHistory,
+} from './plan-restarts';
+
+export {
+  CRASH_BACKOFF,
+  CRASH_RESTART_DEFERRAL,
+  crashBackoffMs,
+  ranStably,
+  type CrashLoopRestart,
+  type DeferralReason,
+  type RestartHistory,
+} from './plan-restarts';
 
 export type { ExpireReason };
 
@@ -31,20 +49,23 @@ export interface DesiredSession extends LifetimeInput {
    * is then recreated for the image.
    */
   imageRollout?: { digest: string; granted: boolean };
+  /** The image comes from a registry the operator does not allow: nothing is created from it. */
+  imageRefused?: { reason: 'ImageNotAllowed'; message: string };
+  /** The access token as observed: whether one must be minted (and why) or the stored one revoked. */
+  token?: TokenFacts;
+  /** The session has had a container (remembered, or named in status): a missing one is drift. */
+  hadContainer?: boolean;
 }
 
-export interface RestartHistory {
-  /** Restarts since the container last ran long enough to count as stable. */
-  consecutive: number;
-  lastRestartAt?: number;
-  /** The generation the restarts were made at: a new one starts a fresh backoff. */
-  generation?: number;
-  /** The spread of the next backoff, drawn once at the restart so that every look agrees on the due time. */
-  jitter?: number;
-  /** Why the due restart has waited so far (so that each reason is counted once). */
-  deferred?: DeferralReason[];
-  /** The exit the last restart followed, as recorded (a late oom event corrects its reason). */
-  lastExit?: RecordedExit;
+export type TokenMintReason = 'initial' | 'expired' | 'requested';
+
+/**
+ * mint: the session has no valid token (none yet, a writer deleted it to ask for a rotation, it
+ * expired, or it belongs to an earlier row of the same name); revoke: the spec no longer asks for one.
+ */
+export interface TokenFacts {
+  mint?: TokenMintReason;
+  revoke?: boolean;
 }
 
 export interface PlanInput {
@@ -81,7 +102,7 @@ export type StopReason = 'Requested' | 'IdleTimeout' | 'RestartLimitExceeded';
 export type Action =
   | { type: 'addFinalizer' }
   | { type: 'remove'; container: ObservedContainer; reason: RemoveReason }
-  | { type: 'create'; start: boolean; replaced?: ObservedContainer; forImage?: boolean }
+  | { type: 'create'; start: boolean; replaced?: ObservedContainer; forImage?: boolean; missing?: boolean }
   | { type: 'start'; container: ObservedContainer }
   | {
       type: 'restart';
@@ -90,20 +111,16 @@ export type Action =
       oomKilled: boolean;
       unhealthy?: boolean;
       crashLoop?: CrashLoopRestart;
+      /** The crash backoff this restart starts: the count it makes and the spread drawn for it. */
+      backoff: { consecutive: number; jitter: number };
     }
   | { type: 'stop'; container: ObservedContainer; reason: StopReason }
   | { type: 'observePorts'; container: ObservedContainer }
   | { type: 'expire'; reason: ExpireReason; message: string }
   | { type: 'removeVolumes'; volumes: string[] }
+  | { type: 'mintToken'; reason: TokenMintReason }
+  | { type: 'revokeToken' }
   | { type: 'finalize' };
-
-/**
- * A crash loop's restart goes behind other calls; 'yield' gives it up if creates begin before its
- * turn, 'overdue' (waited its longest for a busy host) does not.
- */
-export type CrashLoopRestart = 'yield' | 'overdue';
-/** Why a crash loop's due restart waits: the host is creating other sessions, or it waits for its turn. */
-export type DeferralReason = 'HostCreating' | 'Paced';
 
 export type Waiting =
   | { reason: 'BackOff' | 'Transitioning' | 'IdleTimeout'; message: string; deferred?: DeferralReason }
@@ -121,39 +138,9 @@ export interface Plan {
   holdsRoom: boolean;
 }
 
-export const CRASH_BACKOFF = { baseMs: 1_000, maxMs: 300_000, stableAfterMs: 600_000 };
-/**
- * A crash loop's restart that is due waits while its host creates other sessions (the host wakes it
- * when it goes quiet), but never more than maxMs past its due time, so that a host that is always
- * busy still restarts it.
- */
-export const CRASH_RESTART_DEFERRAL = { maxMs: 30_000 };
 export const STOP_TIMEOUT_SECONDS = 10;
 /** Far deadlines (lifetimes, token expiry) are looked at again at least this often. */
 export const LONGEST_REQUEUE_MS = 3_600_000;
-
-/** 0 for the first restart after a crash, then 1 s doubling to 5 min, spread by ±20%. */
-export function crashBackoffMs(consecutive: number, jitter: number): number {
-  if (consecutive <= 0) return 0;
-  const exponential = Math.min(CRASH_BACKOFF.maxMs, CRASH_BACKOFF.baseMs * 2 ** (consecutive - 1));
-  return Math.round(Math.min(CRASH_BACKOFF.maxMs, exponential * (0.8 + 0.4 * jitter)));
-}
-
-/**
- * A container that ran for ten minutes before exiting (or turning unhealthy, while still running)
- * was stable: its failure starts a fresh backoff.
- */
-export function ranStably(container: ObservedContainer, now: number): boolean {
-  if (container.startedAt === undefined) return false;
-  const end = container.finishedAt ?? (container.state === 'running' ? now : undefined);
-  return end !== undefined && end - container.startedAt >= CRASH_BACKOFF.stableAfterMs;
-}
-
-function shouldRestart(spec: SessionSpec, container: ObservedContainer): boolean {
-  if (spec.restartPolicy === 'Always') return true;
-  if (spec.restartPolicy === 'OnFailure') return (container.exitCode ?? 1) !== 0 || container.oomKilled === true;
-  return false;
-}
 
 /**
  * Only containers labelled with an installation may be removed for not matching a row: the
@@ -202,13 +189,18 @@ export function plan(input: PlanInput): Plan {
     actions.push({ type: 'expire', ...lifetime.expire });
     return { actions, primary: own[0], holdsRoom: false };
   }
-  const timers = [lifetime.nextCheckAt, desired.tokenExpiresAt].filter((at): at is number => at !== undefined);
+  // A token about to be minted has its own expiry; the old one's would only wake the session at once.
+  const tokenExpiresAt = desired.token?.mint ? undefined : desired.tokenExpiresAt;
+  const timers = [lifetime.nextCheckAt, tokenExpiresAt].filter((at): at is number => at !== undefined);
+  // The token comes first: its id is part of the container's hash, so a new one replaces the container.
+  if (desired.token?.revoke) actions.push({ type: 'revokeToken' });
+  if (desired.token?.mint) actions.push({ type: 'mintToken', reason: desired.token.mint });
   // A dead container can be neither started nor kept: it goes (or is set aside), and a fresh one
   // follows. So does one a list shows stuck in removal (a removal a daemon restart cut short).
   const dead = own.filter((container) => container.state === 'dead' || container.state === 'removing');
   actions.push(...dead.map((container) => ({ type: 'remove' as const, container, reason: 'dead' as const })));
   const alive = own.filter((container) => container.state !== 'dead' && container.state !== 'removing');
-  const result = planContainer(input, spec, alive, actions, lifetime.idle);
+  const result = planContainer({ input, spec, actions, idle: lifetime.idle }, alive);
   // Far deadlines are looked at again hourly, so that a clock step or a lost timer heals by itself.
   const nextTimer =
     timers.length > 0 ? Math.min(LONGEST_REQUEUE_MS, Math.max(0, Math.min(...timers) - input.now)) : undefined;
@@ -217,13 +209,17 @@ export function plan(input: PlanInput): Plan {
   return result;
 }
 
-function planContainer(
-  input: PlanInput,
-  spec: SessionSpec,
-  own: ObservedContainer[],
-  actions: Action[],
-  idle: { message: string } | undefined,
-): Plan {
+/** What every branch of the container's plan shares: the input, the valid spec, the actions so far. */
+interface Planning {
+  input: PlanInput;
+  spec: SessionSpec;
+  actions: Action[];
+  /** The idle timeout fired: the session is stopped, not running. */
+  idle?: { message: string };
+}
+
+function planContainer(planning: Planning, own: ObservedContainer[]): Plan {
+  const { input, spec, actions, idle } = planning;
   const desired = input.desired!;
   const name = containerName(input.name);
   const [primary, ...duplicates] = [...own].sort(
@@ -232,61 +228,22 @@ function planContainer(
   actions.push(
     ...duplicates.map((container) => ({ type: 'remove' as const, container, reason: 'duplicate' as const })),
   );
-
-  const wantRunning = spec.state === 'Running' && idle === undefined;
-  const idleWaiting: Waiting | undefined = idle ? { reason: 'IdleTimeout', message: idle.message } : undefined;
-  const admit = (): Plan | undefined => {
-    const decision = input.host?.admission ?? { admitted: true };
-    if (decision.admitted) return undefined;
-    return {
-      actions,
-      primary,
-      holdsRoom: false,
-      waiting: { reason: decision.reason, message: decision.message, unschedulable: true },
-    };
-  };
-
   const hash = desired.containerHash ?? specHash(spec);
   const forImage =
     primary !== undefined &&
     primary.labels[LABELS.specHash] === hash &&
     imageMoved(primary, desired) &&
     desired.imageRollout?.granted === true;
-  if (!primary || primary.labels[LABELS.specHash] !== hash || forImage) {
-    // A session that runs keeps its room across a recreate; only a new one waits for room.
-    if (wantRunning && primary?.state !== 'running') {
-      const refused = admit();
-      if (refused) return refused;
-    }
-    if (!desired.hasFinalizer) actions.push({ type: 'addFinalizer' });
-    actions.push({ type: 'create', start: wantRunning, replaced: primary, ...(forImage ? { forImage } : {}) });
-    return { actions, holdsRoom: wantRunning, waiting: idleWaiting };
-  }
-
-  const budget = restartBudget(spec, desired.restartCount ?? 0, input.name);
+  const outdated = desired.token?.mint !== undefined || primary?.labels[LABELS.specHash] !== hash;
+  if (!primary || outdated || forImage) return planCreate(planning, primary, forImage);
+  const wantRunning = spec.state === 'Running' && idle === undefined;
   switch (primary.state) {
     case 'running':
     case 'paused':
-      if (!wantRunning) {
-        actions.push({ type: 'stop', container: primary, reason: idle ? 'IdleTimeout' : 'Requested' });
-        return { actions, primary, holdsRoom: false, waiting: idleWaiting };
-      }
-      if (primary.health === 'unhealthy' && primary.state === 'running') {
-        if (budget.spent) {
-          actions.push({ type: 'stop', container: primary, reason: 'RestartLimitExceeded' });
-          return { actions, primary, holdsRoom: false, restartLimitExceeded: { message: budget.message } };
-        }
-        const decision = restartWait(input, primary, 'the container is unhealthy');
-        if ('wait' in decision) return { ...decision.wait, actions, primary, holdsRoom: true };
-        actions.push({ type: 'restart', container: primary, oomKilled: false, unhealthy: true, ...decision.go });
-        return { actions, primary, holdsRoom: true };
-      }
-      if (primary.state === 'running' && spec.ports.length > 0 && primary.ports === undefined)
-        actions.push({ type: 'observePorts', container: primary });
-      return { actions, primary, holdsRoom: true };
+      return wantRunning ? planRunning(planning, primary) : planStop(planning, primary);
     case 'created': {
-      if (!wantRunning) return { actions, primary, holdsRoom: false, waiting: idleWaiting };
-      const refused = admit();
+      if (!wantRunning) return { actions, primary, holdsRoom: false, waiting: idleWaiting(idle) };
+      const refused = admissionRefusal(planning, primary);
       if (refused) return refused;
       actions.push({ type: 'start', container: primary });
       return { actions, primary, holdsRoom: true };
@@ -301,87 +258,104 @@ function planContainer(
         waiting: { reason: 'Transitioning', message: `container is ${primary.state}` },
       };
     case 'exited':
-    case 'dead': {
+    case 'dead':
       // (planContainer never sees a dead container; the case keeps the switch exhaustive.)
-      if (!wantRunning || !shouldRestart(spec, primary))
-        return { actions, primary, holdsRoom: false, waiting: idleWaiting };
-      if (budget.spent)
-        return { actions, primary, holdsRoom: false, restartLimitExceeded: { message: budget.message } };
-      const decision = restartWait(input, primary, `the container exited with code ${primary.exitCode ?? 'unknown'}`);
-      if ('wait' in decision) return { ...decision.wait, actions, primary, holdsRoom: true };
-      const refused = admit();
-      if (refused) return refused;
-      actions.push({
-        type: 'restart',
-        container: primary,
-        exitCode: primary.exitCode,
-        oomKilled: primary.oomKilled === true,
-        ...decision.go,
-      });
-      return { actions, primary, holdsRoom: true };
-    }
+      return planExited(planning, primary, wantRunning);
   }
 }
 
-function restartBudget(spec: SessionSpec, restartCount: number, session: string): { spent: boolean; message: string } {
-  if (spec.maxRestarts === undefined || restartCount < spec.maxRestarts) return { spent: false, message: '' };
+function idleWaiting(idle: { message: string } | undefined): Waiting | undefined {
+  return idle ? { reason: 'IdleTimeout', message: idle.message } : undefined;
+}
+
+/** The host has no room for the session (the plan waits, Scheduled=False), or undefined when it has. */
+function admissionRefusal({ input, actions }: Planning, primary: ObservedContainer | undefined): Plan | undefined {
+  const decision = input.host?.admission ?? { admitted: true };
+  if (decision.admitted) return undefined;
   return {
-    spent: true,
-    message: `restarted ${restartCount} times, the most spec.maxRestarts allows (${spec.maxRestarts}); change the spec or run \`sessionctl restart ${session}\` to try again`,
+    actions,
+    primary,
+    holdsRoom: false,
+    waiting: { reason: decision.reason, message: decision.message, unschedulable: true },
   };
 }
 
-/**
- * Why this container's restart must wait, if it must: the crash backoff still running, or, for a
- * crash loop whose backoff is over, a host busy creating other sessions' containers, or the host's
- * pace of crash-loop restarts. The first restart after a failure never waits for the host: only a
- * container that keeps crashing yields.
- */
-function restartWait(
-  input: PlanInput,
-  primary: ObservedContainer,
-  why: string,
-): { wait: Pick<Plan, 'requeueAfterMs' | 'waiting'> } | { go: { crashLoop?: CrashLoopRestart } } {
-  const consecutive = ranStably(primary, input.now) ? 0 : input.restarts.consecutive;
-  const delay = crashBackoffMs(consecutive, input.restarts.jitter ?? input.jitter);
-  if (delay <= 0) return { go: {} };
-  const readyAt = (input.restarts.lastRestartAt ?? 0) + delay;
-  if (readyAt > input.now) {
-    const seconds = Math.ceil((readyAt - input.now) / 1000);
-    return {
-      wait: {
-        requeueAfterMs: readyAt - input.now,
-        waiting: { reason: 'BackOff', message: `back-off ${seconds}s restarting: ${why}` },
-      },
-    };
+/** No container, or one made from another spec, token or image: make the one the spec describes. */
+function planCreate(planning: Planning, primary: ObservedContainer | undefined, forImage: boolean): Plan {
+  const { input, spec, actions, idle } = planning;
+  const desired = input.desired!;
+  const wantRunning = spec.state === 'Running' && idle === undefined;
+  // Credentials and digests go only to allowed registries: the old container (if any) runs on.
+  if (desired.imageRefused) return { actions, primary, holdsRoom: primary?.state === 'running' };
+  // A session that runs keeps its room across a recreate; only a new one waits for room.
+  if (wantRunning && primary?.state !== 'running') {
+    const refused = admissionRefusal(planning, primary);
+    if (refused) return refused;
   }
-  const overdue = input.now - readyAt >= CRASH_RESTART_DEFERRAL.maxMs;
-  if (!overdue && input.host?.busyCreating) {
-    return {
-      wait: {
-        requeueAfterMs: CRASH_RESTART_DEFERRAL.maxMs - (input.now - readyAt),
-        waiting: {
-          reason: 'BackOff',
-          message: `back-off restarting: ${why}; the restart waits while the host creates other sessions`,
-          deferred: 'HostCreating',
-        },
-      },
-    };
+  if (!desired.hasFinalizer) actions.push({ type: 'addFinalizer' });
+  const missing = !primary && desired.hadContainer === true;
+  actions.push({
+    type: 'create',
+    start: wantRunning,
+    replaced: primary,
+    ...(forImage ? { forImage } : {}),
+    ...(missing ? { missing } : {}),
+  });
+  return { actions, holdsRoom: wantRunning, waiting: idleWaiting(idle) };
+}
+
+/** Stopped by spec.state or by the idle timeout. */
+function planStop({ actions, idle }: Planning, primary: ObservedContainer): Plan {
+  actions.push({ type: 'stop', container: primary, reason: idle ? 'IdleTimeout' : 'Requested' });
+  return { actions, primary, holdsRoom: false, waiting: idleWaiting(idle) };
+}
+
+/** A running container that should run: restart it when unhealthy, learn its ports when unknown. */
+function planRunning(planning: Planning, primary: ObservedContainer): Plan {
+  const { input, spec, actions } = planning;
+  if (primary.health === 'unhealthy' && primary.state === 'running') {
+    const budget = restartBudget(spec, input.desired!.restartCount ?? 0, input.name);
+    if (budget.spent) {
+      actions.push({ type: 'stop', container: primary, reason: 'RestartLimitExceeded' });
+      return { actions, primary, holdsRoom: false, restartLimitExceeded: { message: budget.message } };
+    }
+    const decision = restartWait(input, primary, 'the container is unhealthy');
+    if ('wait' in decision) return { ...decision.wait, actions, primary, holdsRoom: true };
+    actions.push({
+      type: 'restart',
+      container: primary,
+      oomKilled: false,
+      unhealthy: true,
+      ...decision.go,
+      backoff: nextBackoff(input, primary),
+    });
+    return { actions, primary, holdsRoom: true };
   }
-  const turnInMs = input.host?.crashRestartTurnInMs ?? 0;
-  if (turnInMs > 0) {
-    return {
-      wait: {
-        requeueAfterMs: turnInMs,
-        waiting: {
-          reason: 'BackOff',
-          message: `back-off restarting: ${why}; the host paces crash-loop restarts, and this one's turn comes in ${Math.ceil(turnInMs / 100) / 10}s`,
-          deferred: 'Paced',
-        },
-      },
-    };
-  }
-  return { go: { crashLoop: overdue ? 'overdue' : 'yield' } };
+  if (primary.state === 'running' && spec.ports.length > 0 && primary.ports === undefined)
+    actions.push({ type: 'observePorts', container: primary });
+  return { actions, primary, holdsRoom: true };
+}
+
+/** An exited container: restarted when its policy says so, within its budget and backoff. */
+function planExited(planning: Planning, primary: ObservedContainer, wantRunning: boolean): Plan {
+  const { input, spec, actions, idle } = planning;
+  if (!wantRunning || !shouldRestart(spec, primary))
+    return { actions, primary, holdsRoom: false, waiting: idleWaiting(idle) };
+  const budget = restartBudget(spec, input.desired!.restartCount ?? 0, input.name);
+  if (budget.spent) return { actions, primary, holdsRoom: false, restartLimitExceeded: { message: budget.message } };
+  const decision = restartWait(input, primary, `the container exited with code ${primary.exitCode ?? 'unknown'}`);
+  if ('wait' in decision) return { ...decision.wait, actions, primary, holdsRoom: true };
+  const refused = admissionRefusal(planning, primary);
+  if (refused) return refused;
+  actions.push({
+    type: 'restart',
+    container: primary,
+    exitCode: primary.exitCode,
+    oomKilled: primary.oomKilled === true,
+    ...decision.go,
+    backoff: nextBackoff(input, primary),
+  });
+  return { actions, primary, holdsRoom: true };
 }
 
 /** The container was made from another digest than the one the followed tag points at now. */

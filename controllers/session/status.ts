@@ -116,8 +116,11 @@ function ownContainerCondition(input: StatusInput, wantRunning: boolean): Condit
   };
 }
 
+function unknown(reason: string, message: string): ConditionDraft {
+  return { status: 'Unknown', reason, message };
+}
+
 function conditionDrafts(input: StatusInput): Record<ConditionType, ConditionDraft> {
-  const unknown = (reason: string, message: string): ConditionDraft => ({ status: 'Unknown', reason, message });
   if (!input.spec.ok) {
     const message = describeProblems(input.spec.problems);
     const invalid = unknown('InvalidSpec', 'the spec is invalid');
@@ -131,72 +134,69 @@ function conditionDrafts(input: StatusInput): Record<ConditionType, ConditionDra
     };
   }
   const spec = input.spec.value;
-  const wantRunning = spec.state === 'Running';
-  const { container, failure } = input;
+  const { container } = input;
   const current =
     container !== undefined && container.labels[LABELS.specHash] === (input.containerHash ?? specHash(spec));
   const unschedulable = input.waiting && 'unschedulable' in input.waiting ? input.waiting : undefined;
-  const imageWaiting = input.image?.waiting;
-  const imageReady: ConditionDraft =
-    failure?.reason === 'ImageNotPresent'
-      ? { status: 'False', reason: 'ImageNotPresent', message: failure.message }
-      : imageWaiting
-        ? { status: 'False', reason: imageWaiting.reason, message: imageWaiting.message }
-        : current && input.image?.updatePending
-          ? { status: 'True', reason: 'ImageUpdatePending', message: input.image.updatePending }
-          : current
-            ? { status: 'True', reason: 'ImagePresent', message: `image ${spec.image} is present on ${input.host}` }
-            : unknown('NoContainer', 'checked when the container is created');
-  const running = containerCondition(input, wantRunning);
-  const healthy: ConditionDraft =
-    container?.state !== 'running'
-      ? unknown('NotRunning', 'health is known only while the container runs')
-      : container.health === 'unhealthy'
-        ? {
-            status: 'False',
-            reason: 'Unhealthy',
-            message: `the container health check is failing${input.waiting?.reason === 'BackOff' ? `; ${input.waiting.message}` : ''}`,
-          }
-        : container.health === 'healthy'
-          ? { status: 'True', reason: 'Healthy', message: 'health check passing' }
-          : container.health === 'starting' || (spec.healthCheck && current)
-            ? unknown('HealthStarting', 'the first health checks have not passed yet')
-            : { status: 'True', reason: 'NoHealthCheck', message: 'no health check is defined' };
-
-  let ready: ConditionDraft;
-  if (input.expiring) ready = { status: 'False', reason: input.expiring.reason, message: input.expiring.message };
-  else if (input.deletionRequested)
-    ready = { status: 'False', reason: 'Terminating', message: 'the session is being deleted' };
-  else if (input.restartLimitExceeded)
-    ready = { status: 'False', reason: 'RestartLimitExceeded', message: input.restartLimitExceeded.message };
-  else if (unschedulable) ready = { status: 'False', reason: unschedulable.reason, message: unschedulable.message };
-  else if (input.waiting?.reason === 'IdleTimeout')
-    ready = { status: 'False', reason: 'IdleTimeout', message: input.waiting.message };
-  else if (!wantRunning)
-    ready = {
-      status: 'False',
-      reason: 'Stopped',
-      message: 'the session is stopped as requested (spec.state: Stopped)',
-    };
-  else if (imageWaiting && (running.status !== 'True' || !current))
-    ready = { status: 'False', reason: imageWaiting.reason, message: imageWaiting.message };
-  else if (running.status !== 'True') ready = { status: 'False', reason: running.reason, message: running.message };
-  else if (!current)
-    ready = { status: 'False', reason: 'SpecChanging', message: 'the container is being replaced to match the spec' };
-  else if (healthy.status === 'False') ready = { status: 'False', reason: healthy.reason, message: healthy.message };
-  else if (healthy.status === 'Unknown') ready = { status: 'False', reason: healthy.reason, message: healthy.message };
-  else ready = { status: 'True', reason: 'SessionReady', message: 'the container is running and healthy' };
-
+  const running = containerCondition(input, spec.state === 'Running');
+  const healthy = healthCondition(input, spec, current);
+  const ready = readyCondition(input, spec, { current, running, healthy });
   return {
     Valid: { status: 'True', reason: 'ValidSpec', message: 'the spec is valid' },
     Scheduled: unschedulable
       ? { status: 'False', reason: unschedulable.reason, message: unschedulable.message }
       : { status: 'True', reason: 'Scheduled', message: `assigned to Docker host ${input.host}` },
-    ImageReady: imageReady,
+    ImageReady: imageCondition(input, spec, current),
     ContainerRunning: running,
     Healthy: healthy,
     Ready: ready,
   };
+}
+
+function imageCondition(input: StatusInput, spec: SessionSpec, current: boolean): ConditionDraft {
+  const waiting = input.image?.waiting;
+  if (input.failure?.reason === 'ImageNotPresent')
+    return { status: 'False', reason: 'ImageNotPresent', message: input.failure.message };
+  if (waiting) return { status: 'False', reason: waiting.reason, message: waiting.message };
+  if (!current) return unknown('NoContainer', 'checked when the container is created');
+  if (input.image?.updatePending)
+    return { status: 'True', reason: 'ImageUpdatePending', message: input.image.updatePending };
+  return { status: 'True', reason: 'ImagePresent', message: `image ${spec.image} is present on ${input.host}` };
+}
+
+function healthCondition(input: StatusInput, spec: SessionSpec, current: boolean): ConditionDraft {
+  const { container } = input;
+  if (container?.state !== 'running') return unknown('NotRunning', 'health is known only while the container runs');
+  if (container.health === 'unhealthy') {
+    const backOff = input.waiting?.reason === 'BackOff' ? `; ${input.waiting.message}` : '';
+    return { status: 'False', reason: 'Unhealthy', message: `the container health check is failing${backOff}` };
+  }
+  if (container.health === 'healthy') return { status: 'True', reason: 'Healthy', message: 'health check passing' };
+  if (container.health === 'starting' || (spec.healthCheck && current))
+    return unknown('HealthStarting', 'the first health checks have not passed yet');
+  return { status: 'True', reason: 'NoHealthCheck', message: 'no health check is defined' };
+}
+
+/** Ready, and when not, the first reason that holds, most fundamental first. */
+function readyCondition(
+  input: StatusInput,
+  spec: SessionSpec,
+  seen: { current: boolean; running: ConditionDraft; healthy: ConditionDraft },
+): ConditionDraft {
+  const { current, running, healthy } = seen;
+  const not = (reason: string, message: string): ConditionDraft => ({ status: 'False', reason, message });
+  const imageWaiting = input.image?.waiting;
+  if (input.expiring) return not(input.expiring.reason, input.expiring.message);
+  if (input.deletionRequested) return not('Terminating', 'the session is being deleted');
+  if (input.restartLimitExceeded) return not('RestartLimitExceeded', input.restartLimitExceeded.message);
+  if (input.waiting && 'unschedulable' in input.waiting) return not(input.waiting.reason, input.waiting.message);
+  if (input.waiting?.reason === 'IdleTimeout') return not('IdleTimeout', input.waiting.message);
+  if (spec.state !== 'Running') return not('Stopped', 'the session is stopped as requested (spec.state: Stopped)');
+  if (imageWaiting && (running.status !== 'True' || !current)) return not(imageWaiting.reason, imageWaiting.message);
+  if (running.status !== 'True') return not(running.reason, running.message);
+  if (!current) return not('SpecChanging', 'the container is being replaced to match the spec');
+  if (healthy.status !== 'True') return not(healthy.reason, healthy.message);
+  return { status: 'True', reason: 'SessionReady', message: 'the container is running and healthy' };
 }
 
 function phaseOf(input: StatusInput, drafts: Record<ConditionType, ConditionDraft>): Phase {

@@ -35,12 +35,48 @@ export async function followSessions(
   names: string[],
   options: { timeoutMs: number; out: Output },
 ): Promise<Array<{ name: string; detail: string }>> {
-  const { out } = options;
-  const progress = new Map<string, Progress>(names.map((name) => [name, { state: 'pending', detail: 'waiting' }]));
+  const board = new ProgressBoard(names, options.out);
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), options.timeoutMs);
-  let drawn = 0;
-  const render = (changed?: string) => {
+  let listening!: () => void;
+  const ready = new Promise<void>((resolve) => (listening = resolve));
+  const events = client.watch({ names, known: names, signal: abort.signal, onListening: listening });
+  try {
+    const first = events.next();
+    await Promise.race([ready, first]);
+    board.render();
+    const current = new Map((await client.getMany(names)).map((session) => [session.metadata.name, session]));
+    for (const name of names) board.settle(name, current.get(name));
+    // Check before waiting: when the first read settled everything, no change may ever come.
+    if (board.unsettled()) {
+      for (let next = await first; !next.done; next = await events.next()) {
+        if (next.value.type === 'DELETED') board.settle(next.value.name, undefined);
+        else board.settle(next.value.session.metadata.name, next.value.session);
+        if (!board.unsettled()) break;
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+    abort.abort();
+    await events.return(undefined);
+  }
+  return board.failures();
+}
+
+/** Each session's progress, drawn in place on a terminal, or one line per settled session otherwise. */
+class ProgressBoard {
+  private readonly progress: Map<string, Progress>;
+  private drawn = 0;
+
+  constructor(
+    private readonly names: string[],
+    private readonly out: Output,
+  ) {
+    this.progress = new Map(names.map((name) => [name, { state: 'pending', detail: 'waiting' }]));
+  }
+
+  render(changed?: string): void {
+    const { out, progress, names } = this;
     if (!out.isTTY) {
       const entry = changed ? progress.get(changed) : undefined;
       if (changed && entry && entry.state !== 'pending')
@@ -55,45 +91,31 @@ export async function followSessions(
             const mark = entry.state === 'done' ? '✓' : entry.state === 'failed' ? '✗' : '…';
             return `${mark} session/${name}  ${entry.detail}`.slice(0, (out.columns ?? 120) - 1);
           });
-    out.write(`${drawn ? `\x1b[${drawn}F` : ''}${lines.map((line) => `\x1b[2K${line}`).join('\n')}\n`);
-    drawn = lines.length;
-  };
-  const settle = (name: string, session: Session | undefined) => {
-    const before = progress.get(name)!;
+    out.write(`${this.drawn ? `\x1b[${this.drawn}F` : ''}${lines.map((line) => `\x1b[2K${line}`).join('\n')}\n`);
+    this.drawn = lines.length;
+  }
+
+  settle(name: string, session: Session | undefined): void {
+    const before = this.progress.get(name)!;
     if (before.state !== 'pending') return;
     const after = progressOf(session);
-    progress.set(name, after);
-    if (after.state !== before.state || after.detail !== before.detail) render(name);
-  };
-  const unsettled = () => [...progress.values()].some((entry) => entry.state === 'pending');
-  let listening!: () => void;
-  const ready = new Promise<void>((resolve) => (listening = resolve));
-  const events = client.watch({ names, known: names, signal: abort.signal, onListening: listening });
-  try {
-    const first = events.next();
-    await Promise.race([ready, first]);
-    render();
-    const current = new Map((await client.getMany(names)).map((session) => [session.metadata.name, session]));
-    for (const name of names) settle(name, current.get(name));
-    // Check before waiting: when the first read settled everything, no change may ever come.
-    if (unsettled()) {
-      for (let next = await first; !next.done; next = await events.next()) {
-        if (next.value.type === 'DELETED') settle(next.value.name, undefined);
-        else settle(next.value.session.metadata.name, next.value.session);
-        if (!unsettled()) break;
-      }
+    this.progress.set(name, after);
+    if (after.state !== before.state || after.detail !== before.detail) this.render(name);
+  }
+
+  unsettled(): boolean {
+    return [...this.progress.values()].some((entry) => entry.state === 'pending');
+  }
+
+  /** The sessions that failed, and those still pending when the wait ended (timed out). */
+  failures(): Array<{ name: string; detail: string }> {
+    for (const [name, entry] of this.progress) {
+      if (entry.state === 'pending') this.progress.set(name, { state: 'failed', detail: `timed out: ${entry.detail}` });
     }
-  } finally {
-    clearTimeout(timer);
-    abort.abort();
-    await events.return(undefined);
+    return [...this.progress]
+      .filter(([, entry]) => entry.state === 'failed')
+      .map(([name, entry]) => ({ name, detail: entry.detail }));
   }
-  for (const [name, entry] of progress) {
-    if (entry.state === 'pending') progress.set(name, { state: 'failed', detail: `timed out: ${entry.detail}` });
-  }
-  return [...progress]
-    .filter(([, entry]) => entry.state === 'failed')
-    .map(([name, entry]) => ({ name, detail: entry.detail }));
 }
 
 function bar(progress: Map<string, Progress>, columns: number): string {

@@ -139,37 +139,7 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
         selector: watchOptions.selector ? parseSelector(watchOptions.selector) : undefined,
       });
     },
-    async waitFor(name, condition, waitOptions = {}) {
-      const abort = new AbortController();
-      const timeoutMs = waitOptions.timeoutMs ?? 60_000;
-      const timer = setTimeout(() => abort.abort(), timeoutMs);
-      let last: Session | undefined;
-      let events: AsyncGenerator<WatchEvent> | undefined;
-      try {
-        // Listen first, then read: a change between the two cannot be missed.
-        let listening!: () => void;
-        const ready = new Promise<void>((resolve) => (listening = resolve));
-        events = client.watch({ names: [name], known: [name], signal: abort.signal, onListening: listening });
-        const first = events.next();
-        await Promise.race([ready, first]);
-        last = await client.get(name);
-        if (satisfied(last, condition)) return last;
-        for (let next = await first; !next.done; next = await events.next()) {
-          last = next.value.type === 'DELETED' ? undefined : next.value.session;
-          if (satisfied(last, condition)) return last;
-        }
-        throw new WaitTimeoutError(
-          name,
-          typeof condition === 'string' ? condition : `${condition.type}=${condition.status ?? 'True'}`,
-          last,
-        );
-      } finally {
-        clearTimeout(timer);
-        // Aborting wakes the watch loop, so that closing it (and its connection) completes.
-        abort.abort();
-        await events?.return(undefined);
-      }
-    },
+    waitFor: (name, condition, waitOptions = {}) => waitFor(client, name, condition, waitOptions.timeoutMs ?? 60_000),
     touch: (name) => touchSession(pool, name),
     restart: (name) => requestRestart(pool, name),
     async token(name) {
@@ -182,4 +152,37 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
     },
   };
   return client;
+}
+
+/** Listens first, then reads, so that a change between the two cannot be missed. */
+async function waitFor(
+  client: SessionClient,
+  name: string,
+  condition: WaitCondition,
+  timeoutMs: number,
+): Promise<Session | undefined> {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), timeoutMs);
+  let last: Session | undefined;
+  let events: AsyncGenerator<WatchEvent> | undefined;
+  try {
+    let listening!: () => void;
+    const ready = new Promise<void>((resolve) => (listening = resolve));
+    events = client.watch({ names: [name], known: [name], signal: abort.signal, onListening: listening });
+    const first = events.next();
+    await Promise.race([ready, first]);
+    last = await client.get(name);
+    if (satisfied(last, condition)) return last;
+    for (let next = await first; !next.done; next = await events.next()) {
+      last = next.value.type === 'DELETED' ? undefined : next.value.session;
+      if (satisfied(last, condition)) return last;
+    }
+    const wanted = typeof condition === 'string' ? condition : `${condition.type}=${condition.status ?? 'True'}`;
+    throw new WaitTimeoutError(name, wanted, last);
+  } finally {
+    clearTimeout(timer);
+    // Aborting wakes the watch loop, so that closing it (and its connection) completes.
+    abort.abort();
+    await events?.return(undefined);
+  }
 }

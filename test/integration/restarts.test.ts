@@ -17,7 +17,10 @@ let controller: ControllerProcess;
 beforeAll(async () => {
   await removeManagedContainers();
   db = await createTestDatabase('restarts');
-  controller = await startController({ databaseUrl: db.url });
+  // More workers than the largest batch below: a crash loop's due reconcile must not queue behind the
+  // batch's own reconciles (on a loaded machine the batch would be created before the loop's turn came),
+  // so that what the tests see is the plan's decision, not the work queue's order.
+  controller = await startController({ databaseUrl: db.url, env: { SESSIONCTL_WORKERS: '64' } });
 });
 
 afterAll(async () => {

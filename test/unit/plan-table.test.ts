@@ -17,6 +17,7 @@ import {
   type PlanInput,
   type RemoveReason,
   type StopReason,
+  type TokenMintReason,
   type Waiting,
 } from '../../controllers/session/plan';
 import type { ObservedContainer } from '../../src/model/container';
@@ -26,6 +27,7 @@ const UID = '11111111-1111-4111-8111-111111111111';
 const OTHER_UID = '22222222-2222-4222-8222-222222222222';
 const NOW = 10_000_000;
 const base: SessionSpecInput = { image: 'sessionctl/base:dev', env: { MODE: 'dev' } };
+const withAuth: SessionSpecInput = { ...base, auth: {} };
 
 function desired(spec: SessionSpecInput = base, overrides: Partial<DesiredSession> = {}): DesiredSession {
   return {
@@ -87,7 +89,9 @@ function describeAction(action: Action): string {
     case 'remove':
       return `remove ${action.container.id} (${action.reason})`;
     case 'create':
-      return `create${action.start ? '+start' : ''}${action.replaced ? ` replacing ${action.replaced.id}` : ''}${action.forImage ? ' for image' : ''}`;
+      return `create${action.start ? '+start' : ''}${action.replaced ? ` replacing ${action.replaced.id}` : ''}${action.forImage ? ' for image' : ''}${action.missing ? ' (missing)' : ''}`;
+    case 'mintToken':
+      return `mintToken (${action.reason})`;
     case 'start':
     case 'observePorts':
       return `${action.type} ${action.container.id}`;
@@ -101,6 +105,7 @@ function describeAction(action: Action): string {
       return `removeVolumes ${action.volumes.join(',')}`;
     case 'addFinalizer':
     case 'finalize':
+    case 'revokeToken':
       return action.type;
   }
 }
@@ -215,6 +220,56 @@ const TABLE: Row[] = [
   ],
   // Creating.
   ['no container: create and start', {}, { intents: ['create+start'], holdsRoom: true }],
+  [
+    'the container it had is gone: create again, counted as drift',
+    { desired: desired(base, { hadContainer: true }) },
+    { intents: ['create+start (missing)'], holdsRoom: true },
+  ],
+  [
+    'an image from a registry the operator does not allow: nothing is created',
+    { desired: desired(base, { imageRefused: { reason: 'ImageNotAllowed', message: 'not allowed' } }) },
+    { intents: [], holdsRoom: false },
+  ],
+  [
+    'a changed spec whose image is not allowed: the old container runs on',
+    {
+      desired: desired(
+        { ...base, env: { MODE: 'prod' } },
+        { imageRefused: { reason: 'ImageNotAllowed', message: 'x' } },
+      ),
+      containers: [container()],
+    },
+    { intents: [], holdsRoom: true },
+  ],
+  // The access token: minted before the create that carries its id in the container's hash.
+  [
+    'auth and no token yet: mint it, then create',
+    { desired: desired(withAuth, { token: { mint: 'initial' } }) },
+    { intents: ['mintToken (initial)', 'create+start'], holdsRoom: true },
+  ],
+  [
+    'the token expired: mint a new one and replace the container that has the old one',
+    {
+      desired: desired(withAuth, { token: { mint: 'expired' }, tokenExpiresAt: NOW - 1 }),
+      containers: [container({}, withAuth)],
+    },
+    { intents: ['mintToken (expired)', 'create+start replacing c1'], holdsRoom: true },
+  ],
+  [
+    'a writer deleted the token to ask for a rotation: mint and replace',
+    { desired: desired(withAuth, { token: { mint: 'requested' } }), containers: [container({}, withAuth)] },
+    { intents: ['mintToken (requested)', 'create+start replacing c1'], holdsRoom: true },
+  ],
+  [
+    'a valid token: its expiry is a timer',
+    { desired: desired(withAuth, { tokenExpiresAt: NOW + 5_000 }), containers: [container({}, withAuth)] },
+    { intents: [], holdsRoom: true, requeueAfterMs: 5_000 },
+  ],
+  [
+    'the spec no longer asks for a token: revoke the stored one',
+    { desired: desired(base, { token: { revoke: true } }), containers: [container()] },
+    { intents: ['revokeToken'], holdsRoom: true },
+  ],
   [
     'no finalizer yet: claim it before creating',
     { desired: desired(base, { hasFinalizer: false }) },
@@ -404,6 +459,17 @@ describe('plan, as a table', () => {
     expect(outcome(plan(snapshot(overrides)))).toEqual(expected);
   });
 
+  it('decides the backoff a restart starts: one more than before, or one after a stable run', () => {
+    const restartOf = (overrides: Partial<PlanInput>) =>
+      plan(snapshot(overrides)).actions.find((action) => action.type === 'restart');
+    expect(restartOf(crashLoop(due))).toMatchObject({ backoff: { consecutive: 2, jitter: 0.5 } });
+    expect(restartOf({ containers: [exited(1)] })).toMatchObject({ backoff: { consecutive: 1, jitter: 0.5 } });
+    const stable = exited(1, { startedAt: NOW - 700_000, finishedAt: NOW - 1_000 });
+    expect(
+      restartOf({ containers: [stable], restarts: { consecutive: 6, lastRestartAt: NOW - 800_000 } }),
+    ).toMatchObject({ backoff: { consecutive: 1 } });
+  });
+
   it('covers every intent, every reason an intent carries, and every waiting reason', () => {
     const results = TABLE.map(([, overrides]) => plan(snapshot(overrides)));
     const actions = results.flatMap((result) => result.actions);
@@ -419,7 +485,10 @@ describe('plan, as a table', () => {
       expire: true,
       removeVolumes: true,
       finalize: true,
+      mintToken: true,
+      revokeToken: true,
     };
+    const mintReasons: Record<TokenMintReason, true> = { initial: true, expired: true, requested: true };
     // 'spec-changed' is part of the type but the planner recreates (create with `replaced`) instead.
     const removeReasons: Record<Exclude<RemoveReason, 'spec-changed'>, true> = {
       orphan: true,
@@ -454,6 +523,9 @@ describe('plan, as a table', () => {
     );
     expect(seen(actions.map((action) => (action.type === 'restart' ? action.crashLoop : undefined)))).toEqual(
       Object.keys(crashLoops).sort(),
+    );
+    expect(seen(actions.map((action) => (action.type === 'mintToken' ? action.reason : undefined)))).toEqual(
+      Object.keys(mintReasons).sort(),
     );
     expect(seen(results.map((result) => result.waiting?.reason))).toEqual(Object.keys(waitingReasons).sort());
     expect(

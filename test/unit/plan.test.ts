@@ -390,7 +390,13 @@ describe('plan', () => {
     it('restarts an unhealthy running container, with the crash backoff', () => {
       const sick = container({ health: 'unhealthy' });
       expect(plan(input({ containers: [sick] })).actions).toEqual([
-        { type: 'restart', container: sick, oomKilled: false, unhealthy: true },
+        {
+          type: 'restart',
+          container: sick,
+          oomKilled: false,
+          unhealthy: true,
+          backoff: { consecutive: 1, jitter: expect.any(Number) },
+        },
       ]);
       const waiting = plan(input({ containers: [sick], restarts: { consecutive: 2, lastRestartAt: 1_000_000 - 10 } }));
       expect(types(waiting)).toEqual([]);

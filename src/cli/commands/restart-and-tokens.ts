@@ -16,6 +16,12 @@ async function waitObserved(client: SessionClient, name: string, options: WaitOp
 }
 
 export function registerRestartAndTokenCommands(program: Command): void {
+  registerRestart(program);
+  registerToken(program);
+  registerRotateToken(program);
+}
+
+function registerRestart(program: Command): void {
   program
     .command('restart')
     .description(
@@ -42,7 +48,9 @@ export function registerRestartAndTokenCommands(program: Command): void {
           throw new CommandError(missing.map((name) => `session "${name}" not found (or being deleted)`).join('\n'));
       });
     });
+}
 
+function registerToken(program: Command): void {
   program
     .command('token')
     .description("Print a session's access token (spec.auth): for handing to the user's proxy, never for logs")
@@ -66,7 +74,9 @@ export function registerRestartAndTokenCommands(program: Command): void {
         console.log(options.sha256 ? token.sha256 : token.token);
       });
     });
+}
 
+function registerRotateToken(program: Command): void {
   program
     .command('rotate-token')
     .description(
@@ -88,22 +98,7 @@ export function registerRestartAndTokenCommands(program: Command): void {
             continue;
           }
           console.log(`session/${name} token rotation requested`);
-          if (options.wait) {
-            const deadline = Date.now() + parseDuration(options.timeout);
-            // Ready alone could be the old container's (the new token is minted before it is replaced):
-            // wait for a new token and a new container in status, then for Ready.
-            for (;;) {
-              const after = await client.token(name);
-              const session = await client.get(name);
-              const container = session?.status.containerId;
-              if (after && after.sha256 !== before.sha256 && container !== undefined && container !== oldContainer)
-                break;
-              if (Date.now() >= deadline)
-                throw new WaitTimeoutError(name, 'running a new container with its new token', session);
-              await new Promise((resolve) => setTimeout(resolve, 100));
-            }
-            await waitObserved(client, name, { ...options, timeout: `${Math.max(1, deadline - Date.now())}ms` });
-          }
+          if (options.wait) await waitRotated(client, name, { before: before.sha256, oldContainer }, options);
         }
         if (missing.length)
           throw new CommandError(
@@ -111,4 +106,26 @@ export function registerRestartAndTokenCommands(program: Command): void {
           );
       });
     });
+}
+
+/**
+ * Ready alone could be the old container's (the new token is minted before it is replaced): waits
+ * for a new token and a new container in status, then for Ready.
+ */
+async function waitRotated(
+  client: SessionClient,
+  name: string,
+  was: { before: string; oldContainer?: string },
+  options: WaitOptions,
+): Promise<void> {
+  const deadline = Date.now() + parseDuration(options.timeout);
+  for (;;) {
+    const after = await client.token(name);
+    const session = await client.get(name);
+    const container = session?.status.containerId;
+    if (after && after.sha256 !== was.before && container !== undefined && container !== was.oldContainer) break;
+    if (Date.now() >= deadline) throw new WaitTimeoutError(name, 'running a new container with its new token', session);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await waitObserved(client, name, { ...options, timeout: `${Math.max(1, deadline - Date.now())}ms` });
 }

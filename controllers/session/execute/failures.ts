@@ -2,14 +2,14 @@
  * How the executor's failures are told: which container vanished, why a name or volume is not the
  * session's to take, and the words status and events give a failed action.
  */
-import type { SessionSpec } from '../../crds/session';
-import { dockerErrorMessage, dockerStatusCode } from '../../src/docker/host';
-import { NetworkConflictError } from '../../src/docker/networks';
-import { VolumeConflictError } from '../../src/docker/volumes';
-import { LABELS, MANAGED_BY, ownership } from '../../src/model/labels';
-import type { EventReason } from '../../src/store/events';
-import type { Action } from './plan';
-import type { Failure } from './status';
+import type { SessionSpec } from '../../../crds/session';
+import { dockerErrorMessage, dockerStatusCode } from '../../../src/docker/host';
+import { NetworkConflictError } from '../../../src/docker/networks';
+import { VolumeConflictError } from '../../../src/docker/volumes';
+import { LABELS, MANAGED_BY, ownership } from '../../../src/model/labels';
+import type { EventReason } from '../../../src/store/events';
+import type { Action } from '../plan';
+import type { Failure } from '../status';
 
 /** The container an action failed on because the daemon no longer has it (404), if that is why it failed. */
 export function vanishedContainer(action: Action, error: unknown): string | undefined {
