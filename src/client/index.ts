@@ -18,12 +18,13 @@ import {
   upsertSessions,
   type ApplyOutcome,
 } from '../store/sessions';
+import { listEvents, type StoredEvent } from '../store/events';
 import { readToken, requestTokenRotation, tokenSha256 } from '../store/tokens';
 import { parseSelector } from '../store/selector';
 import { hasCondition, isReady, toSession, type Session } from './session';
 import { watchSessions, type WatchEvent } from './watch';
 
-export type { Session, WatchEvent, ApplyOutcome, SessionDocumentInput };
+export type { Session, WatchEvent, ApplyOutcome, SessionDocumentInput, StoredEvent as SessionEvent };
 export { isReady, hasCondition };
 
 export class SessionValidationError extends Error {
@@ -81,6 +82,8 @@ export interface SessionClient {
   token(name: string): Promise<{ token: string; sha256: string; expiresAt: Date } | undefined>;
   /** Asks the controller for a new token; the container is recreated with it and the old one stops working. */
   rotateToken(name: string): Promise<boolean>;
+  /** The session's newest events first, as `sessionctl describe` shows them. */
+  events(name: string, limit?: number): Promise<StoredEvent[]>;
   close(): Promise<void>;
 }
 
@@ -147,6 +150,7 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
       return token && { token: token.token, sha256: token.sha256, expiresAt: token.expiresAt };
     },
     rotateToken: (name) => requestTokenRotation(pool, name),
+    events: (name, limit) => listEvents(pool, name, limit),
     async close() {
       if (ownsPool) await pool.end();
     },

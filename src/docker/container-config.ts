@@ -157,20 +157,8 @@ export function containerCreateOptions(
   extras: ContainerExtras = {},
 ): Dockerode.ContainerCreateOptions {
   const memory = effectiveMemoryBytes(spec, defaults);
-  const nanoCpus = spec.resources.cpus === undefined ? defaults.nanoCpus : parseNanoCpus(spec.resources.cpus);
-  const exposed: Record<string, object> = {};
-  const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
-  for (const port of spec.ports) {
-    const key = `${port.containerPort}/${port.protocol.toLowerCase()}`;
-    exposed[key] = {};
-    // An empty HostPort asks the daemon for an ephemeral port, so sessions never collide.
-    bindings[key] = [{ HostIp: defaults.publishAddress, HostPort: '' }];
-  }
-  const env = Object.entries(spec.env).map(([key, value]) => `${key}=${value}`);
-  if (spec.auth?.delivery === 'Env' && extras.token !== undefined) env.push(`${spec.auth.envName}=${extras.token}`);
-  if (spec.auth && spec.auth.delivery !== 'Env') env.push(`${TOKEN_FILE_ENV}=${TOKEN_FILE}`);
+  const { exposed, bindings } = publishedPorts(spec, defaults.publishAddress);
   const security = spec.securityContext;
-  const readOnly = security?.readOnlyRootFilesystem === true;
   return {
     name: containerName(session.name),
     Image: spec.image,
@@ -181,7 +169,7 @@ export function containerCreateOptions(
       security?.runAsUser === undefined
         ? undefined
         : `${security.runAsUser}${security.runAsGroup === undefined ? '' : `:${security.runAsGroup}`}`,
-    Env: env,
+    Env: containerEnv(spec, extras.token),
     Labels: {
       ...containerLabels(session, specHash(spec, extras.revision), memory),
       ...(extras.imageDigest ? { [LABELS.imageDigest]: extras.imageDigest } : {}),
@@ -189,27 +177,63 @@ export function containerCreateOptions(
     },
     ExposedPorts: exposed,
     Healthcheck: healthcheckConfig(spec),
-    HostConfig: {
-      PortBindings: bindings,
-      NetworkMode: extras.network,
-      Mounts: mounts(session, spec, extras.volumes),
-      ReadonlyRootfs: readOnly,
-      // Programs expect a writable /tmp; on a read-only root it is a tmpfs, counted against the memory limit.
-      Tmpfs: readOnly ? { '/tmp': 'rw,nosuid,nodev' } : undefined,
-      Memory: memory,
-      // Swap equal to memory means no swap: the limit is the limit.
-      MemorySwap: memory,
-      NanoCpus: nanoCpus,
-      PidsLimit: spec.resources.pids ?? defaults.pidsLimit,
-      // The controller restarts containers itself, with crash backoff; Docker must not race it.
-      RestartPolicy: { Name: 'no' },
-      // A real init as PID 1 forwards SIGTERM (busybox httpd as PID 1 ignores it) and reaps zombies.
-      Init: true,
-      Privileged: false,
-      SecurityOpt: ['no-new-privileges:true'],
-      CapDrop: ['ALL'],
-      CapAdd: defaults.capabilities,
-      LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
-    },
+    HostConfig: hostConfig(session, spec, defaults, { ...extras, memory, bindings }),
+  };
+}
+
+/** Each port exposed, and published on the publish address at a port the daemon picks. */
+function publishedPorts(spec: SessionSpec, publishAddress: string) {
+  const exposed: Record<string, object> = {};
+  const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+  for (const port of spec.ports) {
+    const key = `${port.containerPort}/${port.protocol.toLowerCase()}`;
+    exposed[key] = {};
+    // An empty HostPort asks the daemon for an ephemeral port, so sessions never collide.
+    bindings[key] = [{ HostIp: publishAddress, HostPort: '' }];
+  }
+  return { exposed, bindings };
+}
+
+/** The spec's environment, and the token: as a variable only when the spec asks, else the file's path. */
+function containerEnv(spec: SessionSpec, token: string | undefined): string[] {
+  const env = Object.entries(spec.env).map(([key, value]) => `${key}=${value}`);
+  if (spec.auth?.delivery === 'Env' && token !== undefined) env.push(`${spec.auth.envName}=${token}`);
+  if (spec.auth && spec.auth.delivery !== 'Env') env.push(`${TOKEN_FILE_ENV}=${TOKEN_FILE}`);
+  return env;
+}
+
+/** The hardened host side of the container: limits, no privileges, its network and mounts, bounded logs. */
+function hostConfig(
+  session: SessionIdentity,
+  spec: SessionSpec,
+  defaults: ContainerDefaults,
+  extras: ContainerExtras & {
+    memory: number | undefined;
+    bindings: Record<string, Array<{ HostIp: string; HostPort: string }>>;
+  },
+): Dockerode.HostConfig {
+  const readOnly = spec.securityContext?.readOnlyRootFilesystem === true;
+  const nanoCpus = spec.resources.cpus === undefined ? defaults.nanoCpus : parseNanoCpus(spec.resources.cpus);
+  return {
+    PortBindings: extras.bindings,
+    NetworkMode: extras.network,
+    Mounts: mounts(session, spec, extras.volumes),
+    ReadonlyRootfs: readOnly,
+    // Programs expect a writable /tmp; on a read-only root it is a tmpfs, counted against the memory limit.
+    Tmpfs: readOnly ? { '/tmp': 'rw,nosuid,nodev' } : undefined,
+    Memory: extras.memory,
+    // Swap equal to memory means no swap: the limit is the limit.
+    MemorySwap: extras.memory,
+    NanoCpus: nanoCpus,
+    PidsLimit: spec.resources.pids ?? defaults.pidsLimit,
+    // The controller restarts containers itself, with crash backoff; Docker must not race it.
+    RestartPolicy: { Name: 'no' },
+    // A real init as PID 1 forwards SIGTERM (busybox httpd as PID 1 ignores it) and reaps zombies.
+    Init: true,
+    Privileged: false,
+    SecurityOpt: ['no-new-privileges:true'],
+    CapDrop: ['ALL'],
+    CapAdd: defaults.capabilities,
+    LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
   };
 }

@@ -51,18 +51,7 @@ export async function pullImage(
   registryAuth: string | undefined,
   onProgress: (progress: PullProgress) => void,
 ): Promise<void> {
-  const layers = new Map<string, { done: boolean; current: number; total: number }>();
-  const report = () => {
-    let bytesDone = 0;
-    let bytesTotal = 0;
-    let layersDone = 0;
-    for (const layer of layers.values()) {
-      if (layer.done) layersDone++;
-      bytesDone += layer.done ? layer.total : layer.current;
-      bytesTotal += layer.total;
-    }
-    onProgress({ layers: layers.size, layersDone, bytesDone, bytesTotal });
-  };
+  const layers = new PullLayers(onProgress);
   await host.measure('image_pull', async () => {
     let stream: NodeJS.ReadableStream;
     try {
@@ -75,40 +64,65 @@ export async function pullImage(
       const message = dockerErrorMessage(error).replace(/^\(HTTP code \d+\) [^-]*- /, '');
       throw new PullError(message.trim(), dockerStatusCode(error));
     }
-    await new Promise<void>((resolve, reject) => {
-      let failure: string | undefined;
-      onJsonLines(stream, (line) => {
-        let parsed: ProgressLine;
-        try {
-          parsed = JSON.parse(line) as ProgressLine;
-        } catch {
-          return; // A line we cannot read says nothing about the outcome.
-        }
-        if (parsed.error || parsed.errorDetail?.message) {
-          failure = parsed.errorDetail?.message ?? parsed.error;
-          return;
-        }
-        if (!parsed.id || !parsed.status || parsed.status.startsWith('Pulling from')) return;
-        const layer = layers.get(parsed.id) ?? { done: false, current: 0, total: 0 };
-        if (DONE.test(parsed.status)) layer.done = true;
-        else if (parsed.status === 'Downloading' && parsed.progressDetail) {
-          layer.current = parsed.progressDetail.current ?? layer.current;
-          layer.total = parsed.progressDetail.total ?? layer.total;
-        }
-        layers.set(parsed.id, layer);
-        report();
-      });
-      let settled = false;
-      const finish = (error?: Error) => {
-        if (settled) return;
-        settled = true;
-        if (error) reject(new PullError(`the pull stream broke: ${error.message}`));
-        else if (failure) reject(new PullError(failure.trim()));
-        else resolve();
-      };
-      stream.on('error', finish);
-      stream.on('end', () => finish());
-      stream.on('close', () => finish());
-    });
+    await followPull(stream, layers);
   });
+}
+
+/** Reads the pull's progress lines until the stream ends; rejects with the daemon's error, if it sent one. */
+function followPull(stream: NodeJS.ReadableStream, layers: PullLayers): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let failure: string | undefined;
+    onJsonLines(stream, (line) => {
+      let parsed: ProgressLine;
+      try {
+        parsed = JSON.parse(line) as ProgressLine;
+      } catch {
+        return; // A line we cannot read says nothing about the outcome.
+      }
+      if (parsed.error || parsed.errorDetail?.message) failure = parsed.errorDetail?.message ?? parsed.error;
+      else layers.update(parsed);
+    });
+    let settled = false;
+    const finish = (error?: Error) => {
+      if (settled) return;
+      settled = true;
+      if (error) reject(new PullError(`the pull stream broke: ${error.message}`));
+      else if (failure) reject(new PullError(failure.trim()));
+      else resolve();
+    };
+    stream.on('error', finish);
+    stream.on('end', () => finish());
+    stream.on('close', () => finish());
+  });
+}
+
+/** Each layer's progress, summed into one report per change. */
+class PullLayers {
+  private readonly layers = new Map<string, { done: boolean; current: number; total: number }>();
+
+  constructor(private readonly onProgress: (progress: PullProgress) => void) {}
+
+  update(line: ProgressLine): void {
+    if (!line.id || !line.status || line.status.startsWith('Pulling from')) return;
+    const layer = this.layers.get(line.id) ?? { done: false, current: 0, total: 0 };
+    if (DONE.test(line.status)) layer.done = true;
+    else if (line.status === 'Downloading' && line.progressDetail) {
+      layer.current = line.progressDetail.current ?? layer.current;
+      layer.total = line.progressDetail.total ?? layer.total;
+    }
+    this.layers.set(line.id, layer);
+    this.report();
+  }
+
+  private report(): void {
+    let bytesDone = 0;
+    let bytesTotal = 0;
+    let layersDone = 0;
+    for (const layer of this.layers.values()) {
+      if (layer.done) layersDone++;
+      bytesDone += layer.done ? layer.total : layer.current;
+      bytesTotal += layer.total;
+    }
+    this.onProgress({ layers: this.layers.size, layersDone, bytesDone, bytesTotal });
+  }
 }

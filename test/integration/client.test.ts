@@ -45,6 +45,10 @@ test('apply, wait for Ready, watch a change, touch and delete', async () => {
   expect(ready?.status.phase).toBe('Running');
   expect((await sessions.list('owner=svc')).map((session) => session.metadata.name)).toEqual(['svc-a']);
   expect(await sessions.list('owner=other')).toEqual([]);
+  // The controller records the create and the start before it writes Ready.
+  const reasons = (await sessions.events('svc-a')).map((event) => event.reason);
+  expect(reasons).toEqual(expect.arrayContaining(['Created', 'Started']));
+  expect(await sessions.events('no-such-session')).toEqual([]);
 
   const abort = new AbortController();
   const seen: WatchEvent[] = [];

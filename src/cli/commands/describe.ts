@@ -4,7 +4,6 @@
  */
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import { listEvents } from '../../store/events';
 import { CommandError, sessionName, withClient } from '../context';
 import { escapeControl } from '../../display/escape';
 import { age, table } from '../format';
@@ -27,7 +26,7 @@ export function registerDescribe(program: Command): void {
     .addHelpText('after', '\nExample:\n  sessionctl describe session alice')
     .action(async (resource: string, references: string[]) => {
       checkResource(resource);
-      await withClient(async ({ client, pool }) => {
+      await withClient(async ({ client }) => {
         const missing: string[] = [];
         for (const name of references.map(sessionName)) {
           const session = await client.get(name);
@@ -70,7 +69,7 @@ export function registerDescribe(program: Command): void {
                 )
               : '  <none>',
           );
-          const events = await listEvents(pool, name, 20);
+          const events = await client.events(name, 20);
           lines.push(
             'Events:',
             events.length

@@ -41,7 +41,11 @@ export function registerRegistry(program: Command): void {
       'after',
       '\nExamples:\n  printf %s "$TOKEN" | sessionctl registry login registry.example:5000 -u ci-pull --password-stdin\n  sessionctl registry list\n  sessionctl registry logout registry.example:5000',
     );
+  registerLogin(registry);
+  registerLogoutAndList(registry);
+}
 
+function registerLogin(registry: Command): void {
   registry
     .command('login')
     .description(
@@ -72,7 +76,9 @@ export function registerRegistry(program: Command): void {
       );
       console.log(`registry/${host} ${result} (user ${options.username})`);
     });
+}
 
+function registerLogoutAndList(registry: Command): void {
   registry
     .command('logout')
     .description('Forget the stored credentials for a registry host')
