@@ -46,6 +46,37 @@ export function createGatewayMetrics() {
         this.set(readyProbe() ? 1 : 0);
       },
     }),
+    ...trafficMetrics(registers),
+    ...wakeAndRouteMetrics(registers),
+    request(code: number, seconds: number) {
+      let child = byCode.get(code);
+      if (!child) {
+        child = requests.labels({ code: String(code) });
+        byCode.set(code, child);
+      }
+      child.inc();
+      metrics.requestDuration.observe(seconds);
+    },
+  };
+  preinitialise(metrics);
+  return metrics;
+}
+
+/** Known label values at 0, so that dashboards and alerts see them before the first event. */
+function preinitialise(metrics: ReturnType<typeof trafficMetrics> & ReturnType<typeof wakeAndRouteMetrics>): void {
+  for (const result of WAKE_RESULTS) metrics.wakes.inc({ result }, 0);
+  for (const reason of AUTH_FAILURES) metrics.authFailures.inc({ reason }, 0);
+  for (const reason of UPSTREAM_ERRORS) metrics.upstreamErrors.inc({ reason }, 0);
+  for (const result of ['ok', 'error']) {
+    metrics.routeLoads.inc({ result }, 0);
+    metrics.activityFlushes.inc({ result }, 0);
+  }
+  for (const ready of ['true', 'false']) metrics.routes.set({ ready }, 0);
+}
+
+/** Requests, their latency and failures, and open WebSockets. */
+function trafficMetrics(registers: Registry[]) {
+  return {
     requestDuration: new Histogram({
       name: 'sessionctl_gateway_request_duration_seconds',
       help: 'Time from request to the end of the response, through the gateway',
@@ -69,6 +100,12 @@ export function createGatewayMetrics() {
       help: 'WebSocket (upgraded) connections open through the gateway',
       registers,
     }),
+  };
+}
+
+/** Wakes of idle-stopped sessions, the routing table, and the batched activity writes. */
+function wakeAndRouteMetrics(registers: Registry[]) {
+  return {
     wakes: new Counter({
       name: 'sessionctl_gateway_wakes_total',
       help: 'Idle-stopped sessions woken by a request, by result',
@@ -104,25 +141,7 @@ export function createGatewayMetrics() {
       help: 'Session activity timestamps written by the batched flushes',
       registers,
     }),
-    request(code: number, seconds: number) {
-      let child = byCode.get(code);
-      if (!child) {
-        child = requests.labels({ code: String(code) });
-        byCode.set(code, child);
-      }
-      child.inc();
-      metrics.requestDuration.observe(seconds);
-    },
   };
-  for (const result of WAKE_RESULTS) metrics.wakes.inc({ result }, 0);
-  for (const reason of AUTH_FAILURES) metrics.authFailures.inc({ reason }, 0);
-  for (const reason of UPSTREAM_ERRORS) metrics.upstreamErrors.inc({ reason }, 0);
-  for (const result of ['ok', 'error']) {
-    metrics.routeLoads.inc({ result }, 0);
-    metrics.activityFlushes.inc({ result }, 0);
-  }
-  for (const ready of ['true', 'false']) metrics.routes.set({ ready }, 0);
-  return metrics;
 }
 
 export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;
