@@ -109,6 +109,7 @@ export class SessionControllerManager {
         metrics,
         tokenTtlMs: config.images.tokenTtlMs,
         insecureRegistries: config.images.insecureRegistries,
+        allowedRegistries: config.images.allowedRegistries,
       }),
       credentials: credentialsLookup(pool, config.images.dockerConfigDir, logger),
       metrics,
