@@ -267,7 +267,7 @@ export class SessionReconciler {
 
   /** A deleted, deleting or invalid session follows no image and holds no rollout place. */
   private unfollow(key: string): ImageFacts {
-    this.options.images.unfollow(key);
+    this.options.images.release(key);
     this.options.rollout.forget(key);
     return {};
   }
