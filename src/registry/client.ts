@@ -139,30 +139,8 @@ export class RegistryClient {
         // Not followed: the registry's answer would choose where the bearer token or Basic credentials go next.
         const response = await this.request(registry, url, { method: 'HEAD', headers });
         await discardBody(response);
-        if (response.status >= 300 && response.status < 400)
-          throw new RegistryError(
-            'Unavailable',
-            `registry ${registry} answered the manifest of ${reference.repository} with a redirect (HTTP ${response.status}), which is not followed: credentials go only to the registry they are stored for; check the registry's address in spec.image`,
-          );
-        if (response.status === 200) {
-          const digest = response.headers.get('docker-content-digest');
-          if (!digest)
-            throw new RegistryError(
-              'Unavailable',
-              `registry ${registry} answered the manifest of ${reference.repository} without a Docker-Content-Digest header`,
-            );
-          return digest;
-        }
-        if (response.status === 404)
-          throw new RegistryError(
-            'NotFound',
-            `registry ${registry} has no manifest ${reference.repository}:${reference.tag ?? 'latest'}`,
-          );
-        if (response.status !== 401)
-          throw new RegistryError(
-            'Unavailable',
-            `registry ${registry} answered HTTP ${response.status} for the manifest of ${reference.repository}`,
-          );
+        const digest = this.manifestAnswer(response, reference);
+        if (digest !== undefined) return digest;
         if (cached) this.tokens.delete(cacheKey);
         if (retried) throw this.unauthorized(registry, reference, credentials);
         retried = true;
@@ -190,6 +168,36 @@ export class RegistryClient {
         `registry ${registry} did not answer: ${redactSecrets((error as Error).message ?? String(error), secrets)}`,
       );
     }
+  }
+
+  /** The digest of a 200, undefined for a 401 (a challenge to answer), a RegistryError for anything else. */
+  private manifestAnswer(response: Response, reference: ImageReference): string | undefined {
+    const { registry, repository } = reference;
+    if (response.status >= 300 && response.status < 400)
+      throw new RegistryError(
+        'Unavailable',
+        `registry ${registry} answered the manifest of ${repository} with a redirect (HTTP ${response.status}), which is not followed: credentials go only to the registry they are stored for; check the registry's address in spec.image`,
+      );
+    if (response.status === 200) {
+      const digest = response.headers.get('docker-content-digest');
+      if (!digest)
+        throw new RegistryError(
+          'Unavailable',
+          `registry ${registry} answered the manifest of ${repository} without a Docker-Content-Digest header`,
+        );
+      return digest;
+    }
+    if (response.status === 404)
+      throw new RegistryError(
+        'NotFound',
+        `registry ${registry} has no manifest ${repository}:${reference.tag ?? 'latest'}`,
+      );
+    if (response.status !== 401)
+      throw new RegistryError(
+        'Unavailable',
+        `registry ${registry} answered HTTP ${response.status} for the manifest of ${repository}`,
+      );
+    return undefined;
   }
 
   /**
