@@ -44,6 +44,7 @@ export function imagesFor(
       metrics,
       tokenTtlMs: config.images.tokenTtlMs,
       insecureRegistries: config.images.insecureRegistries,
+      allowedRegistries: config.images.allowedRegistries,
     }),
     credentials: credentialsLookup(pool, config.images.dockerConfigDir, logger),
     metrics,

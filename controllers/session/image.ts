@@ -7,6 +7,10 @@
  *   tag never make a hot loop, whatever the number of sessions waiting.
  * - Tag-to-digest checks (imagePullPolicy: Always, imageUpdatePolicy: Poll) are HEAD requests on the
  *   registry, shared per image, and a pull happens only when the digest differs from the local image.
+ * - What is remembered per image (the local image, the registry's digest, failures, its token) goes
+ *   when no session uses the image any more (`release`, or a session moving to another image).
+ * - A pull error quotes the registry, which may be the attacker's: it reaches status escaped, on one
+ *   line and cut short (registryText).
  * Every promise started here is caught: a registry or daemon failure is data, never a crash.
  */
 import type { Logger } from 'pino';
@@ -19,6 +23,8 @@ import type { Metrics } from '../../src/metrics/registry';
 import { encodeRegistryAuth, type RegistryCredentials } from '../../src/registry/auth-header';
 import { RegistryError, type RegistryClient } from '../../src/registry/client';
 import { redactSecrets, serverAddressOf } from '../../src/registry/credentials';
+import { registryText } from '../../src/registry/error-text';
+import { ImageUsers } from './image-users';
 
 export type ImageWaitReason =
   'ImagePulling' | 'ImagePullFailed' | 'ImagePullBackOff' | 'ImageNotPresent' | 'ImageNotAllowed';
@@ -84,6 +90,7 @@ export class ImageManager {
   private readonly pullsEnded = new Map<string, number>();
   /** Polled images: when the next check is due, and which sessions follow the tag. */
   private readonly polls = new Map<string, { nextAt: number; sessions: Set<string> }>();
+  private readonly users = new ImageUsers();
   private readonly pullQueue: PQueue;
   private readonly now: () => number;
 
@@ -99,6 +106,7 @@ export class ImageManager {
   async ensure(session: string, image: string, policy: PullPolicy): Promise<ImageState> {
     const ref = pullReference(image);
     const reference = parseImageReference(ref);
+    this.use(session, ref);
     // A running pull of an image not known to be here is its first pull (an update pull starts only
     // after the local image was looked at, and so remembered): join it without asking the daemon, so
     // that sessions arriving during the pull see it, as many do when they are created together.
@@ -164,6 +172,7 @@ export class ImageManager {
    */
   poll(session: string, image: string, intervalMs: number): { nextCheckInMs: number } {
     const ref = pullReference(image);
+    this.use(session, ref);
     this.unfollow(session, ref);
     const entry = this.polls.get(ref) ?? { nextAt: this.now() + intervalMs, sessions: new Set<string>() };
     entry.sessions.add(session);
@@ -201,6 +210,46 @@ export class ImageManager {
       entry.sessions.delete(session);
       if (entry.sessions.size === 0) this.polls.delete(ref);
     }
+  }
+
+  /**
+   * The session uses no image any more (deleted, or its spec invalid): what is remembered of an image
+   * no other session uses is forgotten.
+   */
+  release(session: string): void {
+    this.unfollow(session);
+    const orphaned = this.users.release(session);
+    if (orphaned !== undefined) this.prune(orphaned);
+  }
+
+  /** How many images something is remembered of; for tests of the pruning. */
+  cachedImageCount(): number {
+    const maps = [this.local, this.failures, this.remote, this.pullsEnded, this.polls];
+    return new Set([...maps.flatMap((map) => [...map.keys()]), ...this.users.images()]).size;
+  }
+
+  private use(session: string, ref: string): void {
+    const orphaned = this.users.use(session, ref);
+    if (orphaned === undefined) return;
+    this.unfollow(session, ref);
+    this.prune(orphaned);
+  }
+
+  /**
+   * Forgets an image no session uses. One still being pulled, checked or inspected is pruned when that
+   * ends (the pull's bookkeeping calls this again), so that nothing in flight writes into a pruned entry.
+   */
+  private prune(ref: string): void {
+    if (this.users.inUse(ref) || this.pulls.has(ref) || this.checks.has(ref) || this.inspects.has(ref)) return;
+    for (const map of [this.local, this.failures, this.remote, this.pullsEnded, this.polls]) map.delete(ref);
+    const { registry, repository } = parseImageReference(ref);
+    const inUse = this.users.images().map((other) => parseImageReference(other));
+    if (inUse.some((other) => other.registry === registry && other.repository === repository)) return;
+    this.options.registry.forgetRepository(
+      registry,
+      repository,
+      inUse.some((other) => other.registry === registry),
+    );
   }
 
   /** The daemon said the image is gone (removed behind our back): look again next time. */
@@ -243,7 +292,10 @@ export class ImageManager {
         const digest = await this.options.registry.resolveDigest(reference, credentials);
         this.remote.set(ref, { digest, at: this.now() });
         return digest;
-      })().finally(() => this.checks.delete(ref));
+      })().finally(() => {
+        this.checks.delete(ref);
+        this.prune(ref);
+      });
       this.checks.set(ref, check);
     }
     return check;
@@ -281,7 +333,10 @@ export class ImageManager {
           if (dockerStatusCode(error) === 404) return undefined;
           throw error;
         }
-      })().finally(() => this.inspects.delete(ref));
+      })().finally(() => {
+        this.inspects.delete(ref);
+        this.prune(ref);
+      });
       this.inspects.set(ref, running);
     }
     return running;
@@ -314,7 +369,7 @@ export class ImageManager {
     return {
       ready: false,
       reason: failure.attempts <= 1 ? 'ImagePullFailed' : 'ImagePullBackOff',
-      message: `${failure.attempts <= 1 ? 'pull' : `back-off ${seconds}s pulling`} image ${ref} failed (attempt ${failure.attempts}): ${failure.message}; next attempt in ${seconds}s`,
+      message: `${failure.attempts <= 1 ? 'pull' : `back-off ${seconds}s pulling`} image ${ref} failed (attempt ${failure.attempts}): ${failure.message}; next attempt in ${seconds}s. Check that spec.image names an image that exists and the registry's credentials (sessionctl registry list)`,
       requeueAfterMs: Math.max(1_000, failure.retryAt - this.now()),
     };
   }
@@ -334,7 +389,8 @@ export class ImageManager {
         try {
           await pullImage(this.options.host, ref, header, (progress) => (pull.progress = progress));
         } catch (error) {
-          throw new Error(redactSecrets((error as Error).message ?? String(error), [credentials?.password, header]));
+          const message = redactSecrets((error as Error).message ?? String(error), [credentials?.password, header]);
+          throw new Error(registryText(message));
         } finally {
           stop();
         }
@@ -364,6 +420,8 @@ export class ImageManager {
         this.pullsEnded.set(ref, (this.pullsEnded.get(ref) ?? 0) + 1);
         const woken = new Set([...pull.waiters, ...(this.polls.get(ref)?.sessions ?? [])]);
         if (woken.size > 0) this.options.wake([...woken]);
+        // Every session that wanted the image went away during the pull.
+        this.prune(ref);
       })
       .catch((error: unknown) => logger.error({ image: ref, err: error }, 'image pull bookkeeping failed'));
   }

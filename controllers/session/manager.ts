@@ -23,6 +23,7 @@ import { countSessionsByPhase, listSessionNames, listUnobservedSessionNames } fr
 import type { Admission } from './admission';
 import { admissionFor, containerDefaults, imagesFor } from './host-wiring';
 import { ImageRollout } from './rollout';
+import { OrphanNetworks } from './orphan-networks';
 import { SessionReconciler } from './reconcile';
 import { HostActivity } from './host-activity';
 import { StuckContainers } from './stuck';
@@ -51,6 +52,7 @@ export class SessionControllerManager {
   private readonly poll: Periodic;
   private readonly resync: Periodic;
   private readonly server: MetricsServer;
+  private readonly orphanNetworks: OrphanNetworks;
   private readonly abort = new AbortController();
   private rowsResynced = false;
   /** Keys of the first full resync not yet reconciled once; /readyz waits for it to empty. */
@@ -116,6 +118,7 @@ export class SessionControllerManager {
       onError: (error) => logger.warn({ err: error }, 'full resync failed'),
     });
     this.server = this.metricsServer(host);
+    this.orphanNetworks = new OrphanNetworks({ host, db: pool, installation: options.installation, logger });
   }
 
   /** LISTEN on the change channel: a row change queues its session; a (re)connect resyncs the rows. */
@@ -211,6 +214,7 @@ export class SessionControllerManager {
     this.controller.start();
     this.poll.start();
     this.resync.start();
+    void this.orphanNetworks.prune();
     logger.info({ host: dockerHost.name, dockerHost: dockerHost.url, workers: config.workers }, 'controller started');
   }
 
@@ -237,6 +241,7 @@ export class SessionControllerManager {
     sessions.forEach((session) => this.controller.queue.add(session));
     await this.resyncRows();
     await pruneEventsOfDeletedSessions(this.options.pool);
+    await this.orphanNetworks.prune();
   }
 
   /** Stops taking keys, lets in-flight reconciles finish (up to the shutdown timeout), closes sources. Idempotent. */

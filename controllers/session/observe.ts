@@ -166,7 +166,8 @@ function followImage(deps: ObserveDeps, key: string, spec: SessionSpec): Promise
 
 /** A deleted, deleting or invalid session follows no image and holds no rollout place. */
 function unfollow(deps: ObserveDeps, key: string): ImageFacts {
-  deps.images.unfollow(key);
+  // Releasing also unfollows: per-image caches are pruned once no session uses the image.
+  deps.images.release(key);
   deps.rollout.forget(key);
   return {};
 }

@@ -24,6 +24,7 @@ export type DockerOperation =
   | 'volume_remove'
   | 'volume_inspect'
   | 'network_inspect'
+  | 'network_list'
   | 'put_archive'
   | 'network_create'
   | 'network_remove'
@@ -293,6 +294,11 @@ export class DockerHost {
         throw error;
       }
     });
+  }
+
+  /** Networks carrying every one of the given `key=value` labels. */
+  async listNetworks(labels: string[]): Promise<Dockerode.NetworkInspectInfo[]> {
+    return this.call('network_list', () => this.docker.listNetworks({ filters: { label: labels } }));
   }
 
   async createNetwork(options: Dockerode.NetworkCreateOptions): Promise<void> {

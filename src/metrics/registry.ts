@@ -279,7 +279,7 @@ export function createMetrics() {
     }),
     registryRequests: new Counter({
       name: 'sessionctl_registry_requests_total',
-      help: 'HTTP requests the controller made to registries and their token services, by registry and status code',
+      help: 'HTTP requests the controller made to registries and their token services, by registry (one of the configured registries or docker.io, else "other") and status code',
       labelNames: ['registry', 'code'],
       registers: reg,
     }),

@@ -8,15 +8,21 @@
  *   401 + `Basic` -> the credentials themselves.
  * A 429 stops every request to that registry until its Retry-After (or a doubling back-off) passes.
  * The credentials go to the realm the registry names (Docker Hub's is another host), so the realm
- * must be https (or loopback, or the registry insecure by configuration), and its redirects are not
- * followed. Sessions asking together share one token request per registry and scope.
+ * must be https (or loopback, or the registry insecure by configuration). No redirect is followed,
+ * neither of the manifest HEAD nor of the token request: credentials and tokens go only to the hosts
+ * named. Token answers are read up to a size cap; the `registry` metric label takes only configured
+ * registries (else `other`). Sessions asking together share one token request per registry and scope.
  */
 import type { ImageReference } from '../../crds/image-policy';
 import { DOCKER_HUB } from '../../crds/image-policy';
 import type { Metrics } from '../metrics/registry';
 import { basicAuthorization, type RegistryCredentials } from './auth-header';
+import { BodyTooLargeError, discardBody, readCappedText, TOKEN_RESPONSE_MAX_BYTES } from './body';
 import { parseChallenge, retryAfterMs } from './challenge';
 import { redactSecrets } from './credentials';
+import { isLoopbackHost, registryLabeller } from './hosts';
+
+export { isLoopbackHost } from './hosts';
 
 /** Manifest lists, OCI indexes and single manifests: the digest the daemon records is the one served. */
 export const MANIFEST_ACCEPT = [
@@ -45,6 +51,8 @@ export interface RegistryClientOptions {
   tokenTtlMs: number;
   /** Registries reached over plain HTTP besides loopback ones, as the daemon's insecure-registries. */
   insecureRegistries?: string[];
+  /** SESSIONCTL_ALLOWED_REGISTRIES: with the insecure ones and Docker Hub, the `registry` label's values. */
+  allowedRegistries?: string[];
   requestTimeoutMs?: number;
   now?: () => number;
   /** For unit tests; the global fetch otherwise. */
@@ -60,12 +68,6 @@ interface CachedToken {
 export const USER_AGENT = 'sessionctl-registry-client';
 
 export const RATE_LIMIT_BACKOFF = { baseMs: 5_000, maxMs: 300_000 };
-
-/** `localhost`, `127.x.y.z` or `[::1]`, with or without a port: reached over plain HTTP by default. */
-export function isLoopbackHost(host: string): boolean {
-  const name = host.startsWith('[') ? host.replace(/^\[(.*)\](:\d+)?$/, '$1') : host.replace(/:\d+$/, '');
-  return name === 'localhost' || /^127\./.test(name) || name === '::1';
-}
 
 /**
  * The token service URL from a registry's challenge, or a RegistryError when the credentials would
@@ -94,9 +96,28 @@ export class RegistryClient {
   /** Token requests in flight per registry and scope: sessions asking together share one. */
   private readonly tokenFetches = new Map<string, Promise<CachedToken>>();
   private readonly now: () => number;
+  private readonly label: (registry: string) => string;
 
   constructor(private readonly options: RegistryClientOptions) {
     this.now = options.now ?? Date.now;
+    this.label = registryLabeller([...(options.insecureRegistries ?? []), ...(options.allowedRegistries ?? [])]);
+  }
+
+  /**
+   * No session uses this repository any more: its cached token goes, and when `registryInUse` is
+   * false, what is remembered of the registry itself (Basic, an expired rate limit) goes too.
+   */
+  forgetRepository(registry: string, repository: string, registryInUse: boolean): void {
+    this.tokens.delete(`${registry}|repository:${repository}:pull`);
+    if (registryInUse) return;
+    this.basicRegistries.delete(registry);
+    const block = this.blocked.get(registry);
+    if (block && block.until <= this.now()) this.blocked.delete(registry);
+  }
+
+  /** How many tokens and registries are remembered; for tests of the pruning. */
+  cacheSizes(): { tokens: number; registries: number } {
+    return { tokens: this.tokens.size, registries: new Set([...this.basicRegistries, ...this.blocked.keys()]).size };
   }
 
   /** The digest the tag points to now (`sha256:...`). Throws RegistryError, with no secret in its message. */
@@ -115,26 +136,11 @@ export class RegistryClient {
         if (cached) headers.Authorization = `Bearer ${cached}`;
         else if (credentials && this.basicRegistries.has(registry))
           headers.Authorization = basicAuthorization(credentials);
+        // Not followed: the registry's answer would choose where the bearer token or Basic credentials go next.
         const response = await this.request(registry, url, { method: 'HEAD', headers });
-        if (response.status === 200) {
-          const digest = response.headers.get('docker-content-digest');
-          if (!digest)
-            throw new RegistryError(
-              'Unavailable',
-              `registry ${registry} answered the manifest of ${reference.repository} without a Docker-Content-Digest header`,
-            );
-          return digest;
-        }
-        if (response.status === 404)
-          throw new RegistryError(
-            'NotFound',
-            `registry ${registry} has no manifest ${reference.repository}:${reference.tag ?? 'latest'}`,
-          );
-        if (response.status !== 401)
-          throw new RegistryError(
-            'Unavailable',
-            `registry ${registry} answered HTTP ${response.status} for the manifest of ${reference.repository}`,
-          );
+        await discardBody(response);
+        const digest = this.manifestAnswer(response, reference);
+        if (digest !== undefined) return digest;
         if (cached) this.tokens.delete(cacheKey);
         if (retried) throw this.unauthorized(registry, reference, credentials);
         retried = true;
@@ -162,6 +168,36 @@ export class RegistryClient {
         `registry ${registry} did not answer: ${redactSecrets((error as Error).message ?? String(error), secrets)}`,
       );
     }
+  }
+
+  /** The digest of a 200, undefined for a 401 (a challenge to answer), a RegistryError for anything else. */
+  private manifestAnswer(response: Response, reference: ImageReference): string | undefined {
+    const { registry, repository } = reference;
+    if (response.status >= 300 && response.status < 400)
+      throw new RegistryError(
+        'Unavailable',
+        `registry ${registry} answered the manifest of ${repository} with a redirect (HTTP ${response.status}), which is not followed: credentials go only to the registry they are stored for; check the registry's address in spec.image`,
+      );
+    if (response.status === 200) {
+      const digest = response.headers.get('docker-content-digest');
+      if (!digest)
+        throw new RegistryError(
+          'Unavailable',
+          `registry ${registry} answered the manifest of ${repository} without a Docker-Content-Digest header`,
+        );
+      return digest;
+    }
+    if (response.status === 404)
+      throw new RegistryError(
+        'NotFound',
+        `registry ${registry} has no manifest ${repository}:${reference.tag ?? 'latest'}`,
+      );
+    if (response.status !== 401)
+      throw new RegistryError(
+        'Unavailable',
+        `registry ${registry} answered HTTP ${response.status} for the manifest of ${repository}`,
+      );
+    return undefined;
   }
 
   /**
@@ -215,26 +251,29 @@ export class RegistryClient {
     if (credentials) headers.Authorization = basicAuthorization(credentials);
     const requestedAt = this.now();
     // A redirect would carry the credentials to a place the challenge did not name: not followed.
-    const response = await this.request(registry, url.toString(), { method: 'GET', headers, redirect: 'manual' });
+    const response = await this.request(registry, url.toString(), { method: 'GET', headers });
     if (response.status >= 300 && response.status < 400) {
-      await response.body?.cancel().catch(() => undefined);
+      await discardBody(response);
       throw new RegistryError(
         'Unavailable',
         `the token service of registry ${registry} answered a redirect (HTTP ${response.status}), which is not followed: credentials go only to the realm the registry named`,
       );
     }
     if (response.status === 401 || response.status === 403) {
+      await discardBody(response);
       throw new RegistryError(
         'Unauthorized',
         `the token service of registry ${registry} refused ${credentials ? `user "${credentials.username}"` : 'anonymous access'} (HTTP ${response.status}): check the credentials (sessionctl registry list)`,
       );
     }
-    if (response.status !== 200)
+    if (response.status !== 200) {
+      await discardBody(response);
       throw new RegistryError(
         'Unavailable',
         `the token service of registry ${registry} answered HTTP ${response.status}`,
       );
-    const body = (await response.json()) as { token?: string; access_token?: string; expires_in?: number };
+    }
+    const body = await this.tokenBody(registry, response);
     const token = body.token ?? body.access_token;
     if (!token)
       throw new RegistryError('Unavailable', `the token service of registry ${registry} answered without a token`);
@@ -246,11 +285,35 @@ export class RegistryClient {
     return { token, expiresAt: requestedAt + Math.min(lifetimeMs, this.options.tokenTtlMs) };
   }
 
+  /** The token answer's JSON, read up to TOKEN_RESPONSE_MAX_BYTES; its text never reaches a message. */
+  private async tokenBody(
+    registry: string,
+    response: Response,
+  ): Promise<{ token?: string; access_token?: string; expires_in?: number }> {
+    let text: string;
+    try {
+      text = await readCappedText(response, TOKEN_RESPONSE_MAX_BYTES);
+    } catch (error) {
+      if (!(error instanceof BodyTooLargeError)) throw error;
+      throw new RegistryError(
+        'Unavailable',
+        `the token service of registry ${registry} sent an ${error.message}; it is not read further`,
+      );
+    }
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (parsed && typeof parsed === 'object') return parsed as { token?: string; expires_in?: number };
+    } catch {
+      // Reported below, without the text: it is the token service's to choose.
+    }
+    throw new RegistryError('Unavailable', `the token service of registry ${registry} answered with no JSON object`);
+  }
+
   /** One HTTP request, refused up front while the registry asked us to wait. */
   private async request(
     registry: string,
     url: string,
-    init: { method: string; headers: Record<string, string>; redirect?: 'follow' | 'manual' },
+    init: { method: string; headers: Record<string, string> },
   ): Promise<Response> {
     const block = this.blocked.get(registry);
     if (block && block.until > this.now()) {
@@ -266,17 +329,18 @@ export class RegistryClient {
       response = await (this.options.fetch ?? fetch)(url, {
         ...init,
         headers: { ...init.headers, 'User-Agent': USER_AGENT },
-        redirect: init.redirect ?? 'follow',
+        // Never followed, for any request: the caller sees the 3xx and refuses it.
+        redirect: 'manual',
         signal: AbortSignal.timeout(this.options.requestTimeoutMs ?? 10_000),
       });
     } catch (error) {
-      this.options.metrics.registryRequests.inc({ registry, code: 'error' });
+      this.options.metrics.registryRequests.inc({ registry: this.label(registry), code: 'error' });
       throw error;
     }
-    this.options.metrics.registryRequests.inc({ registry, code: String(response.status) });
+    this.options.metrics.registryRequests.inc({ registry: this.label(registry), code: String(response.status) });
     if (response.status === 429) {
       const wait = this.rateLimited(registry, retryAfterMs(response.headers.get('retry-after'), this.now()));
-      await response.body?.cancel().catch(() => undefined);
+      await discardBody(response);
       throw new RegistryError(
         'RateLimited',
         `registry ${registry} answered 429 Too Many Requests: next request in ${Math.ceil(wait / 1000)}s`,

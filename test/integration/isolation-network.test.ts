@@ -5,7 +5,7 @@
  * bridge shows the same probe succeeds where there is no isolation, so the probe itself works.
  */
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
-import { execIn, removeManagedContainers, testDocker } from '../helpers/docker';
+import { execIn, removeManagedContainers, removeManagedNetworks, testDocker } from '../helpers/docker';
 import { startController, type ControllerProcess } from '../helpers/controller';
 import { condition, httpSpec, row, upsert, waitConverged } from '../helpers/sessions';
 import { waitFor } from '../helpers/wait';
@@ -95,4 +95,23 @@ test('egress None: an internal network; with ports it is refused with the field;
   await waitFor(async () => (await row(db.pool, 'net-closed')) === undefined, { what: 'net-closed to be deleted' });
   const left = await testDocker().listNetworks({ filters: { name: [sessionNetworkName('net-closed')] } });
   expect(left.filter((entry) => entry.Name === sessionNetworkName('net-closed'))).toEqual([]);
+}, 90_000);
+
+test('SESSIONCTL_DEFAULT_EGRESS=None: a spec that does not choose gets an internal network; one that says Internet gets egress', async () => {
+  const other = await createTestDatabase('isolation_egress_default');
+  const closedByDefault = await startController({ databaseUrl: other.url, env: { SESSIONCTL_DEFAULT_EGRESS: 'None' } });
+  try {
+    await upsert(other.pool, 'net-default', httpSpec({ ports: [] }));
+    await upsert(other.pool, 'net-open', httpSpec({ ports: [], network: { egress: 'Internet' } }));
+    for (const name of ['net-default', 'net-open']) await waitConverged(other.pool, name);
+    const internal = async (name: string) =>
+      (await testDocker().getNetwork(sessionNetworkName(name)).inspect()).Internal;
+    expect(await internal('net-default')).toBe(true);
+    expect(await internal('net-open')).toBe(false);
+  } finally {
+    await closedByDefault.stop();
+    await removeManagedContainers();
+    await removeManagedNetworks();
+    await other.drop();
+  }
 }, 90_000);

@@ -1,10 +1,11 @@
 /**
  * Writers cannot touch each other's sessions (migration 009), tried as writer B would against writer
- * A's rows through SQL, the store and the typed client; the admin and the controller see all; rows
+ * A's rows through SQL, the store, the typed client and the CLI; the admin and the controller see all; rows
  * from before the migration stay usable; every database function has a pinned search_path (010).
  */
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
+import { sessionctl } from '../helpers/cli';
 import { baseDatabaseUrl, createTestDatabase, type TestDatabase } from '../helpers/database';
 import { createSessionClient, type SessionClient } from '../../src/client';
 import { createPool } from '../../src/store/db';
@@ -126,6 +127,29 @@ test("writer B gets no rows, tokens or events of writer A's sessions and cannot 
   expect(untouched).toMatchObject({ generation: 1, spec, deletionRequestedAt: null, restartRequestedAt: null });
   expect((await readToken(sql.a, 'a-secret'))?.tokenId).toBeDefined();
   expect(await listEvents(sql.a, 'a-secret')).toHaveLength(1);
+});
+
+test('the CLI works under a writer role, showing only its own sessions, and under the admin, showing all', async () => {
+  const as = (user: string) => ({ DATABASE_URL: urlFor(user) });
+  const listed = await sessionctl(['get', 'sessions', '-o', 'name'], as(users.b));
+  expect(listed).toMatchObject({ code: 0, stderr: '' });
+  expect(listed.stdout).toMatch(/b-own/);
+  expect(listed.stdout).not.toMatch(/a-secret/);
+  for (const args of [
+    ['get', 'session', 'a-secret'],
+    ['describe', 'session', 'a-secret'],
+    ['token', 'a-secret'],
+  ]) {
+    const refused = await sessionctl(args, as(users.b));
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/session "a-secret" not found/);
+  }
+  const all = await sessionctl(['get', 'sessions', '-o', 'name'], as(users.admin));
+  expect(all).toMatchObject({ code: 0 });
+  expect(all.stdout).toMatch(/a-secret/);
+  expect(all.stdout).toMatch(/b-own/);
+  const token = await sessionctl(['token', 'a-secret'], as(users.a));
+  expect(token).toMatchObject({ code: 0, stdout: `${(await readToken(sql.a, 'a-secret'))!.token}\n` });
 });
 
 test('the admin sees and changes every session and may hand one to another owner; the controller sees all', async () => {

@@ -319,3 +319,62 @@ describe('ImageManager.poll', () => {
     expect(env.woken.flat().sort()).toEqual(['follower', 'other']);
   });
 });
+
+describe('ImageManager pruning', () => {
+  const OTHER = '127.0.0.1:5999/team/other:v1';
+
+  test('what is remembered of an image goes when its last session is released, not before', async () => {
+    const env = setup();
+    expect(await env.images.ensure('a', REF, 'IfNotPresent')).toMatchObject({ ready: true });
+    expect(await env.images.ensure('b', REF, 'IfNotPresent')).toMatchObject({ ready: true });
+    expect(env.images.cachedImageCount()).toBe(1);
+    env.images.release('a');
+    expect(env.images.cachedImageCount()).toBe(1);
+    // Still remembered for b: no second inspect.
+    expect(await env.images.ensure('b', REF, 'IfNotPresent')).toMatchObject({ ready: true });
+    expect(env.engine.inspects).toBe(1);
+    env.images.release('b');
+    expect(env.images.cachedImageCount()).toBe(0);
+  });
+
+  test('a session moving to another image releases the old one; a failure is forgotten with it', async () => {
+    const env = setup();
+    await failOnePull(env);
+    expect(env.images.cachedImageCount()).toBe(1);
+    env.engine.present = true;
+    expect(await env.images.ensure('first', OTHER, 'IfNotPresent')).toMatchObject({ ready: true });
+    expect(env.images.cachedImageCount()).toBe(1);
+    // REF's failure is gone: a new session on it pulls at once instead of waiting out the back-off.
+    env.engine.present = false;
+    expect(await env.images.ensure('again', REF, 'IfNotPresent')).toMatchObject({ reason: 'ImagePulling' });
+    expect(env.engine.pulls).toHaveLength(2);
+  });
+
+  test('an image released during its pull is forgotten when the pull ends', async () => {
+    const env = setup();
+    env.engine.present = false;
+    expect(await env.images.ensure('a', REF, 'IfNotPresent')).toMatchObject({ reason: 'ImagePulling' });
+    await settle();
+    env.images.release('a');
+    expect(env.images.cachedImageCount()).toBe(0);
+    env.engine.finishPull('manifest unknown');
+    await settle();
+    expect(env.images.cachedImageCount()).toBe(0);
+  });
+
+  test("a registry's pull error reaches the status message escaped, cut, and with what to do", async () => {
+    const env = setup();
+    env.engine.present = false;
+    await env.images.ensure('a', REF, 'IfNotPresent');
+    await settle();
+    env.engine.finishPull(`denied: \u001b[2J\u001b]0;pwned\u0007${'A'.repeat(2000)}`);
+    await settle();
+    const state = await env.images.ensure('a', REF, 'IfNotPresent');
+    expect(state).toMatchObject({ ready: false, reason: 'ImagePullFailed' });
+    const message = (state as { message: string }).message;
+    expect(message).not.toMatch(/[\u0000-\u001f]/);
+    expect(message).toContain('denied: \\x1b[2J\\x1b]0;pwned\\x07AAA');
+    expect(message).toMatch(/more characters cut\); next attempt in 5s\. Check that spec\.image names an image/);
+    expect(message.length).toBeLessThan(600);
+  });
+});
