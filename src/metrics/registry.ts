@@ -17,14 +17,61 @@ export function createMetrics() {
   for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'])
     registry.removeSingleMetric(name);
   const reg = [registry];
-  // Gauges about in-flight work are computed at scrape time from each queue's start times.
-  const inFlightByQueue = new Map<string, () => Iterable<number>>();
-  const degradedHosts = new Map<string, () => boolean>();
-  const inFlightSeconds = (name: string) =>
-    [...(inFlightByQueue.get(name)?.() ?? [])].map((started) => (Date.now() - started) / 1000);
-
-  const metrics = {
+  return {
     registry,
+    ...reconcileMetrics(reg),
+    ...workqueueMetrics(reg),
+    ...inFlightMetrics(reg),
+    ...sessionMetrics(reg),
+    ...controllerMetrics(reg),
+    ...dockerMetrics(reg),
+    ...admissionMetrics(reg),
+    ...imageMetrics(reg),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+export const DRIFT_KINDS = [
+  'container_missing',
+  'container_exited',
+  'spec_changed',
+  'orphan_removed',
+  'duplicate_removed',
+] as const;
+export const RESTART_REASONS = ['Error', 'OOMKilled', 'Completed', 'Unhealthy'] as const;
+export const TOKEN_ROTATION_REASONS = ['initial', 'expired', 'requested'] as const;
+
+export function preinitialise(metrics: Metrics, controller: string): void {
+  for (const result of RECONCILE_RESULTS) metrics.reconcileTotal.inc({ controller, result }, 0);
+  metrics.reconcileErrors.inc({ controller }, 0);
+  metrics.queueAdds.inc({ name: controller }, 0);
+  metrics.queueRetries.inc({ name: controller }, 0);
+  metrics.queueDepth.set({ name: controller }, 0);
+  for (const kind of DRIFT_KINDS) metrics.driftCorrections.inc({ kind }, 0);
+  for (const reason of RESTART_REASONS) metrics.containerRestarts.inc({ reason }, 0);
+  metrics.listenerReconnects.inc(0);
+  metrics.restartLimitExceeded.inc(0);
+  for (const reason of ['HostCreating', 'Paced'] as const) metrics.crashRestartsDeferred.inc({ reason }, 0);
+  for (const status of ['healthy', 'unhealthy'] as const) metrics.healthTransitions.inc({ status }, 0);
+  for (const reason of TOKEN_ROTATION_REASONS) metrics.tokenRotations.inc({ reason }, 0);
+  for (const phase of PHASES) metrics.sessions.set({ phase }, 0);
+  for (const result of ['success', 'failure'] as const) metrics.imagePulls.inc({ result }, 0);
+  metrics.registryTokenCacheHits.inc(0);
+  metrics.registryTokenCacheMisses.inc(0);
+  metrics.ready.set(0);
+}
+
+/** Per-host series at 0 from the start, so that alerts on their rate have a baseline. */
+export function preinitialiseHost(metrics: Metrics, host: string): void {
+  metrics.dockerEventStreamStalls.inc({ host }, 0);
+  for (const operation of ['list', 'create', 'start', 'stop', 'restart', 'remove', 'inspect'])
+    metrics.dockerRequestTimeouts.inc({ host, operation }, 0);
+}
+
+/** controller-runtime's reconcile metrics. */
+function reconcileMetrics(reg: Registry[]) {
+  return {
     reconcileTotal: new Counter({
       name: 'controller_runtime_reconcile_total',
       help: 'Total number of reconciliations per controller',
@@ -56,7 +103,12 @@ export function createMetrics() {
       labelNames: ['controller'],
       registers: reg,
     }),
+  };
+}
 
+/** client-go's workqueue counters and histograms. */
+function workqueueMetrics(reg: Registry[]) {
+  return {
     queueDepth: new Gauge({
       name: 'workqueue_depth',
       help: 'Current depth of workqueue',
@@ -89,6 +141,15 @@ export function createMetrics() {
       labelNames: ['name'],
       registers: reg,
     }),
+  };
+}
+
+/** client-go's in-flight workqueue gauges, computed at scrape time from each queue's start times. */
+function inFlightMetrics(reg: Registry[]) {
+  const inFlightByQueue = new Map<string, () => Iterable<number>>();
+  const inFlightSeconds = (name: string) =>
+    [...(inFlightByQueue.get(name)?.() ?? [])].map((started) => (Date.now() - started) / 1000);
+  return {
     unfinishedWork: new Gauge({
       name: 'workqueue_unfinished_work_seconds',
       help: 'How many seconds of work has been done that is in progress and has not been observed by work_duration',
@@ -115,7 +176,12 @@ export function createMetrics() {
     trackInFlight(name: string, startTimes: () => Iterable<number>): void {
       inFlightByQueue.set(name, startTimes);
     },
+  };
+}
 
+/** What sessions do: phases, readiness, restarts and drift. */
+function sessionMetrics(reg: Registry[]) {
+  return {
     sessions: new Gauge({
       name: 'sessionctl_sessions',
       help: 'Sessions by phase, as last written to status',
@@ -140,6 +206,75 @@ export function createMetrics() {
       labelNames: ['kind'],
       registers: reg,
     }),
+    crashRestartsDeferred: new Counter({
+      name: 'sessionctl_crash_restarts_deferred_total',
+      help: 'Crash-loop restarts that waited, by reason: HostCreating (the host created other sessions) or Paced (for a turn)',
+      labelNames: ['reason'],
+      registers: reg,
+    }),
+    restartLimitExceeded: new Counter({
+      name: 'sessionctl_restart_limit_exceeded_total',
+      help: 'Sessions that spent their restart budget (spec.maxRestarts) and became Failed',
+      registers: reg,
+    }),
+    healthTransitions: new Counter({
+      name: 'sessionctl_health_status_total',
+      help: 'Docker health_status changes of session containers, by status',
+      labelNames: ['status'],
+      registers: reg,
+    }),
+  };
+}
+
+/** The controller itself: lifetimes, tokens, its LISTEN connection, readiness and build. */
+function controllerMetrics(reg: Registry[]) {
+  return {
+    lifetimeActions: new Counter({
+      name: 'sessionctl_lifetime_actions_total',
+      help: 'Idle stops and deletions made by the controller, by reason and action',
+      labelNames: ['reason', 'action'],
+      registers: reg,
+    }),
+    tokenRotations: new Counter({
+      name: 'sessionctl_token_rotations_total',
+      help: 'Access tokens minted, by reason (initial, expired, requested)',
+      labelNames: ['reason'],
+      registers: reg,
+    }),
+    ready: new Gauge({
+      name: 'sessionctl_ready',
+      help: '1 once the first full resync has been reconciled (the same as /readyz)',
+      registers: reg,
+    }),
+    buildInfo: new Gauge({
+      name: 'sessionctl_build_info',
+      help: 'Always 1; the version label says which build is running',
+      labelNames: ['version'],
+      registers: reg,
+    }),
+    notifyLatency: new Histogram({
+      name: 'sessionctl_notify_pickup_seconds',
+      help: 'Time from the row trigger firing to the controller queueing the key',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1],
+      registers: reg,
+    }),
+    listenerReconnects: new Counter({
+      name: 'sessionctl_listener_reconnects_total',
+      help: 'Reconnects of the Postgres LISTEN connection',
+      registers: reg,
+    }),
+    listenerUp: new Gauge({
+      name: 'sessionctl_listener_up',
+      help: '1 while the Postgres LISTEN connection is established',
+      registers: reg,
+    }),
+  };
+}
+
+/** Docker hosts: API calls, deadlines, degradation, the event stream, stuck containers, certificates. */
+function dockerMetrics(reg: Registry[]) {
+  const degradedHosts = new Map<string, () => boolean>();
+  return {
     dockerRequests: new Counter({
       name: 'sessionctl_docker_requests_total',
       help: 'Docker Engine API requests by host, operation and result code',
@@ -190,16 +325,18 @@ export function createMetrics() {
       labelNames: ['host'],
       registers: reg,
     }),
-    listenerReconnects: new Counter({
-      name: 'sessionctl_listener_reconnects_total',
-      help: 'Reconnects of the Postgres LISTEN connection',
+    clientCertificateExpiry: new Gauge({
+      name: 'sessionctl_docker_client_certificate_expiry_timestamp_seconds',
+      help: 'When the client certificate the controller presents to the Docker host expires (Unix time); read at start-up',
+      labelNames: ['host'],
       registers: reg,
     }),
-    listenerUp: new Gauge({
-      name: 'sessionctl_listener_up',
-      help: '1 while the Postgres LISTEN connection is established',
-      registers: reg,
-    }),
+  };
+}
+
+/** Room on each host: what is admitted, what it can hold, and refusals. */
+function admissionMetrics(reg: Registry[]) {
+  return {
     hostAdmittedSessions: new Gauge({
       name: 'sessionctl_host_admitted_sessions',
       help: 'Sessions admitted to run on the host (running or starting)',
@@ -230,41 +367,12 @@ export function createMetrics() {
       labelNames: ['host', 'reason'],
       registers: reg,
     }),
-    crashRestartsDeferred: new Counter({
-      name: 'sessionctl_crash_restarts_deferred_total',
-      help: 'Crash-loop restarts that waited, by reason: HostCreating (the host created other sessions) or Paced (for a turn)',
-      labelNames: ['reason'],
-      registers: reg,
-    }),
-    restartLimitExceeded: new Counter({
-      name: 'sessionctl_restart_limit_exceeded_total',
-      help: 'Sessions that spent their restart budget (spec.maxRestarts) and became Failed',
-      registers: reg,
-    }),
-    healthTransitions: new Counter({
-      name: 'sessionctl_health_status_total',
-      help: 'Docker health_status changes of session containers, by status',
-      labelNames: ['status'],
-      registers: reg,
-    }),
-    clientCertificateExpiry: new Gauge({
-      name: 'sessionctl_docker_client_certificate_expiry_timestamp_seconds',
-      help: 'When the client certificate the controller presents to the Docker host expires (Unix time); read at start-up',
-      labelNames: ['host'],
-      registers: reg,
-    }),
-    lifetimeActions: new Counter({
-      name: 'sessionctl_lifetime_actions_total',
-      help: 'Idle stops and deletions made by the controller, by reason and action',
-      labelNames: ['reason', 'action'],
-      registers: reg,
-    }),
-    tokenRotations: new Counter({
-      name: 'sessionctl_token_rotations_total',
-      help: 'Access tokens minted, by reason (initial, expired, requested)',
-      labelNames: ['reason'],
-      registers: reg,
-    }),
+  };
+}
+
+/** Images: pulls, and requests to registries. */
+function imageMetrics(reg: Registry[]) {
+  return {
     imagePulls: new Counter({
       name: 'sessionctl_image_pulls_total',
       help: 'Image pulls by the controller, by result (success, failure)',
@@ -293,62 +401,5 @@ export function createMetrics() {
       help: 'Bearer tokens fetched from a token service because none was cached (or it was expired or refused)',
       registers: reg,
     }),
-    ready: new Gauge({
-      name: 'sessionctl_ready',
-      help: '1 once the first full resync has been reconciled (the same as /readyz)',
-      registers: reg,
-    }),
-    buildInfo: new Gauge({
-      name: 'sessionctl_build_info',
-      help: 'Always 1; the version label says which build is running',
-      labelNames: ['version'],
-      registers: reg,
-    }),
-    notifyLatency: new Histogram({
-      name: 'sessionctl_notify_pickup_seconds',
-      help: 'Time from the row trigger firing to the controller queueing the key',
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1],
-      registers: reg,
-    }),
   };
-  return metrics;
-}
-
-export type Metrics = ReturnType<typeof createMetrics>;
-
-export const DRIFT_KINDS = [
-  'container_missing',
-  'container_exited',
-  'spec_changed',
-  'orphan_removed',
-  'duplicate_removed',
-] as const;
-export const RESTART_REASONS = ['Error', 'OOMKilled', 'Completed', 'Unhealthy'] as const;
-export const TOKEN_ROTATION_REASONS = ['initial', 'expired', 'requested'] as const;
-
-export function preinitialise(metrics: Metrics, controller: string): void {
-  for (const result of RECONCILE_RESULTS) metrics.reconcileTotal.inc({ controller, result }, 0);
-  metrics.reconcileErrors.inc({ controller }, 0);
-  metrics.queueAdds.inc({ name: controller }, 0);
-  metrics.queueRetries.inc({ name: controller }, 0);
-  metrics.queueDepth.set({ name: controller }, 0);
-  for (const kind of DRIFT_KINDS) metrics.driftCorrections.inc({ kind }, 0);
-  for (const reason of RESTART_REASONS) metrics.containerRestarts.inc({ reason }, 0);
-  metrics.listenerReconnects.inc(0);
-  metrics.restartLimitExceeded.inc(0);
-  for (const reason of ['HostCreating', 'Paced'] as const) metrics.crashRestartsDeferred.inc({ reason }, 0);
-  for (const status of ['healthy', 'unhealthy'] as const) metrics.healthTransitions.inc({ status }, 0);
-  for (const reason of TOKEN_ROTATION_REASONS) metrics.tokenRotations.inc({ reason }, 0);
-  for (const phase of PHASES) metrics.sessions.set({ phase }, 0);
-  for (const result of ['success', 'failure'] as const) metrics.imagePulls.inc({ result }, 0);
-  metrics.registryTokenCacheHits.inc(0);
-  metrics.registryTokenCacheMisses.inc(0);
-  metrics.ready.set(0);
-}
-
-/** Per-host series at 0 from the start, so that alerts on their rate have a baseline. */
-export function preinitialiseHost(metrics: Metrics, host: string): void {
-  metrics.dockerEventStreamStalls.inc({ host }, 0);
-  for (const operation of ['list', 'create', 'start', 'stop', 'restart', 'remove', 'inspect'])
-    metrics.dockerRequestTimeouts.inc({ host, operation }, 0);
 }
