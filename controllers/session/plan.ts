@@ -192,9 +192,10 @@ export function plan(input: PlanInput): Plan {
   // A token about to be minted has its own expiry; the old one's would only wake the session at once.
   const tokenExpiresAt = desired.token?.mint ? undefined : desired.tokenExpiresAt;
   const timers = [lifetime.nextCheckAt, tokenExpiresAt].filter((at): at is number => at !== undefined);
-  // The token comes first: its id is part of the container's hash, so a new one replaces the container.
-  if (desired.token?.revoke) actions.push({ type: 'revokeToken' });
-  if (desired.token?.mint) actions.push({ type: 'mintToken', reason: desired.token.mint });
+  // The token comes first, before any removal can fail: its id is part of the container's hash, so a
+  // new one replaces the container.
+  if (desired.token?.mint) actions.unshift({ type: 'mintToken', reason: desired.token.mint });
+  if (desired.token?.revoke) actions.unshift({ type: 'revokeToken' });
   // A dead container can be neither started nor kept: it goes (or is set aside), and a fresh one
   // follows. So does one a list shows stuck in removal (a removal a daemon restart cut short).
   const dead = own.filter((container) => container.state === 'dead' || container.state === 'removing');
@@ -286,7 +287,8 @@ function planCreate(planning: Planning, primary: ObservedContainer | undefined, 
   const desired = input.desired!;
   const wantRunning = spec.state === 'Running' && idle === undefined;
   // Credentials and digests go only to allowed registries: the old container (if any) runs on.
-  if (desired.imageRefused) return { actions, primary, holdsRoom: primary?.state === 'running' };
+  if (desired.imageRefused)
+    return { actions, primary, holdsRoom: primary?.state === 'running' && !idle, waiting: idleWaiting(idle) };
   // A session that runs keeps its room across a recreate; only a new one waits for room.
   if (wantRunning && primary?.state !== 'running') {
     const refused = admissionRefusal(planning, primary);

@@ -59,6 +59,10 @@ export class ActionExecutor {
 
   private async failed(run: ActionRun, action: Action, error: unknown): Promise<void> {
     const { context, execution } = run;
+    // A token intent talks to the database, not Docker: its failure is the queue's to retry, not a
+    // "Docker host did not answer" in status.
+    if ((action.type === 'mintToken' || action.type === 'revokeToken') && dockerStatusCode(error) === undefined)
+      throw error;
     const vanished = vanishedContainer(action, error);
     if (vanished) {
       // The inventory named a container the daemon no longer has (removed behind our back before
