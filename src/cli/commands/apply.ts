@@ -7,7 +7,9 @@ import { diffValues, formatChange } from '../spec-diff';
 import { followSessions } from '../progress';
 import { CommandError, withClient } from '../context';
 import { parseDuration } from '../format';
-import { readManifests } from '../manifests';
+import { readManifests, type HostManifest } from '../manifests';
+import { hostWrite } from './hosts';
+import { upsertHosts } from '../../store/hosts';
 import { pruneSessions, upsertSessions } from '../../store/sessions';
 import { parseSelector } from '../../store/selector';
 
@@ -24,7 +26,7 @@ interface ApplyOptions {
 export function registerApply(program: Command): void {
   program
     .command('apply')
-    .description('Create or update sessions from YAML or JSON manifests, all in one transaction')
+    .description('Create or update sessions and DockerHosts from YAML or JSON manifests, all in one transaction')
     .requiredOption('-f, --filename <path...>', 'file, directory or - for stdin (repeatable)')
     .option('-R, --recursive', 'read directories recursively', false)
     .option('--dry-run', 'write nothing; print what would happen', false)
@@ -52,14 +54,18 @@ async function apply(options: ApplyOptions): Promise<void> {
     throw new CommandError('--prune needs -l SELECTOR, so that only sessions you own can be pruned', 2);
   const selector = options.selector ? parseSelector(options.selector) : undefined;
   const timeoutMs = parseDuration(options.timeout);
-  const manifests = readManifests(options.filename, { recursive: options.recursive });
+  const hosts: HostManifest[] = [];
+  const manifests = readManifests(options.filename, { recursive: options.recursive, hosts });
   const suffix = options.dryRun ? ' (dry run)' : '';
   await withClient(async ({ pool, client }) => {
     const connection = await pool.connect();
     let results: Awaited<ReturnType<typeof upsertSessions>>;
+    let hostResults: Awaited<ReturnType<typeof upsertHosts>>;
     let pruned: string[] = [];
     try {
       await connection.query('BEGIN');
+      // Hosts first: a file may declare a host and the sessions meant for it.
+      hostResults = await upsertHosts(connection, hosts.map(hostWrite));
       results = await upsertSessions(
         connection,
         manifests.map((manifest) => ({
@@ -82,6 +88,7 @@ async function apply(options: ApplyOptions): Promise<void> {
     } finally {
       connection.release();
     }
+    for (const result of hostResults) console.log(`dockerhost/${result.name} ${result.outcome}${suffix}`);
     for (const result of results) console.log(`session/${result.name} ${result.outcome}${suffix}`);
     for (const name of pruned) console.log(`session/${name} pruned${suffix}`);
     if (!options.wait || options.dryRun) return;
