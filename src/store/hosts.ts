@@ -18,7 +18,9 @@ export interface HostWrite {
   allocatableMemoryBytes?: number;
 }
 
-export interface HostRow extends Required<Omit<HostWrite, 'advertiseAddress' | 'maxSessions' | 'allocatableMemoryBytes'>> {
+export interface HostRow extends Required<
+  Omit<HostWrite, 'advertiseAddress' | 'maxSessions' | 'allocatableMemoryBytes'>
+> {
   uid: string;
   advertiseAddress: string | null;
   maxSessions: number | null;

@@ -10,7 +10,13 @@
  * sessions under one lock. The choice itself is the pure src/model/placement.ts.
  */
 import type { Pool } from 'pg';
-import { placeAll, type PlacementHost, type PlacementPolicy, type PlacementRequest, type Unscheduled } from '../model/placement';
+import {
+  placeAll,
+  type PlacementHost,
+  type PlacementPolicy,
+  type PlacementRequest,
+  type Unscheduled,
+} from '../model/placement';
 import { withTransaction, type Db } from './db';
 
 export interface PlaceRequest extends PlacementRequest {

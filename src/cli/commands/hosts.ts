@@ -60,7 +60,9 @@ export function hostDocument(host: HostRow) {
       ...(host.advertiseAddress ? { advertiseAddress: host.advertiseAddress } : {}),
       capacity: {
         ...(host.maxSessions !== null ? { maxSessions: host.maxSessions } : {}),
-        ...(host.allocatableMemoryBytes !== null ? { allocatableMemory: formatBytes(host.allocatableMemoryBytes) } : {}),
+        ...(host.allocatableMemoryBytes !== null
+          ? { allocatableMemory: formatBytes(host.allocatableMemoryBytes) }
+          : {}),
       },
     },
     status: {
@@ -178,9 +180,7 @@ export function registerHostCommands(program: Command): void {
     program
       .command(command)
       .description(
-        cordoned
-          ? 'Stop placing new sessions on hosts; sessions already there stay'
-          : 'Let placement use hosts again',
+        cordoned ? 'Stop placing new sessions on hosts; sessions already there stay' : 'Let placement use hosts again',
       )
       .argument('<hosts...>', 'host names (NAME or host/NAME)')
       .addHelpText('after', `\nExample:\n  sessionctl ${command} dev-2412`)
