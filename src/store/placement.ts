@@ -148,3 +148,14 @@ export async function unplaceSession(db: Db, name: string, uid: string, fromHost
   );
   return result.rowCount === 1;
 }
+
+/** Sessions waiting for a host (not being deleted), oldest change first: what a placer works through. */
+export async function listUnplacedSessions(db: Db, limit = 500): Promise<Array<{ name: string; uid: string }>> {
+  const result = await db.query<{ name: string; uid: string }>(
+    `SELECT name, uid FROM sessionctl.sessions
+      WHERE placed_host IS NULL AND deletion_requested_at IS NULL
+      ORDER BY generation_changed_at LIMIT $1`,
+    [limit],
+  );
+  return result.rows;
+}

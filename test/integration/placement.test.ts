@@ -7,7 +7,13 @@ import type { Pool } from 'pg';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
 import { createPool } from '../../src/store/db';
 import { setCordoned, upsertHosts, listHosts, type HostWrite } from '../../src/store/hosts';
-import { placeSession, placeSessions, unplaceSession, type PlacementResult } from '../../src/store/placement';
+import {
+  listUnplacedSessions,
+  placeSession,
+  placeSessions,
+  unplaceSession,
+  type PlacementResult,
+} from '../../src/store/placement';
 import { deleteSessions, upsertSessions } from '../../src/store/sessions';
 
 let db: TestDatabase;
@@ -78,6 +84,7 @@ test('4 pools placing 200 sessions (each twice) against 3 hosts of 50 place exac
   expect(results.filter((result) => result.outcome === 'placed')).toHaveLength(150);
   const waiting = sessions.filter((session) => !placed.has(session));
   expect(waiting).toHaveLength(50);
+  expect((await listUnplacedSessions(db.pool)).map((row) => row.name).sort()).toEqual(waiting);
   for (const session of waiting) {
     const outcomes = results.filter((result) => result.session === session);
     for (const outcome of outcomes) {

@@ -20,3 +20,8 @@ ALTER TABLE sessionctl.sessions
 -- What a placement sums per host, without touching the sessions' heap when the visibility map allows.
 CREATE INDEX sessions_by_placed_host ON sessionctl.sessions (placed_host) INCLUDE (placed_memory_bytes)
   WHERE placed_host IS NOT NULL;
+
+-- The placer's queue: sessions still waiting for a host, oldest change first, without scanning the
+-- thousands that are placed.
+CREATE INDEX sessions_unplaced ON sessionctl.sessions (generation_changed_at)
+  WHERE placed_host IS NULL AND deletion_requested_at IS NULL;
