@@ -7,6 +7,12 @@ import type { Db } from './db';
 
 export type HostState = 'Pending' | 'Ready' | 'Unreachable' | 'Lost';
 
+/**
+ * Where migration 014 announces a host change that can make room or take it away (insert, delete,
+ * a new generation or a new state): payload {"name", "op", "generation", "state"}.
+ */
+export const HOSTS_CHANNEL = 'sessionctl_hosts';
+
 /** What an operator declares (a DockerHost manifest). */
 export interface HostWrite {
   name: string;

@@ -8,11 +8,20 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import type { Client, PoolClient } from 'pg';
+import { Client, type PoolClient } from 'pg';
+import { notifyBarrier } from '../helpers/notify-barrier';
+import { SESSIONS_CHANNEL } from '../../src/store/listener';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
 import { startController } from '../helpers/controller';
 import { sessionctl } from '../helpers/cli';
-import { listHosts, registerDefaultHost } from '../../src/store/hosts';
+import {
+  deleteHosts,
+  HOSTS_CHANNEL,
+  listHosts,
+  registerDefaultHost,
+  setCordoned,
+  upsertHosts,
+} from '../../src/store/hosts';
 import { placeSession } from '../../src/store/placement';
 import { upsertSessions } from '../../src/store/sessions';
 
@@ -202,4 +211,38 @@ test('grants: writers see no hosts; the controller reports state only; the admin
     expect(await denied(client, 'SELECT * FROM sessionctl.host_leases')).toBe('allowed');
     expect(await denied(client, 'DELETE FROM sessionctl.host_leases')).toBe('42501');
   });
+});
+
+test('changes that make or take room are announced on sessionctl_hosts; a no-op re-apply or a message is not', async () => {
+  const listener = new Client({ connectionString: db.url });
+  await listener.connect();
+  const received: string[] = [];
+  listener.on('notification', (message) => {
+    const value = JSON.parse(message.payload!) as { name: string; op: string; generation: number; state: string };
+    received.push(
+      message.channel === HOSTS_CHANNEL ? `${value.op} ${value.name} ${value.generation} ${value.state}` : value.name,
+    );
+  });
+  try {
+    await listener.query(`LISTEN ${HOSTS_CHANNEL}`);
+    await listener.query(`LISTEN ${SESSIONS_CHANNEL}`);
+    const write = { name: 'host-n', labels: {}, endpoint: 'tcp://127.0.0.1:41500', certDir: '/c', maxSessions: 5 };
+    await upsertHosts(db.pool, [write]);
+    await upsertHosts(db.pool, [write]);
+    await upsertHosts(db.pool, [{ ...write, maxSessions: 6 }]);
+    await setCordoned(db.pool, ['host-n'], true);
+    await db.pool.query("UPDATE sessionctl.hosts SET state = 'Ready' WHERE name = 'host-n'");
+    await db.pool.query("UPDATE sessionctl.hosts SET state_message = 'still fine' WHERE name = 'host-n'");
+    await deleteHosts(db.pool, ['host-n']);
+    await notifyBarrier(db.pool, received);
+    expect(received.filter((entry) => !entry.startsWith('barrier-'))).toEqual([
+      'INSERT host-n 1 Pending',
+      'UPDATE host-n 2 Pending',
+      'UPDATE host-n 3 Pending',
+      'UPDATE host-n 3 Ready',
+      'DELETE host-n 3 Ready',
+    ]);
+  } finally {
+    await listener.end();
+  }
 });

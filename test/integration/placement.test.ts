@@ -60,13 +60,27 @@ async function placedPerHost(): Promise<Record<string, number>> {
 const names = (count: number, prefix: string) =>
   Array.from({ length: count }, (_, index) => `${prefix}-${String(index).padStart(3, '0')}`);
 
-/** Each session placed in its own transaction, twice (by two different pools), all at once. */
+/**
+ * Each session placed in its own transaction, twice (by two different pools), all pools at once. Each
+ * pool runs as many workers as it has connections, as a replica's worker pool would: nothing waits
+ * for a connection, every worker is in a placement transaction or about to start one.
+ */
 async function placeConcurrently(sessions: string[], memoryBytes: number): Promise<PlacementResult[]> {
-  const attempts = sessions.flatMap((session, index) => [
-    placeSession(pools[index % pools.length], { session, memoryBytes }),
-    placeSession(pools[(index + 1) % pools.length], { session, memoryBytes }),
-  ]);
-  return Promise.all(attempts);
+  const queues = pools.map(() => [] as string[]);
+  sessions.forEach((session, index) => {
+    queues[index % pools.length].push(session);
+    queues[(index + 1) % pools.length].push(session);
+  });
+  const results: PlacementResult[] = [];
+  await Promise.all(
+    pools.flatMap((pool, index) =>
+      Array.from({ length: 4 }, async () => {
+        for (let session = queues[index].shift(); session; session = queues[index].shift())
+          results.push(await placeSession(pool, { session, memoryBytes }));
+      }),
+    ),
+  );
+  return results;
 }
 
 test('4 pools placing 200 sessions (each twice) against 3 hosts of 50 place exactly 150; 50 are AllHostsFull', async () => {
