@@ -22,6 +22,11 @@
 #                                (default 10.<100+port%100>.0.0/16)
 #   SESSIONCTL_DOCKER_EXEC_ROOT  exec root (default /run/sctl-docker-<port>)
 #   SESSIONCTL_DOCKER_STOP_TIMEOUT  seconds to wait for a clean stop (default 60)
+#   SESSIONCTL_DOCKER_DIR        this daemon's directory (default $STATE/docker); the extra
+#                                daemons of SESSIONCTL_HOSTS=N live in $STATE/hosts/<port>
+#   SESSIONCTL_DOCKER_SERVER_CERTS  directory with this daemon's server-cert.pem and
+#                                server-key.pem (default $STATE/certs); the CA and the
+#                                client certificate always come from $STATE/certs
 #
 # Layout under $STATE/docker: data/ (data-root), dockerd.pid, dockerd.log,
 # daemon.json (empty, so /etc/docker/daemon.json is never read), bridge-created
@@ -33,7 +38,8 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 STATE=${SESSIONCTL_STATE_DIR:-$REPO/.sessionctl}
 CERTS=$STATE/certs
-DDIR=$STATE/docker
+DDIR=${SESSIONCTL_DOCKER_DIR:-$STATE/docker}
+SERVER_CERTS=${SESSIONCTL_DOCKER_SERVER_CERTS:-$CERTS}
 PIDFILE=$DDIR/dockerd.pid
 LOG=$DDIR/dockerd.log
 PORT=${SESSIONCTL_DOCKER_PORT:-2376}
@@ -135,8 +141,11 @@ do_start() {
   [[ $(id -u) -eq 0 ]] || die "must run as root to start dockerd"
   command -v dockerd >/dev/null || die "dockerd not found (apt-get install docker.io)"
   [[ -n $DOCKER_BIN ]] || die "docker CLI not found (apt-get install docker.io)"
-  for f in ca.pem server-cert.pem server-key.pem cert.pem key.pem; do
+  for f in ca.pem cert.pem key.pem; do
     [[ -s $CERTS/$f ]] || die "missing $CERTS/$f (run deploy/dev/certs.sh $CERTS)"
+  done
+  for f in server-cert.pem server-key.pem; do
+    [[ -s $SERVER_CERTS/$f ]] || die "missing $SERVER_CERTS/$f (run deploy/dev/env-up.sh)"
   done
 
   local pid
@@ -157,6 +166,8 @@ do_start() {
       die "bridge $BRIDGE is in use by another dockerd ($other); set SESSIONCTL_DOCKER_BRIDGE and SESSIONCTL_DOCKER_BRIDGE_CIDR"
     fi
     mkdir -p "$DDIR/data" "$EXEC_ROOT"
+    # env-down finds every daemon of a multi-host environment by this file.
+    echo "$PORT" >"$DDIR/port"
     # Our own (empty) config file, so a system /etc/docker/daemon.json never leaks in.
     [[ -f $DDIR/daemon.json ]] || echo '{}' >"$DDIR/daemon.json"
     ensure_bridge
@@ -182,8 +193,8 @@ do_start() {
       --host "tcp://127.0.0.1:$PORT" \
       --tlsverify \
       --tlscacert "$CERTS/ca.pem" \
-      --tlscert "$CERTS/server-cert.pem" \
-      --tlskey "$CERTS/server-key.pem" \
+      --tlscert "$SERVER_CERTS/server-cert.pem" \
+      --tlskey "$SERVER_CERTS/server-key.pem" \
       --data-root "$DDIR/data" \
       --exec-root "$EXEC_ROOT" \
       --pidfile "$PIDFILE" \

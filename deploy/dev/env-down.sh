@@ -17,21 +17,30 @@ rc=0
 bash "$HERE/postgres.sh" stop || rc=1
 # --fast: running containers get SIGKILL 1 s into the shutdown instead of their
 # full stop timeout; their restart policies still bring them back on env-up.
-bash "$HERE/dockerd.sh" stop --fast || rc=1
-
-# dockerd.sh records the bridge it created (name inside the marker file).
-MARKER=$STATE/docker/bridge-created
-if [[ -f $MARKER ]]; then
-  bridge=$(<"$MARKER")
-  if bash "$HERE/dockerd.sh" status >/dev/null 2>&1; then
+# stop_daemon DIR [PORT]: one dockerd and the bridge dockerd.sh created for it (name in the marker file).
+stop_daemon() {
+  local dir=$1 port=${2:-} env=()
+  [[ -n $port ]] && env=(SESSIONCTL_DOCKER_PORT="$port" SESSIONCTL_DOCKER_DIR="$dir")
+  env "${env[@]}" bash "$HERE/dockerd.sh" stop --fast || rc=1
+  local marker=$dir/bridge-created bridge
+  [[ -f $marker ]] || return 0
+  bridge=$(<"$marker")
+  if env "${env[@]}" bash "$HERE/dockerd.sh" status >/dev/null 2>&1; then
     echo "env-down: dockerd still running; leaving bridge $bridge" >&2
     rc=1
   elif [[ -n $bridge ]] && ip link show "$bridge" >/dev/null 2>&1; then
-    ip link del "$bridge" && echo "env-down: removed bridge $bridge" && rm -f "$MARKER" || rc=1
+    ip link del "$bridge" && echo "env-down: removed bridge $bridge" && rm -f "$marker" || rc=1
   else
-    rm -f "$MARKER"
+    rm -f "$marker"
   fi
-fi
+}
+stop_daemon "$STATE/docker"
+# The other daemons of SESSIONCTL_HOSTS=N, each found by the port file dockerd.sh wrote.
+for dir in "$STATE"/hosts/*/; do
+  dir=${dir%/}
+  [[ -s $dir/port ]] || continue
+  stop_daemon "$dir" "$(<"$dir/port")"
+done
 
 ((rc == 0)) && echo "env-down: done (data and certificates kept in $STATE)"
 exit "$rc"

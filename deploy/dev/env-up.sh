@@ -8,7 +8,10 @@
 #
 # Environment: SESSIONCTL_STATE_DIR, SESSIONCTL_DOCKER_PORT, SESSIONCTL_PG_PORT
 # (see the individual scripts), DATABASE_URL (use that database instead of the
-# embedded one).
+# embedded one), SESSIONCTL_HOSTS (how many dockerds, default 1: with N > 1 the
+# daemons listen on SESSIONCTL_DOCKER_PORT .. +N-1, each with its own data root,
+# exec root, bridge, address pool and server certificate from the one dev CA, and
+# are registered as DockerHost rows; see docs/fleet.md).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -16,6 +19,8 @@ REPO=$(cd "$HERE/../.." && pwd)
 export SESSIONCTL_STATE_DIR=${SESSIONCTL_STATE_DIR:-$REPO/.sessionctl}
 STATE=$SESSIONCTL_STATE_DIR
 PORT=${SESSIONCTL_DOCKER_PORT:-2376}
+HOSTS=${SESSIONCTL_HOSTS:-1}
+[[ $HOSTS =~ ^[1-9]$ ]] || { echo "env-up: SESSIONCTL_HOSTS=$HOSTS: expected a number of Docker daemons from 1 to 9" >&2; exit 2; }
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 
 T0=$(date +%s%N)
@@ -92,9 +97,25 @@ if [[ -n $ca_before && $ca_before != "$ca_after" ]] && bash "$HERE/dockerd.sh" s
   bash "$HERE/dockerd.sh" stop
 fi
 bash "$HERE/dockerd.sh" start
+# The other daemons of a fleet (SESSIONCTL_HOSTS > 1): same script, own directory and port.
+for ((i = 1; i < HOSTS; i++)); do
+  hport=$((PORT + i))
+  hdir=$STATE/hosts/$hport
+  bash "$HERE/host-cert.sh" "$STATE/certs" "$hdir/certs" "dev-$hport"
+  if [[ -n $ca_before && $ca_before != "$ca_after" ]] &&
+    SESSIONCTL_DOCKER_PORT=$hport SESSIONCTL_DOCKER_DIR=$hdir bash "$HERE/dockerd.sh" status >/dev/null 2>&1; then
+    SESSIONCTL_DOCKER_PORT=$hport SESSIONCTL_DOCKER_DIR=$hdir bash "$HERE/dockerd.sh" stop
+  fi
+  SESSIONCTL_DOCKER_PORT=$hport SESSIONCTL_DOCKER_DIR=$hdir SESSIONCTL_DOCKER_SERVER_CERTS=$hdir/certs \
+    bash "$HERE/dockerd.sh" start
+done
 
 # --- 4. base image -----------------------------------------------------------
 bash "$HERE/base-image.sh"
+for ((i = 1; i < HOSTS; i++)); do
+  # Every host needs the image: sessions may land on any of them.
+  SESSIONCTL_DOCKER_PORT=$((PORT + i)) bash "$HERE/base-image.sh"
+done
 
 # --- 5. postgres -------------------------------------------------------------
 EMBEDDED_URL=$(bash "$HERE/postgres.sh" url)
@@ -117,16 +138,48 @@ tmp=$(mktemp "$ENVFILE.XXXXXX")
   printf 'export DOCKER_HOST=%q\n' "tcp://127.0.0.1:$PORT"
   echo 'export DOCKER_TLS_VERIFY=1'
   printf 'export DOCKER_CERT_PATH=%q\n' "$STATE/certs"
+  if ((HOSTS > 1)); then printf 'export SESSIONCTL_HOSTS_MANIFEST=%q\n' "$STATE/hosts.yaml"; fi
 } >"$tmp"
 chmod 0644 "$tmp"
 mv -f "$tmp" "$ENVFILE"
 
-# --- 7. summary --------------------------------------------------------------
+# --- 7. the fleet's DockerHost rows ----------------------------------------------
+if ((HOSTS > 1)); then
+  manifest=$STATE/hosts.yaml
+  {
+    echo "# Written by deploy/dev/env-up.sh (SESSIONCTL_HOSTS=$HOSTS): apply with sessionctl apply -f"
+    for ((i = 0; i < HOSTS; i++)); do
+      hport=$((PORT + i))
+      cat <<YAML
+---
+apiVersion: sessionctl.dev/v1alpha1
+kind: DockerHost
+metadata:
+  name: dev-$hport
+  labels:
+    sessionctl.dev/dev-port: "$hport"
+spec:
+  endpoint: tcp://127.0.0.1:$hport
+  certDir: $STATE/certs
+  advertiseAddress: 127.0.0.1
+YAML
+    done
+  } >"$manifest.tmp"
+  mv -f "$manifest.tmp" "$manifest"
+  if [[ -f $REPO/dist/src/cli/main.js ]]; then
+    (cd "$REPO" && DATABASE_URL=$DB_URL node bin/sessionctl.js migrate >/dev/null &&
+      DATABASE_URL=$DB_URL node bin/sessionctl.js apply -f "$manifest") || fail "registering the hosts of $manifest"
+  else
+    echo "env-up: dist/ is not built (npm run build); register the hosts with: sessionctl apply -f $manifest"
+  fi
+fi
+
+# --- 8. summary --------------------------------------------------------------
 ms=$((($(date +%s%N) - T0) / 1000000))
 cat <<EOF
 
 sessionctl dev environment is up ($((ms / 1000)).$(printf '%03d' $((ms % 1000)))s)
-  docker:   tcp://127.0.0.1:$PORT (mutual TLS, certs in $STATE/certs)
+  docker:   tcp://127.0.0.1:$PORT$( ((HOSTS > 1)) && echo " .. $((PORT + HOSTS - 1)) ($HOSTS hosts, $STATE/hosts.yaml)") (mutual TLS, certs in $STATE/certs)
   image:    ${SESSIONCTL_BASE_IMAGE:-sessionctl/base:dev}
   database: $DB_URL
   env file: . $ENVFILE

@@ -15,6 +15,7 @@ import { registerDelete } from './commands/delete';
 import { registerDescribe } from './commands/describe';
 import { registerGateway } from './commands/gateway';
 import { registerGet } from './commands/get';
+import { registerHostCommands } from './commands/hosts';
 import { registerLogs } from './commands/logs';
 import { registerRegistry } from './commands/registry';
 import { registerRestartAndTokenCommands } from './commands/restart-and-tokens';
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   registerLogs(program);
   registerRestartAndTokenCommands(program);
   registerRegistry(program);
+  registerHostCommands(program);
   return program;
 }
 

@@ -6,6 +6,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document } from 'yaml';
 import { validateDocument, type SessionDocument } from '../../crds/session';
+import { HOST_KIND, validateDockerHost, type DockerHostDocument } from '../../crds/docker-host';
 
 export interface Manifest {
   source: string;
@@ -37,10 +38,23 @@ export function manifestFiles(target: string, recursive: boolean): string[] {
     });
 }
 
+export interface HostManifest {
+  source: string;
+  document: DockerHostDocument;
+}
+
+export interface ReadOptions {
+  recursive: boolean;
+  stdin?: () => string;
+  /** Where `kind: DockerHost` documents go; without it they are refused (only apply takes them). */
+  hosts?: HostManifest[];
+}
+
 /** Parses and validates every document; throws one ManifestError listing all problems. */
-export function readManifests(targets: string[], options: { recursive: boolean; stdin?: () => string }): Manifest[] {
+export function readManifests(targets: string[], options: ReadOptions): Manifest[] {
   const problems: string[] = [];
   const manifests: Manifest[] = [];
+  const hosts: HostManifest[] = [];
   for (const file of targets.flatMap((target) => manifestFiles(target, options.recursive))) {
     const text = file === '-' ? (options.stdin ?? (() => readFileSync(0, 'utf8')))() : readFileSync(file, 'utf8');
     const label = file === '-' ? '<stdin>' : file;
@@ -57,6 +71,23 @@ export function readManifests(targets: string[], options: { recursive: boolean; 
       }
       const value: unknown = document.toJS();
       if (value === null || value === undefined) continue;
+      if ((value as { kind?: unknown }).kind === HOST_KIND) {
+        const validation = validateDockerHost(value);
+        if (!options.hosts) {
+          const position = lineCounter.linePos(sourceOffset(document, 'kind'));
+          problems.push(
+            `${label}:${position.line}:${position.col}: kind: ${HOST_KIND} documents are taken by \`sessionctl apply -f\` only`,
+          );
+        } else if (validation.ok) {
+          hosts.push({ source: label, document: validation.value });
+        } else {
+          for (const problem of validation.problems) {
+            const position = lineCounter.linePos(sourceOffset(document, problem.path));
+            problems.push(`${label}:${position.line}:${position.col}: ${problem.path}: ${problem.message}`);
+          }
+        }
+        continue;
+      }
       const validation = validateDocument(value);
       if (!validation.ok) {
         for (const problem of validation.problems) {
@@ -68,14 +99,21 @@ export function readManifests(targets: string[], options: { recursive: boolean; 
       manifests.push({ source: label, document: validation.value, rawSpec: (value as { spec: object }).spec });
     }
   }
+  problems.push(...duplicates('session', manifests), ...duplicates('host', hosts));
+  if (problems.length > 0) throw new ManifestError(problems);
+  options.hosts?.push(...hosts);
+  return manifests;
+}
+
+function duplicates(kind: string, manifests: Array<{ source: string; document: { metadata: { name: string } } }>) {
+  const problems: string[] = [];
   const seen = new Map<string, string>();
   for (const manifest of manifests) {
     const name = manifest.document.metadata.name;
-    if (seen.has(name)) problems.push(`${manifest.source}: session "${name}" is also defined in ${seen.get(name)}`);
+    if (seen.has(name)) problems.push(`${manifest.source}: ${kind} "${name}" is also defined in ${seen.get(name)}`);
     seen.set(name, manifest.source);
   }
-  if (problems.length > 0) throw new ManifestError(problems);
-  return manifests;
+  return problems;
 }
 
 /**

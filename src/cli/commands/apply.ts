@@ -7,9 +7,12 @@ import { diffValues, formatChange } from '../spec-diff';
 import { followSessions } from '../progress';
 import { CommandError, withClient } from '../context';
 import { parseDuration } from '../format';
-import { readManifests } from '../manifests';
+import { readManifests, type HostManifest, type Manifest } from '../manifests';
+import type { Pool } from 'pg';
+import { hostWrite } from './hosts';
+import { upsertHosts } from '../../store/hosts';
 import { pruneSessions, upsertSessions } from '../../store/sessions';
-import { parseSelector } from '../../store/selector';
+import { parseSelector, type Requirement } from '../../store/selector';
 
 interface ApplyOptions {
   filename: string[];
@@ -24,7 +27,7 @@ interface ApplyOptions {
 export function registerApply(program: Command): void {
   program
     .command('apply')
-    .description('Create or update sessions from YAML or JSON manifests, all in one transaction')
+    .description('Create or update sessions and DockerHosts from YAML or JSON manifests, all in one transaction')
     .requiredOption('-f, --filename <path...>', 'file, directory or - for stdin (repeatable)')
     .option('-R, --recursive', 'read directories recursively', false)
     .option('--dry-run', 'write nothing; print what would happen', false)
@@ -47,41 +50,61 @@ export function registerApply(program: Command): void {
     .action((options: { filename: string[]; recursive: boolean }) => diff(options));
 }
 
+/** Hosts, sessions and the prune in one transaction; a dry run goes through the same statements and rolls back. */
+async function writeManifests(
+  pool: Pool,
+  manifests: Manifest[],
+  hosts: HostManifest[],
+  dryRun: boolean,
+  pruneSelector: Requirement[] | undefined,
+) {
+  const connection = await pool.connect();
+  try {
+    await connection.query('BEGIN');
+    // Hosts first: a file may declare a host and the sessions meant for it.
+    const hostResults = await upsertHosts(connection, hosts.map(hostWrite));
+    const results = await upsertSessions(
+      connection,
+      manifests.map((manifest) => ({
+        name: manifest.document.metadata.name,
+        labels: manifest.document.metadata.labels,
+        spec: manifest.rawSpec,
+      })),
+    );
+    const pruned = pruneSelector
+      ? await pruneSessions(
+          connection,
+          pruneSelector,
+          results.map((result) => result.name),
+        )
+      : [];
+    await connection.query(dryRun ? 'ROLLBACK' : 'COMMIT');
+    return { hostResults, results, pruned };
+  } catch (error) {
+    await connection.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    connection.release();
+  }
+}
+
 async function apply(options: ApplyOptions): Promise<void> {
   if (options.prune && !options.selector)
     throw new CommandError('--prune needs -l SELECTOR, so that only sessions you own can be pruned', 2);
   const selector = options.selector ? parseSelector(options.selector) : undefined;
   const timeoutMs = parseDuration(options.timeout);
-  const manifests = readManifests(options.filename, { recursive: options.recursive });
+  const hosts: HostManifest[] = [];
+  const manifests = readManifests(options.filename, { recursive: options.recursive, hosts });
   const suffix = options.dryRun ? ' (dry run)' : '';
   await withClient(async ({ pool, client }) => {
-    const connection = await pool.connect();
-    let results: Awaited<ReturnType<typeof upsertSessions>>;
-    let pruned: string[] = [];
-    try {
-      await connection.query('BEGIN');
-      results = await upsertSessions(
-        connection,
-        manifests.map((manifest) => ({
-          name: manifest.document.metadata.name,
-          labels: manifest.document.metadata.labels,
-          spec: manifest.rawSpec,
-        })),
-      );
-      if (options.prune && selector)
-        pruned = await pruneSessions(
-          connection,
-          selector,
-          results.map((result) => result.name),
-        );
-      // A dry run goes through the same statements and triggers, then throws the result away.
-      await connection.query(options.dryRun ? 'ROLLBACK' : 'COMMIT');
-    } catch (error) {
-      await connection.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      connection.release();
-    }
+    const { hostResults, results, pruned } = await writeManifests(
+      pool,
+      manifests,
+      hosts,
+      options.dryRun,
+      options.prune ? selector : undefined,
+    );
+    for (const result of hostResults) console.log(`dockerhost/${result.name} ${result.outcome}${suffix}`);
     for (const result of results) console.log(`session/${result.name} ${result.outcome}${suffix}`);
     for (const name of pruned) console.log(`session/${name} pruned${suffix}`);
     if (!options.wait || options.dryRun) return;

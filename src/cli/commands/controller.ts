@@ -23,6 +23,9 @@ async function runController(version: string): Promise<void> {
   const pool = createPool(url, { applicationName: 'sessionctl-controller', max: config.workers + 4 });
   await migrate(pool, { roles: config.roles });
   const installation = await readInstallationId(pool);
+  // The fleet (docs/fleet.md): with only DOCKER_HOST, that daemon is the one registered host.
+  const { registerConfiguredHost } = await import('../../fleet/default-host.js');
+  await registerConfiguredHost(pool, config, dockerHost, logger);
   const manager = new SessionControllerManager({
     config,
     dockerHost,

@@ -8,6 +8,7 @@ import { CommandError, sessionName, withClient } from '../context';
 import { parseDuration } from '../format';
 import { readManifests } from '../manifests';
 import { checkResource } from './get';
+import { deleteHostsCommand, isHostResource } from './hosts';
 
 async function waitAll(
   client: SessionClient,
@@ -47,8 +48,10 @@ export function parseFor(text: string): WaitCondition {
 export function registerDelete(program: Command): void {
   program
     .command('delete')
-    .description('Delete sessions by name or by manifest; the controller removes their containers first')
-    .argument('[resource]', 'session')
+    .description(
+      'Delete sessions by name or by manifest (the controller removes their containers first), or hosts by name',
+    )
+    .argument('[resource]', 'session or host')
     .argument('[names...]', 'session names')
     .option('-f, --filename <path...>', 'delete the sessions these manifests define')
     .option('-R, --recursive', 'read directories recursively', false)
@@ -67,6 +70,9 @@ export function registerDelete(program: Command): void {
           names = readManifests(options.filename, { recursive: options.recursive }).map(
             (manifest) => manifest.document.metadata.name,
           );
+        } else if (isHostResource(resource)) {
+          if (options.wait) throw new CommandError('delete host takes no --wait: it is done when it returns', 2);
+          return deleteHostsCommand(references);
         } else {
           if (!resource) throw new CommandError('nothing to delete: give session NAME... or -f FILE', 2);
           const inline = /\//.test(resource);

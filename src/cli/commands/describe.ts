@@ -8,6 +8,7 @@ import { CommandError, sessionName, withClient } from '../context';
 import { escapeControl } from '../../display/escape';
 import { age, table } from '../format';
 import { checkResource } from './get';
+import { describeHosts, isHostResource } from './hosts';
 
 function indent(text: string, by = '  '): string {
   return text
@@ -20,11 +21,12 @@ function indent(text: string, by = '  '): string {
 export function registerDescribe(program: Command): void {
   program
     .command('describe')
-    .description('Show a session in detail: spec, status, conditions and recent events')
-    .argument('<resource>', 'session')
-    .argument('<names...>', 'session names')
-    .addHelpText('after', '\nExample:\n  sessionctl describe session alice')
+    .description('Show a session (spec, status, conditions, recent events) or a host in detail')
+    .argument('<resource>', 'session or host')
+    .argument('<names...>', 'names')
+    .addHelpText('after', '\nExamples:\n  sessionctl describe session alice\n  sessionctl describe host dev-2411')
     .action(async (resource: string, references: string[]) => {
+      if (isHostResource(resource)) return describeHosts(references);
       checkResource(resource);
       await withClient(async ({ client }) => {
         const missing: string[] = [];

@@ -8,6 +8,7 @@ import { CommandError, sessionName, withClient } from '../context';
 import { escapeControl, escapeControlJson } from '../../display/escape';
 import { age, table } from '../format';
 import { matchesSelector, parseSelector } from '../../store/selector';
+import { getHosts, isHostResource } from './hosts';
 
 const OUTPUTS = ['wide', 'json', 'yaml', 'name'] as const;
 type OutputFormat = (typeof OUTPUTS)[number] | undefined;
@@ -18,7 +19,7 @@ const WIDE_COLUMNS = [...COLUMNS, 'IMAGE', 'CONTAINER', 'REASON'];
 export function checkResource(resource: string): void {
   if (!['sessions', 'session', 'sess'].includes(resource)) {
     throw new CommandError(
-      `unknown resource type "${resource}": sessionctl manages "sessions" (also "session", "sess")`,
+      `unknown resource type "${resource}": sessionctl manages "sessions" (also "session", "sess") and "hosts" (also "host", "dockerhosts")`,
       2,
     );
   }
@@ -71,15 +72,15 @@ function renderRaw(sessions: Session[], output: OutputFormat, single: boolean): 
 export function registerGet(program: Command): void {
   program
     .command('get')
-    .description('List sessions, or show some by name')
-    .argument('<resource>', 'sessions')
-    .argument('[names...]', 'session names (default: all)')
+    .description('List sessions or hosts, or show some by name')
+    .argument('<resource>', 'sessions or hosts')
+    .argument('[names...]', 'names (default: all)')
     .option('-l, --selector <selector>', 'label selector, e.g. team=law,tier in (gold,silver)')
     .option('-o, --output <format>', `output format: ${OUTPUTS.join('|')}`)
     .option('-w, --watch', 'after listing, print each change as it happens (Ctrl-C to stop)', false)
     .addHelpText(
       'after',
-      '\nExamples:\n  sessionctl get sessions\n  sessionctl get sessions -l team=law -o wide\n  sessionctl get session alice -o yaml\n  sessionctl get sessions -w',
+      '\nExamples:\n  sessionctl get sessions\n  sessionctl get hosts -o yaml\n  sessionctl get sessions -l team=law -o wide\n  sessionctl get session alice -o yaml\n  sessionctl get sessions -w',
     )
     .action(
       async (
@@ -87,6 +88,11 @@ export function registerGet(program: Command): void {
         references: string[],
         options: { selector?: string; output?: string; watch: boolean },
       ) => {
+        if (isHostResource(resource)) {
+          if (options.watch || options.selector)
+            throw new CommandError('get hosts takes neither -w nor -l: list all hosts or name them', 2);
+          return getHosts(references, options.output);
+        }
         checkResource(resource);
         const output = options.output as OutputFormat;
         if (output !== undefined && !OUTPUTS.includes(output))
