@@ -5,6 +5,7 @@
  */
 import { renderBenchmarkTable } from './benchmark';
 import { renderConfigurationTable } from './configuration';
+import { renderGatewayContenders, renderGatewayGoals } from './gateway-benchmark';
 import { renderMetricsTable } from './metrics';
 
 export interface GeneratedSection {
@@ -19,4 +20,7 @@ export const GENERATED_SECTIONS: GeneratedSection[] = [
   { file: 'docs/configuration.md', id: 'configuration', render: () => renderConfigurationTable() },
   { file: 'docs/metrics.md', id: 'metrics', render: () => renderMetricsTable() },
   { file: 'docs/benchmark.md', id: 'benchmark', render: (root) => renderBenchmarkTable(root) },
+  { file: 'README.md', id: 'gateway-benchmark', render: (root) => renderGatewayGoals(root, false) },
+  { file: 'docs/gateway.md', id: 'gateway-goals', render: (root) => renderGatewayGoals(root) },
+  { file: 'docs/gateway.md', id: 'gateway-contenders', render: (root) => renderGatewayContenders(root) },
 ];

@@ -18,13 +18,17 @@ import { answers, sendAnswer } from './answers';
 import { tokenCookie } from './auth';
 import { upstreamRequestHeaders } from './headers';
 import type { GatewayMetrics } from './metrics';
-import { forward } from './proxy';
+import { forward, hasBody } from './proxy';
 import { RouteSource } from './route-source';
 import { RouteTable } from './routes';
 import { parseTarget } from './target';
 import { Upstreams } from './upstreams';
 import { Waker } from './wake';
 import { rejectUpgrade, tunnel } from './websocket';
+
+/** How long after a wake an unreachable session is retried, and how often. */
+const WAKE_SETTLE_MS = 10_000;
+const WAKE_RETRY_MS = 100;
 
 /** Answers to requests Node's parser refused: a slow or oversized head. */
 const CLIENT_ERRORS: Record<string, string> = {
@@ -166,7 +170,11 @@ export class Gateway {
     this.upstreams.retain(this.table.origins());
   }
 
-  private handle(request: IncomingMessage, response: ServerResponse): void {
+  /**
+   * `retryUntil`: a just-woken session is Ready once its container runs, which can be a moment before
+   * its server listens; a bodiless request that finds nobody there is tried again until then.
+   */
+  private handle(request: IncomingMessage, response: ServerResponse, retryUntil = 0): void {
     const started = performance.now();
     const { config, metrics } = this.options;
     const url = request.url ?? '/';
@@ -202,6 +210,10 @@ export class Gateway {
           pool: this.upstreams.get(resolved.upstream.origin),
           path: resolved.path,
           headers,
+          retry:
+            retryUntil > Date.now() && !hasBody(request)
+              ? () => setTimeout(() => this.handle(request, response, retryUntil), WAKE_RETRY_MS)
+              : undefined,
           onDone: (status, error) => {
             metrics.request(status, (performance.now() - started) / 1000);
             if (error && status >= 500)
@@ -241,7 +253,7 @@ export class Gateway {
     }
     const result = await waiting;
     if (response.destroyed) return;
-    if (result === 'ready') return this.handle(request, response);
+    if (result === 'ready') return this.handle(request, response, Date.now() + WAKE_SETTLE_MS);
     sendAnswer(request, response, result === 'gone' ? answers.notFound(session) : answers.wakeTimeout(session));
     this.options.metrics.request(result === 'gone' ? 404 : 503, (performance.now() - started) / 1000);
   }

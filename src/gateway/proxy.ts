@@ -11,13 +11,15 @@ export interface ForwardOptions {
   pool: Pool;
   path: string;
   headers: string[];
+  /** When set, a failure to reach the session before any answer calls this instead of answering 502. */
+  retry?(): void;
   /** Called with each chunk of body either way: activity. */
   onData?(): void;
   /** Called once, with the status sent (502/504 when the upstream failed). */
   onDone(status: number, error?: Error): void;
 }
 
-function hasBody(request: IncomingMessage): boolean {
+export function hasBody(request: IncomingMessage): boolean {
   return request.headers['content-length'] !== undefined
     ? request.headers['content-length'] !== '0'
     : request.headers['transfer-encoding'] !== undefined;
@@ -57,6 +59,7 @@ function responseHandler(
     },
     onError(error: Error) {
       response.off('close', onClientGone);
+      if (options.retry && status === 0 && !response.headersSent && !response.destroyed) return options.retry();
       if (!response.headersSent && !response.destroyed) {
         const timeout = (error as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT';
         status = timeout ? 504 : 502;

@@ -1,204 +1,133 @@
 /**
- * `npm run bench:gateway`: the gateway side by side with direct access, configurable-http-proxy and
- * (when installed) nginx, in one run, against the same upstream: req/s and p50/p99 at 64 keep-alive
- * connections, mean latency at one connection, a WebSocket round trip, and how soon a session that
- * becomes Ready is routable. Prints a table with ratios and writes test/bench/results/gateway.json.
+ * `npm run bench:gateway`: the gateway side by side with direct access, configurable-http-proxy,
+ * nginx (one worker) and a bare undici proxy, in one run, against the same upstreams (nginx answering
+ * 2 bytes for HTTP, a Node echo server for WebSockets): req/s and p50/p99 at 64 keep-alive
+ * connections, each proxy's CPU time per request, mean latency at one connection, a WebSocket round
+ * trip, how soon a session that becomes Ready is routable, and wake from idle-stopped to first byte
+ * against the container's own create-and-start (wake.ts). Prints a table with ratios and writes
+ * test/bench/results/gateway.json. `BENCH_WAKE=0` skips the wake part (it needs the dev dockerd).
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import WebSocket from 'ws';
 import { packageRoot } from '../../src/store/migrate';
 import { createTestDatabase } from '../helpers/database';
-import { createBenchSession, setReady } from './gateway/fixture';
-import { autocannonRun, sequentialMeanUs, type LoadResult } from './gateway/load';
-import {
-  startBareProxy,
-  startChp,
-  startGatewayProcess,
-  startNginx,
-  startUpstream,
-  type Started,
-} from './gateway/targets';
+import { createBenchSession } from './gateway/fixture';
+import { measureAll, routeVisibility, type Target } from './gateway/measure';
+import { ensureNginx, startNginxProxy, startNginxUpstream } from './gateway/nginx';
+import { choosePinning, pinSelf, unpinSelf } from './gateway/pinning';
+import { printReport, summarise } from './gateway/report';
+import { startBareProxy, startChp, startEchoUpstream, startGatewayProcess, type Started } from './gateway/targets';
+import { measureWake } from './gateway/wake';
 
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-
-interface Target {
-  name: string;
-  url: string;
-  headers: Record<string, string>;
-  wsUrl?: string;
-}
-
-interface Figures {
-  name: string;
-  reqPerSec: number;
-  p50Ms: number;
-  p99Ms: number;
-  errors: number;
-  /** Mean of one request at a time, over one keep-alive connection. */
-  meanUsAt1: number;
-  wsRoundTripUs?: number;
-  /** req/s of every round, for the spread. */
-  rounds: number[];
-}
-
+const SETTINGS = {
+  connections: Number(process.env.BENCH_CONNECTIONS ?? 64),
+  seconds: Number(process.env.BENCH_SECONDS ?? 8),
+  rounds: Number(process.env.BENCH_ROUNDS ?? 3),
+};
 /**
- * Rounds interleave the targets (direct, gateway, CHP, ... then again), so that a burst of load from
- * elsewhere on the machine hits them all alike; each target's median round is reported.
+ * Comma-separated subset of direct,gateway,chp,nginx,bare (all by default), e.g. for profiling; `agent`
+ * adds the bare proxy on node:http's keep-alive Agent (the client comparison in docs/gateway.md).
  */
-async function measureAll(targets: Target[]): Promise<Figures[]> {
-  const runs = new Map<string, LoadResult[]>(targets.map((target) => [target.name, []]));
-  for (const target of targets) await autocannonRun(target.url, target.headers, CONNECTIONS, 2); // warm-up: JIT, pools
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const target of targets)
-      runs.get(target.name)!.push(await autocannonRun(target.url, target.headers, CONNECTIONS, SECONDS));
-  }
-  // One-connection latency, interleaved the same way: the median round of each target.
-  const latencies = new Map<string, number[]>(targets.map((target) => [target.name, []]));
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const target of targets) latencies.get(target.name)!.push(await sequentialMeanUs(target.url, target.headers));
-  }
-  const figures: Figures[] = [];
-  for (const target of targets) {
-    const sorted = [...runs.get(target.name)!].sort((a, b) => a.reqPerSec - b.reqPerSec);
-    const median = sorted[Math.floor(sorted.length / 2)];
-    const meanUsAt1 = [...latencies.get(target.name)!].sort((a, b) => a - b)[Math.floor(ROUNDS / 2)];
-    const wsRoundTripUs = target.wsUrl ? await wsRoundTrip(target.wsUrl, target.headers) : undefined;
-    figures.push({
-      name: target.name,
-      ...median,
-      meanUsAt1,
-      wsRoundTripUs,
-      rounds: runs.get(target.name)!.map((run) => Math.round(run.reqPerSec)),
-    });
-  }
-  return figures;
-}
+const ONLY = process.env.BENCH_ONLY?.split(',');
 
-/** Mean of sequential echo round trips over one WebSocket, in microseconds. */
-async function wsRoundTrip(url: string, headers: Record<string, string> = {}, count = 2_000): Promise<number> {
-  const socket = new WebSocket(url, { headers, perMessageDeflate: false });
-  await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
-  const once = () =>
-    new Promise<void>((resolve) => {
-      socket.once('message', () => resolve());
-      socket.send('ping');
-    });
-  for (let index = 0; index < 200; index++) await once();
-  const started = process.hrtime.bigint();
-  for (let index = 0; index < count; index++) await once();
-  const us = Number(process.hrtime.bigint() - started) / 1000 / count;
-  socket.close();
-  return us;
-}
-
-/** Time from a status write (Ready with an endpoint) to the first 200 through the gateway. */
-async function routeVisibility(
-  pool: import('pg').Pool,
-  gatewayUrl: string,
-  token: string,
-  endpoint: string,
-  rounds = 20,
-): Promise<number[]> {
-  const samples: number[] = [];
-  const probe = async () =>
-    (await fetch(`${gatewayUrl}/s/visible/`, { headers: { authorization: `Bearer ${token}` } })).status;
-  for (let round = 0; round < rounds; round++) {
-    await setReady(pool, 'visible', false);
-    while ((await probe()) === 200) await new Promise((resolve) => setTimeout(resolve, 1));
-    const started = performance.now();
-    await setReady(pool, 'visible', true, endpoint);
-    while ((await probe()) !== 200) await new Promise((resolve) => setImmediate(resolve));
-    samples.push(performance.now() - started);
-  }
-  return samples.sort((a, b) => a - b);
-}
-
-function printTable(rows: Figures[], chp: Figures | undefined, nginx: Figures | undefined, direct: Figures): void {
-  const line = (cells: string[]) =>
-    console.log(cells.map((cell, index) => (index === 0 ? cell.padEnd(26) : cell.padStart(12))).join(''));
-  line(['target', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'mean@1 us', 'ws rt us', 'vs CHP', 'vs nginx']);
-  for (const row of rows) {
-    line([
-      row.name,
-      row.reqPerSec.toFixed(0),
-      row.p50Ms.toFixed(2),
-      row.p99Ms.toFixed(2),
-      String(row.errors),
-      row.meanUsAt1.toFixed(0),
-      row.wsRoundTripUs?.toFixed(0) ?? '-',
-      chp ? `${(row.reqPerSec / chp.reqPerSec).toFixed(2)}x` : '-',
-      nginx ? `${(row.reqPerSec / nginx.reqPerSec).toFixed(2)}x` : '-',
-    ]);
-  }
-  for (const row of rows.filter((candidate) => candidate !== direct)) {
-    console.log(
-      `${row.name}: ${(row.reqPerSec / direct.reqPerSec).toFixed(2)}x direct throughput, +${((row.meanUsAt1 - direct.meanUsAt1) / 1000).toFixed(3)} ms mean latency added at 1 connection; rounds ${row.rounds.join(', ')} req/s`,
-    );
-  }
+async function startAll(started: Started[], databaseUrl: string, pool: import('pg').Pool) {
+  const pinning = choosePinning();
+  pinSelf(pinning);
+  const nginxBinary = ensureNginx();
+  const track = <T extends Started>(process: T) => (started.push(process), process);
+  const upstream = track(await startNginxUpstream(nginxBinary, pinning.upstream));
+  const echo = track(await startEchoUpstream(pinning.upstream));
+  const endpoints = { http: `127.0.0.1:${upstream.port}`, ws: `127.0.0.1:${echo.port}` };
+  const token = await createBenchSession(pool, 'bench', endpoints);
+  const visibleToken = await createBenchSession(pool, 'visible', endpoints);
+  const gateway = track(await startGatewayProcess(pinning.proxy, databaseUrl));
+  const chp = track(await startChp(pinning.proxy, upstream.port, echo.port));
+  const nginx = track(await startNginxProxy(nginxBinary, pinning.proxy, upstream.port, echo.port));
+  const bare = track(await startBareProxy(pinning.proxy, upstream.port));
+  const agent = ONLY?.includes('agent') ? track(await startBareProxy(pinning.proxy, upstream.port, 'agent')) : bare;
+  const at = (port: number) => `127.0.0.1:${port}`;
+  const targets: Array<Target & { key: string }> = [
+    {
+      key: 'direct',
+      name: 'direct (nginx upstream)',
+      url: `http://${endpoints.http}/`,
+      headers: {},
+      wsUrl: `ws://${endpoints.ws}/ws/`,
+    },
+    {
+      key: 'gateway',
+      name: 'sessionctl gateway',
+      url: `http://${at(gateway.port)}/s/bench/`,
+      headers: { authorization: `Bearer ${token}` },
+      wsUrl: `ws://${at(gateway.port)}/s/bench/ws/`,
+      pid: gateway.child.pid,
+    },
+    {
+      key: 'chp',
+      name: 'configurable-http-proxy',
+      url: `http://${at(chp.port)}/`,
+      headers: {},
+      wsUrl: `ws://${at(chp.port)}/ws/`,
+      pid: chp.child.pid,
+    },
+    {
+      key: 'nginx',
+      name: 'nginx (1 worker)',
+      url: `http://${at(nginx.port)}/`,
+      headers: {},
+      wsUrl: `ws://${at(nginx.port)}/ws/`,
+      pid: nginx.child.pid,
+    },
+    {
+      key: 'bare',
+      name: 'bare undici proxy (ceiling)',
+      url: `http://${at(bare.port)}/`,
+      headers: {},
+      pid: bare.child.pid,
+    },
+    {
+      key: 'agent',
+      name: 'bare node:http Agent proxy',
+      url: `http://${at(agent.port)}/`,
+      headers: {},
+      pid: agent.child.pid,
+    },
+  ];
+  return {
+    pinning,
+    gateway,
+    endpoints,
+    visibleToken,
+    targets: targets.filter((target) => (ONLY ? ONLY.includes(target.key) : target.key !== 'agent')),
+  };
 }
 
 async function main(): Promise<void> {
   const db = await createTestDatabase('bench_gateway');
   const started: Started[] = [];
   try {
-    const upstream = await startUpstream();
-    started.push(upstream);
-    const endpoint = `127.0.0.1:${upstream.port}`;
-    const token = await createBenchSession(db.pool, 'bench', endpoint);
-    const visibleToken = await createBenchSession(db.pool, 'visible', endpoint);
-    const gateway = await startGatewayProcess(db.url);
-    started.push(gateway);
-    const chp = await startChp(upstream.port);
-    started.push(chp);
-    const bare = await startBareProxy(upstream.port);
-    started.push(bare);
-    const nginx = await startNginx(upstream.port);
-    if (nginx) started.push(nginx);
-    const auth = { authorization: `Bearer ${token}` };
-
-    const targets: Target[] = [
-      { name: 'direct (node upstream)', url: `http://${endpoint}/`, headers: {}, wsUrl: `ws://${endpoint}/` },
-      {
-        name: 'sessionctl gateway',
-        url: `http://127.0.0.1:${gateway.port}/s/bench/`,
-        headers: auth,
-        wsUrl: `ws://127.0.0.1:${gateway.port}/s/bench/`,
-      },
-      {
-        name: 'configurable-http-proxy',
-        url: `http://127.0.0.1:${chp.port}/`,
-        headers: {},
-        wsUrl: `ws://127.0.0.1:${chp.port}/`,
-      },
-      ...(nginx ? [{ name: 'nginx (1 worker)', url: `http://127.0.0.1:${nginx.port}/`, headers: {} }] : []),
-      { name: 'bare undici proxy (ceiling)', url: `http://127.0.0.1:${bare.port}/`, headers: {} },
-    ];
-    const rows = await measureAll(targets);
-    const [direct, , viaChp] = rows;
-    const viaNginx = nginx ? rows[3] : undefined;
-    const visibility = await routeVisibility(db.pool, `http://127.0.0.1:${gateway.port}`, visibleToken, endpoint);
-
-    console.log(
-      `\ngateway benchmark: ${CONNECTIONS} keep-alive connections, ${SECONDS} s per target, autocannon in its own process, median of ${ROUNDS} interleaved rounds; upstream: a 2-byte Node http server in its own process`,
-    );
-    if (!nginx) console.log('nginx: not installed (apt-get install nginx to include it)');
-    printTable(rows, viaChp, viaNginx, direct);
-    const median = visibility[Math.floor(visibility.length / 2)];
-    console.log(
-      `route visible after Ready: median ${median.toFixed(1)} ms, max ${visibility[visibility.length - 1].toFixed(1)} ms over ${visibility.length} status writes`,
-    );
-    const results = {
-      at: new Date().toISOString(),
-      connections: CONNECTIONS,
-      seconds: SECONDS,
-      rounds: ROUNDS,
-      rows,
-      routeVisibleMs: { median, max: visibility[visibility.length - 1] },
-    };
-    writeFileSync(path.join(packageRoot(), 'test/bench/results/gateway.json'), `${JSON.stringify(results, null, 2)}\n`);
+    const { pinning, gateway, endpoints, visibleToken, targets } = await startAll(started, db.url, db.pool);
+    const rows = await measureAll(targets, SETTINGS);
+    const visibility = await routeVisibility(db.pool, `http://127.0.0.1:${gateway.port}`, visibleToken, endpoints);
+    for (const process of started.splice(0).reverse()) await process.stop();
+    unpinSelf(pinning);
+    // A failed wake measurement is reported (and recorded), and the proxy figures are kept.
+    let wakeError: string | undefined;
+    const wake =
+      process.env.BENCH_WAKE === '0'
+        ? undefined
+        : await measureWake().catch((error: Error) => {
+            wakeError = error.message;
+            console.error(`wake measurement failed: ${error.message}`);
+            return undefined;
+          });
+    const results = summarise({ settings: SETTINGS, pinning: pinning.describe, rows, visibility, wake, wakeError });
+    printReport(results);
+    if (!ONLY)
+      writeFileSync(
+        path.join(packageRoot(), 'test/bench/results/gateway.json'),
+        `${JSON.stringify(results, null, 2)}\n`,
+      );
   } finally {
     for (const process of started.reverse()) await process.stop();
     await db.drop();

@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
 import type { SessionSpecInput } from '../../crds/session';
 import { packageRoot } from '../../src/store/migrate';
@@ -79,6 +80,8 @@ export interface GatewayProcess {
 export async function startGateway(options: {
   databaseUrl: string;
   env?: Record<string, string>;
+  /** PEM files: the gateway serves HTTPS, and `url` is https://. */
+  tls?: { certPath: string; keyPath: string };
 }): Promise<GatewayProcess> {
   const [port, metricsPort] = [await freePort(), await freePort()];
   const env: NodeJS.ProcessEnv = {
@@ -88,6 +91,9 @@ export async function startGateway(options: {
     SESSIONCTL_GATEWAY_METRICS_ADDR: `127.0.0.1:${metricsPort}`,
     LOG_LEVEL: 'debug',
     SESSIONCTL_LOG_FORMAT: 'json',
+    ...(options.tls
+      ? { SESSIONCTL_GATEWAY_TLS_CERT: options.tls.certPath, SESSIONCTL_GATEWAY_TLS_KEY: options.tls.keyPath }
+      : {}),
     ...options.env,
   };
   const child = spawn(process.execPath, [CLI, 'gateway'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -95,12 +101,13 @@ export async function startGateway(options: {
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const metricsUrl = `http://127.0.0.1:${metricsPort}`;
   await waitFor(
     async () => {
       if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode}:\n${output}`);
-      return (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200;
+      // The metrics port answers the same probe in plain HTTP, so no CA is needed here.
+      return (await fetch(`${options.tls ? metricsUrl : url}/readyz`).catch(() => undefined))?.status === 200;
     },
     { timeoutMs: 30_000, what: 'the gateway to become ready' },
   );
@@ -132,10 +139,11 @@ export interface Reply {
   body: string;
 }
 
-/** A plain node:http GET (fetch refuses hop-by-hop headers and follows redirects). */
-export function get(url: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Reply> {
+/** A plain node:http(s) GET (fetch refuses hop-by-hop headers and follows redirects); `ca` trusts a test CA. */
+export function get(url: string, headers: Record<string, string> = {}, method = 'GET', ca?: string): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const request = http.request(url, { method, headers, agent: false }, (response) => {
+    const client = url.startsWith('https:') ? https : http;
+    const request = client.request(url, { method, headers, agent: false, ca }, (response) => {
       let body = '';
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => (body += chunk));

@@ -9,7 +9,7 @@ import net from 'node:net';
 import WebSocket from 'ws';
 import { startController, type ControllerProcess } from '../helpers/controller';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
-import { removeManagedContainers } from '../helpers/docker';
+import { removeManagedContainers, removeManagedVolumes } from '../helpers/docker';
 import { gatewaySpec, get, startGateway, type GatewayProcess } from '../helpers/gateway';
 import { condition, httpSpec, row, upsert, waitConverged } from '../helpers/sessions';
 import { waitFor } from '../helpers/wait';
@@ -38,6 +38,8 @@ async function reachable(name: string, token: string): Promise<void> {
 
 beforeAll(async () => {
   await removeManagedContainers();
+  // Token volumes outlive their sessions and belong to the database that made them: a rerun's would clash.
+  await removeManagedVolumes();
   db = await createTestDatabase('gateway');
   controller = await startController({ databaseUrl: db.url });
   gateway = await startGateway({
@@ -61,6 +63,7 @@ afterAll(async () => {
   await gateway?.stop();
   await controller?.stop();
   await removeManagedContainers();
+  await removeManagedVolumes();
   await db?.drop();
 });
 

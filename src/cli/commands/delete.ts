@@ -91,7 +91,10 @@ export function registerDelete(program: Command): void {
         });
       },
     );
+  registerWait(program);
+}
 
+function registerWait(program: Command): void {
   program
     .command('wait')
     .description('Wait for sessions to meet a condition or to be deleted')

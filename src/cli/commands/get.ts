@@ -3,7 +3,7 @@
  */
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import type { Session } from '../../client';
+import type { Session, WatchEvent } from '../../client';
 import { CommandError, sessionName, withClient } from '../context';
 import { escapeControl, escapeControlJson } from '../../display/escape';
 import { age, table } from '../format';
@@ -97,62 +97,65 @@ export function registerGet(program: Command): void {
         const output = options.output as OutputFormat;
         if (output !== undefined && !OUTPUTS.includes(output))
           throw new CommandError(`unknown output format "${options.output}": expected one of ${OUTPUTS.join(', ')}`, 2);
-        const names = references.map(sessionName);
-        const selector = options.selector ? parseSelector(options.selector) : undefined;
-        await withClient(async ({ client }) => {
-          const abort = new AbortController();
-          let listening!: () => void;
-          const ready = new Promise<void>((resolve) => (listening = resolve));
-          const events = options.watch
-            ? client.watch({
-                selector: options.selector,
-                names: names.length ? names : undefined,
-                signal: abort.signal,
-                onListening: listening,
-              })
-            : undefined;
-          const first = events?.next();
-          if (first) await Promise.race([ready, first]);
-          const sessions = names.length ? await client.getMany(names) : await client.list(options.selector);
-          const shown =
-            selector && names.length
-              ? sessions.filter((session) => matchesSelector(selector, session.metadata.labels))
-              : sessions;
-          const missing = names.filter((name) => !shown.some((session) => session.metadata.name === name));
-          if (shown.length > 0 || !options.watch) {
-            const text = render(shown, output, names.length === 1 && shown.length === 1);
-            if (text) console.log(text);
-            else if (!output) console.error('No sessions found.');
-          }
-          if (missing.length > 0 && !options.watch)
-            throw new CommandError(missing.map((name) => `session "${name}" not found`).join('\n'));
-          if (!events || !first) return;
-          process.once('SIGINT', () => abort.abort());
-          const wide = output === 'wide';
-          for (let next = await first; !next.done; next = await events.next()) {
-            const event = next.value;
-            if (event.type === 'DELETED') {
-              console.log(
-                safe(
-                  output === 'json' || output === 'yaml'
-                    ? JSON.stringify({ type: 'DELETED', name: event.name })
-                    : `${event.name}   deleted`,
-                  output,
-                ),
-              );
-            } else if (output === 'json') {
-              console.log(safe(JSON.stringify({ type: event.type, object: event.session }), output));
-            } else if (output === 'yaml') {
-              console.log(safe(`---\n${stringify({ type: event.type, object: event.session }).trimEnd()}`, output));
-            } else if (output === 'name') {
-              console.log(`session/${event.session.metadata.name}`);
-            } else {
-              console.log(
-                safe(table(wide ? WIDE_COLUMNS : COLUMNS, [row(event.session, wide)]).split('\n')[1], output),
-              );
-            }
-          }
-        });
+        await getSessions(references.map(sessionName), output, options);
       },
     );
+}
+
+/** Lists the sessions (by name or selector), then, with -w, prints each change as it happens. */
+async function getSessions(
+  names: string[],
+  output: OutputFormat,
+  options: { selector?: string; watch: boolean },
+): Promise<void> {
+  const selector = options.selector ? parseSelector(options.selector) : undefined;
+  await withClient(async ({ client }) => {
+    const abort = new AbortController();
+    let listening!: () => void;
+    const ready = new Promise<void>((resolve) => (listening = resolve));
+    // Listen first, then list: a change between the two cannot be missed.
+    const events = options.watch
+      ? client.watch({
+          selector: options.selector,
+          names: names.length ? names : undefined,
+          signal: abort.signal,
+          onListening: listening,
+        })
+      : undefined;
+    const first = events?.next();
+    if (first) await Promise.race([ready, first]);
+    const sessions = names.length ? await client.getMany(names) : await client.list(options.selector);
+    const shown =
+      selector && names.length
+        ? sessions.filter((session) => matchesSelector(selector, session.metadata.labels))
+        : sessions;
+    const missing = names.filter((name) => !shown.some((session) => session.metadata.name === name));
+    if (shown.length > 0 || !options.watch) {
+      const text = render(shown, output, names.length === 1 && shown.length === 1);
+      if (text) console.log(text);
+      else if (!output) console.error('No sessions found.');
+    }
+    if (missing.length > 0 && !options.watch)
+      throw new CommandError(missing.map((name) => `session "${name}" not found`).join('\n'));
+    if (!events || !first) return;
+    process.once('SIGINT', () => abort.abort());
+    for (let next = await first; !next.done; next = await events.next()) console.log(watchLine(next.value, output));
+  });
+}
+
+/** One change, as -w prints it in the chosen output format. */
+function watchLine(event: WatchEvent, output: OutputFormat): string {
+  if (event.type === 'DELETED')
+    return safe(
+      output === 'json' || output === 'yaml'
+        ? JSON.stringify({ type: 'DELETED', name: event.name })
+        : `${event.name}   deleted`,
+      output,
+    );
+  if (output === 'json') return safe(JSON.stringify({ type: event.type, object: event.session }), output);
+  if (output === 'yaml')
+    return safe(`---\n${stringify({ type: event.type, object: event.session }).trimEnd()}`, output);
+  if (output === 'name') return `session/${event.session.metadata.name}`;
+  const wide = output === 'wide';
+  return safe(table(wide ? WIDE_COLUMNS : COLUMNS, [row(event.session, wide)]).split('\n')[1], output);
 }

@@ -14,16 +14,18 @@ const pool = new Pool(`http://127.0.0.1:${process.argv[2]}`, {
 const server = http.createServer((request, response) => {
   const handler = {
     onConnect() {},
-    onHeaders(status: number, raw: Buffer[]) {
+    onHeaders(status: number, raw: Buffer[], resume: () => void) {
       const headers: string[] = [];
       for (let index = 0; index < raw.length; index += 2)
         headers.push(raw[index].toString('latin1'), raw[index + 1].toString('latin1'));
       response.writeHead(status, headers);
+      // Without this a client slower than the upstream stalls the upstream connection for good.
+      response.on('drain', resume);
       return true;
     },
     onData: (chunk: Buffer) => response.write(chunk),
     onComplete: () => response.end(),
-    onError: () => response.writeHead(502).end(),
+    onError: () => (response.headersSent ? response.destroy() : response.writeHead(502).end()),
   };
   pool.dispatch(
     { method: request.method ?? 'GET', path: request.url ?? '/', headers: request.rawHeaders, body: null },

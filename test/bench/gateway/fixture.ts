@@ -7,7 +7,9 @@ import { randomBytes } from 'node:crypto';
 import type { Pool } from 'pg';
 import { tokenSha256 } from '../../../src/store/tokens';
 
-function status(ready: boolean, endpoint: string | undefined) {
+export type Endpoints = Record<string, string>;
+
+function status(ready: boolean, endpoints: Endpoints | undefined) {
   const now = new Date().toISOString();
   return {
     observedGeneration: 1,
@@ -23,15 +25,15 @@ function status(ready: boolean, endpoint: string | undefined) {
         observedGeneration: 1,
       },
     ],
-    ...(endpoint ? { endpoints: { http: endpoint } } : {}),
+    ...(endpoints ? { endpoints } : {}),
   };
 }
 
-/** Creates the session with a token; returns the token. */
-export async function createBenchSession(pool: Pool, name: string, endpoint: string): Promise<string> {
+/** Creates the session with a token, one port per endpoint (the first is the default); returns the token. */
+export async function createBenchSession(pool: Pool, name: string, endpoints: Endpoints): Promise<string> {
   const spec = {
     image: 'sessionctl/base:dev',
-    ports: [{ name: 'http', containerPort: 8080 }],
+    ports: Object.keys(endpoints).map((port, index) => ({ name: port, containerPort: 8080 + index })),
     auth: { tokenTtlSeconds: 86_400 },
   };
   const inserted = await pool.query<{ uid: string }>(
@@ -44,13 +46,13 @@ export async function createBenchSession(pool: Pool, name: string, endpoint: str
      VALUES ($1, $2, gen_random_uuid(), $3, $4, now() + interval '1 day')`,
     [name, inserted.rows[0].uid, token, tokenSha256(token)],
   );
-  await setReady(pool, name, true, endpoint);
+  await setReady(pool, name, true, endpoints);
   return token;
 }
 
-export async function setReady(pool: Pool, name: string, ready: boolean, endpoint?: string): Promise<void> {
+export async function setReady(pool: Pool, name: string, ready: boolean, endpoints?: Endpoints): Promise<void> {
   await pool.query('UPDATE sessionctl.sessions SET status = $2 WHERE name = $1', [
     name,
-    JSON.stringify(status(ready, endpoint)),
+    JSON.stringify(status(ready, endpoints)),
   ]);
 }

@@ -11,13 +11,15 @@ export interface LoadResult {
   p50Ms: number;
   p99Ms: number;
   errors: number;
+  /** Requests completed in the run. */
+  total: number;
 }
 
 const RUNNER = `
 const autocannon = require(process.argv[1]);
 const options = JSON.parse(process.argv[2]);
 autocannon(options).then((r) => {
-  process.stdout.write(JSON.stringify({ reqPerSec: r.requests.average, p50Ms: r.latency.p50, p99Ms: r.latency.p99, errors: r.errors + r.non2xx }));
+  process.stdout.write(JSON.stringify({ reqPerSec: r.requests.average, p50Ms: r.latency.p50, p99Ms: r.latency.p99, errors: r.errors + r.non2xx, total: r.requests.total }));
   process.exit(0);
 }, (error) => { console.error(error); process.exit(1); });
 `;
@@ -44,7 +46,7 @@ export function autocannonRun(
 /** Mean time of one request at a time over one keep-alive connection, in microseconds. */
 export async function sequentialMeanUs(url: string, headers: Record<string, string>, count = 3_000): Promise<number> {
   const parsed = new URL(url);
-  const client = new Client(parsed.origin, { pipelining: 1 });
+  const client = new Client(parsed.origin, { pipelining: 1, headersTimeout: 10_000, bodyTimeout: 10_000 });
   const once = async () => {
     const response = await client.request({ method: 'GET', path: parsed.pathname, headers });
     await response.body.dump();
