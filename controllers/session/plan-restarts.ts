@@ -123,11 +123,7 @@ export function restartWait(
     return {
       wait: {
         requeueAfterMs: CRASH_RESTART_DEFERRAL.maxMs - (input.now - readyAt),
-        waiting: {
-          reason: 'BackOff',
-          message: `back-off restarting: ${why}; the restart waits while the host creates other sessions`,
-          deferred: 'HostCreating',
-        },
+        waiting: hostCreatingWait(why),
       },
     };
   }
@@ -145,4 +141,21 @@ export function restartWait(
     };
   }
   return { go: { crashLoop: overdue ? 'overdue' : 'yield' } };
+}
+
+/** Why a restart is wanted, in the words status uses. */
+export function restartCause(exitCode: number | undefined, unhealthy: boolean | undefined): string {
+  return unhealthy ? 'the container is unhealthy' : `the container exited with code ${exitCode ?? 'unknown'}`;
+}
+
+/**
+ * A crash loop's due restart waits for the host's creates: seen by the plan (the host was creating),
+ * or by the restart itself (creates began while it waited for its turn in the host's queue).
+ */
+export function hostCreatingWait(why: string): RestartWait['waiting'] {
+  return {
+    reason: 'BackOff',
+    message: `back-off restarting: ${why}; the restart waits while the host creates other sessions`,
+    deferred: 'HostCreating',
+  };
 }

@@ -10,6 +10,7 @@ import type { AdmissionResult, UnschedulableReason } from './admission';
 import { lifetimeCheck, type ExpireReason, type LifetimeInput } from './lifetime';
 import {
   nextBackoff,
+  restartCause,
   restartBudget,
   restartWait,
   shouldRestart,
@@ -321,7 +322,7 @@ function planRunning(planning: Planning, primary: ObservedContainer): Plan {
       actions.push({ type: 'stop', container: primary, reason: 'RestartLimitExceeded' });
       return { actions, primary, holdsRoom: false, restartLimitExceeded: { message: budget.message } };
     }
-    const decision = restartWait(input, primary, 'the container is unhealthy');
+    const decision = restartWait(input, primary, restartCause(undefined, true));
     if ('wait' in decision) return { ...decision.wait, actions, primary, holdsRoom: true };
     actions.push({
       type: 'restart',
@@ -345,7 +346,7 @@ function planExited(planning: Planning, primary: ObservedContainer, wantRunning:
     return { actions, primary, holdsRoom: false, waiting: idleWaiting(idle) };
   const budget = restartBudget(spec, input.desired!.restartCount ?? 0, input.name);
   if (budget.spent) return { actions, primary, holdsRoom: false, restartLimitExceeded: { message: budget.message } };
-  const decision = restartWait(input, primary, `the container exited with code ${primary.exitCode ?? 'unknown'}`);
+  const decision = restartWait(input, primary, restartCause(primary.exitCode, false));
   if ('wait' in decision) return { ...decision.wait, actions, primary, holdsRoom: true };
   const refused = admissionRefusal(planning, primary);
   if (refused) return refused;

@@ -57,18 +57,18 @@ export class SessionReport {
 
   async write(observed: Observed, decision: Decision, execution: Execution, logger: Logger): Promise<ReconcileOutcome> {
     const { key, row } = observed;
-    const { plan } = decision;
-    this.remember(observed, plan, execution);
+    this.remember(observed, decision.plan, execution);
     if (!row || execution.finalized) {
       this.deps.memory.forget(key);
       if (execution.failure) throw new ReportedFailure(execution.failure.message);
       return {};
     }
     if (execution.replan) return { requeue: true };
-    if (execution.yieldedToCreates) {
-      this.countDeferral(row, 'HostCreating');
-      return { requeueAfterMs: CRASH_RESTART_DEFERRAL.maxMs };
-    }
+    // A restart that yielded to creates begun while it waited for its turn waits as if the plan had
+    // seen them: told in status, counted once, woken when the host is quiet.
+    const plan: Plan = execution.yieldedToCreates
+      ? { ...decision.plan, waiting: execution.yieldedToCreates, requeueAfterMs: CRASH_RESTART_DEFERRAL.maxMs }
+      : decision.plan;
     const own = this.deps.inventory.forSession(key).filter((container) => container.labels[LABELS.uid] === row.uid);
     if (own.length > 0) this.deps.memory.sawContainer(row.uid);
     const lateOom = execution.restartsDone === 0 ? await this.correctLateOom(observed, own, logger) : undefined;
@@ -84,7 +84,7 @@ export class SessionReport {
     // A deferral that ended without a restart (the container recovered) is counted afresh next time.
     if (!(plan.waiting?.reason === 'BackOff' && plan.waiting.deferred)) this.deps.memory.clearDeferrals(row.uid);
     if (plan.waiting?.reason === 'BackOff') await this.backOffEvent(row, plan.waiting, logger);
-    return nextLook(observed, decision, execution, this.deps.now());
+    return nextLook(observed, { ...decision, plan }, execution, this.deps.now());
   }
 
   /**

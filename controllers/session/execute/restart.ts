@@ -3,6 +3,7 @@
  * is returned for the session's memory (the backoff the plan decided, the exit it followed).
  */
 import { STOP_TIMEOUT_SECONDS, crashBackoffMs, type Action } from '../plan';
+import { hostCreatingWait, restartCause } from '../plan-restarts';
 import { exitReason } from '../status';
 import { observePorts, short } from './containers';
 import type { ActionRun, Handler } from './run';
@@ -18,7 +19,7 @@ export const restartContainer: Handler<'restart'> = async (run, action) => {
       { containerId: action.container.id },
       'crash-loop restart given up: the host began creating other sessions',
     );
-    execution.yieldedToCreates = true;
+    execution.yieldedToCreates = hostCreatingWait(restartCause(action.exitCode, action.unhealthy));
     return false;
   }
   inventory.markStarted(action.container.id, mark, now());

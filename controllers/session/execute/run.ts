@@ -15,6 +15,7 @@ import type { HostActivity } from '../host-activity';
 import type { ImageManager, ImageWaitReason } from '../image';
 import type { RestartRecord } from '../memory';
 import type { Action, ExpireReason, TokenMintReason } from '../plan';
+import type { RestartWait } from '../plan-restarts';
 import type { Failure } from '../status';
 import type { StuckContainers } from '../stuck';
 
@@ -28,8 +29,11 @@ export interface Execution {
   finalized: boolean;
   /** The row or the inventory moved under the plan: plan again rather than write status. */
   replan: boolean;
-  /** A crash loop's restart was given up for creates that began meanwhile: plan again once the host is quiet. */
-  yieldedToCreates?: boolean;
+  /**
+   * A crash loop's restart was given up for creates that began while it waited for its turn: the
+   * session waits (told in status) and is planned again once the host is quiet.
+   */
+  yieldedToCreates?: RestartWait['waiting'];
   expired?: { reason: ExpireReason; message: string };
   /** The token minted for the session, and why. */
   minted?: SessionTokenInfo & { reason: TokenMintReason };
