@@ -165,6 +165,7 @@ export class FleetHosts {
       metrics: this.options.metrics,
       lostAfterMs: this.options.fleet.hostLostAfterMs,
       wake: this.options.wake,
+      initial: { state: row.state, since: row.stateChangedAt },
     });
     this.running.set(lease.host, { runtime, health, lease });
     runtime.start();

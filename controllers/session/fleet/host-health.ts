@@ -34,6 +34,8 @@ export interface HostHealthOptions {
   lostAfterMs: number;
   /** Queues sessions on the replica's work queue. */
   wake(sessions: string[]): void;
+  /** What the host's row says (another replica may have seen it go down before this one took it over). */
+  initial?: { state: HostState; since: Date };
 }
 
 export class HostHealth {
@@ -42,7 +44,14 @@ export class HostHealth {
   private state: HostState = 'Pending';
   private silentSince: number | undefined;
 
-  constructor(private readonly options: HostHealthOptions) {}
+  constructor(private readonly options: HostHealthOptions) {
+    const { initial } = options;
+    // Down before the takeover: the lost-after time counts from when it went down, not from now.
+    if (initial && (initial.state === 'Unreachable' || initial.state === 'Lost')) {
+      this.state = initial.state;
+      this.silentSince = initial.since.getTime();
+    }
+  }
 
   get current(): HostState {
     return this.state;
@@ -105,6 +114,8 @@ export class HostHealth {
     this.options.runtime.paused = true;
     await this.setState('Unreachable', message);
     await this.tellSessions('HostUnreachable', `host ${this.options.runtime.name} is unreachable: ${message}`);
+    // Their keys come back (and count as looked at) while the host is down; they are reconciled when it returns.
+    this.options.wake(await listPlacedSessionNames(this.options.pool, this.options.runtime.name));
   }
 
   /** Sessions that keep no data on the host leave it; the others wait for it. */
