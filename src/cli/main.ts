@@ -13,6 +13,7 @@ import { registerApply } from './commands/apply';
 import { registerController } from './commands/controller';
 import { registerDelete } from './commands/delete';
 import { registerDescribe } from './commands/describe';
+import { registerDrain } from './commands/drain';
 import { registerGateway } from './commands/gateway';
 import { registerGet } from './commands/get';
 import { registerHostCommands } from './commands/hosts';
@@ -46,6 +47,7 @@ export function buildProgram(): Command {
   registerRestartAndTokenCommands(program);
   registerRegistry(program);
   registerHostCommands(program);
+  registerDrain(program);
   return program;
 }
 

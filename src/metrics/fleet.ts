@@ -9,6 +9,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { UnscheduledReason } from '../model/placement';
+import type { FleetSnapshot } from '../store/fleet-snapshot';
 
 export const HOST_STATES = ['Pending', 'Ready', 'Unreachable', 'Lost'] as const;
 export type HostState = (typeof HOST_STATES)[number];
@@ -87,6 +88,28 @@ export function preinitialiseFleet(fleet: FleetMetrics): void {
 /** Per-host series at 0 from the start, so that a rate over its lease transitions has a baseline. */
 export function preinitialiseFleetHost(fleet: FleetMetrics, host: string): void {
   for (const transition of LEASE_TRANSITIONS) fleet.leaseTransitions.inc({ host, transition }, 0);
+}
+
+/**
+ * Sets the database-counted gauges from a snapshot (src/store/fleet-snapshot.ts): hosts by state,
+ * cordoned hosts, live replicas, what is placed on each host and the sessions waiting by reason.
+ * A host that is gone loses its sessions and memory series. The capacity gauge is shared with
+ * per-host admission, which may know a limit the row does not (SESSIONCTL_HOST_MAX_SESSIONS for the
+ * DOCKER_HOST host), so it is only set here, never removed. Call it on a timer (the lease renew
+ * tick, say); it does not touch the per-replica series (leases held, transitions, latency).
+ */
+export function recordFleetSnapshot(fleet: FleetMetrics, snapshot: FleetSnapshot): void {
+  for (const state of HOST_STATES) fleet.hosts.set({ state }, snapshot.hostsByState[state] ?? 0);
+  fleet.hostsCordoned.set(snapshot.cordoned);
+  fleet.replicas.set(snapshot.replicas);
+  fleet.hostSessions.reset();
+  fleet.hostAllocatedMemory.reset();
+  for (const host of snapshot.hosts) {
+    fleet.hostSessions.set({ host: host.name }, host.sessions);
+    fleet.hostAllocatedMemory.set({ host: host.name }, host.allocatedMemoryBytes);
+    if (host.maxSessions !== null) fleet.hostCapacitySessions.set({ host: host.name }, host.maxSessions);
+  }
+  for (const reason of UNSCHEDULABLE_REASONS) fleet.unschedulable.set({ reason }, snapshot.unschedulable[reason] ?? 0);
 }
 
 function hostMetrics(reg: Registry[], options: FleetMetricsOptions) {

@@ -117,6 +117,37 @@ export async function listHosts(db: Db, names?: string[]): Promise<HostRow[]> {
   return result.rows.map(toRow);
 }
 
+/**
+ * Sessions waiting for room as seen from one host: every session without a host and with
+ * Scheduled=False, how many of those this host matches (pinned name and host selector, cordon and
+ * capacity aside), and how many sessions on it have an eviction requested (drain).
+ */
+export async function hostBacklog(
+  db: Db,
+  name: string,
+): Promise<{ waiting: number; matching: number; evicting: number }> {
+  const result = await db.query<{ waiting: string; matching: string; evicting: string }>(
+    `SELECT count(s.name) AS waiting,
+            count(s.name) FILTER (WHERE (s.spec ->> 'host' IS NULL OR s.spec ->> 'host' = h.name)
+                               AND coalesce(s.spec -> 'hostSelector', '{}'::jsonb) <@ h.labels) AS matching,
+            (SELECT count(*) FROM sessionctl.sessions e
+              WHERE e.placed_host = $1 AND e.evict_requested_at IS NOT NULL) AS evicting
+       FROM sessionctl.hosts h
+       LEFT JOIN sessionctl.sessions s
+              ON s.placed_host IS NULL AND s.deletion_requested_at IS NULL
+             AND jsonb_path_exists(s.status, '$.conditions[*] ? (@.type == "Scheduled" && @.status == "False")')
+      WHERE h.name = $1
+      GROUP BY h.name`,
+    [name],
+  );
+  const row = result.rows[0];
+  return {
+    waiting: Number(row?.waiting ?? 0),
+    matching: Number(row?.matching ?? 0),
+    evicting: Number(row?.evicting ?? 0),
+  };
+}
+
 export type HostApplyOutcome = 'created' | 'configured' | 'unchanged';
 
 /**

@@ -1,6 +1,7 @@
 /**
  * The fleet's Docker hosts in the CLI: `get hosts`, `describe host`, `delete host` (reached through
- * get, describe and delete, which hand host resources here), `cordon` and `uncordon`.
+ * get, describe and delete, which hand host resources here), `cordon` and `uncordon`; `drain` is in
+ * drain.ts.
  */
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
@@ -9,7 +10,7 @@ import { HOST_KIND } from '../../../crds/docker-host';
 import { parseMemoryBytes } from '../../../crds/quantity';
 import { escapeControl, escapeControlJson } from '../../display/escape';
 import { formatBytes } from '../../model/placement';
-import { deleteHosts, listHosts, setCordoned, type HostRow, type HostWrite } from '../../store/hosts';
+import { deleteHosts, hostBacklog, listHosts, setCordoned, type HostRow, type HostWrite } from '../../store/hosts';
 import { CommandError, withClient } from '../context';
 import { age, table } from '../format';
 import type { HostManifest } from '../manifests';
@@ -133,6 +134,7 @@ export async function describeHosts(references: string[]): Promise<void> {
   await withClient(async ({ pool }) => {
     const hosts = await listHosts(pool, names);
     for (const host of hosts) {
+      const backlog = await hostBacklog(pool, host.name);
       const labels = Object.entries(host.labels).map(([key, value]) => `${key}=${value}`);
       const lease = host.leaseHolder
         ? `${host.leaseHolder} (epoch ${host.leaseEpoch}, expires ${host.leaseExpiresAt?.toISOString()})`
@@ -148,6 +150,8 @@ export async function describeHosts(references: string[]): Promise<void> {
         `Sessions:      ${host.sessions} of ${host.maxSessions ?? 'unlimited'}`,
         `Memory:        ${formatBytes(host.allocatedMemoryBytes)} of ${host.allocatableMemoryBytes === null ? 'unlimited' : formatBytes(host.allocatableMemoryBytes)} allocated`,
         `Lease holder:  ${lease}`,
+        `Waiting:       ${backlog.waiting} sessions have no host (Scheduled=False), ${backlog.matching} of them match this host`,
+        `Evicting:      ${backlog.evicting ? `${backlog.evicting} sessions (drain requested)` : 'none'}`,
         `Registered by: ${host.source === 'DOCKER_HOST' ? 'a controller, from DOCKER_HOST' : 'a manifest'}`,
         `Created:       ${host.createdAt.toISOString()} (${age(host.createdAt)} ago), generation ${host.generation}`,
       ];
