@@ -10,12 +10,14 @@ import type { Config, DockerHostConfig } from '../../src/config';
 import type { FleetConfig } from '../../src/config/fleet';
 import { cachedProbe } from '../../src/health/cache';
 import { healthReport } from '../../src/health/report';
+import { recordFleetSnapshot } from '../../src/metrics/fleet';
 import { preinitialise, type Metrics } from '../../src/metrics/registry';
 import { MetricsServer } from '../../src/metrics/server';
 import { PHASES } from '../../crds/status';
 import { Controller, type ReconcileContext, type ReconcileOutcome } from '../../src/runtime/controller';
 import { Periodic } from '../../src/runtime/periodic';
 import { pruneEventsOfDeletedSessions } from '../../src/store/events';
+import { readFleetSnapshot } from '../../src/store/fleet-snapshot';
 import { HOSTS_CHANNEL } from '../../src/store/hosts';
 import { SESSIONS_CHANNEL, SessionListener, type SessionNotification } from '../../src/store/listener';
 import {
@@ -26,7 +28,6 @@ import {
   type SessionPlacement,
 } from '../../src/store/sessions';
 import { FleetHosts } from './fleet/fleet-hosts';
-import { fleetGauges } from './fleet/fleet-gauges';
 
 export const CONTROLLER_NAME = 'session';
 
@@ -153,7 +154,7 @@ export class SessionControllerManager {
         this.route(await listUnobservedSessions(pool));
         const byPhase = await countSessionsByPhase(pool);
         for (const phase of PHASES) metrics.sessions.set({ phase }, byPhase.get(phase) ?? 0);
-        if (this.hosts.isFleet) await fleetGauges(pool, metrics);
+        if (this.hosts.isFleet) recordFleetSnapshot(metrics.fleet, await readFleetSnapshot(pool));
       },
       onError: (error) => logger.warn({ err: error }, 'safety poll failed'),
     });

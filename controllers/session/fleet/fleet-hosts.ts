@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { advertiseAddressFor, type Config, type DockerHostConfig } from '../../../src/config';
 import type { FleetConfig } from '../../../src/config/fleet';
 import type { HostProbe } from '../../../src/health/report';
+import { preinitialiseFleetHost } from '../../../src/metrics/fleet';
 import type { Metrics } from '../../../src/metrics/registry';
 import { listHosts, type HostRow } from '../../../src/store/hosts';
 import type { Lease } from '../../../src/store/leases';
@@ -150,6 +151,7 @@ export class FleetHosts {
     const [row] = await listHosts(this.options.pool, [lease.host]);
     if (!row) return;
     const dockerHost = hostConfig(row, this.options.dockerHost);
+    preinitialiseFleetHost(this.options.metrics.fleet, row.name);
     const runtime = this.runtime(
       dockerHost,
       row.advertiseAddress ?? advertiseAddressFor(this.options.config, dockerHost),

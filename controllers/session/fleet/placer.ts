@@ -66,26 +66,20 @@ export class Placer {
   private async pass(): Promise<number> {
     const { pool, policy } = this.options;
     const pending = await listPendingPlacements(pool, BATCH);
-    if (pending.length === 0) {
-      this.countUnschedulable([]);
-      return 0;
-    }
+    if (pending.length === 0) return 0;
     const byName = new Map(pending.map((session) => [session.name, session]));
     const results = await placeSessions(pool, pending.map(this.request), { policy });
     const placed = new Map<string, string[]>();
-    const unscheduled: Array<{ reason: string }> = [];
     for (const result of results) {
       if (result.outcome === 'placed') {
         placed.set(result.host, [...(placed.get(result.host) ?? []), result.session]);
         const waited = (Date.now() - byName.get(result.session)!.changedAt.getTime()) / 1000;
         this.options.metrics.fleet.schedulingLatency.observe(Math.max(0, waited));
       } else if (result.outcome === 'unscheduled') {
-        unscheduled.push(result);
         await this.tellUnscheduled(byName.get(result.session)!, result);
       }
     }
     for (const [host, sessions] of placed) this.options.onPlaced(host, sessions);
-    this.countUnschedulable(unscheduled);
     return pending.length;
   }
 
@@ -114,12 +108,5 @@ export class Placer {
       (this.options.now ?? (() => new Date()))(),
     );
     await writeUnplacedStatus(this.options.pool, { name: session.name, generation: session.generation, status });
-  }
-
-  private countUnschedulable(unscheduled: Array<{ reason: string }>): void {
-    const counts = new Map<string, number>();
-    for (const { reason } of unscheduled) counts.set(reason, (counts.get(reason) ?? 0) + 1);
-    for (const reason of ['NoMatchingHost', 'AllHostsCordoned', 'AllHostsUnavailable', 'AllHostsFull'])
-      this.options.metrics.fleet.unschedulable.set({ reason }, counts.get(reason) ?? 0);
   }
 }
