@@ -8,24 +8,27 @@ import type { Db } from './db';
 export interface LiveReplica {
   holder: string;
   startedAt: Date;
+  /** How long it has been up, by the database's clock. */
+  upForMs: number;
 }
 
 /** Inserts or extends this replica's row; returns every live replica, oldest first, in the same round trip. */
 export async function heartbeatReplica(db: Db, holder: string, ttlMs: number): Promise<LiveReplica[]> {
-  const result = await db.query<{ holder: string; started_at: Date }>(
+  const result = await db.query<{ holder: string; started_at: Date; up_for_ms: string }>(
     `WITH beat AS (
        INSERT INTO sessionctl.controller_replicas AS r (holder, expires_at)
        VALUES ($1, now() + $2 * interval '1 millisecond')
        ON CONFLICT (holder) DO UPDATE SET heartbeat_at = now(), expires_at = EXCLUDED.expires_at
        RETURNING holder, started_at
      )
-     SELECT holder, started_at FROM beat
+     SELECT holder, started_at, floor(extract(epoch FROM now() - started_at) * 1000) AS up_for_ms FROM beat
       UNION
-     SELECT holder, started_at FROM sessionctl.controller_replicas WHERE expires_at > now() AND holder <> $1
+     SELECT holder, started_at, floor(extract(epoch FROM now() - started_at) * 1000)
+       FROM sessionctl.controller_replicas WHERE expires_at > now() AND holder <> $1
       ORDER BY started_at, holder`,
     [holder, ttlMs],
   );
-  return result.rows.map((row) => ({ holder: row.holder, startedAt: row.started_at }));
+  return result.rows.map((row) => ({ holder: row.holder, startedAt: row.started_at, upForMs: Number(row.up_for_ms) }));
 }
 
 /** A clean shutdown: the others count one replica fewer at their next heartbeat. */

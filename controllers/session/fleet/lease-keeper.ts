@@ -122,9 +122,7 @@ export class LeaseKeeper {
       if (state.live || this.held.has(state.host)) continue;
       await this.take(state);
     }
-    const settled = this.replicas.every(
-      (replica) => Date.now() - replica.startedAt.getTime() >= LEASE_RENEW_INTERVAL_MS,
-    );
+    const settled = this.replicas.every((replica) => replica.upForMs >= LEASE_RENEW_INTERVAL_MS);
     const now = performance.now();
     if (this.held.size > share && settled && now - this.lastRelease >= LEASE_RENEW_INTERVAL_MS) {
       this.lastRelease = now;
