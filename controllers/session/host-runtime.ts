@@ -146,9 +146,15 @@ export class HostRuntime {
     if (here.size === 0) return;
     const placed = new Map((await listSessionPlacements(pool)).map((row) => [row.name, row.placedHost]));
     for (const session of here) {
-      if (this.fence && placed.get(session) === this.name) continue;
-      if (!this.fence && placed.has(session)) continue;
-      await this.reconciler.reconcile({ key: session, reconcileId: `strays-${session}`, logger });
+      const placedHost = placed.get(session);
+      // Its own, a row of the one host, or one waiting for a host (never removed: see the reconciler).
+      if (placedHost === this.name || placedHost === null || (!this.fence && placedHost !== undefined)) continue;
+      try {
+        await this.reconciler.reconcile({ key: session, reconcileId: `strays-${session}`, logger });
+      } catch (error) {
+        // One container Docker cannot remove keeps only its own session waiting, not the host.
+        logger.warn({ err: error, session }, 'could not remove a stray container; retried at the next recovery');
+      }
     }
   }
 

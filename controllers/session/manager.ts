@@ -64,7 +64,9 @@ export class SessionControllerManager {
     const { config, logger, metrics } = options;
     preinitialise(metrics, CONTROLLER_NAME);
     const wake = (sessions: string[]) => sessions.forEach((session) => this.controller.queue.add(session));
-    this.hosts = new FleetHosts({ ...options, wake });
+    // Keys of the first resync skipped while their host was being listed come back once it is.
+    const onHostReady = () => wake([...(this.firstResync ?? [])]);
+    this.hosts = new FleetHosts({ ...options, wake, onHostReady });
     this.controller = new Controller({
       name: CONTROLLER_NAME,
       reconcile: this.dispatch,
@@ -130,6 +132,8 @@ export class SessionControllerManager {
     }
     const { metrics } = this.options;
     if (notification.at > 0) metrics.notifyLatency.observe(Math.max(0, Date.now() / 1000 - notification.at));
+    // A change on a host may free room (a deletion, a stop) for sessions that wait.
+    if (notification.host && (this.hosts.placer?.waiting ?? 0) > 0) void this.hosts.placer?.wake();
     // Without a host field (a hand-made or older notification) the placement is unknown: the reconcile reads it.
     if (notification.host === undefined) this.controller.queue.add(notification.name);
     else this.route([{ name: notification.name, placedHost: notification.host }], notification.previousHost);
@@ -192,6 +196,8 @@ export class SessionControllerManager {
    * full resync (rows and containers) has been reconciled once: before that, status and containers may disagree.
    */
   get ready(): boolean {
+    // Once ready, a takeover of another host later (listed within a second or two) does not unready the replica.
+    if (this.announcedReady) return true;
     return this.hosts.startedUp && this.rowsResynced && this.firstResync?.size === 0;
   }
 

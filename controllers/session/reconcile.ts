@@ -75,6 +75,9 @@ export class SessionReconciler {
     logger,
   }: ReconcileContext): Promise<ReconcileOutcome & { placedElsewhere?: string | null }> => {
     const observed = await observe(this.observeDeps, key);
+    // Waiting for a host: no host acts on it, not even to remove a container, which may be the one it
+    // keeps running on from before placement existed (the placer puts it back there).
+    if (observed.placedElsewhere === null) return { placedElsewhere: null };
     const decision = this.decide(observed);
     const { row } = observed;
     // The whole spec at debug level, for "why did it do that?"; the logger redacts spec.env.

@@ -180,7 +180,17 @@ export interface PendingPlacement {
   changedAt: Date;
 }
 
-export async function listPendingPlacements(db: Db, limit = 500, names?: string[]): Promise<PendingPlacement[]> {
+/** Where a pass through the waiting sessions has got to: (generation_changed_at, name) of the last one seen. */
+export interface PlacementCursor {
+  changedAt: Date;
+  name: string;
+}
+
+export async function listPendingPlacements(
+  db: Db,
+  limit = 500,
+  after?: PlacementCursor,
+): Promise<PendingPlacement[]> {
   const result = await db.query<{
     name: string;
     uid: string;
@@ -197,9 +207,10 @@ export async function listPendingPlacements(db: Db, limit = 500, names?: string[
               WHERE c ->> 'type' = 'Scheduled' AND c ->> 'status' = 'False'
                 AND (s.status ->> 'observedGeneration')::bigint = s.generation) AS unscheduled_message
        FROM sessionctl.sessions s LEFT JOIN sessionctl.hosts h ON h.name = s.host
-      WHERE s.placed_host IS NULL AND s.deletion_requested_at IS NULL AND ($2::text[] IS NULL OR s.name = ANY($2))
-      ORDER BY s.generation_changed_at LIMIT $1`,
-    [limit, names ?? null],
+      WHERE s.placed_host IS NULL AND s.deletion_requested_at IS NULL
+        AND ($2::timestamptz IS NULL OR (s.generation_changed_at, s.name) > ($2, $3))
+      ORDER BY s.generation_changed_at, s.name LIMIT $1`,
+    [limit, after?.changedAt ?? null, after?.name ?? null],
   );
   return result.rows.map((row) => ({
     name: row.name,
@@ -248,6 +259,8 @@ export interface PlacedSession {
   status: Partial<SessionStatus>;
   /** Named volumes or host directories: its data lives on this host, so it waits for it. */
   keepsDataOnHost: boolean;
+  /** A drain asked to move it (with --force, even with its data left behind). */
+  evicting: boolean;
 }
 
 export async function listPlacedSessions(db: Db, host: string): Promise<PlacedSession[]> {
@@ -257,8 +270,9 @@ export async function listPlacedSessions(db: Db, host: string): Promise<PlacedSe
     generation: string;
     status: Partial<SessionStatus>;
     keeps_data: boolean;
+    evicting: boolean;
   }>(
-    `SELECT name, uid, generation, status,
+    `SELECT name, uid, generation, status, evict_requested_at IS NOT NULL AS evicting,
             coalesce(jsonb_typeof(spec -> 'volumes') = 'array' AND jsonb_array_length(spec -> 'volumes') > 0, false) AS keeps_data
        FROM sessionctl.sessions WHERE placed_host = $1 AND deletion_requested_at IS NULL ORDER BY name`,
     [host],
@@ -269,6 +283,7 @@ export async function listPlacedSessions(db: Db, host: string): Promise<PlacedSe
     generation: Number(row.generation),
     status: row.status,
     keepsDataOnHost: row.keeps_data,
+    evicting: row.evicting,
   }));
 }
 
@@ -278,4 +293,13 @@ export async function listPlacedSessionNames(db: Db, host: string): Promise<stri
     host,
   ]);
   return result.rows.map((row) => row.name);
+}
+
+/** Hosts other than this one that could take a session now (open, and Pending or Ready). */
+export async function countOtherAvailableHosts(db: Db, host: string): Promise<number> {
+  const result = await db.query<{ count: string }>(
+    `SELECT count(*) FROM sessionctl.hosts WHERE name <> $1 AND NOT cordoned AND state IN ('Pending', 'Ready')`,
+    [host],
+  );
+  return Number(result.rows[0].count);
 }

@@ -94,8 +94,7 @@ test('a crash loop backs off with growing, recorded intervals, and maxRestarts: 
   const times = [created, ...restarts.map((event) => event.firstSeen.getTime())];
   const intervals = times.slice(1).map((time, index) => time - times[index]);
   // First restart at once; then about 1 s and 2 s (±20% jitter): each wait longer than the one before.
-  // (Each interval also holds the container's run and the die event, so only lower bounds are load-proof.)
-  expect(intervals[0]).toBeLessThan(intervals[1]);
+  expect(intervals[0]).toBeLessThan(800);
   expect(intervals[1]).toBeGreaterThanOrEqual(750);
   expect(intervals[2]).toBeGreaterThan(intervals[1]);
   expect(events.some((event) => event.reason === 'BackOff')).toBe(true);

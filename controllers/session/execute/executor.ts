@@ -5,9 +5,9 @@
  * the queue's backoff.
  */
 import type { Logger } from 'pino';
-import { dockerErrorMessage, dockerStatusCode } from '../../../src/docker/host';
+import { LeaseLostError, dockerErrorMessage, dockerStatusCode } from '../../../src/docker/host';
 import type { Db } from '../../../src/store/db';
-import type { Fence } from '../../../src/store/fencing';
+import { FencedOut, type Fence } from '../../../src/store/fencing';
 import { recordEvent, type EventReason, type EventType } from '../../../src/store/events';
 import type { Action } from '../plan';
 import { conflictReason, describeFailure, vanishedContainer } from './failures';
@@ -62,6 +62,8 @@ export class ActionExecutor {
 
   private async failed(run: ActionRun, action: Action, error: unknown): Promise<void> {
     const { context, execution } = run;
+    // This replica no longer holds the host: nothing about the session is its to report.
+    if (error instanceof LeaseLostError || error instanceof FencedOut) throw error;
     // A token intent talks to the database, not Docker: its failure is the queue's to retry, not a
     // "Docker host did not answer" in status.
     if ((action.type === 'mintToken' || action.type === 'revokeToken') && dockerStatusCode(error) === undefined)

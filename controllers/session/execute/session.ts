@@ -7,12 +7,24 @@ import { TOKEN_VOLUME } from '../../../src/docker/token-file';
 import { ownedVolumesToRemove } from '../../../src/docker/volumes';
 import { dockerErrorMessage } from '../../../src/docker/host';
 import { addFinalizer, deleteSessionAs, finishDeletion } from '../../../src/store/sessions';
-import { unplaceSessionFenced } from '../../../src/store/fencing';
+import type { Pool } from 'pg';
+import type { Db } from '../../../src/store/db';
+import { unplaceSessionFenced, withFence } from '../../../src/store/fencing';
 import { deleteToken, mintToken } from '../../../src/store/tokens';
 import type { ActionRun, Handler } from './run';
 
+/**
+ * A write for the session made under this host's lease, in a fleet: it commits only while the lease
+ * is current (FencedOut otherwise, and the reconcile is abandoned), so a replica that was paused and
+ * wakes late neither deletes, mints nor finalizes anything.
+ */
+function underLease<T>(run: ActionRun, work: (db: Db) => Promise<T>): Promise<T> {
+  const { fence, db } = run.deps;
+  return fence ? withFence(db as Pool, fence, work) : work(db);
+}
+
 export const addContainerFinalizer: Handler<'addFinalizer'> = async (run) => {
-  if (await addFinalizer(run.deps.db, run.context.key, run.context.row!.uid)) return true;
+  if (await underLease(run, (db) => addFinalizer(db, run.context.key, run.context.row!.uid))) return true;
   run.execution.replan = true;
   return false;
 };
@@ -20,7 +32,7 @@ export const addContainerFinalizer: Handler<'addFinalizer'> = async (run) => {
 export const expireSession: Handler<'expire'> = async (run, action) => {
   const { key, row, logger } = run.context;
   await run.event('Normal', action.reason === 'IdleTimeout' ? 'IdleTimeout' : 'Expired', action.message);
-  await deleteSessionAs(run.deps.db, key, row!.uid);
+  await underLease(run, (db) => deleteSessionAs(db, key, row!.uid));
   run.deps.metrics.lifetimeActions.inc({ reason: action.reason, action: 'delete' });
   logger.info({ reason: action.reason }, 'session expired; deleting');
   run.execution.expired = { reason: action.reason, message: action.message };
@@ -40,7 +52,7 @@ const MINTED = {
  */
 export const mintSessionToken: Handler<'mintToken'> = async (run, action) => {
   const { key, row, spec, revision, logger } = run.context;
-  const minted = await mintToken(run.deps.db, key, row!.uid, spec!.auth!.tokenTtlSeconds);
+  const minted = await underLease(run, (db) => mintToken(db, key, row!.uid, spec!.auth!.tokenTtlSeconds));
   if (!minted) {
     // The row went away or changed its uid since it was read.
     run.execution.replan = true;
@@ -55,7 +67,7 @@ export const mintSessionToken: Handler<'mintToken'> = async (run, action) => {
 };
 
 export const revokeSessionToken: Handler<'revokeToken'> = async (run) => {
-  await deleteToken(run.deps.db, run.context.key);
+  await underLease(run, (db) => deleteToken(db, run.context.key));
   return true;
 };
 
@@ -77,7 +89,7 @@ export const removeVolumes: Handler<'removeVolumes'> = async (run, action) => {
 export const finalizeSession: Handler<'finalize'> = async (run) => {
   const { key, row, logger } = run.context;
   await removeSessionResources(run);
-  run.execution.finalized = await finishDeletion(run.deps.db, key, row!.uid);
+  run.execution.finalized = await underLease(run, (db) => finishDeletion(db, key, row!.uid));
   if (run.execution.finalized) logger.info('session deleted');
   return true;
 };

@@ -30,6 +30,8 @@ export interface FleetHostsOptions {
   metrics: Metrics;
   installation: string;
   wake: Wake;
+  /** A held host was listed and found answering (at takeover, or back from a failure). */
+  onHostReady?(): void;
 }
 
 interface Running {
@@ -168,6 +170,7 @@ export class FleetHosts {
       lostAfterMs: this.options.fleet.hostLostAfterMs,
       wake: this.options.wake,
       initial: { state: row.state, since: row.stateChangedAt },
+      onReady: this.options.onHostReady,
     });
     this.running.set(lease.host, { runtime, health, lease });
     runtime.start();

@@ -18,7 +18,7 @@ import type { Metrics } from '../../../src/metrics/registry';
 import { sleep } from '../../../src/runtime/backoff';
 import { unplaceSessionFenced, writeHostStateFenced, writeStatusFenced } from '../../../src/store/fencing';
 import type { HostState } from '../../../src/store/hosts';
-import { listPlacedSessionNames, listPlacedSessions } from '../../../src/store/placement';
+import { countOtherAvailableHosts, listPlacedSessionNames, listPlacedSessions } from '../../../src/store/placement';
 import { recordEvent } from '../../../src/store/events';
 import type { HostRuntime } from '../host-runtime';
 import { hostProblemStatus, type HostProblem } from './fleet-status';
@@ -34,6 +34,8 @@ export interface HostHealthOptions {
   lostAfterMs: number;
   /** Queues sessions on the replica's work queue. */
   wake(sessions: string[]): void;
+  /** The host answers again (or for the first time) and its sessions were queued. */
+  onReady?(): void;
   /** What the host's row says (another replica may have seen it go down before this one took it over). */
   initial?: { state: HostState; since: Date };
 }
@@ -48,7 +50,8 @@ export class HostHealth {
     const { initial } = options;
     // Down before the takeover: the lost-after time counts from when it went down, not from now.
     if (initial && (initial.state === 'Unreachable' || initial.state === 'Lost')) {
-      this.state = initial.state;
+      // Lost is reached again (not inherited), so that what the previous holder had not finished moving moves.
+      this.state = 'Unreachable';
       this.silentSince = initial.since.getTime();
     }
   }
@@ -124,17 +127,16 @@ export class HostHealth {
     const message = `the Docker API has not answered for ${Math.round(silentForMs / 1000)} s`;
     runtime.paused = true;
     await this.setState('Lost', message);
+    // With nowhere else to go, a session is better off waiting for its host, where its container is.
+    const elsewhere = (await countOtherAvailableHosts(pool, runtime.name)) > 0;
     for (const session of await listPlacedSessions(pool, runtime.name)) {
-      if (session.keepsDataOnHost) continue;
+      if (!elsewhere || (session.keepsDataOnHost && !session.evicting)) continue;
       if (!(await unplaceSessionFenced(pool, runtime.fence!, session))) continue;
       metrics.fleet.reschedules.inc({ reason: 'HostLost' });
       await this.event(session, 'Rescheduled', `host ${runtime.name} is lost (${message}): placed again elsewhere`);
     }
-    logger.warn({ host: runtime.name }, 'host lost: sessions without volumes are placed elsewhere');
-    await this.tellSessions(
-      'HostLost',
-      `host ${runtime.name} is lost (${message}); the session keeps its volumes there and waits for it`,
-    );
+    logger.warn({ host: runtime.name, elsewhere }, 'host lost: sessions without volumes are placed elsewhere');
+    await this.tellSessions('HostLost', `host ${runtime.name} is lost (${message}); the session waits for it`);
   }
 
   /** Strays first (sessions that moved away while the host was gone), then the host's own sessions. */
@@ -145,6 +147,7 @@ export class HostHealth {
     runtime.paused = false;
     await this.setState('Ready', null);
     wake(await listPlacedSessionNames(pool, runtime.name));
+    this.options.onReady?.();
   }
 
   private async tellSessions(reason: HostProblem, message: string): Promise<void> {

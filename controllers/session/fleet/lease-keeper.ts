@@ -30,6 +30,7 @@ import { heartbeatReplica, removeReplica, type LiveReplica } from '../../../src/
 /** Docker calls stop this long after a renewal was sent, whatever the lease's 15 s say. */
 export const RENEW_DEADLINE_MS = 10_000;
 const TICK_MS = 1_000;
+const UNUSABLE_BACKOFF_MS = 60_000;
 
 export interface HeldLease {
   lease: Lease;
@@ -54,8 +55,11 @@ export class LeaseKeeper {
   private readonly abort = new AbortController();
   private running: Promise<void> | undefined;
   private replicas: LiveReplica[] = [];
-  private lastHeartbeat = -Infinity;
   private lastRelease = -Infinity;
+  /** Hosts this replica could not run, and until when it leaves them to others. */
+  private readonly unusable = new Map<string, number>();
+  /** Runtimes being stopped: in the background, so that one slow host never delays renewing the others. */
+  private stopping: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: LeaseKeeperOptions) {}
 
@@ -80,13 +84,15 @@ export class LeaseKeeper {
   /** One round now (the first at start-up, so hosts are taken before anything waits on them). */
   async tick(): Promise<void> {
     const now = performance.now();
-    for (const [host, held] of this.held) if (now >= held.deadline) await this.lose(host, 'lost');
-    if (now - this.lastHeartbeat >= LEASE_RENEW_INTERVAL_MS) {
-      this.replicas = await heartbeatReplica(this.options.pool, this.holder, LEASE_DURATION_MS);
-      this.lastHeartbeat = now;
-      this.options.metrics.fleet.replicas.set(this.replicas.length);
-    }
+    for (const [host, held] of this.held) if (now >= held.deadline) this.lose(host);
     await this.renewDue(now);
+    // Every round (one small statement): a replica that left or joined changes the share at once.
+    try {
+      this.replicas = await heartbeatReplica(this.options.pool, this.holder, LEASE_DURATION_MS);
+      this.options.metrics.fleet.replicas.set(this.replicas.length);
+    } catch (error) {
+      this.options.logger.warn({ err: error }, 'replica heartbeat failed; leases are still renewed');
+    }
     await this.balance(await hostLeaseStates(this.options.pool));
     this.options.metrics.fleet.leasesHeld.set({ replica: this.holder }, this.held.size);
   }
@@ -107,7 +113,7 @@ export class LeaseKeeper {
       if (now - held.renewedAt < LEASE_RENEW_INTERVAL_MS) continue;
       const sentAt = performance.now();
       const renewed = await renewLease(this.options.pool, held.lease);
-      if (!renewed) await this.lose(host, 'lost');
+      if (!renewed) this.lose(host);
       else this.held.set(host, { lease: renewed, deadline: deadlineFrom(sentAt, renewed), renewedAt: sentAt });
     }
   }
@@ -115,7 +121,7 @@ export class LeaseKeeper {
   /** Takes free hosts up to the share; gives one back when over it and everyone has settled. */
   private async balance(states: HostLeaseState[]): Promise<void> {
     const known = new Set(states.map((state) => state.host));
-    for (const host of this.held.keys()) if (!known.has(host)) await this.lose(host, 'lost');
+    for (const host of this.held.keys()) if (!known.has(host)) this.lose(host);
     const share = Math.ceil(states.length / this.liveReplicas);
     for (const state of rotate(states, this.holder)) {
       if (this.held.size >= share) break;
@@ -132,6 +138,7 @@ export class LeaseKeeper {
   }
 
   private async take(state: HostLeaseState): Promise<void> {
+    if ((this.unusable.get(state.host) ?? 0) > performance.now()) return;
     const sentAt = performance.now();
     const result = await acquireLease(this.options.pool, state.host, this.holder);
     if (!result.acquired) return;
@@ -143,7 +150,15 @@ export class LeaseKeeper {
       { host: state.host, epoch: result.lease.epoch, previousHolder: state.holder ?? undefined, transition },
       'took the host lease',
     );
-    await this.options.onAcquired(result.lease, () => this.mayCall(state.host, held));
+    try {
+      await this.options.onAcquired(result.lease, () => this.mayCall(state.host, held));
+    } catch (error) {
+      // This replica cannot run the host (its certificates are missing here, say): another one may.
+      this.options.logger.error({ err: error, host: state.host }, 'cannot run the host; giving its lease back');
+      this.held.delete(state.host);
+      this.unusable.set(state.host, performance.now() + UNUSABLE_BACKOFF_MS);
+      await releaseLease(this.options.pool, result.lease);
+    }
   }
 
   /** Only the lease object handed out at acquisition: a host lost and taken again gets a new one. */
@@ -152,23 +167,30 @@ export class LeaseKeeper {
     return current !== undefined && current.lease.epoch === held.lease.epoch && performance.now() < current.deadline;
   }
 
+  /** The gate closes with `held`, the lease goes at once, and the runtime stops in the background. */
   private async release(host: string): Promise<void> {
     const held = this.held.get(host);
     if (!held) return;
     this.held.delete(host);
-    await this.options.onLost(host);
+    this.stopRuntime(host);
     await releaseLease(this.options.pool, held.lease);
     this.options.metrics.fleet.leaseTransitions.inc({ host, transition: 'released' });
     this.options.logger.info({ host, epoch: held.lease.epoch }, 'released the host lease to rebalance');
   }
 
-  private async lose(host: string, transition: 'lost'): Promise<void> {
+  private lose(host: string): void {
     const held = this.held.get(host);
     if (!held) return;
     this.held.delete(host);
-    this.options.metrics.fleet.leaseTransitions.inc({ host, transition });
+    this.options.metrics.fleet.leaseTransitions.inc({ host, transition: 'lost' });
     this.options.logger.warn({ host, epoch: held.lease.epoch }, 'lost the host lease; stopped working on the host');
-    await this.options.onLost(host);
+    this.stopRuntime(host);
+  }
+
+  private stopRuntime(host: string): void {
+    this.stopping = this.stopping
+      .then(() => this.options.onLost(host))
+      .catch((error) => this.options.logger.warn({ err: error, host }, 'stopping the host runtime failed'));
   }
 
   /**
@@ -184,7 +206,8 @@ export class LeaseKeeper {
     const released = await releaseAllLeases(this.options.pool, this.holder).catch(() => []);
     for (const host of released) this.options.metrics.fleet.leaseTransitions.inc({ host, transition: 'released' });
     if (released.length > 0) this.options.logger.info({ hosts: released }, 'released host leases');
-    for (const host of hosts) await this.options.onLost(host);
+    for (const host of hosts) this.stopRuntime(host);
+    await this.stopping;
   }
 }
 

@@ -18,6 +18,7 @@ import {
   writeUnplacedStatus,
   type PendingPlacement,
   type PlaceRequest,
+  type PlacementCursor,
 } from '../../../src/store/placement';
 import { unscheduledStatus } from './fleet-status';
 
@@ -37,6 +38,8 @@ export interface PlacerOptions {
 export class Placer {
   private running: Promise<void> | undefined;
   private again = false;
+  /** Sessions the last wake left without a host: room freed by a deletion is then worth a wake. */
+  waiting = 0;
 
   constructor(private readonly options: PlacerOptions) {}
 
@@ -55,18 +58,26 @@ export class Placer {
       this.again = false;
       try {
         await finishUnplacedDeletions(this.options.pool);
-        while ((await this.pass()) === BATCH);
+        // Oldest change first, a batch at a time, each once per wake: what fits nowhere does not hold back what follows.
+        let cursor: PlacementCursor | undefined;
+        let left = 0;
+        do {
+          const batch = await this.pass(cursor);
+          left += batch.left;
+          cursor = batch.next;
+        } while (cursor);
+        this.waiting = left;
       } catch (error) {
         this.options.logger.warn({ err: error }, 'placement pass failed; the next wake or safety poll retries');
       }
     } while (this.again);
   }
 
-  /** One batch, oldest change first; returns how many were looked at. */
-  private async pass(): Promise<number> {
+  /** One batch after the cursor: how many it left waiting, and where the next batch starts (none after the last). */
+  private async pass(after: PlacementCursor | undefined): Promise<{ left: number; next?: PlacementCursor }> {
     const { pool, policy } = this.options;
-    const pending = await listPendingPlacements(pool, BATCH);
-    if (pending.length === 0) return 0;
+    const pending = await listPendingPlacements(pool, BATCH, after);
+    if (pending.length === 0) return { left: 0 };
     const byName = new Map(pending.map((session) => [session.name, session]));
     const results = await placeSessions(pool, pending.map(this.request), { policy });
     const placed = new Map<string, string[]>();
@@ -80,7 +91,9 @@ export class Placer {
       }
     }
     for (const [host, sessions] of placed) this.options.onPlaced(host, sessions);
-    return pending.length;
+    const left = pending.length - [...placed.values()].reduce((sum, sessions) => sum + sessions.length, 0);
+    const last = pending.at(-1)!;
+    return pending.length === BATCH ? { left, next: { changedAt: last.changedAt, name: last.name } } : { left };
   }
 
   /** What the placement needs from the row: memory, selector, pinned host; an unreadable spec is placed as the default. */
