@@ -65,7 +65,10 @@ export class SessionControllerManager {
     preinitialise(metrics, CONTROLLER_NAME);
     const wake = (sessions: string[]) => sessions.forEach((session) => this.controller.queue.add(session));
     // Keys of the first resync skipped while their host was being listed come back once it is.
-    const onHostReady = () => wake([...(this.firstResync ?? [])]);
+    const onHostReady = () => {
+      wake([...(this.firstResync ?? [])]);
+      this.noteReadiness();
+    };
     this.hosts = new FleetHosts({ ...options, wake, onHostReady });
     this.controller = new Controller({
       name: CONTROLLER_NAME,

@@ -10,6 +10,7 @@ import { httpSpec, row, upsert, waitConverged } from '../helpers/sessions';
 import { waitFor } from '../helpers/wait';
 
 let db: TestDatabase;
+const databases: TestDatabase[] = [];
 const controllers: ControllerProcess[] = [];
 
 beforeAll(async () => {
@@ -21,6 +22,7 @@ afterAll(async () => {
   for (const controller of controllers) await controller.stop();
   await removeManagedContainers();
   await db?.drop();
+  for (const database of databases) await database.drop();
 });
 
 interface Health {
@@ -97,10 +99,13 @@ test('/readyz turns 200 only once the rows of the first resync are reconciled, a
 });
 
 test('with its Docker host unreachable the controller stays unready and /health says which dependency failed', async () => {
-  // A TLS port where nothing listens: the first container list never succeeds.
+  // A TLS port where nothing listens: the first container list never succeeds. Its own database, so
+  // that this daemon is the controller's only host (in a fleet, a replica runs the hosts it holds).
   const deadPort = await freePort();
+  const deadDb = await createTestDatabase('healthdead');
+  databases.push(deadDb);
   const controller = await startController({
-    databaseUrl: db.url,
+    databaseUrl: deadDb.url,
     waitReady: false,
     env: { DOCKER_HOST: `tcp://127.0.0.1:${deadPort}` },
   });

@@ -108,8 +108,9 @@ export class FleetHosts {
 
   /** Every held host has been looked at once (listed and found Ready, or found unreachable). */
   get startedUp(): boolean {
-    return [...this.running.values()].every((running) =>
-      running.health ? running.health.current !== 'Pending' : running.runtime.synced,
+    // Listed once (a host that never answered keeps the replica unready: its sessions' truth is unknown).
+    return [...this.running.values()].every(
+      (running) => running.runtime.synced && (!running.health || running.health.current !== 'Pending'),
     );
   }
 
