@@ -97,13 +97,17 @@ export class SessionControllerManager {
     if (placement?.placedHost === null) void this.hosts.placer?.wake();
     let outcome: ReconcileOutcome = {};
     let skipped = false;
-    for (const runtime of this.hosts.targets(context.key, placement?.placedHost)) {
-      const result = await runtime.reconcile(context);
-      if (!result) skipped = true;
-      else outcome = earliest(outcome, result);
+    try {
+      for (const runtime of this.hosts.targets(context.key, placement?.placedHost)) {
+        const result = await runtime.reconcile(context);
+        if (!result) skipped = true;
+        else outcome = earliest(outcome, result);
+      }
+    } finally {
+      // Reconciled once, even if it failed. A host still being listed reconciles the key when it can
+      // (it wakes its sessions, and the keys of the first resync, once listed).
+      if (!skipped || this.hosts.startedUp) this.reconciledOnce(context.key);
     }
-    // A host still being listed, or not answering, reconciles the key when it can (it wakes its sessions).
-    if (!skipped || this.hosts.startedUp) this.reconciledOnce(context.key);
     return outcome;
   };
 
@@ -206,6 +210,7 @@ export class SessionControllerManager {
 
   async start(): Promise<void> {
     const { logger, config } = this.options;
+    await this.hosts.takeLeases();
     const address = await this.server.start();
     logger.info({ address: `${address.address}:${address.port}` }, 'metrics server listening');
     // Workers wait for the hosts: planning against an unlisted host would create containers that already exist.

@@ -80,9 +80,13 @@ export class FleetHosts {
       await runtime.waitSynced(signal);
       return;
     }
-    await this.keeper.tick().catch((error) => this.options.logger.warn({ err: error }, 'first lease round failed'));
     this.keeper.start();
     await this.placer!.wake();
+  }
+
+  /** Fleet: the first lease round, so that /health names the hosts held from its first answer. */
+  async takeLeases(): Promise<void> {
+    await this.keeper?.tick().catch((error) => this.options.logger.warn({ err: error }, 'first lease round failed'));
   }
 
   get isFleet(): boolean {
