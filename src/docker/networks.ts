@@ -12,6 +12,7 @@
  */
 import type Dockerode from 'dockerode';
 import { LABELS, MANAGED_BY } from '../model/labels';
+import { dockerStatusCode } from './host';
 
 /** How sessions are networked (SESSIONCTL_NETWORK_MODE). */
 export type NetworkMode = 'PerSession' | 'Shared';
@@ -30,28 +31,17 @@ export class NetworkConflictError extends Error {
   override readonly name = 'NetworkConflictError';
 }
 
-/** The session's own network, created if missing; a network of that name that is not the session's is refused. */
-export async function ensureSessionNetwork(
-  api: NetworkApi,
+/** What the session's network is created with: a bridge of its own, internal when the session has no egress. */
+export function sessionNetworkCreateOptions(
   session: string,
   uid: string,
   egress: 'Internet' | 'None',
   installation?: string,
-): Promise<string> {
-  const name = sessionNetworkName(session);
-  const existing = await api.inspectNetwork(name);
-  if (existing) {
-    if (existing.Labels?.[LABELS.managedBy] !== MANAGED_BY || existing.Labels?.[LABELS.session] !== session) {
-      throw new NetworkConflictError(
-        `a Docker network named ${name} exists but is not this session's; nothing was connected to it. Remove or rename it to let this session start`,
-      );
-    }
-    return name;
-  }
-  await api.createNetwork({
-    Name: name,
+): Dockerode.NetworkCreateOptions {
+  return {
+    Name: sessionNetworkName(session),
     Driver: 'bridge',
-    // Two controllers racing for the same session: the second create fails, and the next reconcile finds the network.
+    // A network of that name already there is a 409 conflict, not a second network of the same name.
     CheckDuplicate: true,
     Internal: egress === 'None',
     Labels: {
@@ -60,8 +50,39 @@ export async function ensureSessionNetwork(
       [LABELS.uid]: uid,
       ...(installation ? { [LABELS.installation]: installation } : {}),
     },
-  });
-  return name;
+  };
+}
+
+/**
+ * The session's own network, created if missing; a network of that name that is not the session's is
+ * refused. Created first, and inspected only when the daemon answers that the name is taken: a new
+ * session (the common case) costs one call. Two controllers racing for the same session both end up
+ * with the one network: the loser's create conflicts and its inspect finds the winner's.
+ */
+export async function ensureSessionNetwork(
+  api: NetworkApi,
+  session: string,
+  uid: string,
+  egress: 'Internet' | 'None',
+  installation?: string,
+): Promise<string> {
+  const options = sessionNetworkCreateOptions(session, uid, egress, installation);
+  const name = options.Name;
+  try {
+    await api.createNetwork(options);
+    return name;
+  } catch (error) {
+    if (dockerStatusCode(error) !== 409) throw error;
+    const existing = await api.inspectNetwork(name);
+    // Gone again between the conflict and the inspect (removed by whoever made it): the next reconcile creates it.
+    if (!existing) throw error;
+    if (existing.Labels?.[LABELS.managedBy] !== MANAGED_BY || existing.Labels?.[LABELS.session] !== session) {
+      throw new NetworkConflictError(
+        `a Docker network named ${name} exists but is not this session's; nothing was connected to it. Remove or rename it to let this session start`,
+      );
+    }
+    return name;
+  }
 }
 
 /** At deletion, once the session's containers are gone. Never a network that is not the session's. */

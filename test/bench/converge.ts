@@ -1,8 +1,10 @@
 /**
  * `npm run bench`: sessionctl against raw dockerode and docker-compose, side by side in one run on
- * the same daemon and image. (a) create+start throughput for each session count (50 and 200 by
- * default) and a one-session edit, (b) LISTEN pickup latency, (c) SIGKILL recovery against Docker's
- * restart=always, (d) idle cost; controller CPU and RSS under load and idle.
+ * the same daemon and image, in the controller's network mode (SESSIONCTL_NETWORK_MODE, default
+ * PerSession: raw and compose give each container its own network too). (a) create+start throughput
+ * for each session count (50 and 200 by default) and a one-session edit, (b) LISTEN pickup latency,
+ * (c) SIGKILL recovery against Docker's restart=always, (d) idle cost; controller CPU and RSS under
+ * load and idle.
  * Writes test/bench/results/latest.{json,md,svg} (+ latest-controller.log) and prints the table.
  *
  * It must not run against the same Docker daemon as the test suite: test controllers remove managed
@@ -24,7 +26,7 @@ import { testDocker } from '../helpers/docker';
 import { packageRoot } from '../../src/store/migrate';
 import { execFileSync } from 'node:child_process';
 import { startBenchController } from './lib/controller';
-import { SESSION_PREFIX, benchSpec, foreignContainers, removeBenchContainers } from './lib/docker';
+import { SESSION_PREFIX, benchNetworkMode, benchSpec, foreignContainers, removeBenchContainers } from './lib/docker';
 import { foreignActivity, waitHostQuiet, type ForeignProcess } from './lib/proc';
 import { writeResults } from './lib/report';
 import { idleCost } from './phases/idle';
@@ -67,6 +69,7 @@ const params: BenchParams = {
   spacingMs: Number(flags['spacing-ms']),
   pollMs: Number(flags['poll-ms']),
   dockerConcurrency: Number(process.env.SESSIONCTL_DOCKER_CONCURRENCY ?? 8),
+  networkMode: benchNetworkMode().mode,
   resyncSeconds: Number(process.env.SESSIONCTL_RESYNC_SECONDS ?? 300),
   pollSeconds: Number(process.env.SESSIONCTL_POLL_SECONDS ?? 10),
 };
@@ -124,7 +127,7 @@ function cleanup(): Promise<void> {
     // Again until nothing is left: a create already sent by a killed controller can land after a list.
     let removed = 0;
     for (let pass = 0; pass < 3; pass++) {
-      const count = await removeBenchContainers(docker, CONCURRENCY).catch(
+      const count = await removeBenchContainers(docker, CONCURRENCY, { controllerNetworks: true }).catch(
         (error: Error) => (log(`cleanup: ${error.message}`), 0),
       );
       removed += count;
@@ -170,7 +173,7 @@ async function main(): Promise<void> {
   watchdog.unref();
   const version = await docker.version();
   await docker.getImage('sessionctl/base:dev').inspect();
-  const leftovers = await removeBenchContainers(docker, CONCURRENCY);
+  const leftovers = await removeBenchContainers(docker, CONCURRENCY, { controllerNetworks: true });
   if (leftovers) log(`removed ${leftovers} leftover benchmark containers`);
   const foreignAtStart = await foreignContainers(docker);
   let composeVersion: string | undefined;
@@ -184,7 +187,7 @@ async function main(): Promise<void> {
     }
   }
   log(
-    `docker ${version.Version}, docker-compose ${composeVersion ?? 'not run'}; N=${params.sizes.join(',')} x ${params.rounds} rounds, M=${params.m}, K=${params.k}, idle ${params.idleSeconds} s, Docker concurrency ${CONCURRENCY}; other containers on the daemon: ${foreignAtStart.total}`,
+    `docker ${version.Version}, docker-compose ${composeVersion ?? 'not run'}; N=${params.sizes.join(',')} x ${params.rounds} rounds, M=${params.m}, K=${params.k}, idle ${params.idleSeconds} s, Docker concurrency ${CONCURRENCY}, network mode ${params.networkMode}; other containers on the daemon: ${foreignAtStart.total}`,
   );
 
   // Warm-up: the image, the daemon's caches and our TLS connections, equally for both sides.
@@ -192,12 +195,14 @@ async function main(): Promise<void> {
     docker,
     Array.from({ length: 8 }, (_, index) => `warm-${pad(index)}`),
     CONCURRENCY,
+    params.networkMode,
   );
   await removeBenchContainers(docker, CONCURRENCY);
 
   db = await createTestDatabase('bench');
   controller = await startBenchController(db.url, {
     SESSIONCTL_DOCKER_CONCURRENCY: String(CONCURRENCY),
+    SESSIONCTL_NETWORK_MODE: params.networkMode,
     SESSIONCTL_POLL_SECONDS: String(params.pollSeconds),
   });
   const controllerStartedAt = Date.now();
@@ -212,6 +217,7 @@ async function main(): Promise<void> {
       db,
       controller,
       spec,
+      networkMode: params.networkMode,
       n,
       rounds: params.rounds,
       concurrency: CONCURRENCY,
@@ -246,6 +252,7 @@ async function main(): Promise<void> {
     spec,
     rawNames: Array.from({ length: params.k }, (_, index) => `kill-${pad(index)}`),
     sessionNames: Array.from({ length: params.k }, (_, index) => `${SESSION_PREFIX}kill-${pad(index)}`),
+    networkMode: params.networkMode,
   });
 
   const report = buildReport({

@@ -22,7 +22,7 @@ const ROUNDS = Number(values.rounds);
 const LABEL = { 'sessionctl-bench.network': 'true' };
 
 async function createStart(docker: Dockerode, name: string, network?: string): Promise<Dockerode.Container> {
-  const options = rawCreateOptions(name, 'no');
+  const options = rawCreateOptions(name, 'no', 'Shared');
   const container = await docker.createContainer({
     ...options,
     HostConfig: { ...options.HostConfig, NetworkMode: network },

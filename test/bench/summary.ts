@@ -4,7 +4,8 @@
  */
 import os from 'node:os';
 import type Dockerode from 'dockerode';
-import { rawCreateOptions } from './lib/docker';
+import type { NetworkMode } from '../../src/docker/networks';
+import { rawCreateOptions, rawNetworkOptions } from './lib/docker';
 import { COLORS, markdownTable, svgChart, type Row } from './lib/report';
 import type { IdleResult } from './phases/idle';
 import type { PickupResult } from './phases/pickup';
@@ -34,6 +35,8 @@ export interface BenchParams {
   spacingMs: number;
   pollMs: number;
   dockerConcurrency: number;
+  /** The controller's SESSIONCTL_NETWORK_MODE; the raw and compose sides do the same network work. */
+  networkMode: NetworkMode;
   resyncSeconds: number;
   pollSeconds: number;
 }
@@ -54,15 +57,20 @@ export interface BenchFigures {
 
 const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / values.length;
 
+const NETWORK_WORDS: Record<NetworkMode, string> = {
+  PerSession: 'a network per container',
+  Shared: 'default bridge',
+};
+
 /** The rows of one session count: totals, per-session quantiles, the one-session edit, the controller's load. */
-function sizeRows(tp: RoundsResult, rounds: number): Row[] {
+function sizeRows(tp: RoundsResult, rounds: number, networkMode: NetworkMode): Row[] {
   const n = tp.n;
   const targeted = n >= TARGETS.throughputTargetMinN;
   const hasCompose = tp.compose.length > 0;
   const aheadOfCompose = !hasCompose || tp.controllerTotalSeconds < tp.composeTotalSeconds;
   const rows: Row[] = [
     {
-      measure: `N=${n}: all running / Ready, total (mean of ${rounds})`,
+      measure: `N=${n}: all running / Ready, total (mean of ${rounds}; ${NETWORK_WORDS[networkMode]})`,
       baseline: tp.rawTotalSeconds,
       compose: hasCompose ? tp.composeTotalSeconds : 'not run',
       controller: tp.controllerTotalSeconds,
@@ -144,7 +152,7 @@ export function buildReport(figures: BenchFigures) {
       .map(([operation, count]) => `${operation}:${count}`)
       .join(' ') || 'none';
   const rows: Row[] = [
-    ...figures.throughput.flatMap((tp) => sizeRows(tp, params.rounds)),
+    ...figures.throughput.flatMap((tp) => sizeRows(tp, params.rounds, params.networkMode)),
     {
       measure: `LISTEN pickup p50 (M=${m}, histogram)`,
       controller: pickup.p50Ms,
@@ -196,13 +204,13 @@ export function buildReport(figures: BenchFigures) {
   const table = markdownTable(rows);
   const passed = rows.every((row) => row.pass !== false);
   const date = new Date().toISOString();
-  const caption = `${date.slice(0, 16)}Z · docker ${version.Version} · ${os.cpus().length} cores · node ${process.version}`;
+  const caption = `${date.slice(0, 16)}Z · docker ${version.Version} · ${os.cpus().length} cores · node ${process.version} · network mode ${params.networkMode}`;
   const notes = [
     ...figures.throughput.map(
       (tp) =>
         `N=${tp.n}: ${params.rounds} alternating rounds (raw, docker-compose, sessionctl, raw, ...) on one daemon; totals are means (raw ${tp.raw.map((raw) => raw.totalSeconds.toFixed(2)).join(', ')} s; compose ${tp.compose.map((compose) => compose.totalSeconds.toFixed(2)).join(', ') || '—'} s; sessionctl ${tp.controller.map((ctl) => ctl.totalSeconds.toFixed(2)).join(', ')} s), per-session quantiles pool all rounds.`,
     ),
-    `Raw = N× dockerode create+start through p-queue(${params.dockerConcurrency}), from the batch start to each start() returning. docker-compose ${figures.composeVersion ?? ''} = one compose file with N services carrying the same settings, \`docker-compose up -d\` from spawn to exit (COMPOSE_PARALLEL_LIMIT=2N, since 1.29 can deadlock with its default on large projects); per container = batch start to the daemon's start event. sessionctl = one INSERT ... SELECT unnest, from the commit ack to the bench's ${params.pollMs} ms poll seeing all rows Ready at their generation; per session = commit to the Ready condition's lastTransitionTime. All three send the same create options (containerCreateOptions); only names and labels differ.`,
+    `Raw = N× dockerode create+start through p-queue(${params.dockerConcurrency}), from the batch start to each start() returning. docker-compose ${figures.composeVersion ?? ''} = one compose file with N services carrying the same settings, \`docker-compose up -d\` from spawn to exit (COMPOSE_PARALLEL_LIMIT=2N, since 1.29 can deadlock with its default on large projects); per container = batch start to the daemon's start event. sessionctl = one INSERT ... SELECT unnest, from the commit ack to the bench's ${params.pollMs} ms poll seeing all rows Ready at their generation; per session = commit to the Ready condition's lastTransitionTime. All three send the same create options (containerCreateOptions); only names and labels differ. Network mode ${params.networkMode} (SESSIONCTL_NETWORK_MODE): ${params.networkMode === 'PerSession' ? "each container on a bridge network of its own, created just before it with the controller's network options (sessionNetworkCreateOptions; raw: in the same queue slot, compose: a network per service, which compose creates before the containers), and removed with it" : "every container on the daemon's default bridge"}.`,
     `Edit one session with N running (last round, ${params.edits} trials each, different sessions): raw = force-remove, create, start; docker-compose = change one service's environment in the file, \`up -d\` (compose re-checks all N services' config hashes and recreates one); sessionctl = UPDATE one row's spec.env, from the commit ack to the row Ready at the new generation with a new container (polled every 5 ms). The target applies to the slowest sessionctl trial.`,
     `Before every timed batch the bench waits until the whole machine is < 15% busy for 1 s (dockerd keeps tearing down removed containers after the API returns); waits in s: ${Object.entries(
       figures.settleSeconds,
@@ -226,7 +234,12 @@ export function buildReport(figures: BenchFigures) {
     node: process.version,
     docker: { serverVersion: version.Version, apiVersion: version.ApiVersion, host: process.env.DOCKER_HOST },
     dockerCompose: figures.composeVersion,
-    parameters: { ...params, image: 'sessionctl/base:dev', createOptions: rawCreateOptions('example', 'no') },
+    parameters: {
+      ...params,
+      image: 'sessionctl/base:dev',
+      createOptions: rawCreateOptions('example', 'no', params.networkMode),
+      ...(params.networkMode === 'PerSession' ? { networkOptions: rawNetworkOptions('example') } : {}),
+    },
     otherContainersOnDaemonAtStart: figures.foreignAtStart,
     settleSecondsBeforePhase: figures.settleSeconds,
     contamination: figures.contamination,

@@ -9,7 +9,10 @@ import { execIn, removeManagedContainers, removeManagedNetworks, testDocker } fr
 import { startController, type ControllerProcess } from '../helpers/controller';
 import { condition, httpSpec, row, upsert, waitConverged } from '../helpers/sessions';
 import { waitFor } from '../helpers/wait';
-import { sessionNetworkName } from '../../src/docker/networks';
+import { DockerHost } from '../../src/docker/host';
+import { ensureSessionNetwork, sessionNetworkName } from '../../src/docker/networks';
+import { createMetrics } from '../../src/metrics/registry';
+import { LABELS, MANAGED_BY } from '../../src/model/labels';
 
 let db: TestDatabase;
 let controller: ControllerProcess;
@@ -23,6 +26,10 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await controller?.stop();
+  await testDocker()
+    .getNetwork(sessionNetworkName('net-squat'))
+    .remove()
+    .catch(() => undefined);
   for (const id of plain)
     await testDocker()
       .getContainer(id)
@@ -115,3 +122,61 @@ test('SESSIONCTL_DEFAULT_EGRESS=None: a spec that does not choose gets an intern
     await other.drop();
   }
 }, 90_000);
+
+test("a network of the session's name that is not its own is refused and left alone; once it is gone the session starts", async () => {
+  const name = sessionNetworkName('net-squat');
+  await testDocker().createNetwork({ Name: name, Driver: 'bridge', Labels: { owner: 'someone-else' } });
+  await upsert(db.pool, 'net-squat', httpSpec());
+  const refused = await waitFor(
+    async () => {
+      const current = await row(db.pool, 'net-squat');
+      return condition(current!, 'Ready')?.reason === 'NameConflict' ? current : undefined;
+    },
+    { what: 'net-squat to report the network conflict' },
+  );
+  expect(condition(refused, 'Ready')!.message).toMatch(
+    /^a Docker network named sessionctl-net-squat exists but is not this session's; nothing was connected to it/,
+  );
+  const squatter = await testDocker().getNetwork(name).inspect();
+  expect(squatter.Labels).toEqual({ owner: 'someone-else' });
+  expect(Object.keys(squatter.Containers ?? {})).toEqual([]);
+
+  await testDocker().getNetwork(name).remove();
+  const started = await waitConverged(db.pool, 'net-squat');
+  const info = await testDocker().getContainer(started.status.containerId!).inspect();
+  expect(Object.keys(info.NetworkSettings.Networks)).toEqual([name]);
+  expect((await testDocker().getNetwork(name).inspect()).Labels?.[LABELS.session]).toBe('net-squat');
+}, 90_000);
+
+test("a new session's network costs one create; a controller that finds it made already gets the same one", async () => {
+  const metrics = createMetrics();
+  const [first, second] = [1, 2].map(
+    (index) =>
+      new DockerHost({
+        name: `racer-${index}`,
+        docker: testDocker(),
+        streams: testDocker(),
+        metrics,
+        concurrency: 8,
+        timeoutMs: 30_000,
+      }),
+  );
+  const calls = async () => {
+    const values = (await metrics.registry.getMetricsAsJSON()).find(
+      (metric) => metric.name === 'sessionctl_docker_requests_total',
+    )!.values;
+    return Object.fromEntries(values.map((value) => [`${value.labels.operation} ${value.labels.code}`, value.value]));
+  };
+  const name = sessionNetworkName('net-race');
+  expect(await ensureSessionNetwork(first, 'net-race', 'uid-race', 'Internet')).toBe(name);
+  expect(await calls()).toEqual({ 'network_create ok': 1 });
+
+  // The controller that lost the race (or a later reconcile): its create conflicts, one inspect finds the session's network.
+  expect(await ensureSessionNetwork(second, 'net-race', 'uid-race', 'Internet')).toBe(name);
+  expect(await calls()).toEqual({ 'network_create ok': 1, 'network_create 409': 1, 'network_inspect ok': 1 });
+  const found = await testDocker().listNetworks({ filters: { name: [name] } });
+  const same = found.filter((network) => network.Name === name);
+  expect(same).toHaveLength(1);
+  expect(same[0].Labels).toMatchObject({ [LABELS.managedBy]: MANAGED_BY, [LABELS.session]: 'net-race' });
+  await testDocker().getNetwork(name).remove();
+}, 60_000);

@@ -1,7 +1,10 @@
 /**
  * docker-compose as many users run it today (Debian's `docker-compose` 1.29.2, the Python one):
  * one compose file with N services, each the same container the controller would create for a
- * session (containerCreateOptions, via rawCreateOptions), driven with `docker-compose up -d`.
+ * session (containerCreateOptions, via rawCreateOptions), driven with `docker-compose up -d`. With
+ * the controller's PerSession network mode each service gets a network of its own, declared with the
+ * options the controller creates a session's with (rawNetworkOptions): compose names it
+ * benchcompose_<service> and creates it before the containers.
  *
  * Over TLS, compose 1.29.2 verifies the daemon with python-requests' own CA bundle unless
  * REQUESTS_CA_BUNDLE names the CA file, so it is set next to DOCKER_HOST/DOCKER_TLS_VERIFY/
@@ -14,15 +17,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { stringify } from 'yaml';
-import { rawCreateOptions } from './docker';
+import type { NetworkMode } from '../../../src/docker/networks';
+import { rawCreateOptions, rawNetworkOptions } from './docker';
 
 export const COMPOSE_PROJECT = 'benchcompose';
 /** compose 1.29 names containers <project>_<service>_<index>. */
 export const COMPOSE_CONTAINER_PREFIX = `${COMPOSE_PROJECT}_`;
 
 /** The compose service for one benchmark session: the controller's create options, spelled as compose keys. */
-function service(name: string, env: Record<string, string>): object {
-  const options = rawCreateOptions(name, 'no');
+function service(name: string, env: Record<string, string>, networkMode: NetworkMode): object {
+  const options = rawCreateOptions(name, 'no', networkMode);
   const host = options.HostConfig!;
   const binding = Object.entries(host.PortBindings ?? {}).map(
     ([port, bindings]) => `${(bindings as Array<{ HostIp: string }>)[0].HostIp}::${port.split('/')[0]}`,
@@ -42,14 +46,20 @@ function service(name: string, env: Record<string, string>): object {
     cap_drop: host.CapDrop,
     cap_add: host.CapAdd,
     logging: { driver: host.LogConfig?.Type, options: host.LogConfig?.Config },
-    // The daemon's default bridge, like the raw and controller containers: no per-project network.
-    network_mode: 'bridge',
+    // As the raw and controller containers: on its own network (PerSession), or the daemon's default bridge.
+    ...(networkMode === 'PerSession' ? { networks: [name] } : { network_mode: 'bridge' }),
     restart: 'no',
   };
 }
 
+/** The service's own network, as compose keys: bridge, internal per egress, our label. */
+function network(name: string): object {
+  const options = rawNetworkOptions(name);
+  return { driver: options.Driver, internal: options.Internal, labels: options.Labels };
+}
+
 function baseEnv(name: string): Record<string, string> {
-  const options = rawCreateOptions(name, 'no');
+  const options = rawCreateOptions(name, 'no', 'Shared');
   return Object.fromEntries(
     (options.Env ?? []).map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]),
   );
@@ -60,7 +70,10 @@ export class ComposeProject {
   readonly file = path.join(this.directory, 'compose.yaml');
   private readonly env: Record<string, Record<string, string>> = {};
 
-  constructor(readonly services: string[]) {
+  constructor(
+    readonly services: string[],
+    readonly networkMode: NetworkMode,
+  ) {
     for (const name of services) this.env[name] = baseEnv(name);
     this.write();
   }
@@ -80,7 +93,14 @@ export class ComposeProject {
     writeFileSync(
       this.file,
       stringify(
-        { services: Object.fromEntries(this.services.map((name) => [name, service(name, this.env[name])])) },
+        {
+          services: Object.fromEntries(
+            this.services.map((name) => [name, service(name, this.env[name], this.networkMode)]),
+          ),
+          ...(this.networkMode === 'PerSession'
+            ? { networks: Object.fromEntries(this.services.map((name) => [name, network(name)])) }
+            : {}),
+        },
         { version: '1.1', aliasDuplicateObjects: false },
       ),
     );

@@ -1,15 +1,19 @@
 /**
  * The Docker side of the benchmark: the session spec both sides run, the raw baseline's create
- * options (byte for byte what the controller would send, minus the managed labels), cleanup of
- * only the benchmark's own containers, a Docker events recorder, and crashing a container.
+ * options (byte for byte what the controller would send, minus the managed labels), in the network
+ * mode the controller runs (SESSIONCTL_NETWORK_MODE): with PerSession each raw container gets its own
+ * network first, created as the controller creates a session's. Cleanup of only the benchmark's own
+ * containers and networks, a Docker events recorder, and crashing a container.
  */
+import { performance } from 'node:perf_hooks';
 import type Dockerode from 'dockerode';
 import PQueue from 'p-queue';
 import { sessionSpecSchema, type SessionSpecInput } from '../../../crds/session';
-import { loadDockerHostConfig } from '../../../src/config';
+import { envSchema, loadDockerHostConfig } from '../../../src/config';
 import { onJsonLines } from '../../../src/docker/json-lines';
 import { createDockerClient } from '../../../src/docker/client';
 import { DEFAULT_CONTAINER_DEFAULTS, containerCreateOptions } from '../../../src/docker/container-config';
+import { sessionNetworkCreateOptions, type NetworkMode } from '../../../src/docker/networks';
 import { httpSpec } from '../../helpers/sessions';
 import { sleep } from './stats';
 
@@ -19,6 +23,21 @@ export const RAW_PREFIX = 'benchraw-';
 const RAW_LABEL = 'sessionctl-bench.baseline';
 /** Also docker-compose's containers (lib/compose.ts names them benchcompose_<service>_1). */
 const OWN_NAME = new RegExp(`^/?(${RAW_PREFIX}|sessionctl-${SESSION_PREFIX}|benchcompose_)`);
+/** The baselines' networks: raw (benchraw-<name>) and docker-compose's (benchcompose_<service>). */
+const BASELINE_NETWORK = new RegExp(`^(${RAW_PREFIX}|benchcompose_)`);
+/** The controller's networks for the benchmark's sessions (sessionNetworkName). */
+const CONTROLLER_NETWORK = new RegExp(`^sessionctl-${SESSION_PREFIX}`);
+
+/** The controller's network mode and default egress, read from the environment as its configuration reads them. */
+export function benchNetworkMode(env: NodeJS.ProcessEnv = process.env): {
+  mode: NetworkMode;
+  defaultEgress: 'Internet' | 'None';
+} {
+  return {
+    mode: envSchema.shape.SESSIONCTL_NETWORK_MODE.parse(env.SESSIONCTL_NETWORK_MODE),
+    defaultEgress: envSchema.shape.SESSIONCTL_DEFAULT_EGRESS.parse(env.SESSIONCTL_DEFAULT_EGRESS),
+  };
+}
 
 export function benchSpec(extra: Partial<SessionSpecInput> = {}): SessionSpecInput {
   return httpSpec({ env: { MODE: 'bench' }, ...extra });
@@ -26,14 +45,21 @@ export function benchSpec(extra: Partial<SessionSpecInput> = {}): SessionSpecInp
 
 /**
  * What the controller sends for a session with benchSpec(), with our own name and a label that is
- * not the managed one, so that no controller ever treats the baseline's containers as orphans.
+ * not the managed one, so that no controller ever treats the baseline's containers as orphans. In
+ * PerSession mode the container is on rawNetworkOptions(name)'s network, as a session on its own.
  */
-export function rawCreateOptions(name: string, restart: 'no' | 'always'): Dockerode.ContainerCreateOptions {
+export function rawCreateOptions(
+  name: string,
+  restart: 'no' | 'always',
+  networkMode: NetworkMode,
+): Dockerode.ContainerCreateOptions {
   const spec = sessionSpecSchema.parse(benchSpec());
-  const options = containerCreateOptions({ name, uid: '00000000-0000-0000-0000-000000000000', generation: 1 }, spec, {
-    ...DEFAULT_CONTAINER_DEFAULTS,
-    publishAddress: '127.0.0.1',
-  });
+  const options = containerCreateOptions(
+    { name, uid: '00000000-0000-0000-0000-000000000000', generation: 1 },
+    spec,
+    { ...DEFAULT_CONTAINER_DEFAULTS, publishAddress: '127.0.0.1', networkMode },
+    { network: networkMode === 'PerSession' ? rawNetworkName(name) : undefined },
+  );
   return {
     ...options,
     name: `${RAW_PREFIX}${name}`,
@@ -42,23 +68,60 @@ export function rawCreateOptions(name: string, restart: 'no' | 'always'): Docker
   };
 }
 
-/** Force-removes every container the benchmark made (by name), nothing else. */
-export async function removeBenchContainers(docker: Dockerode, concurrency: number): Promise<number> {
+export function rawNetworkName(name: string): string {
+  return `${RAW_PREFIX}${name}`;
+}
+
+/** What the controller creates a session's network with (sessionNetworkCreateOptions), with our name and label. */
+export function rawNetworkOptions(name: string): Dockerode.NetworkCreateOptions {
+  const spec = sessionSpecSchema.parse(benchSpec());
+  const egress = spec.network?.egress ?? benchNetworkMode().defaultEgress;
+  const options = sessionNetworkCreateOptions(name, '00000000-0000-0000-0000-000000000000', egress);
+  return { ...options, Name: rawNetworkName(name), Labels: { [RAW_LABEL]: 'true' } };
+}
+
+/**
+ * One raw container as the controller makes a new session's: its network first (PerSession), then
+ * create and start. Times each step in ms.
+ */
+export async function rawCreateStart(
+  docker: Dockerode,
+  name: string,
+  restart: 'no' | 'always',
+  networkMode: NetworkMode,
+): Promise<{ container: Dockerode.Container; networkMs: number; createMs: number; startMs: number }> {
+  const n0 = performance.now();
+  if (networkMode === 'PerSession') await docker.createNetwork(rawNetworkOptions(name));
+  const c0 = performance.now();
+  const container = await docker.createContainer(rawCreateOptions(name, restart, networkMode));
+  const c1 = performance.now();
+  await container.start();
+  return { container, networkMs: c0 - n0, createMs: c1 - c0, startMs: performance.now() - c1 };
+}
+
+/**
+ * Force-removes every container the benchmark made (by name), nothing else, then the baselines'
+ * networks; with `controllerNetworks` (only while no controller runs) also the networks its
+ * controller left for the benchmark's sessions.
+ */
+export async function removeBenchContainers(
+  docker: Dockerode,
+  concurrency: number,
+  { controllerNetworks = false } = {},
+): Promise<number> {
   const all = await docker.listContainers({ all: true });
   const ours = all.filter((info) => info.Names.some((name) => OWN_NAME.test(name)));
   const queue = new PQueue({ concurrency });
+  const gone = (error: { statusCode?: number }) => {
+    if (error.statusCode !== 404 && error.statusCode !== 409) throw error;
+  };
   await Promise.all(
-    ours.map((info) =>
-      queue.add(() =>
-        docker
-          .getContainer(info.Id)
-          .remove({ force: true })
-          .catch((error: { statusCode?: number }) => {
-            if (error.statusCode !== 404 && error.statusCode !== 409) throw error;
-          }),
-      ),
-    ),
+    ours.map((info) => queue.add(() => docker.getContainer(info.Id).remove({ force: true }).catch(gone))),
   );
+  const networks = (await docker.listNetworks()).filter(
+    (info) => BASELINE_NETWORK.test(info.Name) || (controllerNetworks && CONTROLLER_NETWORK.test(info.Name)),
+  );
+  await Promise.all(networks.map((info) => queue.add(() => docker.getNetwork(info.Id).remove().catch(gone))));
   return ours.length;
 }
 

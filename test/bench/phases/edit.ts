@@ -3,12 +3,13 @@
  * container runs. Raw dockerode (remove, create, start: the floor), docker-compose (edit the file,
  * `up -d`: compose compares the config hash of all N services to find the one to recreate) and the
  * controller (UPDATE one row's spec: from the commit until the row is Ready at the new generation
- * with a new container).
+ * with a new container). The container's own network (PerSession) stays: raw reuses it, as do the others.
  */
 import { performance } from 'node:perf_hooks';
 import type Dockerode from 'dockerode';
 import type { TestDatabase } from '../../helpers/database';
 import type { ComposeProject } from '../lib/compose';
+import type { NetworkMode } from '../../../src/docker/networks';
 import { rawCreateOptions } from '../lib/docker';
 import { sleep, summarize, type Summary } from '../lib/stats';
 
@@ -18,11 +19,16 @@ export interface EditResult {
   samples: number[];
 }
 
-export async function rawEdits(docker: Dockerode, names: string[], trials: number): Promise<EditResult> {
+export async function rawEdits(
+  docker: Dockerode,
+  names: string[],
+  trials: number,
+  networkMode: NetworkMode,
+): Promise<EditResult> {
   const samples: number[] = [];
   for (let trial = 0; trial < trials; trial++) {
     const name = names[(trial * 7) % names.length];
-    const options = rawCreateOptions(name, 'no');
+    const options = rawCreateOptions(name, 'no', networkMode);
     const t0 = performance.now();
     await docker.getContainer(options.name!).remove({ force: true });
     const container = await docker.createContainer({ ...options, Env: [...(options.Env ?? []), `EDIT=${trial}`] });

@@ -10,7 +10,8 @@ import PQueue from 'p-queue';
 import type { ControllerProcess } from '../../helpers/controller';
 import type { TestDatabase } from '../../helpers/database';
 import { waitAllReady } from '../../helpers/sessions';
-import { EventRecorder, crash, rawCreateOptions, waitSteady } from '../lib/docker';
+import type { NetworkMode } from '../../../src/docker/networks';
+import { EventRecorder, crash, rawCreateStart, waitSteady } from '../lib/docker';
 import { deltaByLabel, scrape } from '../lib/prom';
 import { sleep, summarize, type Summary } from '../lib/stats';
 
@@ -41,17 +42,20 @@ export async function recovery(
   docker: Dockerode,
   db: TestDatabase,
   controller: ControllerProcess,
-  options: { trials: number; concurrency: number; spec: object; rawNames: string[]; sessionNames: string[] },
+  options: {
+    trials: number;
+    concurrency: number;
+    spec: object;
+    rawNames: string[];
+    sessionNames: string[];
+    networkMode: NetworkMode;
+  },
 ): Promise<RecoveryResult> {
   const { rawNames, sessionNames } = options;
   const queue = new PQueue({ concurrency: options.concurrency });
   const rawIds = await Promise.all(
     rawNames.map((name) =>
-      queue.add(async () => {
-        const container = await docker.createContainer(rawCreateOptions(name, 'always'));
-        await container.start();
-        return container.id;
-      }),
+      queue.add(async () => (await rawCreateStart(docker, name, 'always', options.networkMode)).container.id),
     ),
   );
   await db.pool.query(

@@ -9,6 +9,7 @@
 import type Dockerode from 'dockerode';
 import type { ControllerProcess } from '../../helpers/controller';
 import type { TestDatabase } from '../../helpers/database';
+import type { NetworkMode } from '../../../src/docker/networks';
 import { ComposeProject } from '../lib/compose';
 import { EventRecorder, SESSION_PREFIX, removeBenchContainers } from '../lib/docker';
 import { waitHostQuiet } from '../lib/proc';
@@ -31,6 +32,8 @@ export interface RoundsOptions {
   rounds: number;
   concurrency: number;
   spec: { env?: Record<string, string> };
+  /** The controller's SESSIONCTL_NETWORK_MODE, which the raw and compose sides follow. */
+  networkMode: NetworkMode;
   pollMs: number;
   /** Leave docker-compose out (it is slow to start and not always installed). */
   skipCompose?: boolean;
@@ -103,11 +106,11 @@ export async function throughputRounds(options: RoundsOptions): Promise<RoundsRe
   const last = (round: number) => round === options.rounds;
   for (let round = 1; round <= options.rounds; round++) {
     result.settleSeconds[`raw ${round}`] = await waitHostQuiet();
-    const raw = await rawThroughput(docker, rawNames, concurrency, own);
+    const raw = await rawThroughput(docker, rawNames, concurrency, options.networkMode, own);
     if (raw.running !== n) throw new Error(`raw baseline: only ${raw.running}/${n} containers running`);
     result.raw.push(raw);
     if (last(round)) {
-      result.edits.raw = await rawEdits(docker, rawNames, options.edits);
+      result.edits.raw = await rawEdits(docker, rawNames, options.edits, options.networkMode);
       log(`    raw one-container edit (remove, create, start) p50 ${result.edits.raw.seconds.p50.toFixed(3)} s`);
     }
     let t0 = Date.now();
@@ -119,7 +122,7 @@ export async function throughputRounds(options: RoundsOptions): Promise<RoundsRe
 
     if (!options.skipCompose) {
       result.settleSeconds[`compose ${round}`] = await waitHostQuiet();
-      const project = new ComposeProject(composeNames);
+      const project = new ComposeProject(composeNames, options.networkMode);
       try {
         const compose = await composeThroughput(docker, project, recorder, own);
         if (compose.running !== n) throw new Error(`docker-compose: only ${compose.running}/${n} containers running`);

@@ -1,6 +1,7 @@
 /**
  * (a) Create+start throughput: N containers straight through dockerode with a p-queue of the same
- * concurrency as the controller's Docker limiter, against N rows inserted in one statement and
+ * concurrency as the controller's Docker limiter (each on its own network first when the controller
+ * runs PerSession), against N rows inserted in one statement and
  * reconciled by the controller until every row is Ready at its generation.
  */
 import { performance } from 'node:perf_hooks';
@@ -8,7 +9,8 @@ import type Dockerode from 'dockerode';
 import PQueue from 'p-queue';
 import type { ControllerProcess } from '../../helpers/controller';
 import type { TestDatabase } from '../../helpers/database';
-import { rawCreateOptions } from '../lib/docker';
+import type { NetworkMode } from '../../../src/docker/networks';
+import { rawCreateOptions, rawCreateStart } from '../lib/docker';
 import { logLines } from '../lib/controller';
 import { CpuTimeline, cpuByGroup, cpuSecondsBetween, cpuSnapshot, procSample } from '../lib/proc';
 import { deltaByLabel, histogramDelta, histogramMean, histogramMeansBy, histogramQuantile, scrape } from '../lib/prom';
@@ -18,9 +20,11 @@ export interface RawThroughput {
   totalSeconds: number;
   /** Per container, seconds from the start of the batch until its start call returned (running). */
   perContainer: Summary;
+  /** The container's own network (PerSession); all zero with Shared. */
+  networkMs: Summary;
   createMs: Summary;
   startMs: Summary;
-  /** Sum of create+start time over wall time: Docker calls in flight on average. */
+  /** Sum of network+create+start time over wall time: Docker calls in flight on average. */
   averageInFlight: number;
   /** Containers running by each second after the batch start. */
   readyBySecond: number[];
@@ -34,6 +38,7 @@ export async function rawThroughput(
   docker: Dockerode,
   names: string[],
   concurrency: number,
+  networkMode: NetworkMode,
   own: Record<string, number> = {},
 ): Promise<RawThroughput> {
   const queue = new PQueue({ concurrency });
@@ -42,27 +47,27 @@ export async function rawThroughput(
   const results = await Promise.all(
     names.map((name) =>
       queue.add(async () => {
-        const c0 = performance.now();
-        const container = await docker.createContainer(rawCreateOptions(name, 'no'));
-        const c1 = performance.now();
-        await container.start();
-        const c2 = performance.now();
-        return { readySeconds: (c2 - t0) / 1000, createMs: c1 - c0, startMs: c2 - c1 };
+        const { networkMs, createMs, startMs } = await rawCreateStart(docker, name, 'no', networkMode);
+        return { readySeconds: (performance.now() - t0) / 1000, networkMs, createMs, startMs };
       }),
     ),
   );
   const totalSeconds = (performance.now() - t0) / 1000;
   const cpuCores = cpuByGroup(cpuBefore, cpuSnapshot(), { bench: process.pid, ...own });
-  const prefixes = new Set(names.map((name) => `/${rawCreateOptions(name, 'no').name}`));
+  const prefixes = new Set(names.map((name) => `/${rawCreateOptions(name, 'no', networkMode).name}`));
   const running = (await docker.listContainers({ filters: { status: ['running'] } })).filter((info) =>
     info.Names.some((name) => prefixes.has(name)),
   ).length;
   return {
     totalSeconds,
     perContainer: summarize(results.map((result) => result.readySeconds)),
+    networkMs: summarize(results.map((result) => result.networkMs)),
     createMs: summarize(results.map((result) => result.createMs)),
     startMs: summarize(results.map((result) => result.startMs)),
-    averageInFlight: results.reduce((sum, result) => sum + result.createMs + result.startMs, 0) / 1000 / totalSeconds,
+    averageInFlight:
+      results.reduce((sum, result) => sum + result.networkMs + result.createMs + result.startMs, 0) /
+      1000 /
+      totalSeconds,
     readyBySecond: Array.from(
       { length: Math.ceil(totalSeconds) },
       (_, second) => results.filter((result) => result.readySeconds <= second + 1).length,
@@ -157,7 +162,8 @@ export async function controllerThroughput(
   const reconcileCount = Object.values(reconciles).reduce((sum, value) => sum + value, 0);
   const wallSeconds = (observed - committed) / 1000;
   const dockerLatency = histogramMeansBy(before, after, 'sessionctl_docker_request_duration_seconds', 'operation');
-  const createStartSeconds = ['create', 'start'].reduce(
+  // The session's network calls too, as the raw side counts its network create.
+  const createStartSeconds = ['network_create', 'network_inspect', 'create', 'start'].reduce(
     (sum, op) => sum + ((dockerLatency[op]?.count ?? 0) * (dockerLatency[op]?.meanMs ?? 0)) / 1000,
     0,
   );
@@ -194,9 +200,9 @@ export async function controllerThroughput(
       },
       dockerRequests: deltaByLabel(before, after, 'sessionctl_docker_requests_total', 'operation'),
       dockerLatencyByOperation: dockerLatency,
-      /** Same measure as the raw side's averageInFlight: create+start time over wall time. */
+      /** Same measure as the raw side's averageInFlight: network+create+start time over wall time. */
       averageDockerInFlight: createStartSeconds / wallSeconds,
-      /** Reconcile time not spent inside Docker create/start calls, per session: limiter wait + DB round trips. */
+      /** Reconcile time not spent inside Docker network/create/start calls, per session: limiter wait + DB round trips. */
       nonDockerReconcileMsPerSession: ((reconcileTime.sum - createStartSeconds) / names.length) * 1000,
       /** From the controller log: create returned -> start returned, per session (raw side: startMs). */
       createdToStartedMs: summarize(createdToStarted),
