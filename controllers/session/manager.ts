@@ -135,6 +135,9 @@ export class SessionControllerManager {
   private notified(notification: SessionNotification): void {
     if (notification.channel === HOSTS_CHANNEL) {
       void this.hosts.placer?.wake();
+      this.hosts
+        .hostChanged(notification.name)
+        .catch((error) => this.options.logger.warn({ err: error }, 'host change'));
       return;
     }
     const { metrics } = this.options;

@@ -38,6 +38,8 @@ interface Running {
   runtime: HostRuntime;
   health?: HostHealth;
   lease?: Lease;
+  /** What the runtime was built from: how to reach the daemon and the address sessions advertise. */
+  declared?: string;
 }
 
 export class FleetHosts {
@@ -100,6 +102,20 @@ export class FleetHosts {
       .map((running) => running.runtime)
       .filter((runtime) => runtime.name === placedHost || runtime.inventory.forSession(session).length > 0);
     return targets;
+  }
+
+  /**
+   * A host row changed. One held here whose endpoint, certificates or advertised address moved is
+   * given back and taken again with a runtime built from the new row (labels, capacity and cordon
+   * need no new runtime).
+   */
+  async hostChanged(host: string): Promise<void> {
+    const running = this.running.get(host);
+    if (!running?.declared) return;
+    const [row] = await listHosts(this.options.pool, [host]);
+    if (!row || declaration(row) === running.declared) return;
+    this.options.logger.info({ host }, 'the host was declared anew; running it again with the new declaration');
+    await this.keeper?.giveBack(host);
   }
 
   holds(host: string | null | undefined): boolean {
@@ -177,7 +193,7 @@ export class FleetHosts {
       initial: { state: row.state, since: row.stateChangedAt },
       onReady: this.options.onHostReady,
     });
-    this.running.set(lease.host, { runtime, health, lease });
+    this.running.set(lease.host, { runtime, health, lease, declared: declaration(row) });
     runtime.start();
     health.start();
   }
@@ -208,4 +224,8 @@ export function hostConfig(row: HostRow, template: Pick<DockerHostConfig, 'tlsMi
     },
     ...(template.tlsMinVersion ? { tlsMinVersion: template.tlsMinVersion } : {}),
   };
+}
+
+function declaration(row: HostRow): string {
+  return JSON.stringify([row.endpoint, row.certDir, row.advertiseAddress]);
 }

@@ -167,6 +167,14 @@ export class LeaseKeeper {
     return current !== undefined && current.lease.epoch === held.lease.epoch && performance.now() < current.deadline;
   }
 
+  /**
+   * Gives a held host back now (its declaration changed: endpoint, certificates, address). It is
+   * taken again, by this replica or another, with a runtime built from the new row.
+   */
+  async giveBack(host: string): Promise<void> {
+    await this.release(host);
+  }
+
   /** The gate closes with `held`, the lease goes at once, and the runtime stops in the background. */
   private async release(host: string): Promise<void> {
     const held = this.held.get(host);
