@@ -23,6 +23,7 @@ export function sessionNetworkName(session: string): string {
 
 export interface NetworkApi {
   inspectNetwork(name: string): Promise<Dockerode.NetworkInspectInfo | undefined>;
+  listNetworks(labels: string[]): Promise<Dockerode.NetworkInspectInfo[]>;
   createNetwork(options: Dockerode.NetworkCreateOptions): Promise<void>;
   removeNetwork(name: string): Promise<void>;
 }
@@ -55,9 +56,11 @@ export function sessionNetworkCreateOptions(
 
 /**
  * The session's own network, created if missing; a network of that name that is not the session's is
- * refused. Created first, and inspected only when the daemon answers that the name is taken: a new
- * session (the common case) costs one call. Two controllers racing for the same session both end up
- * with the one network: the loser's create conflicts and its inspect finds the winner's.
+ * refused. Inspected before it is created: a create sent to a daemon that does not answer (frozen,
+ * overloaded) is queued there and carried out later, and creates retried meanwhile would each make
+ * a network of the same name (dockerd's CheckDuplicate does not stop concurrent creates). An inspect
+ * that times out sends nothing. Should duplicates exist anyway, the oldest is kept and the others,
+ * all labelled as this session's, are removed.
  */
 export async function ensureSessionNetwork(
   api: NetworkApi,
@@ -68,20 +71,34 @@ export async function ensureSessionNetwork(
 ): Promise<string> {
   const options = sessionNetworkCreateOptions(session, uid, egress, installation);
   const name = options.Name;
-  try {
-    await api.createNetwork(options);
-    return name;
-  } catch (error) {
-    if (dockerStatusCode(error) !== 409) throw error;
-    const existing = await api.inspectNetwork(name);
-    // Gone again between the conflict and the inspect (removed by whoever made it): the next reconcile creates it.
-    if (!existing) throw error;
+  const existing = await inspectOrDeduplicate(api, session);
+  if (existing) {
     if (existing.Labels?.[LABELS.managedBy] !== MANAGED_BY || existing.Labels?.[LABELS.session] !== session) {
       throw new NetworkConflictError(
         `a Docker network named ${name} exists but is not this session's; nothing was connected to it. Remove or rename it to let this session start`,
       );
     }
     return name;
+  }
+  await api.createNetwork(options);
+  return name;
+}
+
+/** The network of the session's name; with several of that name (see above), the oldest, after removing the rest. */
+async function inspectOrDeduplicate(
+  api: NetworkApi,
+  session: string,
+): Promise<Dockerode.NetworkInspectInfo | undefined> {
+  const name = sessionNetworkName(session);
+  try {
+    return await api.inspectNetwork(name);
+  } catch (error) {
+    if (dockerStatusCode(error) !== 400 || !/ambiguous/.test(String((error as Error).message))) throw error;
+    const same = (await api.listNetworks([`${LABELS.session}=${session}`]))
+      .filter((network) => network.Name === name && network.Labels?.[LABELS.managedBy] === MANAGED_BY)
+      .sort((a, b) => Date.parse(a.Created) - Date.parse(b.Created));
+    for (const duplicate of same.slice(1)) await api.removeNetwork(duplicate.Id);
+    return same.length > 0 ? api.inspectNetwork(name) : undefined;
   }
 }
 
