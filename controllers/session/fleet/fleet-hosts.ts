@@ -83,7 +83,8 @@ export class FleetHosts {
       return;
     }
     this.keeper.start();
-    await this.placer!.wake();
+    // Not awaited: thousands of rows waiting for room must not hold the work queue back.
+    void this.placer!.wake();
   }
 
   /** Fleet: the first lease round, so that /health names the hosts held from its first answer. */
