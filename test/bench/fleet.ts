@@ -12,7 +12,7 @@
  * It uses the test environment's daemons: never run it beside the test suite of the same environment.
  *
  * Flags: --n 300 --rounds 5 --rows 1000,10000 --edits 5 --failover-edits 10 --idle-seconds 30
- *        --phases throughput,failover,cost --poll-ms 50 --force
+ *        --phases throughput,failover,cost (or raw: the baseline alone) --poll-ms 50 --force
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -78,9 +78,9 @@ interface ThroughputResult {
   ratio: number;
 }
 
-async function throughput(): Promise<ThroughputResult> {
+/** The baseline: raw dockerode, the same creates spread round robin over the same daemons. */
+async function rawBaseline(names: string[]): Promise<RawFleetResult> {
   const daemons = fleetDaemons();
-  const names = Array.from({ length: N }, (_, index) => `bench-${String(index).padStart(4, '0')}`);
   // Warm-up on every daemon: image, caches, TLS connections.
   await rawFleet(
     daemons,
@@ -88,11 +88,16 @@ async function throughput(): Promise<ThroughputResult> {
     CONCURRENCY,
   );
   await removeRaw(daemons);
-  log(`raw dockerode: ${N} creates over ${daemons.length} daemons, ${CONCURRENCY} at a time per daemon`);
+  log(`raw dockerode: ${names.length} creates over ${daemons.length} daemons, ${CONCURRENCY} at a time per daemon`);
   const raw = await rawFleet(daemons, names, CONCURRENCY);
-  log(`raw: ${raw.seconds.toFixed(2)} s`);
+  log(`raw: ${raw.seconds.toFixed(2)} s, ${JSON.stringify(raw.perDaemon)}`);
   await removeRaw(daemons);
+  return raw;
+}
 
+async function throughput(): Promise<ThroughputResult> {
+  const names = Array.from({ length: N }, (_, index) => `bench-${String(index).padStart(4, '0')}`);
+  const raw = await rawBaseline(names);
   db = await createTestDatabase('bench_fleet');
   await registerFleetHosts(db.pool);
   replicas.push(...(await startReplicas(db, 2, { prefix: 'bench', env: ENV })));
@@ -122,10 +127,13 @@ async function main(): Promise<void> {
   await removeFleetContainers();
   await removeRaw(fleetDaemons());
   const result: {
+    raw?: RawFleetResult;
     throughput?: ThroughputResult;
     failover?: FailoverResult;
     cost: CostResult[];
   } = { cost: [] };
+  // `--phases raw`: the baseline alone (no controller), to check the daemons and the figure.
+  if (PHASES.has('raw')) result.raw = await rawBaseline(Array.from({ length: N }, (_, i) => `raw-${i}`));
   if (PHASES.has('throughput') || PHASES.has('failover')) result.throughput = await throughput();
   if (PHASES.has('failover'))
     result.failover = await failoverRounds({
