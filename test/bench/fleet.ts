@@ -119,6 +119,7 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
+  const loadAtStart = os.loadavg();
   log(
     `daemons ${fleetDaemons()
       .map((d) => d.name)
@@ -159,7 +160,13 @@ async function main(): Promise<void> {
   const atMost = result.cost.at(-1);
   const report = roundDeep({
     date: new Date().toISOString(),
-    machine: { cpus: os.cpus().length, memoryGb: os.totalmem() / 1024 ** 3 },
+    // The machine is shared: its load (1, 5, 15 min) says how much else ran beside the benchmark.
+    machine: {
+      cpus: os.cpus().length,
+      memoryGb: os.totalmem() / 1024 ** 3,
+      loadAtStart,
+      loadAtEnd: os.loadavg(),
+    },
     parameters: { n: N, rounds: ROUNDS, rows: ROWS, dockerConcurrencyPerHost: CONCURRENCY, replicas: 2, hosts: 3 },
     ...result,
     goals: {

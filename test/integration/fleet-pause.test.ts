@@ -177,6 +177,9 @@ test('SIGSTOP 30 s then SIGCONT: the paused replica makes no late Docker call an
     }));
   expect(summary(rows)).toEqual(summary(snapshot));
   expect(rows.filter((v) => edited.includes(v.name)).every((v) => v.observedGeneration === 3)).toBe(true);
+  // The hosts' rows as well: a late host-state write of the woken replica would show here.
+  const states = await db.pool.query<{ state: string }>('SELECT state FROM sessionctl.hosts');
+  expect(states.rows.map((row) => row.state)).toEqual(['Ready', 'Ready', 'Ready']);
   // Nothing of a deleted session came back; one copy of each other session.
   expect(ours.filter((c) => deleted.includes(c.session))).toEqual([]);
   expect(ours.map((c) => c.session).sort()).toEqual([...kept].sort());
