@@ -168,6 +168,18 @@ export const sessionSpecSchema = z
       .describe(
         'Whether the controller restarts a container that exited, with crash backoff: Always; OnFailure, after a non-zero exit code or an out-of-memory kill; or Never.',
       ),
+    hostSelector: labelsSchema
+      .describe(
+        'Labels a Docker host must carry (every one) for the session to be placed there. Only read when the session is placed: a placed session stays on its host.',
+      )
+      .optional(),
+    host: z
+      .string()
+      .regex(SESSION_NAME_PATTERN, 'expected the name of a DockerHost: a DNS-1123 label')
+      .describe(
+        'Pins the session to this Docker host (by name); it waits, Scheduled=False, while that host has no room.',
+      )
+      .optional(),
     ...runtimeFieldsShape,
     ...imagePolicyShape,
     gateway: gatewaySchema.optional(),

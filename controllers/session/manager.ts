@@ -1,37 +1,38 @@
 /**
- * Wires the session controller together: the Docker host and its inventory, the work queue and
- * workers, and the sources that only wake keys (LISTEN, Docker events, the safety poll of
- * unobserved rows, the jittered full resync). `stop()` leaves every container running.
+ * Wires the session controller together: the hosts it runs (one, or in a fleet those whose lease it
+ * holds, fleet/fleet-hosts.ts), the one work queue and its workers, and the sources that only wake
+ * keys (LISTEN, Docker events, the safety poll of unobserved rows, the jittered full resync). A key is
+ * a session's name; each reconcile goes to the hosts it concerns. `stop()` leaves every container running.
  */
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
-import { advertiseAddressFor, type Config, type DockerHostConfig } from '../../src/config';
-import { clientCertificateExpiry, createDockerClient } from '../../src/docker/client';
-import { DockerHost } from '../../src/docker/host';
-import { HostInventory } from '../../src/docker/inventory';
+import type { Config, DockerHostConfig } from '../../src/config';
+import type { FleetConfig } from '../../src/config/fleet';
 import { cachedProbe } from '../../src/health/cache';
 import { healthReport } from '../../src/health/report';
-import { preinitialise, preinitialiseHost, type Metrics } from '../../src/metrics/registry';
+import { preinitialise, type Metrics } from '../../src/metrics/registry';
 import { MetricsServer } from '../../src/metrics/server';
 import { PHASES } from '../../crds/status';
-import { Controller } from '../../src/runtime/controller';
+import { Controller, type ReconcileContext, type ReconcileOutcome } from '../../src/runtime/controller';
 import { Periodic } from '../../src/runtime/periodic';
-import { sleep } from '../../src/runtime/backoff';
 import { pruneEventsOfDeletedSessions } from '../../src/store/events';
-import { SessionListener } from '../../src/store/listener';
-import { countSessionsByPhase, listSessionNames, listUnobservedSessionNames } from '../../src/store/sessions';
-import type { Admission } from './admission';
-import { admissionFor, containerDefaults, imagesFor } from './host-wiring';
-import { ImageRollout } from './rollout';
-import { OrphanNetworks } from './orphan-networks';
-import { SessionReconciler } from './reconcile';
-import { HostActivity } from './host-activity';
-import { StuckContainers } from './stuck';
+import { HOSTS_CHANNEL } from '../../src/store/hosts';
+import { SESSIONS_CHANNEL, SessionListener, type SessionNotification } from '../../src/store/listener';
+import {
+  countSessionsByPhase,
+  getPlacement,
+  listSessionPlacements,
+  listUnobservedSessions,
+  type SessionPlacement,
+} from '../../src/store/sessions';
+import { FleetHosts } from './fleet/fleet-hosts';
+import { fleetGauges } from './fleet/fleet-gauges';
 
 export const CONTROLLER_NAME = 'session';
 
 export interface SessionControllerOptions {
   config: Config;
+  fleet: FleetConfig;
   dockerHost: DockerHostConfig;
   pool: Pool;
   connectionString: string;
@@ -45,14 +46,11 @@ export interface SessionControllerOptions {
 
 export class SessionControllerManager {
   readonly controller: Controller;
-  readonly inventory: HostInventory;
   readonly listener: SessionListener;
-  readonly admission: Admission;
-  readonly stuck: StuckContainers;
+  readonly hosts: FleetHosts;
   private readonly poll: Periodic;
   private readonly resync: Periodic;
   private readonly server: MetricsServer;
-  private readonly orphanNetworks: OrphanNetworks;
   private readonly abort = new AbortController();
   private rowsResynced = false;
   /** Keys of the first full resync not yet reconciled once; /readyz waits for it to empty. */
@@ -62,52 +60,16 @@ export class SessionControllerManager {
   private stopping: Promise<void> | undefined;
 
   constructor(private readonly options: SessionControllerOptions) {
-    const { config, dockerHost, pool, logger, metrics } = options;
+    const { config, logger, metrics } = options;
     preinitialise(metrics, CONTROLLER_NAME);
-    const host = connectHost(config, dockerHost, metrics);
     const wake = (sessions: string[]) => sessions.forEach((session) => this.controller.queue.add(session));
-    this.admission = admissionFor(host, config, metrics, wake);
-    this.stuck = new StuckContainers({ host, logger, metrics, onRemoved: (session) => wake([session]) });
-    this.inventory = new HostInventory({
-      host,
-      installation: options.installation,
-      logger,
-      metrics,
-      onChange: (session) => wake([session]),
-      onRelisted: (sessions) => {
-        for (const session of sessions) this.stuck.adopt(this.inventory.forSession(session));
-        // Running containers hold their room before any waiting session is admitted.
-        for (const session of sessions) this.admission.seed(this.inventory.forSession(session));
-        wake([...sessions]);
-      },
-    });
-    const activity = new HostActivity();
-    activity.creates.wakeWith(wake);
-    const reconciler = new SessionReconciler({
-      images: imagesFor(host, { config, pool, metrics, logger, wake }),
-      // A batch member that has not finished in 10 minutes (a crash-looping new image) no longer holds the rollout back.
-      rollout: new ImageRollout({ batchSize: config.images.updateBatchSize, wake, stuckAfterMs: 600_000 }),
-      stuck: this.stuck,
-      activity,
-      db: pool,
-      inventory: this.inventory,
-      metrics,
-      admission: this.admission,
-      allowedHostPaths: config.allowedHostPaths,
-      ceilings: config.ceilings,
-      allowedRegistries: config.images.allowedRegistries,
-      advertiseAddress: advertiseAddressFor(config, dockerHost),
-      defaults: containerDefaults(config, options.installation),
-    });
+    this.hosts = new FleetHosts({ ...options, wake });
     this.controller = new Controller({
       name: CONTROLLER_NAME,
-      reconcile: reconciler.reconcile,
+      reconcile: this.dispatch,
       workers: config.workers,
       logger,
       metrics,
-    });
-    this.controller.on('reconciled', (key) => {
-      if (this.firstResync?.delete(key)) this.noteReadiness();
     });
     metrics.buildInfo.set({ version: options.version ?? 'unknown' }, 1);
     this.listener = this.createListener();
@@ -117,20 +79,40 @@ export class SessionControllerManager {
       run: () => this.fullResync(),
       onError: (error) => logger.warn({ err: error }, 'full resync failed'),
     });
-    this.server = this.metricsServer(host);
-    this.orphanNetworks = new OrphanNetworks({ host, db: pool, installation: options.installation, logger });
+    this.server = this.metricsServer();
   }
 
-  /** LISTEN on the change channel: a row change queues its session; a (re)connect resyncs the rows. */
+  /**
+   * One key, to every host it concerns: the host it is placed on, if held here, and any held host
+   * with a container of it (strays, removed there). A session waiting for a host wakes the placer.
+   */
+  private readonly dispatch = async (context: ReconcileContext): Promise<ReconcileOutcome> => {
+    const placement = await getPlacement(this.options.pool, context.key);
+    if (placement?.placedHost === null) void this.hosts.placer?.wake();
+    let outcome: ReconcileOutcome = {};
+    let skipped = false;
+    for (const runtime of this.hosts.targets(context.key, placement?.placedHost)) {
+      const result = await runtime.reconcile(context);
+      if (!result) skipped = true;
+      else outcome = earliest(outcome, result);
+    }
+    // A host still being listed, or not answering, reconciles the key when it can (it wakes its sessions).
+    if (!skipped || this.hosts.startedUp) this.reconciledOnce(context.key);
+    return outcome;
+  };
+
+  private reconciledOnce(key: string): void {
+    if (this.firstResync?.delete(key)) this.noteReadiness();
+  }
+
+  /** The sessions' channel queues a session; the hosts' channel (room may have appeared) wakes the placer. */
   private createListener(): SessionListener {
     const { logger, metrics, connectionString } = this.options;
     return new SessionListener({
       connectionString,
       logger,
-      onNotification: (notification) => {
-        if (notification.at > 0) metrics.notifyLatency.observe(Math.max(0, Date.now() / 1000 - notification.at));
-        this.controller.queue.add(notification.name);
-      },
+      channels: this.hosts.isFleet ? [SESSIONS_CHANNEL, HOSTS_CHANNEL] : [SESSIONS_CHANNEL],
+      onNotification: (notification) => this.notified(notification),
       onConnected: (reconnect) => {
         metrics.listenerUp.set(1);
         if (reconnect) metrics.listenerReconnects.inc();
@@ -140,23 +122,46 @@ export class SessionControllerManager {
     });
   }
 
-  /** Rows not yet observed at their generation are queued, in case a notification was lost; phases are counted. */
+  private notified(notification: SessionNotification): void {
+    if (notification.channel === HOSTS_CHANNEL) {
+      void this.hosts.placer?.wake();
+      return;
+    }
+    const { metrics } = this.options;
+    if (notification.at > 0) metrics.notifyLatency.observe(Math.max(0, Date.now() / 1000 - notification.at));
+    // Without a host field (a hand-made or older notification) the placement is unknown: the reconcile reads it.
+    if (notification.host === undefined) this.controller.queue.add(notification.name);
+    else this.route([{ name: notification.name, placedHost: notification.host }], notification.previousHost);
+  }
+
+  /** Queues the sessions this replica runs (or may hold strays of); waiting ones wake the placer. */
+  private route(sessions: SessionPlacement[], previousHost?: string | null): void {
+    const queue = this.controller.queue;
+    for (const { name, placedHost } of sessions) {
+      if (!this.hosts.isFleet || this.hosts.holds(placedHost) || this.hosts.holds(previousHost)) queue.add(name);
+      else if (this.hosts.targets(name, placedHost).length > 0) queue.add(name);
+    }
+    if (this.hosts.isFleet && sessions.some((session) => session.placedHost === null)) void this.hosts.placer?.wake();
+  }
+
+  /** Rows not yet observed at their generation are queued, in case a notification was lost; phases and hosts are counted. */
   private safetyPoll(): Periodic {
     const { config, pool, logger, metrics } = this.options;
     return new Periodic({
       intervalMs: config.pollIntervalMs,
       run: async () => {
-        for (const name of await listUnobservedSessionNames(pool)) this.controller.queue.add(name);
+        this.route(await listUnobservedSessions(pool));
         const byPhase = await countSessionsByPhase(pool);
         for (const phase of PHASES) metrics.sessions.set({ phase }, byPhase.get(phase) ?? 0);
+        if (this.hosts.isFleet) await fleetGauges(pool, metrics);
       },
       onError: (error) => logger.warn({ err: error }, 'safety poll failed'),
     });
   }
 
-  /** /metrics, /health (the host, the database, the listener and the queue), /healthz and /readyz. */
-  private metricsServer(host: DockerHost): MetricsServer {
-    const { config, dockerHost, pool, metrics, version } = this.options;
+  /** /metrics, /health (the hosts, the database, the listener and the queue), /healthz and /readyz. */
+  private metricsServer(): MetricsServer {
+    const { config, pool, metrics, version, fleet } = this.options;
     return new MetricsServer({
       host: config.metricsHost,
       port: config.metricsPort,
@@ -165,16 +170,7 @@ export class SessionControllerManager {
       health: cachedProbe(() =>
         healthReport({
           db: pool,
-          hosts: [
-            {
-              name: host.name,
-              url: dockerHost.url,
-              version: () => host.version(),
-              containersManaged: () => this.inventory.size,
-              eventsConnected: () => this.inventory.connected,
-              degraded: () => host.degraded,
-            },
-          ],
+          hosts: this.hosts.probes(),
           listener: this.listener,
           queue: {
             depth: this.controller.queue.depth,
@@ -182,6 +178,7 @@ export class SessionControllerManager {
             oldestWaiting: () => this.controller.queue.oldestWaiting(),
           },
           version: version ?? 'unknown',
+          ...(this.hosts.isFleet ? { replica: fleet.replicaId } : {}),
           startedAt: this.startedAt,
           ready: () => this.ready,
         }),
@@ -190,39 +187,45 @@ export class SessionControllerManager {
   }
 
   /**
-   * Ready once the inventory has listed the host and every session of the first full resync (rows
-   * and containers) has been reconciled once: before that, status and containers may still disagree.
+   * Ready once every host it runs was listed (or found unreachable) and every session of the first
+   * full resync (rows and containers) has been reconciled once: before that, status and containers may disagree.
    */
   get ready(): boolean {
-    return this.inventory.synced && this.rowsResynced && this.firstResync?.size === 0;
+    return this.hosts.startedUp && this.rowsResynced && this.firstResync?.size === 0;
   }
 
   async start(): Promise<void> {
-    const { logger, config, dockerHost } = this.options;
+    const { logger, config } = this.options;
     const address = await this.server.start();
     logger.info({ address: `${address.address}:${address.port}` }, 'metrics server listening');
-    this.inventory.start();
-    this.listener.start();
-    // Workers wait for the first list: planning against an empty inventory would try to create
-    // containers that already exist.
-    while (!this.inventory.synced && !this.abort.signal.aborted) await sleep(50, this.abort.signal);
+    // Workers wait for the hosts: planning against an unlisted host would create containers that already exist.
+    await this.hosts.start(this.abort.signal);
     if (this.abort.signal.aborted) return;
-    // Sessions that only have containers (orphans) belong to the first resync too, when the rows
-    // are already in: they were queued by the list, and no worker has taken them yet.
-    for (const session of this.firstResync ? this.inventory.sessions() : []) this.firstResync?.add(session);
+    this.listener.start();
+    // Sessions that only have containers (orphans) belong to the first resync too.
+    for (const runtime of this.hosts.runtimes())
+      for (const session of runtime.inventory.sessions()) this.firstResync?.add(session);
     this.noteReadiness();
     this.controller.start();
     this.poll.start();
     this.resync.start();
-    void this.orphanNetworks.prune();
-    logger.info({ host: dockerHost.name, dockerHost: dockerHost.url, workers: config.workers }, 'controller started');
+    for (const runtime of this.hosts.runtimes()) void runtime.pruneOrphanNetworks();
+    logger.info(
+      {
+        hosts: this.hosts.runtimes().map((runtime) => runtime.name),
+        replica: this.options.fleet.replicaId,
+        workers: config.workers,
+      },
+      'controller started',
+    );
   }
 
   /** Rows only: after (re)connecting the listener, anything written while it was away is queued. */
   async resyncRows(): Promise<void> {
-    const names = await listSessionNames(this.options.pool);
-    for (const name of names) this.controller.queue.add(name);
-    this.firstResync ??= new Set(names);
+    const rows = await listSessionPlacements(this.options.pool);
+    this.route(rows);
+    const ours = rows.filter((row) => !this.hosts.isFleet || this.hosts.holds(row.placedHost));
+    this.firstResync ??= new Set(ours.map((row) => row.name));
     this.rowsResynced = true;
     this.noteReadiness();
   }
@@ -236,28 +239,33 @@ export class SessionControllerManager {
 
   /** One list per host and one query, whatever the number of sessions. */
   async fullResync(): Promise<void> {
-    const sessions = await this.inventory.relist();
-    for (const session of sessions) this.stuck.adopt(this.inventory.forSession(session));
-    sessions.forEach((session) => this.controller.queue.add(session));
+    for (const runtime of this.hosts.runtimes()) {
+      for (const session of await runtime.relist()) this.controller.queue.add(session);
+    }
     await this.resyncRows();
+    await this.hosts.placer?.wake();
     await pruneEventsOfDeletedSessions(this.options.pool);
-    await this.orphanNetworks.prune();
+    for (const runtime of this.hosts.runtimes()) await runtime.pruneOrphanNetworks();
   }
 
-  /** Stops taking keys, lets in-flight reconciles finish (up to the shutdown timeout), closes sources. Idempotent. */
+  /**
+   * Stops taking keys and gives the hosts up (in a fleet: Docker calls stop, leases are released at
+   * once so other replicas take over within a second), lets in-flight reconciles finish (up to the
+   * shutdown timeout), closes sources. Idempotent.
+   */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       const { logger, config } = this.options;
       this.abort.abort();
       await Promise.all([this.poll.stop(), this.resync.stop(), this.listener.stop()]);
+      if (this.hosts.isFleet) await this.hosts.stop();
       const finished = await this.controller.stop(config.shutdownTimeoutMs);
       if (!finished)
         logger.warn(
           { timeoutMs: config.shutdownTimeoutMs },
           'abandoned in-flight reconciles at shutdown; the next start picks them up',
         );
-      await this.inventory.stop();
-      this.stuck.stop();
+      if (!this.hosts.isFleet) await this.hosts.stop();
       await this.server.stop();
       logger.info('controller stopped; containers keep running');
     })();
@@ -265,20 +273,11 @@ export class SessionControllerManager {
   }
 }
 
-/** The Docker host with its call deadline, its degraded state reported at scrape time, and its series at 0. */
-function connectHost(config: Config, dockerHost: DockerHostConfig, metrics: Metrics): DockerHost {
-  const host = new DockerHost({
-    name: dockerHost.name,
-    docker: createDockerClient(dockerHost),
-    streams: createDockerClient(dockerHost, { idleTimeoutMs: 0 }),
-    metrics,
-    concurrency: config.dockerConcurrency,
-    timeoutMs: config.dockerTimeoutMs,
-  });
-  metrics.trackDegraded(host.name, () => host.degraded);
-  preinitialiseHost(metrics, host.name);
-  const certificateExpiry = clientCertificateExpiry(dockerHost);
-  if (certificateExpiry !== undefined)
-    metrics.clientCertificateExpiry.set({ host: dockerHost.name }, certificateExpiry / 1000);
-  return host;
+/** Several hosts' outcomes for one key: the soonest look again wins. */
+function earliest(a: ReconcileOutcome, b: ReconcileOutcome): ReconcileOutcome {
+  const after = [a.requeueAfterMs, b.requeueAfterMs].filter((ms): ms is number => ms !== undefined);
+  return {
+    ...(a.requeue || b.requeue ? { requeue: true } : {}),
+    ...(after.length > 0 ? { requeueAfterMs: Math.min(...after) } : {}),
+  };
 }

@@ -38,13 +38,21 @@ export interface ObserveDeps {
   ceilings?: Ceilings;
   /** Registries images may come from (SESSIONCTL_ALLOWED_REGISTRIES); any when empty. */
   allowedRegistries?: string[];
+  /**
+   * The fleet host this reconciler runs: a row placed on another host (or on none yet) is not this
+   * host's, and its containers here are strays. Absent: every row is this host's (one host, no fleet).
+   */
+  placement?: { host: string };
   now: () => number;
 }
 
 /** What observe read with I/O; snapshot() completes it into the plan's input. */
 export interface Observed {
   key: string;
+  /** The row, when it is this host's to run (see ObserveDeps.placement). */
   row?: Row;
+  /** Where the row is placed, when it is not on this host: null = waiting for a host; absent = no row. */
+  placedElsewhere?: string | null;
   spec?: Validation<SessionSpec>;
   /** The spec, when the session is to run it: a row that is valid and not being deleted. */
   following?: SessionSpec;
@@ -57,10 +65,13 @@ export interface Observed {
 }
 
 export async function observe(deps: ObserveDeps, key: string): Promise<Observed> {
-  const row = await getSession(deps.db, key);
+  const read = await getSession(deps.db, key);
+  const ours = read !== undefined && (!deps.placement || read.placedHost === deps.placement.host);
+  const row = ours ? read : undefined;
   const spec = row ? validate(deps, row.spec) : undefined;
   const valid = spec?.ok ? spec.value : undefined;
-  const following = row && !row.deletionRequestedAt ? valid : undefined;
+  const evicting = deps.placement !== undefined && row?.evictRequestedAt != null;
+  const following = row && !row.deletionRequestedAt && !evicting ? valid : undefined;
   const memory = row ? deps.memory.read(key, row.uid, row.generation) : undefined;
   const token = row && following ? tokenFacts(row, following, deps.now()) : undefined;
   const revision: ContainerRevision = {
@@ -71,9 +82,11 @@ export async function observe(deps: ObserveDeps, key: string): Promise<Observed>
   const desired =
     row && spec && desiredSession(row, spec, { containerHash, token, hadContainer: memory?.hadContainer === true });
   if (desired && following) desired.imageRefused = imageNotAllowed(following.image, deps.allowedRegistries);
+  if (desired && evicting) desired.evicting = { reason: row.evictReason ?? 'Drain' };
   return {
     key,
     row,
+    ...(read && !ours ? { placedElsewhere: read.placedHost } : {}),
     spec,
     following,
     revision,

@@ -56,6 +56,8 @@ export interface DesiredSession extends LifetimeInput {
   token?: TokenFacts;
   /** The session has had a container (remembered, or named in status): a missing one is drift. */
   hadContainer?: boolean;
+  /** A drain asked to move the session off this host: its container goes, then so does its placement. */
+  evicting?: { reason: string };
 }
 
 export type TokenMintReason = 'initial' | 'expired' | 'requested';
@@ -97,7 +99,7 @@ export interface HostFacts {
   crashRestartTurnInMs: number;
 }
 
-export type RemoveReason = 'orphan' | 'stale-uid' | 'duplicate' | 'spec-changed' | 'deleting' | 'dead';
+export type RemoveReason = 'orphan' | 'stale-uid' | 'duplicate' | 'spec-changed' | 'deleting' | 'dead' | 'evicting';
 export type StopReason = 'Requested' | 'IdleTimeout' | 'RestartLimitExceeded';
 
 export type Action =
@@ -121,10 +123,12 @@ export type Action =
   | { type: 'removeVolumes'; volumes: string[] }
   | { type: 'mintToken'; reason: TokenMintReason }
   | { type: 'revokeToken' }
-  | { type: 'finalize' };
+  | { type: 'finalize' }
+  /** Leave this host (after its containers are removed), so that the session is placed on another. */
+  | { type: 'unplace'; reason: string };
 
 export type Waiting =
-  | { reason: 'BackOff' | 'Transitioning' | 'IdleTimeout'; message: string; deferred?: DeferralReason }
+  | { reason: 'BackOff' | 'Transitioning' | 'IdleTimeout' | 'Evicting'; message: string; deferred?: DeferralReason }
   | { reason: UnschedulableReason; message: string; unschedulable: true };
 
 export interface Plan {
@@ -169,16 +173,7 @@ export function plan(input: PlanInput): Plan {
     .filter(removable)
     .map((container) => ({ type: 'remove', container, reason: 'stale-uid' }));
 
-  if (desired.deletionRequested) {
-    actions.push(...own.map((container) => ({ type: 'remove' as const, container, reason: 'deleting' as const })));
-    // Only a valid spec can say Delete: with an unreadable one, the data is kept.
-    const spec = desired.spec.ok ? desired.spec.value : undefined;
-    const named = (spec?.volumes ?? []).filter((volume) => volume.hostPath === undefined).map((volume) => volume.name);
-    if (spec?.volumeReclaimPolicy === 'Delete' && named.length > 0)
-      actions.push({ type: 'removeVolumes', volumes: named });
-    if (desired.hasFinalizer) actions.push({ type: 'finalize' });
-    return { actions, holdsRoom: false };
-  }
+  if (desired.deletionRequested || desired.evicting) return planLeaving(desired, own, actions);
   // An invalid spec changes nothing: the last good container keeps running until the spec is fixed.
   if (!desired.spec.ok) {
     const primary = own[0];
@@ -209,6 +204,25 @@ export function plan(input: PlanInput): Plan {
   if (nextTimer !== undefined && (result.requeueAfterMs === undefined || nextTimer < result.requeueAfterMs))
     result.requeueAfterMs = nextTimer;
   return result;
+}
+
+/** Deleted, or moving to another host: the containers go (and, for a deletion, what the spec says goes with them). */
+function planLeaving(desired: DesiredSession, own: ObservedContainer[], actions: Action[]): Plan {
+  if (!desired.deletionRequested && desired.evicting) {
+    // The old copy is gone before the session can be placed anywhere else: never two at once.
+    actions.push(...own.map((container) => ({ type: 'remove' as const, container, reason: 'evicting' as const })));
+    actions.push({ type: 'unplace', reason: desired.evicting.reason });
+    const message = `moving to another host (${desired.evicting.reason}): the container here is removed first`;
+    return { actions, holdsRoom: false, waiting: { reason: 'Evicting', message } };
+  }
+  actions.push(...own.map((container) => ({ type: 'remove' as const, container, reason: 'deleting' as const })));
+  // Only a valid spec can say Delete: with an unreadable one, the data is kept.
+  const spec = desired.spec.ok ? desired.spec.value : undefined;
+  const named = (spec?.volumes ?? []).filter((volume) => volume.hostPath === undefined).map((volume) => volume.name);
+  if (spec?.volumeReclaimPolicy === 'Delete' && named.length > 0)
+    actions.push({ type: 'removeVolumes', volumes: named });
+  if (desired.hasFinalizer) actions.push({ type: 'finalize' });
+  return { actions, holdsRoom: false };
 }
 
 /** What every branch of the container's plan shares: the input, the valid spec, the actions so far. */

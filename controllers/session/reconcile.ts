@@ -10,6 +10,7 @@ import type { HostInventory } from '../../src/docker/inventory';
 import type { Metrics } from '../../src/metrics/registry';
 import type { ReconcileContext, ReconcileOutcome } from '../../src/runtime/controller';
 import type { Db } from '../../src/store/db';
+import type { Fence } from '../../src/store/fencing';
 import type { Admission } from './admission';
 import type { Ceilings } from './ceilings';
 import { ActionExecutor } from './execute/executor';
@@ -44,6 +45,10 @@ export interface SessionReconcilerOptions {
   allowedRegistries?: string[];
   /** Written into status.endpoints. */
   advertiseAddress?: string;
+  /** This host's lease, in a fleet: status, events and evictions are written only while it is current. */
+  fence?: Fence;
+  /** The fleet host reconciled here: rows placed on others are not its own (see ObserveDeps). */
+  placement?: { host: string };
   now?: () => number;
   random?: () => number;
 }
@@ -65,7 +70,10 @@ export class SessionReconciler {
     this.report = new SessionReport({ ...options, memory, now });
   }
 
-  readonly reconcile = async ({ key, logger }: ReconcileContext): Promise<ReconcileOutcome> => {
+  readonly reconcile = async ({
+    key,
+    logger,
+  }: ReconcileContext): Promise<ReconcileOutcome & { placedElsewhere?: string | null }> => {
     const observed = await observe(this.observeDeps, key);
     const decision = this.decide(observed);
     const { row } = observed;
@@ -91,7 +99,8 @@ export class SessionReconciler {
       },
       decision.plan.actions,
     );
-    return this.report.write(observed, decision, execution, logger);
+    const outcome = await this.report.write(observed, decision, execution, logger);
+    return observed.placedElsewhere === undefined ? outcome : { ...outcome, placedElsewhere: observed.placedElsewhere };
   };
 
   /**

@@ -12,6 +12,7 @@ import type { Metrics } from '../../src/metrics/registry';
 import type { ReconcileOutcome } from '../../src/runtime/controller';
 import type { Db } from '../../src/store/db';
 import type { EventReason, EventType } from '../../src/store/events';
+import { writeStatusFenced, type Fence } from '../../src/store/fencing';
 import { writeStatus } from '../../src/store/sessions';
 import type { Admission } from './admission';
 import { emitEvent, type Execution } from './execute/executor';
@@ -42,6 +43,8 @@ export interface ReportDeps {
   stuck: StuckContainers;
   /** Written into status.endpoints. */
   advertiseAddress?: string;
+  /** This host's lease, in a fleet: status and events are written only while it is current. */
+  fence?: Fence;
   now: () => number;
 }
 
@@ -58,7 +61,7 @@ export class SessionReport {
   async write(observed: Observed, decision: Decision, execution: Execution, logger: Logger): Promise<ReconcileOutcome> {
     const { key, row } = observed;
     this.remember(observed, decision.plan, execution);
-    if (!row || execution.finalized) {
+    if (!row || execution.finalized || execution.unplaced) {
       this.deps.memory.forget(key);
       if (execution.failure) throw new ReportedFailure(execution.failure.message);
       return {};
@@ -75,8 +78,7 @@ export class SessionReport {
     const image = imageReport(observed, decision, execution);
     const status = this.status(observed, plan, execution, { own, image, lateOom });
     if (canonicalJson(status) !== canonicalJson(row.status)) {
-      const written = await writeStatus(this.deps.db, row.name, row.generation, status, this.deps.inventory.host.name);
-      if (!written) return { requeue: true };
+      if (!(await this.writeStatus(row, status))) return { requeue: true };
       this.observeReadiness(row, status);
       await transitionEvents(this.eventDeps(logger), row, status);
     }
@@ -213,7 +215,14 @@ export class SessionReport {
   }
 
   private event(row: Row, type: EventType, reason: EventReason, message: string, logger: Logger): Promise<void> {
-    return emitEvent(this.deps.db, logger, row.name, row.uid, type, reason, message);
+    return emitEvent(this.deps.db, logger, row.name, row.uid, type, reason, message, this.deps.fence);
+  }
+
+  /** At the generation acted on; in a fleet also only on the placed host, under this host's lease. */
+  private writeStatus(row: Row, status: SessionStatus): Promise<boolean> {
+    const { db, fence, inventory } = this.deps;
+    if (fence) return writeStatusFenced(db, fence, { name: row.name, generation: row.generation, status });
+    return writeStatus(db, row.name, row.generation, status, inventory.host.name);
   }
 }
 

@@ -188,6 +188,7 @@ function readyCondition(
   const imageWaiting = input.image?.waiting;
   if (input.expiring) return not(input.expiring.reason, input.expiring.message);
   if (input.deletionRequested) return not('Terminating', 'the session is being deleted');
+  if (input.waiting?.reason === 'Evicting') return not('Evicting', input.waiting.message);
   if (input.restartLimitExceeded) return not('RestartLimitExceeded', input.restartLimitExceeded.message);
   if (input.waiting && 'unschedulable' in input.waiting) return not(input.waiting.reason, input.waiting.message);
   if (input.waiting?.reason === 'IdleTimeout') return not('IdleTimeout', input.waiting.message);
@@ -203,7 +204,7 @@ function phaseOf(input: StatusInput, drafts: Record<ConditionType, ConditionDraf
   if (input.deletionRequested || input.expiring) return 'Terminating';
   if (!input.spec.ok) return 'Pending';
   if (input.restartLimitExceeded) return 'Failed';
-  if (input.waiting && 'unschedulable' in input.waiting) return 'Pending';
+  if (input.waiting && ('unschedulable' in input.waiting || input.waiting.reason === 'Evicting')) return 'Pending';
   const spec = input.spec.value;
   const { container } = input;
   if (input.waiting?.reason === 'IdleTimeout' && container?.state !== 'running') return 'Stopped';

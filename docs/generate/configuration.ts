@@ -3,6 +3,7 @@
  * from src/config/variables.ts.
  */
 import { gatewayEnvSchema } from '../../src/config/gateway';
+import { fleetEnvSchema } from '../../src/config/fleet';
 import { envSchema } from '../../src/config/index';
 import { VARIABLES, VARIABLE_GROUPS, type EnvVariableName, type VariableDoc } from '../../src/config/variables';
 import { cell } from './markers';
@@ -31,7 +32,7 @@ function allowedValues(schema: ZodLike): string | undefined {
 }
 
 /** Every zod object whose keys are environment variables; a component with its own schema adds it here. */
-export const ENV_SCHEMAS: Array<{ shape: Record<string, unknown> }> = [envSchema, gatewayEnvSchema];
+export const ENV_SCHEMAS: Array<{ shape: Record<string, unknown> }> = [envSchema, gatewayEnvSchema, fleetEnvSchema];
 
 function shapes(): Record<EnvVariableName, ZodLike> {
   return Object.assign({}, ...ENV_SCHEMAS.map((schema) => schema.shape)) as Record<EnvVariableName, ZodLike>;

@@ -7,6 +7,7 @@
  * To add a variable: add it to `envSchema` in ./index.ts (or another schema listed in
  * docs/generate/configuration.ts), describe it here, run `npm run docs:generate`.
  */
+import type { fleetEnvSchema } from './fleet';
 import type { gatewayEnvSchema } from './gateway';
 import type { envSchema } from './index';
 
@@ -14,7 +15,8 @@ import type { envSchema } from './index';
  * Every variable name of every env schema. A component with its own schema (in src/config) adds
  * `| keyof typeof itsSchema.shape` here and the schema to ENV_SCHEMAS in docs/generate/configuration.ts.
  */
-export type EnvVariableName = keyof typeof envSchema.shape | keyof typeof gatewayEnvSchema.shape;
+export type EnvVariableName =
+  keyof typeof envSchema.shape | keyof typeof gatewayEnvSchema.shape | keyof typeof fleetEnvSchema.shape;
 
 /** The sections of docs/configuration.md, in the order they appear. */
 export const VARIABLE_GROUPS = [
@@ -202,6 +204,22 @@ export const VARIABLES: Record<EnvVariableName, VariableDoc> = {
     group: 'Images and registries',
     description: 'Folder of the `config.json` registry credentials are read from (after the credentials table).',
     defaultText: '`~/.docker`',
+  },
+  SESSIONCTL_REPLICA_ID: {
+    group: 'Docker hosts',
+    description:
+      'This controller replica in host leases. Must be unique per running process; a restarted replica that keeps its identity takes its hosts back at once instead of after the 15 s lease.',
+    defaultText: 'hostname-pid-random',
+  },
+  SESSIONCTL_PLACEMENT_POLICY: {
+    group: 'Docker hosts',
+    description:
+      '`spread`: a new session goes to the host with the least allocated memory, then the fewest sessions; `binpack`: to the fullest host that still fits.',
+  },
+  SESSIONCTL_HOST_LOST_AFTER_SECONDS: {
+    group: 'Docker hosts',
+    description:
+      'A host unreachable this long is Lost: its sessions without volumes are placed on other hosts; sessions with volumes wait for it.',
   },
   SESSIONCTL_GATEWAY_ADDR: { group: 'Gateway', description: 'Where `sessionctl gateway` listens (host:port).' },
   SESSIONCTL_GATEWAY_TLS_CERT: {

@@ -56,6 +56,18 @@ export class DockerDeadlineError extends Error {
   }
 }
 
+/**
+ * A call not made because this controller can no longer be sure it holds the host's lease: another
+ * replica may already be reconciling the host (docs/fleet.md).
+ */
+export class LeaseLostError extends Error {
+  override readonly name = 'LeaseLostError';
+  readonly code = 'LEASE_LOST';
+  constructor(host: string) {
+    super(`not calling Docker host ${host}: this controller no longer holds its lease`);
+  }
+}
+
 /** Operations that stream for as long as they need (they have their own liveness checks). */
 const NO_DEADLINE: ReadonlySet<DockerOperation> = new Set(['events', 'image_pull']);
 /** A host that timed out a call this recently is reported degraded. */
@@ -70,6 +82,8 @@ export interface DockerHostOptions {
   concurrency: number;
   /** Deadline of one call (stop and restart add their grace period); 0 for none. */
   timeoutMs: number;
+  /** Asked before every call: false once the host's lease may have lapsed (a fleet); absent: always. */
+  mayCall?: () => boolean;
   now?: () => number;
 }
 
@@ -86,6 +100,7 @@ export class DockerHost {
   private readonly limiter: PQueue;
   private readonly timeoutMs: number;
   private readonly now: () => number;
+  private readonly mayCall: () => boolean;
   private lastTimeoutAt: number | undefined;
 
   constructor(options: DockerHostOptions) {
@@ -97,6 +112,7 @@ export class DockerHost {
       timeoutMs: this.timeoutMs,
     } = options);
     this.now = options.now ?? Date.now;
+    this.mayCall = options.mayCall ?? (() => true);
     this.limiter = new PQueue({ concurrency: options.concurrency });
   }
 
@@ -118,6 +134,7 @@ export class DockerHost {
     const stop = this.metrics.dockerRequestDuration.startTimer({ host: this.name, operation });
     let code = 'ok';
     try {
+      if (!this.mayCall()) throw new LeaseLostError(this.name);
       return await this.withDeadline(operation, request, graceMs);
     } catch (error) {
       const apiError = error as DockerApiError;

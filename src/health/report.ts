@@ -19,6 +19,8 @@ export interface HostProbe {
   eventsConnected(): boolean;
   /** A call to the host timed out recently: it is hung or overloaded. */
   degraded(): boolean;
+  /** In a fleet: the host's state as this replica last wrote it, and the epoch of its lease here. */
+  fleet?: { state(): string; leaseEpoch: number };
 }
 
 export interface HealthSources {
@@ -28,6 +30,8 @@ export interface HealthSources {
   queue: { depth: number; inFlight: number; oldestWaiting(): number | undefined };
   version: string;
   startedAt: Date;
+  /** This controller replica's identity in host leases (docs/fleet.md). */
+  replica?: string;
   ready(): boolean;
   /** Per check; a check that takes longer counts as failed. */
   timeoutMs?: number;
@@ -38,6 +42,7 @@ export interface HealthReport {
   status: 'ok' | 'degraded';
   ready: boolean;
   version: string;
+  replica?: string;
   startedAt: string;
   uptimeSeconds: number;
   database: { reachable: boolean; latencyMs?: number; sessionsByPhase?: Record<string, number>; error?: string };
@@ -51,6 +56,8 @@ export interface HealthReport {
     containersManaged: number;
     eventsConnected: boolean;
     degraded: boolean;
+    state?: string;
+    leaseEpoch?: number;
     error?: string;
   }>;
   listener: { connected: boolean; lastNotificationAt: string | null };
@@ -106,6 +113,7 @@ async function checkHost(
     containersManaged: host.containersManaged(),
     eventsConnected: host.eventsConnected(),
     degraded: host.degraded(),
+    ...(host.fleet ? { state: host.fleet.state(), leaseEpoch: host.fleet.leaseEpoch } : {}),
   };
   try {
     const { value, latencyMs } = await timed(timeoutMs, now, () => host.version());
@@ -133,6 +141,7 @@ export async function healthReport(sources: HealthSources): Promise<HealthReport
     status: healthy ? 'ok' : 'degraded',
     ready,
     version: sources.version,
+    ...(sources.replica ? { replica: sources.replica } : {}),
     startedAt: sources.startedAt.toISOString(),
     uptimeSeconds: Math.round((Date.now() - sources.startedAt.getTime()) / 1000),
     database,

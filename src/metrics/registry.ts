@@ -5,6 +5,7 @@
  */
 import { PHASES } from '../../crds/status';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { createFleetMetrics } from './fleet';
 import { RECONCILE_RESULTS } from '../runtime/controller';
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -17,6 +18,7 @@ export function createMetrics() {
   for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'])
     registry.removeSingleMetric(name);
   const reg = [registry];
+  const admission = admissionMetrics(reg);
   return {
     registry,
     ...reconcileMetrics(reg),
@@ -25,8 +27,9 @@ export function createMetrics() {
     ...sessionMetrics(reg),
     ...controllerMetrics(reg),
     ...dockerMetrics(reg),
-    ...admissionMetrics(reg),
+    ...admission,
     ...imageMetrics(reg),
+    fleet: createFleetMetrics(reg, { hostCapacitySessions: admission.hostCapacitySessions }),
   };
 }
 

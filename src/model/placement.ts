@@ -27,6 +27,12 @@ export interface PlacementRequest {
   hostSelector?: Record<string, string>;
   /** A pinned host: only this one. */
   hostName?: string;
+  /**
+   * The host the session's container already runs on (a database from before placement): it is
+   * placed there whatever the capacity, cordon or state, since moving it would lose nothing but
+   * still restart the user's session.
+   */
+  runningOn?: string;
 }
 
 export type UnscheduledReason = 'NoMatchingHost' | 'AllHostsCordoned' | 'AllHostsUnavailable' | 'AllHostsFull';
@@ -130,9 +136,12 @@ export function placeAll(
 ): PlacementDecision[] {
   const state = hosts.map((host) => ({ ...host }));
   return requests.map((request) => {
-    const best = state
-      .filter((host) => host.available && !host.cordoned && matches(host, request) && fits(host, request.memoryBytes))
-      .sort((a, b) => compare(policy, a, b))[0];
+    const adopted = request.runningOn === undefined ? undefined : state.find((host) => host.name === request.runningOn);
+    const best =
+      adopted ??
+      state
+        .filter((host) => host.available && !host.cordoned && matches(host, request) && fits(host, request.memoryBytes))
+        .sort((a, b) => compare(policy, a, b))[0];
     if (!best) return { session: request.session, ...unscheduled(state, request) };
     best.sessions += 1;
     best.allocatedMemoryBytes += request.memoryBytes;

@@ -4,6 +4,7 @@
  */
 import { escapeControl } from '../display/escape';
 import type { Db } from './db';
+import { fenceCondition, type Fence } from './fencing';
 
 export type EventType = 'Normal' | 'Warning';
 
@@ -36,6 +37,10 @@ export const EVENT_REASONS = [
   'ImageUpdatePending',
   'ContainerStuck',
   'OOMKilled',
+  'Evicted',
+  'HostUnreachable',
+  'HostLost',
+  'Rescheduled',
 ] as const;
 export type EventReason = (typeof EVENT_REASONS)[number];
 
@@ -59,10 +64,13 @@ export async function recordEvent(
   db: Db,
   event: SessionEvent,
   keepPerSession = DEFAULT_EVENTS_PER_SESSION,
+  /** A host leaseholder's event is written only while it still holds the lease (./fencing.ts). */
+  fence?: Fence,
 ): Promise<void> {
+  const condition = fence ? fenceCondition(fence, 6) : { sql: 'true', values: [] };
   const result = await db.query<{ inserted: boolean }>(
     `INSERT INTO sessionctl.events (session_name, session_uid, type, reason, message)
-     VALUES ($1, $2, $3, $4, $5)
+     SELECT $1::text, $2::uuid, $3::text, $4::text, $5::text WHERE ${condition.sql}
      ON CONFLICT (session_name, reason, md5(message))
      DO UPDATE SET count = sessionctl.events.count + 1, last_seen = now(),
                    type = EXCLUDED.type, session_uid = EXCLUDED.session_uid
@@ -74,6 +82,7 @@ export async function recordEvent(
       event.type,
       event.reason,
       escapeControl(event.message, { keepNewlines: false }),
+      ...condition.values,
     ],
   );
   // Only a new row can push the session over its bound; a repeat just bumps a count.

@@ -10,7 +10,9 @@
 import type { Pool } from 'pg';
 import type { SessionStatus } from '../../crds/status';
 import { withTransaction, type Db } from './db';
+import type { HostState } from './hosts';
 import type { Lease } from './leases';
+import { UNPLACE_SET } from './placement';
 
 export type Fence = Pick<Lease, 'host' | 'holder' | 'epoch'>;
 
@@ -64,6 +66,41 @@ export async function writeStatusFenced(
     `UPDATE sessionctl.sessions SET status = $3, host = $4
       WHERE name = $1 AND generation = $2 AND placed_host = $4 AND ${condition.sql}`,
     [write.name, write.generation, JSON.stringify(write.status), ...condition.values],
+  );
+  return result.rowCount === 1;
+}
+
+/**
+ * A session leaves the fenced host (eviction by a drain, or the host lost): only if it is still
+ * placed there, and only while the caller holds the lease. Clears the observed host too
+ * (UNPLACE_SET), so the placer never takes it for one the session still runs on.
+ */
+export async function unplaceSessionFenced(
+  db: Db,
+  fence: Fence,
+  session: { name: string; uid: string },
+): Promise<boolean> {
+  const condition = fenceCondition(fence, 3);
+  const result = await db.query(
+    `UPDATE sessionctl.sessions SET ${UNPLACE_SET}
+      WHERE name = $1 AND uid = $2 AND placed_host = $3 AND ${condition.sql}`,
+    [session.name, session.uid, ...condition.values],
+  );
+  return result.rowCount === 1;
+}
+
+/** The host's observed state (Ready, Unreachable, Lost), written by its leaseholder only. */
+export async function writeHostStateFenced(
+  db: Db,
+  fence: Fence,
+  state: HostState,
+  message: string | null,
+): Promise<boolean> {
+  const condition = fenceCondition(fence, 3);
+  const result = await db.query(
+    `UPDATE sessionctl.hosts SET state = $1, state_message = $2
+      WHERE name = $3 AND (state IS DISTINCT FROM $1 OR state_message IS DISTINCT FROM $2) AND ${condition.sql}`,
+    [state, message, ...condition.values],
   );
   return result.rowCount === 1;
 }

@@ -134,3 +134,27 @@ export async function listLeases(db: Db): Promise<Lease[]> {
   );
   return result.rows.map(toLease);
 }
+
+/** A host as the lease keeper sees it: whether anyone holds it now, and whether someone did before. */
+export interface HostLeaseState {
+  host: string;
+  holder: string | null;
+  /** Held by `holder` now (not released, not expired). */
+  live: boolean;
+  /** Expired while still naming a holder: taking it is a takeover from a replica that stopped renewing. */
+  abandoned: boolean;
+}
+
+/** Every host, with its lease if it has one: what a replica balances over, in one query. */
+export async function hostLeaseStates(db: Db): Promise<HostLeaseState[]> {
+  const result = await db.query<{ host: string; holder: string | null; live: boolean | null }>(
+    `SELECT h.name AS host, l.holder, l.expires_at > now() AS live
+       FROM sessionctl.hosts h LEFT JOIN sessionctl.host_leases l ON l.host = h.name ORDER BY h.name`,
+  );
+  return result.rows.map((row) => ({
+    host: row.host,
+    holder: row.holder,
+    live: row.holder !== null && row.live === true,
+    abandoned: row.holder !== null && row.live !== true,
+  }));
+}

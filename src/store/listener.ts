@@ -10,10 +10,15 @@ import { backoffDelay, sleep } from '../runtime/backoff';
 export const SESSIONS_CHANNEL = 'sessionctl_sessions';
 
 export interface SessionNotification {
+  /** The channel it came on: a session's name on sessionctl_sessions, a host's on sessionctl_hosts. */
+  channel: string;
   name: string;
   generation: number;
   /** Epoch seconds at which the trigger fired; lets the controller measure pickup latency. */
   at: number;
+  /** Where the session is placed (null: waiting for a host), and was before this change (017). */
+  host?: string | null;
+  previousHost?: string | null;
 }
 
 export interface ListenerOptions {
@@ -89,7 +94,7 @@ export class SessionListener {
     const channels = this.options.channels ?? [SESSIONS_CHANNEL];
     client.on('notification', (message) => {
       if (!channels.includes(message.channel) || !message.payload) return;
-      const notification = parseNotification(message.payload);
+      const notification = parseNotification(message.payload, message.channel);
       if (!notification) {
         this.options.logger.warn({ payload: message.payload }, 'ignoring malformed notification');
         return;
@@ -140,11 +145,19 @@ export class SessionListener {
   }
 }
 
-export function parseNotification(payload: string): SessionNotification | undefined {
+export function parseNotification(payload: string, channel = SESSIONS_CHANNEL): SessionNotification | undefined {
   try {
     const value = JSON.parse(payload) as Partial<SessionNotification>;
     if (typeof value.name !== 'string') return undefined;
-    return { name: value.name, generation: Number(value.generation ?? 0), at: Number(value.at ?? 0) };
+    const hostOf = (field: unknown) => (typeof field === 'string' ? field : field === null ? null : undefined);
+    return {
+      channel,
+      name: value.name,
+      generation: Number(value.generation ?? 0),
+      at: Number(value.at ?? 0),
+      host: hostOf(value.host),
+      previousHost: hostOf(value.previousHost),
+    };
   } catch {
     return undefined;
   }

@@ -17,6 +17,7 @@ import {
   type PlacementRequest,
   type Unscheduled,
 } from '../model/placement';
+import type { SessionStatus } from '../../crds/status';
 import { withTransaction, type Db } from './db';
 
 export interface PlaceRequest extends PlacementRequest {
@@ -110,7 +111,8 @@ export async function placeSessions(
     );
     if (placed.length > 0) {
       await tx.query(
-        `UPDATE sessionctl.sessions s SET placed_host = p.host, placed_memory_bytes = p.memory, placed_at = now()
+        `UPDATE sessionctl.sessions s SET placed_host = p.host, placed_memory_bytes = p.memory, placed_at = now(),
+                  evict_requested_at = NULL, evict_reason = NULL
            FROM unnest($1::text[], $2::text[], $3::bigint[]) AS p(name, host, memory)
           WHERE s.name = p.name AND s.placed_host IS NULL`,
         [placed.map((p) => p.session), placed.map((p) => p.host), placed.map((p) => p.memoryBytes)],
@@ -137,13 +139,18 @@ export async function placeSession(
 }
 
 /**
+ * What taking a session off its host writes: no host, no capacity held, and no observed host either,
+ * so that the placer never mistakes the old host for one the session still runs on.
+ */
+export const UNPLACE_SET = 'placed_host = NULL, placed_memory_bytes = NULL, placed_at = NULL, host = NULL';
+
+/**
  * Takes a session off its host (drain, a lost host), only if it is still on the host the caller
  * means: its capacity is free at commit. Returns false when the row moved on.
  */
 export async function unplaceSession(db: Db, name: string, uid: string, fromHost: string): Promise<boolean> {
   const result = await db.query(
-    `UPDATE sessionctl.sessions SET placed_host = NULL, placed_memory_bytes = NULL, placed_at = NULL
-      WHERE name = $1 AND uid = $2 AND placed_host = $3`,
+    `UPDATE sessionctl.sessions SET ${UNPLACE_SET} WHERE name = $1 AND uid = $2 AND placed_host = $3`,
     [name, uid, fromHost],
   );
   return result.rowCount === 1;
@@ -151,11 +158,124 @@ export async function unplaceSession(db: Db, name: string, uid: string, fromHost
 
 /** Sessions waiting for a host (not being deleted), oldest change first: what a placer works through. */
 export async function listUnplacedSessions(db: Db, limit = 500): Promise<Array<{ name: string; uid: string }>> {
-  const result = await db.query<{ name: string; uid: string }>(
-    `SELECT name, uid FROM sessionctl.sessions
-      WHERE placed_host IS NULL AND deletion_requested_at IS NULL
-      ORDER BY generation_changed_at LIMIT $1`,
-    [limit],
+  return (await listPendingPlacements(db, limit)).map(({ name, uid }) => ({ name, uid }));
+}
+
+/** A session waiting for a host, with what placing it needs. */
+export interface PendingPlacement {
+  name: string;
+  uid: string;
+  generation: number;
+  /** Unvalidated, as written. */
+  spec: unknown;
+  /**
+   * The host a controller last observed the session's container on, before placement existed (a
+   * database from an earlier version): the session is placed there, where its container runs.
+   */
+  runningOn: string | null;
+  /** Scheduled=False is already written for this generation with this message. */
+  unscheduledMessage: string | null;
+  status: Partial<SessionStatus>;
+  /** When the spec last changed (or the row was made): scheduling latency counts from here. */
+  changedAt: Date;
+}
+
+export async function listPendingPlacements(db: Db, limit = 500, names?: string[]): Promise<PendingPlacement[]> {
+  const result = await db.query<{
+    name: string;
+    uid: string;
+    generation: string;
+    spec: unknown;
+    running_on: string | null;
+    unscheduled_message: string | null;
+    status: Partial<SessionStatus>;
+    generation_changed_at: Date;
+  }>(
+    `SELECT s.name, s.uid, s.generation, s.spec, s.status, s.generation_changed_at,
+            CASE WHEN s.status ->> 'containerId' IS NOT NULL THEN h.name END AS running_on,
+            (SELECT c ->> 'message' FROM jsonb_array_elements(coalesce(s.status -> 'conditions', '[]')) c
+              WHERE c ->> 'type' = 'Scheduled' AND c ->> 'status' = 'False'
+                AND (s.status ->> 'observedGeneration')::bigint = s.generation) AS unscheduled_message
+       FROM sessionctl.sessions s LEFT JOIN sessionctl.hosts h ON h.name = s.host
+      WHERE s.placed_host IS NULL AND s.deletion_requested_at IS NULL AND ($2::text[] IS NULL OR s.name = ANY($2))
+      ORDER BY s.generation_changed_at LIMIT $1`,
+    [limit, names ?? null],
   );
-  return result.rows;
+  return result.rows.map((row) => ({
+    name: row.name,
+    uid: row.uid,
+    generation: Number(row.generation),
+    spec: row.spec,
+    runningOn: row.running_on,
+    unscheduledMessage: row.unscheduled_message,
+    status: row.status,
+    changedAt: row.generation_changed_at,
+  }));
+}
+
+/**
+ * Status of a session no host has taken yet (Scheduled=False): only at the generation acted on and
+ * only while it is still unplaced, so a placement committed meanwhile is never painted over.
+ */
+export async function writeUnplacedStatus(
+  db: Db,
+  write: { name: string; generation: number; status: object },
+): Promise<boolean> {
+  const result = await db.query(
+    `UPDATE sessionctl.sessions SET status = $3
+      WHERE name = $1 AND generation = $2 AND placed_host IS NULL AND deletion_requested_at IS NULL`,
+    [write.name, write.generation, JSON.stringify(write.status)],
+  );
+  return result.rowCount === 1;
+}
+
+/**
+ * Rows whose deletion was asked while they had no host: no container of theirs runs anywhere this
+ * controller reconciles (a lost host's strays are removed when it returns), so they go at once.
+ */
+export async function finishUnplacedDeletions(db: Db): Promise<string[]> {
+  const result = await db.query<{ name: string }>(
+    `DELETE FROM sessionctl.sessions WHERE placed_host IS NULL AND deletion_requested_at IS NOT NULL RETURNING name`,
+  );
+  return result.rows.map((row) => row.name);
+}
+
+/** A session placed on a host, as the host's leaseholder needs it when the host stops answering. */
+export interface PlacedSession {
+  name: string;
+  uid: string;
+  generation: number;
+  status: Partial<SessionStatus>;
+  /** Named volumes or host directories: its data lives on this host, so it waits for it. */
+  keepsDataOnHost: boolean;
+}
+
+export async function listPlacedSessions(db: Db, host: string): Promise<PlacedSession[]> {
+  const result = await db.query<{
+    name: string;
+    uid: string;
+    generation: string;
+    status: Partial<SessionStatus>;
+    keeps_data: boolean;
+  }>(
+    `SELECT name, uid, generation, status,
+            coalesce(jsonb_typeof(spec -> 'volumes') = 'array' AND jsonb_array_length(spec -> 'volumes') > 0, false) AS keeps_data
+       FROM sessionctl.sessions WHERE placed_host = $1 AND deletion_requested_at IS NULL ORDER BY name`,
+    [host],
+  );
+  return result.rows.map((row) => ({
+    name: row.name,
+    uid: row.uid,
+    generation: Number(row.generation),
+    status: row.status,
+    keepsDataOnHost: row.keeps_data,
+  }));
+}
+
+/** Names of the sessions placed on a host (deleting ones included: their deletion is the host's to finish). */
+export async function listPlacedSessionNames(db: Db, host: string): Promise<string[]> {
+  const result = await db.query<{ name: string }>('SELECT name FROM sessionctl.sessions WHERE placed_host = $1', [
+    host,
+  ]);
+  return result.rows.map((row) => row.name);
 }

@@ -26,10 +26,16 @@ export interface SessionRow {
   host: string | null;
   lastActivityAt: Date | null;
   restartRequestedAt: Date | null;
+  /** The host placement gave the session (015); null until placed. */
+  placedHost: string | null;
+  /** A drain asked to move the session off its host (017). */
+  evictRequestedAt: Date | null;
+  evictReason: string | null;
 }
 
 const COLUMNS = `name, uid, labels, spec, generation, resource_version, created_at, updated_at,
-  generation_changed_at, deletion_requested_at, finalizers, status, host, last_activity_at, restart_requested_at`;
+  generation_changed_at, deletion_requested_at, finalizers, status, host, last_activity_at, restart_requested_at,
+  placed_host, evict_requested_at, evict_reason`;
 
 interface RawRow {
   name: string;
@@ -47,6 +53,9 @@ interface RawRow {
   host: string | null;
   last_activity_at: Date | null;
   restart_requested_at: Date | null;
+  placed_host: string | null;
+  evict_requested_at: Date | null;
+  evict_reason: string | null;
 }
 
 function toRow(raw: RawRow): SessionRow {
@@ -66,6 +75,9 @@ function toRow(raw: RawRow): SessionRow {
     host: raw.host,
     lastActivityAt: raw.last_activity_at,
     restartRequestedAt: raw.restart_requested_at,
+    placedHost: raw.placed_host,
+    evictRequestedAt: raw.evict_requested_at,
+    evictReason: raw.evict_reason,
   };
 }
 
@@ -98,20 +110,46 @@ export async function getSession(
   return row;
 }
 
+/** Where one session is placed (null: waiting for a host); undefined when there is no such row. */
+export async function getPlacement(db: Db, name: string): Promise<{ placedHost: string | null } | undefined> {
+  const result = await db.query<{ placed_host: string | null }>(
+    'SELECT placed_host FROM sessionctl.sessions WHERE name = $1',
+    [name],
+  );
+  return result.rows[0] ? { placedHost: result.rows[0].placed_host } : undefined;
+}
+
+/** A session's name and the host it is placed on (null: waiting for placement). */
+export interface SessionPlacement {
+  name: string;
+  placedHost: string | null;
+}
+
 export async function listSessionNames(db: Db): Promise<string[]> {
-  const result = await db.query<{ name: string }>('SELECT name FROM sessionctl.sessions');
-  return result.rows.map((row) => row.name);
+  return (await listSessionPlacements(db)).map((row) => row.name);
+}
+
+export async function listSessionPlacements(db: Db): Promise<SessionPlacement[]> {
+  const result = await db.query<{ name: string; placed_host: string | null }>(
+    'SELECT name, placed_host FROM sessionctl.sessions',
+  );
+  return result.rows.map((row) => ({ name: row.name, placedHost: row.placed_host }));
 }
 
 /** Rows whose current generation the controller has not yet written status for. */
 export async function listUnobservedSessionNames(db: Db, limit = 1000): Promise<string[]> {
-  const result = await db.query<{ name: string }>(
-    `SELECT name FROM sessionctl.sessions
+  return (await listUnobservedSessions(db, limit)).map((row) => row.name);
+}
+
+/** listUnobservedSessionNames, with where each is placed. */
+export async function listUnobservedSessions(db: Db, limit = 1000): Promise<SessionPlacement[]> {
+  const result = await db.query<{ name: string; placed_host: string | null }>(
+    `SELECT name, placed_host FROM sessionctl.sessions
       WHERE coalesce((status ->> 'observedGeneration')::bigint, 0) < generation
       ORDER BY generation_changed_at LIMIT $1`,
     [limit],
   );
-  return result.rows.map((row) => row.name);
+  return result.rows.map((row) => ({ name: row.name, placedHost: row.placed_host }));
 }
 
 /**

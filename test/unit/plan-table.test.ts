@@ -103,6 +103,8 @@ function describeAction(action: Action): string {
       return `expire (${action.reason})`;
     case 'removeVolumes':
       return `removeVolumes ${action.volumes.join(',')}`;
+    case 'unplace':
+      return `unplace (${action.reason})`;
     case 'addFinalizer':
     case 'finalize':
     case 'revokeToken':
@@ -193,6 +195,25 @@ const TABLE: Row[] = [
     'deletion without a finalizer: nothing to release',
     { desired: desired(base, { deletionRequested: true, hasFinalizer: false }), containers: [container()] },
     { intents: ['remove c1 (deleting)'], holdsRoom: false },
+  ],
+  // Eviction (a drain moves the session to another host).
+  [
+    'eviction: the container goes first, then the session leaves the host',
+    { desired: desired(base, { evicting: { reason: 'Drain' } }), containers: [container()] },
+    { intents: ['remove c1 (evicting)', 'unplace (Drain)'], holdsRoom: false, waiting: 'Evicting' },
+  ],
+  [
+    'eviction with no container left: only the placement goes',
+    { desired: desired(base, { evicting: { reason: 'Drain' } }), containers: [] },
+    { intents: ['unplace (Drain)'], holdsRoom: false, waiting: 'Evicting' },
+  ],
+  [
+    'eviction of a session being deleted: the deletion wins, it is not placed again',
+    {
+      desired: desired(base, { evicting: { reason: 'Drain' }, deletionRequested: true }),
+      containers: [container()],
+    },
+    { intents: ['remove c1 (deleting)', 'finalize'], holdsRoom: false },
   ],
   // Invalid spec and lifetimes.
   [
@@ -487,6 +508,7 @@ describe('plan, as a table', () => {
       finalize: true,
       mintToken: true,
       revokeToken: true,
+      unplace: true,
     };
     const mintReasons: Record<TokenMintReason, true> = { initial: true, expired: true, requested: true };
     // 'spec-changed' is part of the type but the planner recreates (create with `replaced`) instead.
@@ -496,6 +518,7 @@ describe('plan, as a table', () => {
       duplicate: true,
       deleting: true,
       dead: true,
+      evicting: true,
     };
     const stopReasons: Record<StopReason, true> = { Requested: true, IdleTimeout: true, RestartLimitExceeded: true };
     const expireReasons: Record<ExpireReason, true> = { MaxLifetimeExceeded: true, IdleTimeout: true };
@@ -505,6 +528,7 @@ describe('plan, as a table', () => {
       IdleTimeout: true,
       InsufficientMemory: true,
       MaxSessionsReached: true,
+      Evicting: true,
     };
     const deferrals: Record<DeferralReason, true> = { HostCreating: true, Paced: true };
     const crashLoops = { yield: true, overdue: true };

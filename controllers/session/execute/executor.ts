@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import { dockerErrorMessage, dockerStatusCode } from '../../../src/docker/host';
 import type { Db } from '../../../src/store/db';
+import type { Fence } from '../../../src/store/fencing';
 import { recordEvent, type EventReason, type EventType } from '../../../src/store/events';
 import type { Action } from '../plan';
 import { conflictReason, describeFailure, vanishedContainer } from './failures';
@@ -25,9 +26,11 @@ export async function emitEvent(
   type: EventType,
   reason: EventReason,
   message: string,
+  /** In a fleet, the host's lease: a replica that lost it records nothing. */
+  fence?: Fence,
 ): Promise<void> {
   try {
-    await recordEvent(db, { sessionName: session, sessionUid: uid, type, reason, message });
+    await recordEvent(db, { sessionName: session, sessionUid: uid, type, reason, message }, undefined, fence);
   } catch (error) {
     logger.warn({ err: error, reason }, 'could not record event');
   }
@@ -43,7 +46,7 @@ export class ActionExecutor {
       context,
       execution,
       event: (type, reason, message, uid = context.row?.uid ?? null) =>
-        emitEvent(this.deps.db, context.logger, context.key, uid, type, reason, message),
+        emitEvent(this.deps.db, context.logger, context.key, uid, type, reason, message, this.deps.fence),
     };
     for (const action of actions) {
       try {

@@ -11,6 +11,7 @@ import {
   mintSessionToken,
   removeVolumes,
   revokeSessionToken,
+  unplaceFromHost,
 } from './session';
 
 export const HANDLERS: { [T in Action['type']]: Handler<T> } = {
@@ -26,4 +27,5 @@ export const HANDLERS: { [T in Action['type']]: Handler<T> } = {
   expire: expireSession,
   removeVolumes,
   finalize: finalizeSession,
+  unplace: unplaceFromHost,
 };

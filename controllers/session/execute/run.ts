@@ -10,6 +10,7 @@ import type { ContainerRevision } from '../../../src/model/labels';
 import type { Metrics } from '../../../src/metrics/registry';
 import type { Db } from '../../../src/store/db';
 import type { EventReason, EventType } from '../../../src/store/events';
+import type { Fence } from '../../../src/store/fencing';
 import type { SessionRow, SessionTokenInfo } from '../../../src/store/sessions';
 import type { HostActivity } from '../host-activity';
 import type { ImageManager, ImageWaitReason } from '../image';
@@ -37,6 +38,8 @@ export interface Execution {
   expired?: { reason: ExpireReason; message: string };
   /** The token minted for the session, and why. */
   minted?: SessionTokenInfo & { reason: TokenMintReason };
+  /** The session left this host (unplace): the placer gives it another. */
+  unplaced?: boolean;
   /** The create waits for its image (pulling, backing off, not allowed on the host). */
   imageWaiting?: { reason: ImageWaitReason; message: string; requeueAfterMs?: number };
 }
@@ -56,6 +59,8 @@ export interface ExecutionContext {
 
 export interface ExecutorDeps {
   db: Db;
+  /** This host's lease, in a fleet: writes made for the host hold only while it is current. */
+  fence?: Fence;
   inventory: HostInventory;
   metrics: Metrics;
   defaults: ContainerDefaults;

@@ -7,6 +7,7 @@ import { TOKEN_VOLUME } from '../../../src/docker/token-file';
 import { ownedVolumesToRemove } from '../../../src/docker/volumes';
 import { dockerErrorMessage } from '../../../src/docker/host';
 import { addFinalizer, deleteSessionAs, finishDeletion } from '../../../src/store/sessions';
+import { unplaceSessionFenced } from '../../../src/store/fencing';
 import { deleteToken, mintToken } from '../../../src/store/tokens';
 import type { ActionRun, Handler } from './run';
 
@@ -99,3 +100,26 @@ async function removeSessionResources(run: ActionRun): Promise<void> {
     );
   }
 }
+
+/**
+ * The session leaves this host once its containers here are gone (the plan removed them first):
+ * only while this replica holds the host's lease and the row is still placed here.
+ */
+export const unplaceFromHost: Handler<'unplace'> = async (run, action) => {
+  const { key, row, logger } = run.context;
+  const { fence, db, metrics } = run.deps;
+  if (!fence || !row) return false;
+  if (!(await unplaceSessionFenced(db, fence, { name: key, uid: row.uid }))) {
+    run.execution.replan = true;
+    return false;
+  }
+  run.execution.unplaced = true;
+  metrics.fleet.reschedules.inc({ reason: action.reason });
+  await run.event(
+    'Normal',
+    'Evicted',
+    `removed from host ${fence.host} (${action.reason}); it is placed again elsewhere`,
+  );
+  logger.info({ host: fence.host, reason: action.reason }, 'session evicted from its host');
+  return true;
+};

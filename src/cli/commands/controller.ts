@@ -3,6 +3,7 @@
  */
 import type { Command } from 'commander';
 import { loadConfig, loadDockerHostConfig } from '../../config';
+import { loadFleetConfig } from '../../config/fleet';
 import { createPool } from '../../store/db';
 import { readInstallationId } from '../../store/installation';
 import { migrate } from '../../store/migrate';
@@ -17,6 +18,7 @@ async function runController(version: string): Promise<void> {
   ]);
   const config = loadConfig();
   const dockerHost = loadDockerHostConfig();
+  const fleet = loadFleetConfig();
   const logger = createLogger({ level: config.logLevel, format: config.logFormat });
   const url = await databaseUrl(config);
   logger.info({ database: maskUrl(url), dockerHost: dockerHost.url, version }, 'starting controller');
@@ -28,6 +30,7 @@ async function runController(version: string): Promise<void> {
   await registerConfiguredHost(pool, config, dockerHost, logger);
   const manager = new SessionControllerManager({
     config,
+    fleet,
     dockerHost,
     pool,
     connectionString: url,

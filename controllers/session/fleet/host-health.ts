@@ -1,0 +1,161 @@
+/**
+ * What the leaseholder of a host tells everyone about it (docs/fleet.md, "Host failure"): the host's
+ * state (Pending, Ready, Unreachable, Lost) and, while it does not answer, its sessions' Ready=False.
+ *
+ * - The inventory's event stream decides (it is itself checked for liveness every 5 s, and reconnects
+ *   with backoff), so that watching a host makes no Docker call of its own. Down for 7.5 s: Unreachable,
+ *   the host's reconciles pause (they would only paint Docker errors over the reason), and every
+ *   session placed on it shows Ready=False, HostUnreachable.
+ * - Silent for the lost-after time: Lost. Sessions without volumes leave it (unplaced, then placed
+ *   elsewhere); sessions with volumes wait for it, HostLost.
+ * - Answering again: the host is listed, containers of sessions that moved away are removed first,
+ *   and only then are its own sessions reconciled (they start again if they had stopped).
+ * Every write is fenced by the lease, like the reconciler's.
+ */
+import type { Pool } from 'pg';
+import type { Logger } from 'pino';
+import type { Metrics } from '../../../src/metrics/registry';
+import { sleep } from '../../../src/runtime/backoff';
+import { unplaceSessionFenced, writeHostStateFenced, writeStatusFenced } from '../../../src/store/fencing';
+import type { HostState } from '../../../src/store/hosts';
+import { listPlacedSessionNames, listPlacedSessions } from '../../../src/store/placement';
+import { recordEvent } from '../../../src/store/events';
+import type { HostRuntime } from '../host-runtime';
+import { hostProblemStatus, type HostProblem } from './fleet-status';
+
+const LOOK_EVERY_MS = 1_000;
+export const UNREACHABLE_AFTER_MS = 7_500;
+
+export interface HostHealthOptions {
+  runtime: HostRuntime;
+  pool: Pool;
+  logger: Logger;
+  metrics: Metrics;
+  lostAfterMs: number;
+  /** Queues sessions on the replica's work queue. */
+  wake(sessions: string[]): void;
+}
+
+export class HostHealth {
+  private readonly abort = new AbortController();
+  private running: Promise<void> | undefined;
+  private state: HostState = 'Pending';
+  private silentSince: number | undefined;
+
+  constructor(private readonly options: HostHealthOptions) {}
+
+  get current(): HostState {
+    return this.state;
+  }
+
+  start(): void {
+    this.running ??= this.loop();
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.running;
+  }
+
+  private async loop(): Promise<void> {
+    // The first list decides Pending -> Ready at once; a host that does not answer is Unreachable after the usual time.
+    await Promise.race([
+      this.options.runtime.waitSynced(this.abort.signal),
+      sleep(UNREACHABLE_AFTER_MS, this.abort.signal),
+    ]);
+    while (!this.abort.signal.aborted) {
+      try {
+        await this.check();
+      } catch (error) {
+        this.options.logger.warn({ err: error, host: this.options.runtime.name }, 'host health check failed');
+      }
+      await sleep(LOOK_EVERY_MS, this.abort.signal);
+    }
+  }
+
+  private answers(): boolean {
+    const { inventory } = this.options.runtime;
+    return inventory.synced && inventory.connected;
+  }
+
+  /** One look: a state change is written, and acted on, once. */
+  async check(): Promise<void> {
+    const now = Date.now();
+    if (this.answers()) {
+      this.silentSince = undefined;
+      if (this.state !== 'Ready') await this.recover();
+      return;
+    }
+    this.silentSince ??= now;
+    const silentFor = now - this.silentSince;
+    if (silentFor >= this.options.lostAfterMs && this.state !== 'Lost') await this.lost(silentFor);
+    else if (silentFor >= UNREACHABLE_AFTER_MS && this.state !== 'Unreachable' && this.state !== 'Lost')
+      await this.unreachable(silentFor);
+  }
+
+  private async setState(state: HostState, message: string | null): Promise<void> {
+    const { runtime, pool, logger } = this.options;
+    this.state = state;
+    await writeHostStateFenced(pool, runtime.fence!, state, message);
+    logger.info({ host: runtime.name, state, message }, 'host state');
+  }
+
+  private async unreachable(silentForMs: number): Promise<void> {
+    const message = `the Docker API has not answered for ${Math.round(silentForMs / 1000)} s`;
+    this.options.runtime.paused = true;
+    await this.setState('Unreachable', message);
+    await this.tellSessions('HostUnreachable', `host ${this.options.runtime.name} is unreachable: ${message}`);
+  }
+
+  /** Sessions that keep no data on the host leave it; the others wait for it. */
+  private async lost(silentForMs: number): Promise<void> {
+    const { runtime, pool, metrics, logger } = this.options;
+    const message = `the Docker API has not answered for ${Math.round(silentForMs / 1000)} s`;
+    runtime.paused = true;
+    await this.setState('Lost', message);
+    for (const session of await listPlacedSessions(pool, runtime.name)) {
+      if (session.keepsDataOnHost) continue;
+      if (!(await unplaceSessionFenced(pool, runtime.fence!, session))) continue;
+      metrics.fleet.reschedules.inc({ reason: 'HostLost' });
+      await this.event(session, 'Rescheduled', `host ${runtime.name} is lost (${message}): placed again elsewhere`);
+    }
+    logger.warn({ host: runtime.name }, 'host lost: sessions without volumes are placed elsewhere');
+    await this.tellSessions(
+      'HostLost',
+      `host ${runtime.name} is lost (${message}); the session keeps its volumes there and waits for it`,
+    );
+  }
+
+  /** Strays first (sessions that moved away while the host was gone), then the host's own sessions. */
+  private async recover(): Promise<void> {
+    const { runtime, pool, wake } = this.options;
+    if (this.state === 'Unreachable' || this.state === 'Lost') await runtime.relist();
+    await runtime.removeStrays();
+    runtime.paused = false;
+    await this.setState('Ready', null);
+    wake(await listPlacedSessionNames(pool, runtime.name));
+  }
+
+  private async tellSessions(reason: HostProblem, message: string): Promise<void> {
+    const { runtime, pool } = this.options;
+    const now = new Date();
+    for (const session of await listPlacedSessions(pool, runtime.name)) {
+      const status = hostProblemStatus(session.status, session.generation, { reason, message }, now);
+      if (await writeStatusFenced(pool, runtime.fence!, { name: session.name, generation: session.generation, status }))
+        await this.event(session, reason, message);
+    }
+  }
+
+  private async event(
+    session: { name: string; uid: string },
+    reason: 'HostUnreachable' | 'HostLost' | 'Rescheduled',
+    message: string,
+  ): Promise<void> {
+    await recordEvent(
+      this.options.pool,
+      { sessionName: session.name, sessionUid: session.uid, type: 'Warning', reason, message },
+      undefined,
+      this.options.runtime.fence,
+    ).catch((error) => this.options.logger.warn({ err: error, reason }, 'could not record event'));
+  }
+}
