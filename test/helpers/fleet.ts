@@ -20,11 +20,11 @@ export interface Replica extends ControllerProcess {
   health(): Promise<ReplicaHealth>;
 }
 
-/** The parts of /health the fleet tests read (the contract of issue 15 part B). */
+/** The parts of /health the fleet tests read: the replica's id and, per host it holds, state and lease epoch. */
 export interface ReplicaHealth {
   status: string;
   replica?: string;
-  hosts?: Array<{ name: string; state?: string; epoch?: number }>;
+  dockerHosts?: Array<{ name: string; state?: string; leaseEpoch?: number; reachable?: boolean }>;
   [key: string]: unknown;
 }
 

@@ -133,8 +133,12 @@ test('SIGSTOP 30 s then SIGCONT: the paused replica makes no late Docker call an
       if (lost >= victimHosts.length) return true;
       const health = await victim.health().catch(() => undefined);
       const current = await leases(db.pool);
+      // Or its /health lists only hosts it holds now, at their current epoch.
       return (
-        health?.hosts?.every((host) => current.get(host.name)?.holder === victim.id) && health.replica === victim.id
+        health?.replica === victim.id &&
+        health.dockerHosts?.every(
+          (host) => current.get(host.name)?.holder === victim.id && current.get(host.name)?.epoch === host.leaseEpoch,
+        )
       );
     },
     { timeoutMs: 20_000, intervalMs: 100, what: `${victim.id} to notice it lost ${victimHosts.join(', ')}` },
