@@ -58,8 +58,9 @@ afterAll(async () => {
  * host's sessions. TODO(fleet-ops): once `sessionctl drain` is on main, drop the fallback.
  */
 async function drain(host: string): Promise<{ via: string; done: Promise<CliResult | undefined> }> {
+  // An unknown command with --help prints the program's help (exit 0): look for the command's own usage.
   const help = await cli('drain', '--help');
-  if (help.code === 0) return { via: 'sessionctl drain', done: cli('drain', host, '--timeout', '120s') };
+  if (help.stdout.startsWith('Usage: sessionctl drain')) return { via: 'sessionctl drain', done: cli('drain', host) };
   await db.pool.query(
     `UPDATE sessionctl.sessions SET evict_requested_at = now(), evict_reason = $2
       WHERE placed_host = $1 AND coalesce(jsonb_array_length(spec->'volumes'), 0) = 0`,
