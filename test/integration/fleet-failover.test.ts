@@ -162,7 +162,19 @@ test('SIGTERM of a replica: its leases are released and its hosts taken over wit
   // The hosts' sessions are still reconciled by the new holder: all Ready, still one copy each.
   await waitSessions(db.pool, names, readyOnPlacedHost, '30 sessions still Ready after the hand-over', 30_000);
   const { violations } = await sampler.stop();
-  report('SIGTERM hand-over', { takenAt, takeoverMs, exitCode });
+  // The controllers' own account of the hand-over, ms after the SIGTERM (their JSON log lines).
+  const leaseLog = [leaving, staying].flatMap((replica) =>
+    replica
+      .output()
+      .split('\n')
+      .filter((line) => line.startsWith('{') && /host lease/.test(line))
+      .map((line) => JSON.parse(line) as { time: number | string; msg: string; host?: string; hosts?: string[] })
+      .filter((line) => new Date(line.time).getTime() >= termAt)
+      .map(
+        (line) => `${new Date(line.time).getTime() - termAt} ms ${replica.id}: ${line.msg} ${line.host ?? line.hosts}`,
+      ),
+  );
+  report('SIGTERM hand-over', { takenAt, takeoverMs, exitCode, leaseLog });
 
   expect(takeoverMs).toBeLessThanOrEqual(2_000);
   expect(exitCode).toBe(0);
