@@ -197,5 +197,5 @@ main()
   })
   .finally(async () => {
     await cleanup();
-    closeFleetClients();
+    await closeFleetClients();
   });

@@ -40,8 +40,9 @@ function stateDir(): string {
 
 let daemons: FleetDaemon[] | undefined;
 
-/** Closes the clients' keep-alive connections, so that jest exits as soon as a file is done. */
-export function closeFleetClients(): void {
+/** Stops the loops still running and closes the clients' keep-alive connections, so that jest exits. */
+export async function closeFleetClients(): Promise<void> {
+  await stopBackgroundLoops();
   for (const daemon of daemons ?? [])
     (daemon.docker.modem as unknown as { agent?: { destroy(): void } }).agent?.destroy();
   daemons = undefined;
@@ -206,6 +207,49 @@ export function duplicates(containers: FleetContainer[], options: { runningOnly?
   return found;
 }
 
+/** A loop running beside a test (a sampler, a watcher); stopped by its test or, at the latest, by afterAll. */
+export interface BackgroundLoop {
+  stop(): Promise<void>;
+}
+
+const loops = new Set<BackgroundLoop>();
+
+/**
+ * Runs `body` over and over, `pauseMs` apart, until stopped. An error ends the loop (kept for stop()
+ * to throw) rather than becoming an unhandled rejection; a test that fails before stopping its loops
+ * still ends, because afterAll calls stopBackgroundLoops().
+ */
+export function backgroundLoop(body: () => Promise<void>, pauseMs: number): BackgroundLoop {
+  let running = true;
+  let failure: unknown;
+  const done = (async () => {
+    while (running) {
+      try {
+        await body();
+      } catch (error) {
+        failure = error;
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, pauseMs));
+    }
+  })();
+  const loop: BackgroundLoop = {
+    async stop() {
+      running = false;
+      loops.delete(loop);
+      await done;
+      if (failure) throw failure;
+    },
+  };
+  loops.add(loop);
+  return loop;
+}
+
+/** Stops every loop still running (afterAll of each fleet test file, before the database is dropped). */
+export async function stopBackgroundLoops(): Promise<void> {
+  await Promise.all([...loops].map((loop) => loop.stop().catch(() => undefined)));
+}
+
 /**
  * Lists every daemon's containers over and over (each list right after the previous one) while a
  * test disrupts the fleet, and keeps every duplicate it ever saw: "never two copies" is checked at
@@ -214,31 +258,25 @@ export function duplicates(containers: FleetContainer[], options: { runningOnly?
 export class ContainerSampler {
   readonly violations: string[] = [];
   samples = 0;
-  private running = false;
-  private loop: Promise<void> | undefined;
+  private loop: BackgroundLoop | undefined;
 
   constructor(private readonly options: { runningOnly?: boolean; installation?: string } = {}) {}
 
   start(): this {
-    this.running = true;
-    this.loop = (async () => {
-      while (this.running) {
-        const { containers } = await fleetContainers();
-        const ours = this.options.installation
-          ? containers.filter((c) => c.installation === this.options.installation)
-          : containers;
-        const seen = duplicates(ours, this.options);
-        this.samples++;
-        for (const line of seen) if (!this.violations.includes(line)) this.violations.push(line);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    })();
+    this.loop = backgroundLoop(async () => {
+      const { containers } = await fleetContainers();
+      const ours = this.options.installation
+        ? containers.filter((c) => c.installation === this.options.installation)
+        : containers;
+      this.samples++;
+      for (const line of duplicates(ours, this.options))
+        if (!this.violations.includes(line)) this.violations.push(line);
+    }, 100);
     return this;
   }
 
   async stop(): Promise<{ samples: number; violations: string[] }> {
-    this.running = false;
-    await this.loop;
+    await this.loop?.stop();
     return { samples: this.samples, violations: this.violations };
   }
 }

@@ -76,10 +76,12 @@ export async function stopReplicas(replicas: Replica[]): Promise<void> {
   await Promise.all(
     replicas.map(async (replica) => {
       replica.signal('SIGCONT');
+      let timer: NodeJS.Timeout | undefined;
       const stopped = await Promise.race([
         replica.stop(),
-        new Promise((resolve) => setTimeout(() => resolve('timeout'), 20_000)),
+        new Promise((resolve) => (timer = setTimeout(() => resolve('timeout'), 20_000))),
       ]);
+      clearTimeout(timer);
       if (stopped === 'timeout') await replica.kill();
     }),
   );

@@ -8,6 +8,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/database';
 import { sessionctl, type CliResult } from '../helpers/cli';
 import {
   closeFleetClients,
+  stopBackgroundLoops,
   ContainerSampler,
   fleetContainers,
   fleetDaemons,
@@ -46,10 +47,12 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // A failed test may leave its samplers and watchers running: they stop before the database goes.
+  await stopBackgroundLoops();
   await stopReplicas(replicas);
   await removeFleetContainers();
   await db?.drop();
-  closeFleetClients();
+  await closeFleetClients();
 });
 
 /**

@@ -8,6 +8,7 @@
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
 import {
   closeFleetClients,
+  stopBackgroundLoops,
   ContainerSampler,
   fleetContainers,
   registerFleetHosts,
@@ -47,10 +48,12 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // A failed test may leave its samplers and watchers running: they stop before the database goes.
+  await stopBackgroundLoops();
   await stopReplicas(replicas);
   await removeFleetContainers();
   await db?.drop();
-  closeFleetClients();
+  await closeFleetClients();
 });
 
 /** The replica holding the most hosts, and those hosts with their epochs. */

@@ -9,6 +9,8 @@
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
 import {
   closeFleetClients,
+  stopBackgroundLoops,
+  backgroundLoop,
   ContainerSampler,
   daemonEvents,
   fleetContainers,
@@ -57,12 +59,14 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // A failed test may leave its samplers and watchers running: they stop before the database goes.
+  await stopBackgroundLoops();
   // Whatever happened, the daemon runs again for the files after this one.
   await startDaemon(victim).catch(() => undefined);
   await stopReplicas(replicas);
   await removeFleetContainers();
   await db?.drop();
-  closeFleetClients();
+  await closeFleetClients();
 });
 
 /**
@@ -71,25 +75,15 @@ afterAll(async () => {
  */
 function watchReasons(names: string[], origin: number) {
   const firstSeen = new Map<string, Record<string, number>>();
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      for (const view of await sessionViews(db.pool, names)) {
-        const reason = view.conditions.Ready?.reason ?? '';
-        const seen = firstSeen.get(view.name) ?? {};
-        seen[reason] ??= since(origin);
-        firstSeen.set(view.name, seen);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
+  const loop = backgroundLoop(async () => {
+    for (const view of await sessionViews(db.pool, names)) {
+      const reason = view.conditions.Ready?.reason ?? '';
+      const seen = firstSeen.get(view.name) ?? {};
+      seen[reason] ??= since(origin);
+      firstSeen.set(view.name, seen);
     }
-  })();
-  return {
-    firstSeen,
-    async stop() {
-      running = false;
-      await loop;
-    },
-  };
+  }, 100);
+  return { firstSeen, stop: () => loop.stop() };
 }
 
 const onHost = (views: SessionView[], host: string) => views.filter((view) => view.placedHost === host);

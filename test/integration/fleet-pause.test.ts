@@ -10,6 +10,7 @@
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
 import {
   closeFleetClients,
+  stopBackgroundLoops,
   ContainerSampler,
   daemonEvents,
   fleetContainers,
@@ -50,10 +51,12 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // A failed test may leave its samplers and watchers running: they stop before the database goes.
+  await stopBackgroundLoops();
   await stopReplicas(replicas);
   await removeFleetContainers();
   await db?.drop();
-  closeFleetClients();
+  await closeFleetClients();
 });
 
 async function editSessions(names: string[], value: string): Promise<void> {

@@ -9,7 +9,13 @@
  */
 import type { Pool } from 'pg';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
-import { closeFleetClients, registerFleetHosts, removeFleetContainers } from '../helpers/fleet-docker';
+import {
+  backgroundLoop,
+  closeFleetClients,
+  registerFleetHosts,
+  removeFleetContainers,
+  stopBackgroundLoops,
+} from '../helpers/fleet-docker';
 import {
   insertSessions,
   report,
@@ -38,9 +44,11 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
+  // A failed test may leave its samplers and watchers running: they stop before the database goes.
+  await stopBackgroundLoops();
   await removeFleetContainers();
   for (const db of databases) await db.drop();
-  closeFleetClients();
+  await closeFleetClients();
 });
 
 async function placedPerHost(pool: Pool): Promise<Record<string, number>> {
@@ -58,22 +66,17 @@ async function placedPerHost(pool: Pool): Promise<Record<string, number>> {
 function watchPlacements(pool: Pool) {
   const peak: Record<string, number> = {};
   let peakTotal = 0;
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      const counts = await placedPerHost(pool);
-      for (const [host, n] of Object.entries(counts)) peak[host] = Math.max(peak[host] ?? 0, n);
-      peakTotal = Math.max(
-        peakTotal,
-        Object.values(counts).reduce((sum, n) => sum + n, 0),
-      );
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  })();
+  const loop = backgroundLoop(async () => {
+    const counts = await placedPerHost(pool);
+    for (const [host, n] of Object.entries(counts)) peak[host] = Math.max(peak[host] ?? 0, n);
+    peakTotal = Math.max(
+      peakTotal,
+      Object.values(counts).reduce((sum, n) => sum + n, 0),
+    );
+  }, 50);
   return {
     async stop() {
-      running = false;
-      await loop;
+      await loop.stop();
       return { peak, peakTotal };
     },
   };
@@ -122,10 +125,7 @@ test('two replicas placing 200 sessions at once against 50 per host place exactl
         ? view.conditions.Scheduled?.status === 'True'
         : view.conditions.Scheduled?.status === 'False' && view.conditions.Scheduled.reason === 'AllHostsFull',
     '150 sessions Scheduled=True and the rest Scheduled=False AllHostsFull',
-  ).catch(async (error: Error) => {
-    await watcher.stop();
-    throw error;
-  });
+  );
   const settledMs = since(start);
   const placed = views.filter((view) => view.placedHost !== null);
   const waiting = views.filter((view) => view.placedHost === null);
