@@ -325,6 +325,11 @@ export async function daemonEvents(daemon: FleetDaemon, sinceMs: number, untilMs
 export async function removeFleetContainers(only: FleetDaemon[] = fleetDaemons()): Promise<void> {
   await Promise.all(
     only.map(async (daemon) => {
+      // Containers that are not running go in one prune call per daemon (dockerd removes them
+      // itself, far quicker than one request each); the running ones four at a time, as
+      // test/helpers/docker.ts does (dockerd 20.10.24 can deadlock in its network code under a
+      // burst of removals, moby/moby#46661).
+      await daemon.docker.pruneContainers({ filters: { label: [MANAGED_FILTER] } }).catch(() => undefined);
       const queue = new PQueue({ concurrency: 4 });
       const infos = await daemon.docker
         .listContainers({ all: true, filters: { label: [MANAGED_FILTER] } })

@@ -39,14 +39,18 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
+  const start = Date.now();
   await stopReplicas(replicas);
   replicas = [];
+  report('replicas stopped', { ms: since(start) });
 });
 
 afterAll(async () => {
   // A failed test may leave its samplers and watchers running: they stop before the database goes.
   await stopBackgroundLoops();
+  const start = Date.now();
   await removeFleetContainers();
+  report('containers removed', { ms: since(start) });
   for (const db of databases) await db.drop();
   await closeFleetClients();
 });
