@@ -62,9 +62,17 @@ const log = (message: string) => console.log(`[bench:fleet ${new Date().toISOStr
 
 let db: TestDatabase | undefined;
 const replicas: Replica[] = [];
+/** Every replica ever started (the killed ones too), for their logs. */
+const started = new Set<Replica>();
 
 async function cleanup(): Promise<void> {
+  for (const replica of replicas) started.add(replica);
   await stopReplicas(replicas.splice(0));
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(
+    path.join(RESULTS, 'fleet-controllers.log'),
+    [...started].map((replica) => `===== ${replica.id} (pid ${replica.child.pid})\n${replica.output()}`).join('\n'),
+  );
   await removeRaw(fleetDaemons()).catch(() => 0);
   await removeFleetContainers().catch(() => undefined);
   await db?.drop().catch(() => undefined);
@@ -144,6 +152,7 @@ async function main(): Promise<void> {
       edits: Number(flags['failover-edits']),
       env: ENV,
       log,
+      started,
     });
   await cleanup();
   if (PHASES.has('cost'))

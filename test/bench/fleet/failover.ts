@@ -106,10 +106,13 @@ export async function failoverRounds(options: {
   edits: number;
   env: Record<string, string>;
   log: (message: string) => void;
+  /** Every replica the rounds started or killed is added here (for their logs). */
+  started?: Set<Replica>;
 }): Promise<FailoverResult> {
   const { db, replicas } = options;
   const rounds: FailoverRound[] = [];
   for (let round = 1; round <= options.rounds; round++) {
+    replicas.forEach((replica) => options.started?.add(replica));
     const { round: result, victim } = await oneRound(db, replicas, round, options.edits);
     rounds.push(result);
     options.log(
