@@ -18,31 +18,57 @@ export interface RawFleetResult {
   seconds: number;
   perDaemon: Record<string, number>;
   perContainer: Summary;
+  /** Starts refused because another daemon's proxy had just taken the host port (retried). */
+  portCollisions: number;
+}
+
+/**
+ * The dev daemons share one network namespace, and each picks free host ports for published ports
+ * by itself: two may pick the same one, and the second start fails "address already in use" (on
+ * separate machines this cannot happen). The baseline then does what the controller does: removes
+ * the container and creates it again.
+ */
+async function createStart(daemon: FleetDaemon, name: string, network: string): Promise<number> {
+  const options = rawCreateOptions(name, 'no');
+  for (let attempt = 0; ; attempt++) {
+    const container = await daemon.docker.createContainer({
+      ...options,
+      Labels: { ...options.Labels, ...RAW_LABEL },
+      HostConfig: { ...options.HostConfig, NetworkMode: network },
+    });
+    try {
+      await container.start();
+      return attempt;
+    } catch (error) {
+      if (attempt >= 5 || !/address already in use/.test((error as Error).message)) throw error;
+      await container.remove({ force: true });
+    }
+  }
 }
 
 export async function rawFleet(daemons: FleetDaemon[], names: string[], concurrency: number): Promise<RawFleetResult> {
   const queues = daemons.map(() => new PQueue({ concurrency }));
   const perDaemon: Record<string, number> = {};
+  let portCollisions = 0;
   const t0 = performance.now();
   const ready = await Promise.all(
     names.map((name, index) => {
       const daemon = daemons[index % daemons.length];
       perDaemon[daemon.name] = (perDaemon[daemon.name] ?? 0) + 1;
       return queues[index % daemons.length].add(async () => {
-        const options = rawCreateOptions(name, 'no');
-        const network = options.name!;
+        const network = rawCreateOptions(name, 'no').name!;
         await daemon.docker.createNetwork({ Name: network, Driver: 'bridge', CheckDuplicate: true, Labels: RAW_LABEL });
-        const container = await daemon.docker.createContainer({
-          ...options,
-          Labels: { ...options.Labels, ...RAW_LABEL },
-          HostConfig: { ...options.HostConfig, NetworkMode: network },
-        });
-        await container.start();
+        portCollisions += await createStart(daemon, name, network);
         return (performance.now() - t0) / 1000;
       });
     }),
   );
-  return { seconds: (performance.now() - t0) / 1000, perDaemon, perContainer: summarize(ready as number[]) };
+  return {
+    seconds: (performance.now() - t0) / 1000,
+    perDaemon,
+    perContainer: summarize(ready as number[]),
+    portCollisions,
+  };
 }
 
 /** The raw baseline's containers and networks on every daemon, removed (nothing else is touched). */
