@@ -26,7 +26,7 @@ export interface CostResult {
   placed: Record<string, number>;
   unschedulable: number;
   rssMb: { converged: number[]; idle: number[] };
-  /** null: the replica was not ready within 90 s. */
+  /** null: the replica was not ready within 45 s. */
   fullResyncSeconds: Array<number | null>;
   idleCpuPercent: number[];
   idleSeconds: number;
@@ -96,13 +96,6 @@ export async function controllerCost(options: {
     log(`cost R=${rows}: ${running} Ready in ${convergeSeconds.toFixed(1)} s, ${rows - running} waiting`);
     const converged = replicas.map(rssMb);
 
-    // A full resync: both replicas restarted over the converged fleet, start to /readyz (at most 90 s).
-    await stopReplicas(replicas);
-    const r0 = performance.now();
-    replicas = await startReplicas(db, 2, { prefix: `cost${rows}r`, env: options.env, waitReady: false });
-    const fullResyncSeconds = await Promise.all(replicas.map((replica) => secondsToReady(replica, r0, 90_000)));
-    log(`cost R=${rows}: restarted replicas ready after ${fullResyncSeconds.join(', ')} s (null: not within 90 s)`);
-
     // Idle: nothing changes for idleSeconds.
     const before = replicas.map((replica) => procSample(replica.child.pid!));
     await sleep(options.idleSeconds * 1000);
@@ -120,6 +113,13 @@ export async function controllerCost(options: {
     ).rows.map((row) => row.name);
     const edits: number[] = [];
     for (const [index, name] of runningNames.entries()) edits.push(await timeEdit(db, name, `e${index}`));
+
+    // A full resync: both replicas restarted over the converged fleet, start to /readyz (at most 45 s).
+    await stopReplicas(replicas);
+    const r0 = performance.now();
+    replicas = await startReplicas(db, 2, { prefix: `cost${rows}r`, env: options.env, waitReady: false });
+    const fullResyncSeconds = await Promise.all(replicas.map((replica) => secondsToReady(replica, r0, 45_000)));
+    log(`cost R=${rows}: restarted replicas ready after ${fullResyncSeconds.join(', ')} s (null: not within 45 s)`);
 
     const resyncMetrics = (await Promise.all(replicas.map((replica) => scrape(replica.metricsUrl))))
       .flat()
