@@ -3,6 +3,9 @@
 # PostgreSQL, installed with apt on a fresh Debian machine), then runs unit, integration and e2e tests.
 # Extra arguments go to jest, e.g. `npm test -- test/integration/store.test.ts`.
 set -euo pipefail
+# Three mutual-TLS dockerds for the fleet tests (test/integration/fleet-*.test.ts); the other files use
+# only the first (DOCKER_HOST). `npm run env:up` and `npm run dev` stay at one daemon.
+export SESSIONCTL_HOSTS=${SESSIONCTL_HOSTS:-3}
 # shellcheck source=/dev/null
 . "$(dirname "${BASH_SOURCE[0]}")/../deploy/dev/prepare.sh"
 

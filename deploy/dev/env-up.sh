@@ -97,25 +97,28 @@ if [[ -n $ca_before && $ca_before != "$ca_after" ]] && bash "$HERE/dockerd.sh" s
   bash "$HERE/dockerd.sh" stop
 fi
 bash "$HERE/dockerd.sh" start
-# The other daemons of a fleet (SESSIONCTL_HOSTS > 1): same script, own directory and port.
-for ((i = 1; i < HOSTS; i++)); do
-  hport=$((PORT + i))
-  hdir=$STATE/hosts/$hport
+# The other daemons of a fleet (SESSIONCTL_HOSTS > 1): same script, own directory and port. They
+# start side by side (a daemon's start is mostly waiting for it to answer), each then gets the image.
+start_host() {
+  local hport=$1 hdir=$STATE/hosts/$1
+  local -a henv=(SESSIONCTL_DOCKER_PORT="$hport" SESSIONCTL_DOCKER_DIR="$hdir" SESSIONCTL_DOCKER_SERVER_CERTS="$hdir/certs")
   bash "$HERE/host-cert.sh" "$STATE/certs" "$hdir/certs" "dev-$hport"
-  if [[ -n $ca_before && $ca_before != "$ca_after" ]] &&
-    SESSIONCTL_DOCKER_PORT=$hport SESSIONCTL_DOCKER_DIR=$hdir bash "$HERE/dockerd.sh" status >/dev/null 2>&1; then
-    SESSIONCTL_DOCKER_PORT=$hport SESSIONCTL_DOCKER_DIR=$hdir bash "$HERE/dockerd.sh" stop
+  if [[ -n $ca_before && $ca_before != "$ca_after" ]] && env "${henv[@]}" bash "$HERE/dockerd.sh" status >/dev/null 2>&1; then
+    env "${henv[@]}" bash "$HERE/dockerd.sh" stop
   fi
-  SESSIONCTL_DOCKER_PORT=$hport SESSIONCTL_DOCKER_DIR=$hdir SESSIONCTL_DOCKER_SERVER_CERTS=$hdir/certs \
-    bash "$HERE/dockerd.sh" start
+  env "${henv[@]}" bash "$HERE/dockerd.sh" start
+  # Every host needs the image: sessions may land on any of them.
+  SESSIONCTL_DOCKER_PORT=$hport bash "$HERE/base-image.sh"
+}
+host_pids=()
+for ((i = 1; i < HOSTS; i++)); do
+  start_host $((PORT + i)) &
+  host_pids+=($!)
 done
 
 # --- 4. base image -----------------------------------------------------------
 bash "$HERE/base-image.sh"
-for ((i = 1; i < HOSTS; i++)); do
-  # Every host needs the image: sessions may land on any of them.
-  SESSIONCTL_DOCKER_PORT=$((PORT + i)) bash "$HERE/base-image.sh"
-done
+for pid in "${host_pids[@]}"; do wait "$pid" || fail "starting one of the other dockerds (see the messages above)"; done
 
 # --- 5. postgres -------------------------------------------------------------
 EMBEDDED_URL=$(bash "$HERE/postgres.sh" url)
@@ -138,7 +141,11 @@ tmp=$(mktemp "$ENVFILE.XXXXXX")
   printf 'export DOCKER_HOST=%q\n' "tcp://127.0.0.1:$PORT"
   echo 'export DOCKER_TLS_VERIFY=1'
   printf 'export DOCKER_CERT_PATH=%q\n' "$STATE/certs"
-  if ((HOSTS > 1)); then printf 'export SESSIONCTL_HOSTS_MANIFEST=%q\n' "$STATE/hosts.yaml"; fi
+  if ((HOSTS > 1)); then
+    printf 'export SESSIONCTL_HOSTS_MANIFEST=%q\n' "$STATE/hosts.yaml"
+    # The daemons' ports, first to last (the first is DOCKER_HOST's), for tests and benchmarks.
+    echo "export SESSIONCTL_DOCKER_PORTS=$(seq -s, "$PORT" $((PORT + HOSTS - 1)))"
+  fi
 } >"$tmp"
 chmod 0644 "$tmp"
 mv -f "$tmp" "$ENVFILE"
@@ -166,9 +173,16 @@ YAML
     done
   } >"$manifest.tmp"
   mv -f "$manifest.tmp" "$manifest"
-  if [[ -f $REPO/dist/src/cli/main.js ]]; then
+  # Applied once per manifest, database and set of migrations (two CLI runs cost about a second,
+  # paid by every `npm test`); a stamp remembers what was applied.
+  stamp=$STATE/hosts.applied
+  applied=$(cat "$manifest" "$REPO"/src/store/migrations/*.sql 2>/dev/null | { cat; echo "$DB_URL"; } | sha256sum | cut -c1-64)
+  if [[ -f $REPO/dist/src/cli/main.js && $(cat "$stamp" 2>/dev/null) == "$applied" ]]; then
+    echo "hosts: $manifest already applied"
+  elif [[ -f $REPO/dist/src/cli/main.js ]]; then
     (cd "$REPO" && DATABASE_URL=$DB_URL node bin/sessionctl.js migrate >/dev/null &&
       DATABASE_URL=$DB_URL node bin/sessionctl.js apply -f "$manifest") || fail "registering the hosts of $manifest"
+    echo "$applied" >"$stamp"
   else
     echo "env-up: dist/ is not built (npm run build); register the hosts with: sessionctl apply -f $manifest"
   fi
