@@ -55,11 +55,10 @@ export class HostRuntime {
   readonly admission: Admission;
   readonly stuck: StuckContainers;
   readonly fence: Fence | undefined;
-  /**
-   * While the host does not answer, or before strays are removed after it came back (host-health.ts),
-   * reconciles wait: they would only paint Docker errors over the host's reason.
-   */
+  /** Until the host is listed and its strays removed (at takeover, and when it answers again: host-health.ts), reconciles wait. */
   paused = false;
+  /** Set by host health while the host does not answer: status says HostUnreachable or HostLost first. */
+  problem: { reason: string; message: string } | undefined;
   private readonly reconciler: SessionReconciler;
   private readonly orphanNetworks: OrphanNetworks;
 
@@ -88,7 +87,7 @@ export class HostRuntime {
       allowedRegistries: config.images.allowedRegistries,
       advertiseAddress: options.advertiseAddress,
       defaults: containerDefaults(config, options.installation),
-      ...(lease ? { fence: lease.fence, placement: { host: this.name } } : {}),
+      ...(lease ? { fence: lease.fence, placement: { host: this.name }, hostProblem: () => this.problem } : {}),
     });
     this.orphanNetworks = new OrphanNetworks({
       host: this.host,

@@ -49,6 +49,8 @@ export interface SessionReconcilerOptions {
   fence?: Fence;
   /** The fleet host reconciled here: rows placed on others are not its own (see ObserveDeps). */
   placement?: { host: string };
+  /** Why the host is not answering, while it is not: status says so first. */
+  hostProblem?: () => { reason: string; message: string } | undefined;
   now?: () => number;
   random?: () => number;
 }

@@ -45,6 +45,8 @@ export interface ReportDeps {
   advertiseAddress?: string;
   /** This host's lease, in a fleet: status and events are written only while it is current. */
   fence?: Fence;
+  /** Why the host is not answering, while it is not (HostUnreachable, HostLost). */
+  hostProblem?: () => { reason: string; message: string } | undefined;
   now: () => number;
 }
 
@@ -127,6 +129,7 @@ export class SessionReport {
       restartLimitExceeded: plan.restartLimitExceeded,
       advertiseAddress: this.deps.advertiseAddress,
       stuck: this.deps.stuck.forSession(observed.key),
+      hostProblem: this.deps.hostProblem?.(),
       now: new Date(this.deps.now()),
     });
   }

@@ -48,6 +48,8 @@ export interface StatusInput {
   advertiseAddress?: string;
   /** Containers of this session Docker could not remove, set aside while their removal is retried. */
   stuck?: Array<{ id: string; name: string }>;
+  /** The session's host does not answer (a fleet's host health): not Ready, for that reason first. */
+  hostProblem?: { reason: string; message: string };
   now: Date;
 }
 
@@ -189,6 +191,7 @@ function readyCondition(
   if (input.expiring) return not(input.expiring.reason, input.expiring.message);
   if (input.deletionRequested) return not('Terminating', 'the session is being deleted');
   if (input.waiting?.reason === 'Evicting') return not('Evicting', input.waiting.message);
+  if (input.hostProblem) return not(input.hostProblem.reason, input.hostProblem.message);
   if (input.restartLimitExceeded) return not('RestartLimitExceeded', input.restartLimitExceeded.message);
   if (input.waiting && 'unschedulable' in input.waiting) return not(input.waiting.reason, input.waiting.message);
   if (input.waiting?.reason === 'IdleTimeout') return not('IdleTimeout', input.waiting.message);

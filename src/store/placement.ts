@@ -186,11 +186,7 @@ export interface PlacementCursor {
   name: string;
 }
 
-export async function listPendingPlacements(
-  db: Db,
-  limit = 500,
-  after?: PlacementCursor,
-): Promise<PendingPlacement[]> {
+export async function listPendingPlacements(db: Db, limit = 500, after?: PlacementCursor): Promise<PendingPlacement[]> {
   const result = await db.query<{
     name: string;
     uid: string;

@@ -114,9 +114,11 @@ export class HostHealth {
 
   private async unreachable(silentForMs: number): Promise<void> {
     const message = `the Docker API has not answered for ${Math.round(silentForMs / 1000)} s`;
-    this.options.runtime.paused = true;
+    const told = `host ${this.options.runtime.name} is unreachable: ${message}`;
+    // Reconciles go on (what needs no Docker call is still reported), but their status says this first.
+    this.options.runtime.problem = { reason: 'HostUnreachable', message: told };
     await this.setState('Unreachable', message);
-    await this.tellSessions('HostUnreachable', `host ${this.options.runtime.name} is unreachable: ${message}`);
+    await this.tellSessions('HostUnreachable', told);
     // Their keys come back (and count as looked at) while the host is down; they are reconciled when it returns.
     this.options.wake(await listPlacedSessionNames(this.options.pool, this.options.runtime.name));
   }
@@ -125,7 +127,10 @@ export class HostHealth {
   private async lost(silentForMs: number): Promise<void> {
     const { runtime, pool, metrics, logger } = this.options;
     const message = `the Docker API has not answered for ${Math.round(silentForMs / 1000)} s`;
-    runtime.paused = true;
+    runtime.problem = {
+      reason: 'HostLost',
+      message: `host ${runtime.name} is lost (${message}); the session waits for it`,
+    };
     await this.setState('Lost', message);
     // With nowhere else to go, a session is better off waiting for its host, where its container is.
     const elsewhere = (await countOtherAvailableHosts(pool, runtime.name)) > 0;
@@ -142,9 +147,12 @@ export class HostHealth {
   /** Strays first (sessions that moved away while the host was gone), then the host's own sessions. */
   private async recover(): Promise<void> {
     const { runtime, pool, wake } = this.options;
+    // Nothing of the host's own starts before the strays (sessions that moved away meanwhile) are gone.
+    runtime.paused = true;
     if (this.state === 'Unreachable' || this.state === 'Lost') await runtime.relist();
     await runtime.removeStrays();
     runtime.paused = false;
+    runtime.problem = undefined;
     await this.setState('Ready', null);
     wake(await listPlacedSessionNames(pool, runtime.name));
     this.options.onReady?.();

@@ -29,7 +29,7 @@ export interface RawFleetResult {
  * the container and creates it again.
  */
 async function createStart(daemon: FleetDaemon, name: string, network: string): Promise<number> {
-  const options = rawCreateOptions(name, 'no');
+  const options = rawCreateOptions(name, 'no', 'Shared');
   for (let attempt = 0; ; attempt++) {
     const container = await daemon.docker.createContainer({
       ...options,
@@ -56,7 +56,7 @@ export async function rawFleet(daemons: FleetDaemon[], names: string[], concurre
       const daemon = daemons[index % daemons.length];
       perDaemon[daemon.name] = (perDaemon[daemon.name] ?? 0) + 1;
       return queues[index % daemons.length].add(async () => {
-        const network = rawCreateOptions(name, 'no').name!;
+        const network = rawCreateOptions(name, 'no', 'Shared').name!;
         await daemon.docker.createNetwork({ Name: network, Driver: 'bridge', CheckDuplicate: true, Labels: RAW_LABEL });
         portCollisions += await createStart(daemon, name, network);
         return (performance.now() - t0) / 1000;
