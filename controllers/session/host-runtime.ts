@@ -39,7 +39,7 @@ export interface HostRuntimeOptions {
    * The lease this runtime works under, in a fleet: rows placed elsewhere are not its own, and its
    * writes are fenced. Absent: one host, every row is its own.
    */
-  lease?: { fence: Fence; mayCall: () => boolean };
+  lease?: { fence: Fence; leaseWindowMs: () => number };
 }
 
 /** What a reconcile on this host found out about where the row lives. */
@@ -66,7 +66,7 @@ export class HostRuntime {
     const { config, pool, logger, metrics, wake, lease } = options;
     this.name = options.dockerHost.name;
     this.fence = lease?.fence;
-    this.host = connectHost(config, options.dockerHost, metrics, lease?.mayCall);
+    this.host = connectHost(config, options.dockerHost, metrics, lease?.leaseWindowMs);
     this.admission = admissionFor(this.host, config, metrics, wake);
     this.stuck = new StuckContainers({ host: this.host, logger, metrics, onRemoved: (session) => wake([session]) });
     this.inventory = this.createInventory();
@@ -179,7 +179,7 @@ function connectHost(
   config: Config,
   dockerHost: DockerHostConfig,
   metrics: Metrics,
-  mayCall: (() => boolean) | undefined,
+  leaseWindowMs: (() => number) | undefined,
 ): DockerHost {
   const host = new DockerHost({
     name: dockerHost.name,
@@ -188,7 +188,7 @@ function connectHost(
     metrics,
     concurrency: config.dockerConcurrency,
     timeoutMs: config.dockerTimeoutMs,
-    mayCall,
+    leaseWindowMs,
   });
   metrics.trackDegraded(host.name, () => host.degraded);
   preinitialiseHost(metrics, host.name);

@@ -97,17 +97,21 @@ export class SessionControllerManager {
     if (placement?.placedHost === null) void this.hosts.placer?.wake();
     let outcome: ReconcileOutcome = {};
     let skipped = false;
-    try {
-      for (const runtime of this.hosts.targets(context.key, placement?.placedHost)) {
+    let failure: unknown;
+    // The placed host first; a host holding a stray that does not answer must not hold the session back.
+    for (const runtime of this.hosts.targets(context.key, placement?.placedHost)) {
+      try {
         const result = await runtime.reconcile(context);
         if (!result) skipped = true;
         else outcome = earliest(outcome, result);
+      } catch (error) {
+        failure ??= error;
       }
-    } finally {
-      // Reconciled once, even if it failed. A host still being listed reconciles the key when it can
-      // (it wakes its sessions, and the keys of the first resync, once listed).
-      if (!skipped || this.hosts.startedUp) this.reconciledOnce(context.key);
     }
+    // Reconciled once, even if it failed. A host still being listed reconciles the key when it can
+    // (it wakes its sessions, and the keys of the first resync, once listed).
+    if (!skipped || this.hosts.startedUp) this.reconciledOnce(context.key);
+    if (failure !== undefined) throw failure;
     return outcome;
   };
 

@@ -82,8 +82,12 @@ export interface DockerHostOptions {
   concurrency: number;
   /** Deadline of one call (stop and restart add their grace period); 0 for none. */
   timeoutMs: number;
-  /** Asked before every call: false once the host's lease may have lapsed (a fleet); absent: always. */
-  mayCall?: () => boolean;
+  /**
+   * In a fleet, how long this controller may still call the host (until its lease may have lapsed),
+   * asked before every call: none left refuses the call, and a call still unanswered when the time is
+   * up is aborted (LeaseLostError), so that a paused process never sends it late. Absent: no limit.
+   */
+  leaseWindowMs?: () => number;
   now?: () => number;
 }
 
@@ -100,7 +104,7 @@ export class DockerHost {
   private readonly limiter: PQueue;
   private readonly timeoutMs: number;
   private readonly now: () => number;
-  private readonly mayCall: () => boolean;
+  private readonly leaseWindowMs: () => number;
   private lastTimeoutAt: number | undefined;
 
   constructor(options: DockerHostOptions) {
@@ -112,7 +116,7 @@ export class DockerHost {
       timeoutMs: this.timeoutMs,
     } = options);
     this.now = options.now ?? Date.now;
-    this.mayCall = options.mayCall ?? (() => true);
+    this.leaseWindowMs = options.leaseWindowMs ?? (() => Infinity);
     this.limiter = new PQueue({ concurrency: options.concurrency });
   }
 
@@ -134,8 +138,9 @@ export class DockerHost {
     const stop = this.metrics.dockerRequestDuration.startTimer({ host: this.name, operation });
     let code = 'ok';
     try {
-      if (!this.mayCall()) throw new LeaseLostError(this.name);
-      return await this.withDeadline(operation, request, graceMs);
+      const windowMs = this.leaseWindowMs();
+      if (windowMs <= 0) throw new LeaseLostError(this.name);
+      return await this.withDeadline(operation, request, graceMs, windowMs);
     } catch (error) {
       const apiError = error as DockerApiError;
       code = apiError.statusCode ? String(apiError.statusCode) : (apiError.code ?? 'error');
@@ -150,25 +155,46 @@ export class DockerHost {
    * Aborts the request and rejects once its deadline passes, whether or not the transport honours the
    * abort, so that a hung daemon can never hold a concurrency slot for ever.
    */
-  private async withDeadline<T>(operation: DockerOperation, request: Request<T>, graceMs: number): Promise<T> {
+  private async withDeadline<T>(
+    operation: DockerOperation,
+    request: Request<T>,
+    graceMs: number,
+    windowMs: number,
+  ): Promise<T> {
     const abort = new AbortController();
-    if (this.timeoutMs <= 0 || NO_DEADLINE.has(operation)) return request(abort.signal);
-    const ms = this.timeoutMs + graceMs;
-    let timer: NodeJS.Timeout | undefined;
+    const streams = NO_DEADLINE.has(operation);
+    const callMs = this.timeoutMs <= 0 || streams ? Infinity : this.timeoutMs + graceMs;
+    if (callMs === Infinity && (streams || windowMs === Infinity)) return request(abort.signal);
+    const timers: NodeJS.Timeout[] = [];
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        abort.abort();
-        this.lastTimeoutAt = this.now();
-        this.metrics.dockerRequestTimeouts.inc({ host: this.name, operation });
-        reject(new DockerDeadlineError(operation, ms));
-      }, ms);
+      if (callMs !== Infinity)
+        timers.push(
+          setTimeout(() => {
+            abort.abort();
+            this.lastTimeoutAt = this.now();
+            this.metrics.dockerRequestTimeouts.inc({ host: this.name, operation });
+            reject(new DockerDeadlineError(operation, callMs));
+          }, callMs),
+        );
+      // Looked at again when the window ends: a renewed lease extends it, a lapsed one aborts the call
+      // (on a process woken from a pause, timers run before the socket is written to).
+      const watchLease = (ms: number) =>
+        timers.push(
+          setTimeout(() => {
+            const left = this.leaseWindowMs();
+            if (left > 0) return watchLease(left);
+            abort.abort();
+            reject(new LeaseLostError(this.name));
+          }, ms),
+        );
+      if (windowMs !== Infinity) watchLease(windowMs);
     });
     const work = request(abort.signal);
     work.catch(() => undefined);
     try {
       return await Promise.race([work, deadline]);
     } finally {
-      clearTimeout(timer);
+      for (const timer of timers) clearTimeout(timer);
     }
   }
 

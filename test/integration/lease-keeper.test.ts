@@ -26,7 +26,7 @@ function replica(holder: string): Replica {
     holder,
     logger,
     metrics: createMetrics(),
-    onAcquired: async (lease, mayCall) => void held.set(lease.host, { lease, mayCall }),
+    onAcquired: async (lease, windowMs) => void held.set(lease.host, { lease, mayCall: () => windowMs() > 0 }),
     onLost: async (host) => void held.delete(host),
   });
   return { keeper, held };

@@ -59,7 +59,7 @@ export class FleetHosts {
       holder: fleet.replicaId,
       logger,
       metrics,
-      onAcquired: (lease, mayCall) => this.acquired(lease, mayCall),
+      onAcquired: (lease, leaseWindowMs) => this.acquired(lease, leaseWindowMs),
       onLost: (host) => this.lost(host),
     });
     this.placer = new Placer({
@@ -99,10 +99,10 @@ export class FleetHosts {
   /** Runtimes a session's key concerns: its placed host if held here, and any held host with a container of it. */
   targets(session: string, placedHost: string | null | undefined): HostRuntime[] {
     if (!this.keeper) return [...this.running.values()].map((running) => running.runtime);
-    const targets = [...this.running.values()]
+    return [...this.running.values()]
       .map((running) => running.runtime)
-      .filter((runtime) => runtime.name === placedHost || runtime.inventory.forSession(session).length > 0);
-    return targets;
+      .filter((runtime) => runtime.name === placedHost || runtime.inventory.forSession(session).length > 0)
+      .sort((a, b) => Number(b.name === placedHost) - Number(a.name === placedHost));
   }
 
   /**
@@ -156,7 +156,7 @@ export class FleetHosts {
     else for (const running of this.running.values()) await running.runtime.stop();
   }
 
-  private runtime(dockerHost: DockerHostConfig, advertiseAddress: string, lease?: Lease, mayCall?: () => boolean) {
+  private runtime(dockerHost: DockerHostConfig, advertiseAddress: string, lease?: Lease, leaseWindowMs?: () => number) {
     const { config, pool, logger, metrics, installation, wake } = this.options;
     return new HostRuntime({
       config,
@@ -167,11 +167,11 @@ export class FleetHosts {
       metrics,
       installation,
       wake,
-      ...(lease && mayCall ? { lease: { fence: lease, mayCall } } : {}),
+      ...(lease && leaseWindowMs ? { lease: { fence: lease, leaseWindowMs } } : {}),
     });
   }
 
-  private async acquired(lease: Lease, mayCall: () => boolean): Promise<void> {
+  private async acquired(lease: Lease, leaseWindowMs: () => number): Promise<void> {
     const [row] = await listHosts(this.options.pool, [lease.host]);
     if (!row) return;
     const dockerHost = hostConfig(row, this.options.dockerHost);
@@ -180,7 +180,7 @@ export class FleetHosts {
       dockerHost,
       row.advertiseAddress ?? advertiseAddressFor(this.options.config, dockerHost),
       lease,
-      mayCall,
+      leaseWindowMs,
     );
     // Nothing is reconciled before the host is listed and its strays are removed (HostHealth.recover).
     runtime.paused = true;

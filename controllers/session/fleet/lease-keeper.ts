@@ -44,8 +44,8 @@ export interface LeaseKeeperOptions {
   holder: string;
   logger: Logger;
   metrics: Metrics;
-  /** A host is ours: start reconciling it. `mayCall` turns false once its deadline may have passed. */
-  onAcquired(lease: Lease, mayCall: () => boolean): Promise<void>;
+  /** A host is ours: start reconciling it. `leaseWindowMs` is how long its Docker API may still be called (0: no more). */
+  onAcquired(lease: Lease, leaseWindowMs: () => number): Promise<void>;
   /** A host is no longer ours (lost, released or deleted): stop reconciling it. */
   onLost(host: string): Promise<void>;
 }
@@ -151,7 +151,7 @@ export class LeaseKeeper {
       'took the host lease',
     );
     try {
-      await this.options.onAcquired(result.lease, () => this.mayCall(state.host, held));
+      await this.options.onAcquired(result.lease, () => this.callWindowMs(state.host, held));
     } catch (error) {
       // This replica cannot run the host (its certificates are missing here, say): another one may.
       this.options.logger.error({ err: error, host: state.host }, 'cannot run the host; giving its lease back');
@@ -162,9 +162,10 @@ export class LeaseKeeper {
   }
 
   /** Only the lease object handed out at acquisition: a host lost and taken again gets a new one. */
-  private mayCall(host: string, held: HeldLease): boolean {
+  private callWindowMs(host: string, held: HeldLease): number {
     const current = this.held.get(host);
-    return current !== undefined && current.lease.epoch === held.lease.epoch && performance.now() < current.deadline;
+    if (current === undefined || current.lease.epoch !== held.lease.epoch) return 0;
+    return Math.max(0, current.deadline - performance.now());
   }
 
   /**
