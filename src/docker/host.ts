@@ -4,6 +4,7 @@
  * operation and result code.
  */
 import type Dockerode from 'dockerode';
+import { performance } from 'node:perf_hooks';
 import PQueue from 'p-queue';
 import type { Metrics } from '../metrics/registry';
 
@@ -106,6 +107,9 @@ export class DockerHost {
   private readonly now: () => number;
   private readonly leaseWindowMs: () => number;
   private lastTimeoutAt: number | undefined;
+  /** When a call last got an answer (any HTTP status), and when one last got none (refused, reset, timed out). */
+  private lastAnswerAt = 0;
+  private lastSilenceAt = 0;
 
   constructor(options: DockerHostOptions) {
     ({
@@ -118,6 +122,14 @@ export class DockerHost {
     this.now = options.now ?? Date.now;
     this.leaseWindowMs = options.leaseWindowMs ?? (() => Infinity);
     this.limiter = new PQueue({ concurrency: options.concurrency });
+  }
+
+  /**
+   * The last call that ended got an answer (any HTTP status): false from a refused, reset or timed-out
+   * call until one is answered again (the event stream's liveness check makes one every few seconds).
+   */
+  get answering(): boolean {
+    return this.lastSilenceAt <= this.lastAnswerAt;
   }
 
   /** A call timed out within the last minute: the daemon is hung or overloaded. */
@@ -140,10 +152,14 @@ export class DockerHost {
     try {
       const windowMs = this.leaseWindowMs();
       if (windowMs <= 0) throw new LeaseLostError(this.name);
-      return await this.withDeadline(operation, request, graceMs, windowMs);
+      const result = await this.withDeadline(operation, request, graceMs, windowMs);
+      this.lastAnswerAt = performance.now();
+      return result;
     } catch (error) {
       const apiError = error as DockerApiError;
       code = apiError.statusCode ? String(apiError.statusCode) : (apiError.code ?? 'error');
+      if (apiError.statusCode) this.lastAnswerAt = performance.now();
+      else if (!(error instanceof LeaseLostError)) this.lastSilenceAt = performance.now();
       throw error;
     } finally {
       stop();

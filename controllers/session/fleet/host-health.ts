@@ -85,9 +85,10 @@ export class HostHealth {
     }
   }
 
+  /** Listed, its event stream up, and its last call answered (a daemon shutting down drops calls before the stream). */
   private answers(): boolean {
-    const { inventory } = this.options.runtime;
-    return inventory.synced && inventory.connected;
+    const { inventory, host } = this.options.runtime;
+    return inventory.synced && inventory.connected && host.answering;
   }
 
   /** One look: a state change is written, and acted on, once. */
