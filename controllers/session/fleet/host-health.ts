@@ -3,7 +3,7 @@
  * state (Pending, Ready, Unreachable, Lost) and, while it does not answer, its sessions' Ready=False.
  *
  * - The inventory's event stream decides (it is itself checked for liveness every 5 s, and reconnects
- *   with backoff), so that watching a host makes no Docker call of its own. Down for 7.5 s: Unreachable,
+ *   with backoff), so that watching a host makes no Docker call of its own. Down for 6 s: Unreachable,
  *   the host's reconciles pause (they would only paint Docker errors over the reason), and every
  *   session placed on it shows Ready=False, HostUnreachable.
  * - Silent for the lost-after time: Lost. Sessions without volumes leave it (unplaced, then placed
@@ -24,7 +24,7 @@ import type { HostRuntime } from '../host-runtime';
 import { hostProblemStatus, type HostProblem } from './fleet-status';
 
 const LOOK_EVERY_MS = 1_000;
-export const UNREACHABLE_AFTER_MS = 7_500;
+export const UNREACHABLE_AFTER_MS = 6_000;
 
 export interface HostHealthOptions {
   runtime: HostRuntime;
