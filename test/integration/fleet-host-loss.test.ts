@@ -170,7 +170,8 @@ test('a stopped dockerd: HostUnreachable, stateless sessions move, volume sessio
     samples,
   });
 
-  expect(firstUnreachable).toBeLessThanOrEqual(20_000);
+  // From when the daemon stopped answering: a dockerd shutting down (up to 18 s here) still answers its event API.
+  expect(firstUnreachable - stoppedMs).toBeLessThanOrEqual(20_000);
   expect(movedMs).toBeLessThanOrEqual((LOST_AFTER_SECONDS + 30) * 1000);
   expect(moved.every((view) => view.placedHost !== victim.name)).toBe(true);
   expect(waiting.every((view) => view.placedHost === victim.name)).toBe(true);
