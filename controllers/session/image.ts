@@ -17,7 +17,7 @@ import type { Logger } from 'pino';
 import PQueue from 'p-queue';
 import { parseImageReference, pullReference, type ImageReference, type PullPolicy } from '../../crds/image-policy';
 import type { DockerHost } from '../../src/docker/host';
-import { dockerStatusCode } from '../../src/docker/host';
+import { dockerStatusCode } from '../../src/docker/errors';
 import { describeProgress, pullImage, type PullProgress } from '../../src/docker/pull';
 import type { Metrics } from '../../src/metrics/registry';
 import { encodeRegistryAuth, type RegistryCredentials } from '../../src/registry/auth-header';

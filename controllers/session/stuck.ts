@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { DockerHost } from '../../src/docker/host';
-import { dockerErrorMessage, dockerStatusCode } from '../../src/docker/host';
+import { dockerErrorMessage, dockerStatusCode } from '../../src/docker/errors';
 import type { ObservedContainer } from '../../src/model/container';
 import { LABELS, isStuckContainerName, stuckContainerName } from '../../src/model/labels';
 import type { Metrics } from '../../src/metrics/registry';

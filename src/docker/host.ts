@@ -7,6 +7,9 @@ import type Dockerode from 'dockerode';
 import { performance } from 'node:perf_hooks';
 import PQueue from 'p-queue';
 import type { Metrics } from '../metrics/registry';
+import { DockerDeadlineError, LeaseLostError, dockerStatusCode, type DockerApiError } from './errors';
+import { networkCalls } from './network-calls';
+import type { NetworkApi } from './networks';
 
 export type DockerOperation =
   | 'list'
@@ -31,43 +34,6 @@ export type DockerOperation =
   | 'network_remove'
   | 'image_inspect'
   | 'image_pull';
-
-export interface DockerApiError extends Error {
-  statusCode?: number;
-  code?: string;
-  json?: { message?: string } | null;
-}
-
-/** The daemon's own message when it sent one, else the transport error's. */
-export function dockerErrorMessage(error: unknown): string {
-  const apiError = error as DockerApiError;
-  return apiError.json?.message ?? apiError.message ?? String(error);
-}
-
-export function dockerStatusCode(error: unknown): number | undefined {
-  return (error as DockerApiError).statusCode;
-}
-
-/** A call the daemon did not answer in time: its concurrency slot is freed and the request aborted. */
-export class DockerDeadlineError extends Error {
-  override readonly name = 'DockerDeadlineError';
-  readonly code = 'DEADLINE_EXCEEDED';
-  constructor(operation: DockerOperation, ms: number) {
-    super(`the ${operation} call got no answer within ${Math.round(ms / 100) / 10}s`);
-  }
-}
-
-/**
- * A call not made because this controller can no longer be sure it holds the host's lease: another
- * replica may already be reconciling the host (docs/fleet.md).
- */
-export class LeaseLostError extends Error {
-  override readonly name = 'LeaseLostError';
-  readonly code = 'LEASE_LOST';
-  constructor(host: string) {
-    super(`not calling Docker host ${host}: this controller no longer holds its lease`);
-  }
-}
 
 /** Operations that stream for as long as they need (they have their own liveness checks). */
 const NO_DEADLINE: ReadonlySet<DockerOperation> = new Set(['events', 'image_pull']);
@@ -110,6 +76,9 @@ export class DockerHost {
   /** When a call last got an answer (any HTTP status), and when one last got none (refused, reset, timed out). */
   private lastAnswerAt = 0;
   private lastSilenceAt = 0;
+  /** Network calls of their own, and the same calls made inside a slot already held. */
+  private readonly networks: NetworkApi;
+  private readonly networksInSlot: NetworkApi;
 
   constructor(options: DockerHostOptions) {
     ({
@@ -122,6 +91,8 @@ export class DockerHost {
     this.now = options.now ?? Date.now;
     this.leaseWindowMs = options.leaseWindowMs ?? (() => Infinity);
     this.limiter = new PQueue({ concurrency: options.concurrency });
+    this.networks = networkCalls(this.docker, (operation, request) => this.call(operation, request));
+    this.networksInSlot = networkCalls(this.docker, (operation, request) => this.measure(operation, request));
   }
 
   /**
@@ -227,10 +198,16 @@ export class DockerHost {
   createAndStart(
     options: Dockerode.ContainerCreateOptions,
     start: boolean,
-    /** Runs between create and start, such as writing the token file; its failure is reported like a failed start. */
-    prepare?: (container: Dockerode.Container) => Promise<void>,
+    steps: {
+      /** Runs first, such as making the container's network; its failure fails the create. */
+      network?: (calls: NetworkApi) => Promise<unknown>;
+      /** Runs between create and start, such as writing the token file; its failure is reported like a failed start. */
+      prepare?: (container: Dockerode.Container) => Promise<void>;
+    } = {},
   ): Promise<{ id: string; startError?: unknown }> {
+    const { network, prepare } = steps;
     return this.limiter.add(async () => {
+      if (network) await network(this.networksInSlot);
       const container = await this.measure('create', (abortSignal) =>
         this.docker.createContainer({ ...options, abortSignal } as Dockerode.ContainerCreateOptions),
       );
@@ -345,33 +322,20 @@ export class DockerHost {
   }
 
   async inspectNetwork(name: string): Promise<Dockerode.NetworkInspectInfo | undefined> {
-    return this.call('network_inspect', async () => {
-      try {
-        return await this.docker.getNetwork(name).inspect();
-      } catch (error) {
-        if (dockerStatusCode(error) === 404) return undefined;
-        throw error;
-      }
-    });
+    return this.networks.inspectNetwork(name);
   }
 
   /** Networks carrying every one of the given `key=value` labels. */
   async listNetworks(labels: string[]): Promise<Dockerode.NetworkInspectInfo[]> {
-    return this.call('network_list', () => this.docker.listNetworks({ filters: { label: labels } }));
+    return this.networks.listNetworks(labels);
   }
 
   async createNetwork(options: Dockerode.NetworkCreateOptions): Promise<void> {
-    await this.call('network_create', () => this.docker.createNetwork(options));
+    await this.networks.createNetwork(options);
   }
 
   async removeNetwork(name: string): Promise<void> {
-    await this.call('network_remove', async () => {
-      try {
-        await this.docker.getNetwork(name).remove();
-      } catch (error) {
-        if (dockerStatusCode(error) !== 404) throw error;
-      }
-    });
+    await this.networks.removeNetwork(name);
   }
 
   async remove(id: string): Promise<void> {

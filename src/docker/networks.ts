@@ -12,7 +12,7 @@
  */
 import type Dockerode from 'dockerode';
 import { LABELS, MANAGED_BY } from '../model/labels';
-import { dockerStatusCode } from './host';
+import { dockerStatusCode } from './errors';
 
 /** How sessions are networked (SESSIONCTL_NETWORK_MODE). */
 export type NetworkMode = 'PerSession' | 'Shared';

@@ -4,7 +4,8 @@
  * tag), so the last `error` line decides the outcome, not the HTTP status. Progress is summed over
  * layers for status ("3/5 layers, 12.1 of 40.0 MB").
  */
-import { dockerErrorMessage, dockerStatusCode, type DockerHost } from './host';
+import { type DockerHost } from './host';
+import { dockerErrorMessage, dockerStatusCode } from './errors';
 import { onJsonLines } from './json-lines';
 
 export interface PullProgress {

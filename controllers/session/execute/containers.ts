@@ -3,7 +3,7 @@
  * ports; and the check that tells a container that can never run again from a failed call.
  */
 import { portsFromInspect } from '../../../src/docker/inventory';
-import { dockerErrorMessage } from '../../../src/docker/host';
+import { dockerErrorMessage } from '../../../src/docker/errors';
 import type { ObservedContainer } from '../../../src/model/container';
 import { LABELS } from '../../../src/model/labels';
 import { STOP_TIMEOUT_SECONDS, type Action } from '../plan';

@@ -1,15 +1,16 @@
 /**
  * The create intent. Like kubelet's container start, it first makes sure the image is on the host:
  * while it is not (pulling, backing off, absent under Never), the create waits and its result says
- * why, the old container (if any) running on meanwhile. Then the session's network, volumes and token
- * file, the replaced container out of the way, and the container made (and started).
+ * why, the old container (if any) running on meanwhile. Then the session's volumes and token file,
+ * the replaced container out of the way, and the session's network and container made (and started)
+ * in one concurrency slot.
  */
 import type Dockerode from 'dockerode';
 import type { SessionSpec } from '../../../crds/session';
 import { effectivePullPolicy } from '../../../crds/image-policy';
 import { containerCreateOptions } from '../../../src/docker/container-config';
-import { dockerStatusCode } from '../../../src/docker/host';
-import { ensureSessionNetwork } from '../../../src/docker/networks';
+import { dockerStatusCode } from '../../../src/docker/errors';
+import { ensureSessionNetwork, sessionNetworkName, type NetworkApi } from '../../../src/docker/networks';
 import { TOKEN_DIRECTORY, TOKEN_VOLUME, tarWithFile } from '../../../src/docker/token-file';
 import { resolveVolume } from '../../../src/docker/volumes';
 import type { ObservedContainer } from '../../../src/model/container';
@@ -22,6 +23,12 @@ import { NameConflictError, StartError, nameHolderConflict } from './failures';
 
 type Create = Extract<Action, { type: 'create' }>;
 type CreateOptions = ReturnType<typeof containerCreateOptions>;
+interface Prepared {
+  options: CreateOptions;
+  /** Makes the session's network, in the create's own concurrency slot. */
+  network?: (calls: NetworkApi) => Promise<unknown>;
+  writeToken?: (container: Dockerode.Container) => Promise<void>;
+}
 
 export const createContainer: Handler<'create'> = async (run, action) => {
   const { context, execution } = run;
@@ -43,7 +50,7 @@ export const createContainer: Handler<'create'> = async (run, action) => {
     execution.replan = true;
     return false;
   }
-  const created = await create(run, prepared.options, action.start, prepared.writeToken);
+  const created = await create(run, prepared, action.start);
   if (!created) {
     execution.replan = true;
     return false;
@@ -53,28 +60,18 @@ export const createContainer: Handler<'create'> = async (run, action) => {
 };
 
 /**
- * The container's options, with what it needs made first: its network and volumes (a volume that is
- * not this session's refuses the create before anything is mounted: VolumeConflict), and its token.
+ * The container's options, with what it needs made first: its volumes (a volume that is not this
+ * session's refuses the create before anything is mounted: VolumeConflict) and its token; its network
+ * is made with the container.
  * Undefined when the stored token is no longer the one the plan saw.
  */
-async function prepare(
-  run: ActionRun,
-  imageDigest: string,
-): Promise<{ options: CreateOptions; writeToken?: (container: Dockerode.Container) => Promise<void> } | undefined> {
+async function prepare(run: ActionRun, imageDigest: string): Promise<Prepared | undefined> {
   const { inventory, defaults, db } = run.deps;
   const { key, row, spec: maybeSpec, revision } = run.context;
   const spec = maybeSpec!;
   const uid = row!.uid;
-  const network =
-    defaults.networkMode === 'PerSession'
-      ? await ensureSessionNetwork(
-          inventory.host,
-          key,
-          uid,
-          spec.network?.egress ?? defaults.defaultEgress ?? 'Internet',
-          defaults.installation,
-        )
-      : undefined;
+  const perSession = defaults.networkMode === 'PerSession';
+  const egress = spec.network?.egress ?? defaults.defaultEgress ?? 'Internet';
   const installation: Record<string, string> = defaults.installation
     ? { [LABELS.installation]: defaults.installation }
     : {};
@@ -92,9 +89,15 @@ async function prepare(
     token: token?.token,
     imageDigest,
     volumes,
-    network,
+    network: perSession ? sessionNetworkName(key) : undefined,
   });
-  return { options, writeToken: tokenFile && token ? writeTokenFile(token.token, spec) : undefined };
+  return {
+    options,
+    network: perSession
+      ? (calls: NetworkApi) => ensureSessionNetwork(calls, key, uid, egress, defaults.installation)
+      : undefined,
+    writeToken: tokenFile && token ? writeTokenFile(token.token, spec) : undefined,
+  };
 }
 
 async function recordCreated(
@@ -142,18 +145,25 @@ async function recordCreated(
  */
 async function create(
   run: ActionRun,
-  options: CreateOptions,
+  { options, network, writeToken }: Prepared,
   start: boolean,
-  writeToken?: (container: Dockerode.Container) => Promise<void>,
 ): Promise<{ id: string; startError?: unknown } | undefined> {
   const { inventory, activity, defaults } = run.deps;
   const { key, logger, row } = run.context;
+  // Only the container create's 409 says the name is taken; the network's is a failure like any other.
+  let networkReady = network === undefined;
+  const makeNetwork =
+    network &&
+    (async (calls: NetworkApi) => {
+      await network(calls);
+      networkReady = true;
+    });
   try {
     // A create that starts counts as the host's create activity, which crash-loop restarts wait for.
-    const work = () => inventory.host.createAndStart(options, start, writeToken);
+    const work = () => inventory.host.createAndStart(options, start, { network: makeNetwork, prepare: writeToken });
     return await (start ? activity.creates.track(key, work) : work());
   } catch (error) {
-    if (dockerStatusCode(error) !== 409) throw error;
+    if (dockerStatusCode(error) !== 409 || !networkReady) throw error;
     const existing = await inventory.host.inspect(options.name!);
     const labels = existing.Config.Labels ?? {};
     const conflict = nameHolderConflict(labels, options.name!, key, row?.uid, defaults.installation);

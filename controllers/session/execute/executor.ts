@@ -5,7 +5,7 @@
  * the queue's backoff.
  */
 import type { Logger } from 'pino';
-import { LeaseLostError, dockerErrorMessage, dockerStatusCode } from '../../../src/docker/host';
+import { LeaseLostError, dockerErrorMessage, dockerStatusCode } from '../../../src/docker/errors';
 import type { Db } from '../../../src/store/db';
 import { FencedOut, type Fence } from '../../../src/store/fencing';
 import { recordEvent, type EventReason, type EventType } from '../../../src/store/events';

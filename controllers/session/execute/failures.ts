@@ -3,7 +3,7 @@
  * session's to take, and the words status and events give a failed action.
  */
 import type { SessionSpec } from '../../../crds/session';
-import { dockerErrorMessage, dockerStatusCode } from '../../../src/docker/host';
+import { dockerErrorMessage, dockerStatusCode } from '../../../src/docker/errors';
 import { NetworkConflictError } from '../../../src/docker/networks';
 import { VolumeConflictError } from '../../../src/docker/volumes';
 import { LABELS, MANAGED_BY, ownership } from '../../../src/model/labels';

@@ -5,7 +5,7 @@
 import { removeSessionNetwork } from '../../../src/docker/networks';
 import { TOKEN_VOLUME } from '../../../src/docker/token-file';
 import { ownedVolumesToRemove } from '../../../src/docker/volumes';
-import { dockerErrorMessage } from '../../../src/docker/host';
+import { dockerErrorMessage } from '../../../src/docker/errors';
 import { addFinalizer, deleteSessionAs, finishDeletion } from '../../../src/store/sessions';
 import type { Pool } from 'pg';
 import type { Db } from '../../../src/store/db';

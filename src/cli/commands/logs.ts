@@ -35,7 +35,7 @@ export function registerLogs(program: Command): void {
       // Loaded on use: only this command needs the Docker client.
       const [{ createDockerClient }, { dockerErrorMessage, dockerStatusCode }] = await Promise.all([
         import('../../docker/client.js'),
-        import('../../docker/host.js'),
+        import('../../docker/errors.js'),
       ]);
       const docker = createDockerClient(loadDockerHostConfig(), { idleTimeoutMs: options.follow ? 0 : 60_000 });
       const container = docker.getContainer(containerName(name));
