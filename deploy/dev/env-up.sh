@@ -153,16 +153,26 @@ mv -f "$tmp" "$ENVFILE"
 # --- 7. the fleet's DockerHost rows ----------------------------------------------
 if ((HOSTS > 1)); then
   manifest=$STATE/hosts.yaml
+  # A daemon already registered (say as "default", by a controller started with DOCKER_HOST alone)
+  # keeps its name and its sessions: one endpoint is one host.
+  registered=""
+  if [[ -f $REPO/dist/src/cli/main.js ]]; then
+    registered=$(cd "$REPO" && DATABASE_URL=$DB_URL node bin/sessionctl.js get hosts -o json 2>/dev/null |
+      node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+        try { for (const h of JSON.parse(s).items) console.log(`${h.spec.endpoint} ${h.metadata.name}`); } catch {}
+      })' || true)
+  fi
   {
     echo "# Written by deploy/dev/env-up.sh (SESSIONCTL_HOSTS=$HOSTS): apply with sessionctl apply -f"
     for ((i = 0; i < HOSTS; i++)); do
       hport=$((PORT + i))
+      hname=$(awk -v endpoint="tcp://127.0.0.1:$hport" '$1 == endpoint { print $2; exit }' <<<"$registered")
       cat <<YAML
 ---
 apiVersion: sessionctl.dev/v1alpha1
 kind: DockerHost
 metadata:
-  name: dev-$hport
+  name: ${hname:-dev-$hport}
   labels:
     sessionctl.dev/dev-port: "$hport"
 spec:

@@ -91,8 +91,13 @@ export class DockerHost {
     this.now = options.now ?? Date.now;
     this.leaseWindowMs = options.leaseWindowMs ?? (() => Infinity);
     this.limiter = new PQueue({ concurrency: options.concurrency });
-    this.networks = networkCalls(this.docker, (operation, request) => this.call(operation, request));
-    this.networksInSlot = networkCalls(this.docker, (operation, request) => this.measure(operation, request));
+    const unanswered = new Set<string>();
+    this.networks = networkCalls(this.docker, (operation, request) => this.call(operation, request), unanswered);
+    this.networksInSlot = networkCalls(
+      this.docker,
+      (operation, request) => this.measure(operation, request),
+      unanswered,
+    );
   }
 
   /**
@@ -336,6 +341,10 @@ export class DockerHost {
 
   async removeNetwork(name: string): Promise<void> {
     await this.networks.removeNetwork(name);
+  }
+
+  createUnanswered(name: string): boolean {
+    return this.networks.createUnanswered(name);
   }
 
   async remove(id: string): Promise<void> {

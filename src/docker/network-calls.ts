@@ -10,7 +10,11 @@ import type { NetworkApi } from './networks';
 
 export type CallRunner = <T>(operation: DockerOperation, request: (signal: AbortSignal) => Promise<T>) => Promise<T>;
 
-export function networkCalls(docker: Dockerode, run: CallRunner): NetworkApi {
+/**
+ * `unanswered` holds the names whose create got no answer, until one is answered (the host's two
+ * sets of calls share it).
+ */
+export function networkCalls(docker: Dockerode, run: CallRunner, unanswered: Set<string>): NetworkApi {
   return {
     inspectNetwork: (name) =>
       run('network_inspect', async () => {
@@ -23,8 +27,17 @@ export function networkCalls(docker: Dockerode, run: CallRunner): NetworkApi {
       }),
     listNetworks: (labels) => run('network_list', () => docker.listNetworks({ filters: { label: labels } })),
     createNetwork: async (options) => {
-      await run('network_create', () => docker.createNetwork(options));
+      const name = options.Name;
+      try {
+        await run('network_create', () => docker.createNetwork(options));
+        unanswered.delete(name);
+      } catch (error) {
+        if (dockerStatusCode(error) === undefined) unanswered.add(name);
+        else unanswered.delete(name);
+        throw error;
+      }
     },
+    createUnanswered: (name) => unanswered.has(name),
     removeNetwork: (name) =>
       run('network_remove', async () => {
         try {

@@ -26,6 +26,8 @@ export interface NetworkApi {
   listNetworks(labels: string[]): Promise<Dockerode.NetworkInspectInfo[]>;
   createNetwork(options: Dockerode.NetworkCreateOptions): Promise<void>;
   removeNetwork(name: string): Promise<void>;
+  /** A create of this name was sent and got no answer: the daemon may still carry it out. */
+  createUnanswered(name: string): boolean;
 }
 
 export class NetworkConflictError extends Error {
@@ -56,9 +58,11 @@ export function sessionNetworkCreateOptions(
 
 /**
  * The session's own network, created if missing; a network of that name that is not the session's is
- * refused. Inspected before it is created: a create sent to a daemon that does not answer (frozen,
- * overloaded) is queued there and carried out later, and creates retried meanwhile would each make
- * a network of the same name (dockerd's CheckDuplicate does not stop concurrent creates). An inspect
+ * refused. A new session's network is created straight away (a 409 means it is there already, and it
+ * is then inspected). It is inspected first when it probably exists (the session had a container), and
+ * when a create of it got no answer: a create sent to a daemon that does not answer (frozen,
+ * overloaded) is queued there and carried out later, and creates retried meanwhile would each make a
+ * network of the same name (dockerd's CheckDuplicate does not stop concurrent creates). An inspect
  * that times out sends nothing. Should duplicates exist anyway, the oldest is kept and the others,
  * all labelled as this session's, are removed.
  */
@@ -68,9 +72,18 @@ export async function ensureSessionNetwork(
   uid: string,
   egress: 'Internet' | 'None',
   installation?: string,
+  { likelyExists = true }: { likelyExists?: boolean } = {},
 ): Promise<string> {
   const options = sessionNetworkCreateOptions(session, uid, egress, installation);
   const name = options.Name;
+  if (!likelyExists && !api.createUnanswered(name)) {
+    try {
+      await api.createNetwork(options);
+      return name;
+    } catch (error) {
+      if (dockerStatusCode(error) !== 409) throw error;
+    }
+  }
   const existing = await inspectOrDeduplicate(api, session);
   if (existing) {
     if (existing.Labels?.[LABELS.managedBy] !== MANAGED_BY || existing.Labels?.[LABELS.session] !== session) {

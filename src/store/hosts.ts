@@ -150,16 +150,23 @@ export async function hostBacklog(
 
 export type HostApplyOutcome = 'created' | 'configured' | 'unchanged';
 
+/** A manifest gives a second name to an endpoint that is registered already: one endpoint is one host. */
+export class HostEndpointTakenError extends Error {
+  override readonly name = 'HostEndpointTakenError';
+}
+
 /**
  * Creates or updates hosts from manifests in one statement. Never touches cordon or state: those
  * belong to `sessionctl cordon` and the controller. A second name for an endpoint that is already
- * registered fails on hosts_endpoint_unique: the error names the constraint.
+ * registered is refused (HostEndpointTakenError, naming the host that has it); a concurrent apply
+ * that races past the check fails on hosts_endpoint_unique.
  */
 export async function upsertHosts(
   db: Db,
   writes: HostWrite[],
 ): Promise<Array<{ name: string; outcome: HostApplyOutcome; generation: number }>> {
   if (writes.length === 0) return [];
+  await refuseTakenEndpoints(db, writes);
   const result = await db.query<{ name: string; generation: string; before: string | null }>(
     `WITH input AS (
        SELECT * FROM unnest($1::text[], $2::jsonb[], $3::text[], $4::text[], $5::text[], $6::int[], $7::bigint[])
@@ -193,6 +200,25 @@ export async function upsertHosts(
       row.before === null ? 'created' : Number(row.before) === Number(row.generation) ? 'unchanged' : 'configured';
     return { name: write.name, outcome, generation: Number(row.generation) };
   });
+}
+
+async function refuseTakenEndpoints(db: Db, writes: HostWrite[]): Promise<void> {
+  const taken = await db.query<{ wanted: string; name: string; endpoint: string; source: string }>(
+    `SELECT t.name AS wanted, h.name, h.endpoint, h.source
+       FROM unnest($1::text[], $2::text[]) AS t(name, endpoint)
+       JOIN sessionctl.hosts h ON h.endpoint = t.endpoint AND h.name <> t.name
+      ORDER BY t.name`,
+    [writes.map((write) => write.name), writes.map((write) => write.endpoint)],
+  );
+  if (taken.rows.length === 0) return;
+  const clashes = taken.rows.map(
+    (row) =>
+      `host ${row.wanted}: endpoint ${row.endpoint} is already host ${row.name}` +
+      (row.source === 'DOCKER_HOST' ? ' (registered by a controller started with DOCKER_HOST)' : ''),
+  );
+  throw new HostEndpointTakenError(
+    `${clashes.join('; ')}. One endpoint is one host: apply it under the name it has (metadata.name), or delete that host first (sessionctl delete host NAME)`,
+  );
 }
 
 /** Sets the cordon of the named hosts; returns the names that exist. */

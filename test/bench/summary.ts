@@ -13,7 +13,7 @@ import type { RecoveryResult } from './phases/recovery';
 import type { RoundsResult } from './phases/rounds';
 
 export const TARGETS = {
-  throughputRatio: 1.15,
+  throughputRatio: 1.05,
   throughputTargetMinN: 200,
   editSeconds: 1,
   pickupP50Ms: 20,

@@ -117,11 +117,13 @@ test('bad host manifests fail with file:line:col and the field path, and write n
   expect(result.code).toBe(1);
   expect(result.stderr).toContain(`${file}:4:3: metadata.name: must be a DNS-1123 label`);
   expect(result.stderr).toContain(`${file}:6:3: spec.endpoint: expected tcp://HOST:PORT`);
-  // A second name for a registered endpoint is refused by the database: one daemon, one capacity.
+  // A second name for a registered endpoint is refused, naming the host that has it: one daemon, one capacity.
   const twin = writeManifest('twin.yaml', [hostDocument('host-twin', 41001)]);
   const refused = await cli('apply', '-f', twin);
   expect(refused.code).toBe(1);
-  expect(refused.stderr).toContain('hosts_endpoint_unique');
+  expect(refused.stderr).toMatch(
+    /host host-twin: endpoint tcp:\/\/127\.0\.0\.1:41001 is already host \S+\. One endpoint is one host: apply it under the name it has/,
+  );
   expect((await listHosts(db.pool)).map((host) => host.name)).not.toContain('host-twin');
 });
 

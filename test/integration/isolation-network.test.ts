@@ -173,6 +173,11 @@ test("a session's network is made once; duplicates a frozen daemon made late are
   // A later reconcile finds it: no second create.
   expect(await ensureSessionNetwork(second, 'net-race', 'uid-race', 'Internet')).toBe(name);
   expect(await creates()).toBe(1);
+  // A session without a container creates first: the 409 says it is there, and it is taken as it is.
+  const asNew = { likelyExists: false };
+  expect(await ensureSessionNetwork(second, 'net-race', 'uid-race', 'Internet', undefined, asNew)).toBe(name);
+  expect(await creates()).toBe(2);
+  expect((await testDocker().getNetwork(name).inspect()).Id).toBe(original);
 
   // Creates queued at a frozen daemon and carried out when it thaws: dockerd makes each one.
   const labels = { [LABELS.managedBy]: MANAGED_BY, [LABELS.session]: 'net-race', [LABELS.uid]: 'uid-race' };
@@ -184,6 +189,6 @@ test("a session's network is made once; duplicates a frozen daemon made late are
   expect(await ensureSessionNetwork(second, 'net-race', 'uid-race', 'Internet')).toBe(name);
   const left = await named();
   expect(left.map((network) => network.Id)).toEqual([original]);
-  expect(await creates()).toBe(1);
+  expect(await creates()).toBe(2);
   await testDocker().getNetwork(name).remove();
 }, 60_000);

@@ -44,7 +44,7 @@ export const createContainer: Handler<'create'> = async (run, action) => {
   } else if (action.missing) {
     run.deps.metrics.driftCorrections.inc({ kind: 'container_missing' });
   }
-  const prepared = await prepare(run, image.digest);
+  const prepared = await prepare(run, image.digest, Boolean(action.replaced || action.missing));
   if (!prepared) {
     // Rotated or requested since this reconcile read it: the hash would not match the token.
     execution.replan = true;
@@ -65,7 +65,12 @@ export const createContainer: Handler<'create'> = async (run, action) => {
  * is made with the container.
  * Undefined when the stored token is no longer the one the plan saw.
  */
-async function prepare(run: ActionRun, imageDigest: string): Promise<Prepared | undefined> {
+async function prepare(
+  run: ActionRun,
+  imageDigest: string,
+  /** The session had a container: its network is probably there already. */
+  hadContainer: boolean,
+): Promise<Prepared | undefined> {
   const { inventory, defaults, db } = run.deps;
   const { key, row, spec: maybeSpec, revision } = run.context;
   const spec = maybeSpec!;
@@ -94,7 +99,8 @@ async function prepare(run: ActionRun, imageDigest: string): Promise<Prepared | 
   return {
     options,
     network: perSession
-      ? (calls: NetworkApi) => ensureSessionNetwork(calls, key, uid, egress, defaults.installation)
+      ? (calls: NetworkApi) =>
+          ensureSessionNetwork(calls, key, uid, egress, defaults.installation, { likelyExists: hadContainer })
       : undefined,
     writeToken: tokenFile && token ? writeTokenFile(token.token, spec) : undefined,
   };

@@ -2,14 +2,15 @@
  * What the leaseholder of a host tells everyone about it (docs/fleet.md, "Host failure"): the host's
  * state (Pending, Ready, Unreachable, Lost) and, while it does not answer, its sessions' Ready=False.
  *
- * - The inventory's event stream decides (it is itself checked for liveness every 5 s, and reconnects
- *   with backoff), so that watching a host makes no Docker call of its own. Down for 6 s: Unreachable,
- *   the host's reconciles pause (they would only paint Docker errors over the reason), and every
- *   session placed on it shows Ready=False, HostUnreachable.
+ * - The inventory's event stream and the host's calls decide (the stream is itself checked for liveness
+ *   every 5 s, and reconnects with backoff), so that watching a host makes no Docker call of its own.
+ *   Down for 6 s: Unreachable, and every session placed on it shows Ready=False, HostUnreachable.
+ *   Reconciles go on (an invalid spec is still reported), their status naming HostUnreachable first.
  * - Silent for the lost-after time: Lost. Sessions without volumes leave it (unplaced, then placed
  *   elsewhere); sessions with volumes wait for it, HostLost.
- * - Answering again: the host is listed, containers of sessions that moved away are removed first,
- *   and only then are its own sessions reconciled (they start again if they had stopped).
+ * - Answering again: the host's reconciles pause while it is listed and containers of sessions that
+ *   moved away are removed; only then are its own sessions reconciled (they start again if they had
+ *   stopped).
  * Every write is fenced by the lease, like the reconciler's.
  */
 import type { Pool } from 'pg';
