@@ -93,19 +93,25 @@ export async function registerFleetHosts(
   const documents = parseAllDocuments(readFileSync(file, 'utf8'))
     .map((document) => document.toJSON() as ManifestDocument | null)
     .filter((document): document is ManifestDocument => document?.kind === 'DockerHost');
-  const writes: HostWrite[] = documents.map((document) => ({
-    name: document.metadata!.name!,
-    labels: document.metadata!.labels ?? {},
-    endpoint: document.spec!.endpoint!,
-    certDir: document.spec!.certDir!,
-    advertiseAddress: document.spec!.advertiseAddress,
-    ...capacity,
-  }));
+  // Named as fleetDaemons() names them, whatever the manifest calls them (env-up keeps the name a
+  // daemon was registered under in the main database, say `default`).
+  const fleet = fleetDaemons();
+  const writes: HostWrite[] = fleet.map((daemon) => {
+    const document = documents.find((candidate) => candidate.spec?.endpoint === daemon.endpoint);
+    if (!document)
+      throw new Error(
+        `the manifest ${file} has no DockerHost for ${daemon.endpoint}: run the tests through \`npm test\``,
+      );
+    return {
+      name: daemon.name,
+      labels: document.metadata!.labels ?? {},
+      endpoint: daemon.endpoint,
+      certDir: document.spec!.certDir!,
+      advertiseAddress: document.spec!.advertiseAddress,
+      ...capacity,
+    };
+  });
   await upsertHosts(pool, writes);
-  const names = new Set(writes.map((write) => write.name));
-  const fleet = fleetDaemons().filter((daemon) => names.has(daemon.name));
-  if (fleet.length !== fleetDaemons().length)
-    throw new Error(`the manifest ${file} names ${[...names].join(', ')}, not every daemon of SESSIONCTL_DOCKER_PORTS`);
   return fleet;
 }
 
