@@ -69,7 +69,10 @@ export class SessionControllerManager {
       wake([...(this.firstResync ?? [])]);
       this.noteReadiness();
     };
-    this.hosts = new FleetHosts({ ...options, wake, onHostReady });
+    // Each host held has its own Docker concurrency limit: the workers grow with the hosts, so that
+    // reconciles busy with the database never leave a host's slots idle.
+    const onHeldChanged = (held: number) => this.controller?.resize(config.workers * Math.max(1, held));
+    this.hosts = new FleetHosts({ ...options, wake, onHostReady, onHeldChanged });
     this.controller = new Controller({
       name: CONTROLLER_NAME,
       reconcile: this.dispatch,

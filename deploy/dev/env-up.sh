@@ -151,17 +151,11 @@ chmod 0644 "$tmp"
 mv -f "$tmp" "$ENVFILE"
 
 # --- 7. the fleet's DockerHost rows ----------------------------------------------
-if ((HOSTS > 1)); then
-  manifest=$STATE/hosts.yaml
-  # A daemon already registered (say as "default", by a controller started with DOCKER_HOST alone)
-  # keeps its name and its sessions: one endpoint is one host.
-  registered=""
-  if [[ -f $REPO/dist/src/cli/main.js ]]; then
-    registered=$(cd "$REPO" && DATABASE_URL=$DB_URL node bin/sessionctl.js get hosts -o json 2>/dev/null |
-      node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
-        try { for (const h of JSON.parse(s).items) console.log(`${h.spec.endpoint} ${h.metadata.name}`); } catch {}
-      })' || true)
-  fi
+# Writes the manifest of the daemons; a daemon the database already has (say as "default", registered
+# by a controller started with DOCKER_HOST alone) keeps its name and its sessions: one endpoint is one
+# host. $1: "endpoint name" lines of the registered hosts.
+write_hosts_manifest() {
+  local registered=$1 hport hname
   {
     echo "# Written by deploy/dev/env-up.sh (SESSIONCTL_HOSTS=$HOSTS): apply with sessionctl apply -f"
     for ((i = 0; i < HOSTS; i++)); do
@@ -183,17 +177,32 @@ YAML
     done
   } >"$manifest.tmp"
   mv -f "$manifest.tmp" "$manifest"
-  # Applied once per manifest, database and set of migrations (two CLI runs cost about a second,
-  # paid by every `npm test`); a stamp remembers what was applied.
+}
+
+registered_hosts() {
+  cd "$REPO" && DATABASE_URL=$DB_URL node bin/sessionctl.js get hosts -o json |
+    node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+      for (const h of JSON.parse(s).items) console.log(`${h.spec.endpoint} ${h.metadata.name}`);
+    })'
+}
+
+if ((HOSTS > 1)); then
+  manifest=$STATE/hosts.yaml
+  # Applied once per set of daemons, database and set of migrations (three CLI runs cost about a
+  # second, paid by every `npm test`); a stamp remembers what was applied.
   stamp=$STATE/hosts.applied
-  applied=$(cat "$manifest" "$REPO"/src/store/migrations/*.sql 2>/dev/null | { cat; echo "$DB_URL"; } | sha256sum | cut -c1-64)
-  if [[ -f $REPO/dist/src/cli/main.js && $(cat "$stamp" 2>/dev/null) == "$applied" ]]; then
+  applied=$(cat "$REPO"/src/store/migrations/*.sql 2>/dev/null | { cat; echo "$DB_URL $HOSTS $PORT $STATE"; } | sha256sum | cut -c1-64)
+  if [[ -f $REPO/dist/src/cli/main.js && -f $manifest && $(cat "$stamp" 2>/dev/null) == "$applied" ]]; then
     echo "hosts: $manifest already applied"
   elif [[ -f $REPO/dist/src/cli/main.js ]]; then
-    (cd "$REPO" && DATABASE_URL=$DB_URL node bin/sessionctl.js migrate >/dev/null &&
-      DATABASE_URL=$DB_URL node bin/sessionctl.js apply -f "$manifest") || fail "registering the hosts of $manifest"
+    (cd "$REPO" && DATABASE_URL=$DB_URL node bin/sessionctl.js migrate >/dev/null) || fail "migrating $DB_URL"
+    registered=$(registered_hosts) || fail "listing the hosts registered in $DB_URL"
+    write_hosts_manifest "$registered"
+    (cd "$REPO" && DATABASE_URL=$DB_URL node bin/sessionctl.js apply -f "$manifest") ||
+      fail "registering the hosts of $manifest"
     echo "$applied" >"$stamp"
   else
+    write_hosts_manifest ""
     echo "env-up: dist/ is not built (npm run build); register the hosts with: sessionctl apply -f $manifest"
   fi
 fi

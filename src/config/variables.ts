@@ -99,7 +99,10 @@ export const VARIABLES: Record<EnvVariableName, VariableDoc> = {
     group: 'Controller',
     description: '`host:port` serving `/metrics`, `/health`, `/healthz` and `/readyz`.',
   },
-  SESSIONCTL_WORKERS: { group: 'Controller', description: 'Concurrent reconciles.' },
+  SESSIONCTL_WORKERS: {
+    group: 'Controller',
+    description: 'Concurrent reconciles per Docker host held (the pool grows and shrinks with the hosts).',
+  },
   SESSIONCTL_RESYNC_SECONDS: {
     group: 'Controller',
     description: 'Period of the full resync (one container list per host), jittered by ±10%.',

@@ -91,13 +91,9 @@ export class DockerHost {
     this.now = options.now ?? Date.now;
     this.leaseWindowMs = options.leaseWindowMs ?? (() => Infinity);
     this.limiter = new PQueue({ concurrency: options.concurrency });
-    const unanswered = new Set<string>();
-    this.networks = networkCalls(this.docker, (operation, request) => this.call(operation, request), unanswered);
-    this.networksInSlot = networkCalls(
-      this.docker,
-      (operation, request) => this.measure(operation, request),
-      unanswered,
-    );
+    const pending = { unanswered: new Set<string>(), hostInDoubt: () => !this.answering || this.degraded };
+    this.networks = networkCalls(this.docker, (operation, request) => this.call(operation, request), pending);
+    this.networksInSlot = networkCalls(this.docker, (operation, request) => this.measure(operation, request), pending);
   }
 
   /**
@@ -343,8 +339,8 @@ export class DockerHost {
     await this.networks.removeNetwork(name);
   }
 
-  createUnanswered(name: string): boolean {
-    return this.networks.createUnanswered(name);
+  createMayBePending(name: string): boolean {
+    return this.networks.createMayBePending(name);
   }
 
   async remove(id: string): Promise<void> {

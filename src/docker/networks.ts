@@ -26,8 +26,11 @@ export interface NetworkApi {
   listNetworks(labels: string[]): Promise<Dockerode.NetworkInspectInfo[]>;
   createNetwork(options: Dockerode.NetworkCreateOptions): Promise<void>;
   removeNetwork(name: string): Promise<void>;
-  /** A create of this name was sent and got no answer: the daemon may still carry it out. */
-  createUnanswered(name: string): boolean;
+  /**
+   * A create of this name may still be queued at the daemon, to be carried out later: one got no
+   * answer, or the daemon has lately not answered or timed out calls.
+   */
+  createMayBePending(name: string): boolean;
 }
 
 export class NetworkConflictError extends Error {
@@ -60,11 +63,13 @@ export function sessionNetworkCreateOptions(
  * The session's own network, created if missing; a network of that name that is not the session's is
  * refused. A new session's network is created straight away (a 409 means it is there already, and it
  * is then inspected). It is inspected first when it probably exists (the session had a container), and
- * when a create of it got no answer: a create sent to a daemon that does not answer (frozen,
+ * when a create of it may be pending: a create sent to a daemon that does not answer (frozen,
  * overloaded) is queued there and carried out later, and creates retried meanwhile would each make a
  * network of the same name (dockerd's CheckDuplicate does not stop concurrent creates). An inspect
- * that times out sends nothing. Should duplicates exist anyway, the oldest is kept and the others,
- * all labelled as this session's, are removed.
+ * that times out sends nothing. What this process did not see (a create queued by a replica that held
+ * the host before) can still make a duplicate: should duplicates exist, the oldest is kept and the
+ * others, all labelled as this session's, are removed (a container create on the ambiguous name
+ * fails, and its retry inspects).
  */
 export async function ensureSessionNetwork(
   api: NetworkApi,
@@ -76,7 +81,7 @@ export async function ensureSessionNetwork(
 ): Promise<string> {
   const options = sessionNetworkCreateOptions(session, uid, egress, installation);
   const name = options.Name;
-  if (!likelyExists && !api.createUnanswered(name)) {
+  if (!likelyExists && !api.createMayBePending(name)) {
     try {
       await api.createNetwork(options);
       return name;

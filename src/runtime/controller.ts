@@ -67,10 +67,14 @@ export class Controller extends EventEmitter<ControllerEvents> {
   readonly queue: WorkQueue;
   private workers: Promise<void>[] = [];
   private active = 0;
+  /** Workers wanted, and workers running (a pool shrinks as workers finish their current key). */
+  private wanted: number;
+  private running = 0;
 
   constructor(private readonly options: ControllerOptions) {
     super();
     const { metrics, name } = options;
+    this.wanted = options.workers;
     this.queue =
       options.queue ??
       new WorkQueue({
@@ -89,7 +93,19 @@ export class Controller extends EventEmitter<ControllerEvents> {
 
   start(): void {
     if (this.workers.length > 0) return;
-    for (let index = 0; index < this.options.workers; index++) this.workers.push(this.work());
+    this.grow();
+  }
+
+  /** Sets the number of workers: new ones start at once, extra ones stop after their current key. */
+  resize(workers: number): void {
+    if (workers === this.wanted) return;
+    this.wanted = workers;
+    this.options.metrics.maxConcurrentReconciles.set({ controller: this.options.name }, workers);
+    if (this.workers.length > 0) this.grow();
+  }
+
+  private grow(): void {
+    for (; this.running < this.wanted; this.running++) this.workers.push(this.work());
   }
 
   /** Stops handing out keys and waits for in-flight reconciles, up to `timeoutMs`. */
@@ -108,8 +124,11 @@ export class Controller extends EventEmitter<ControllerEvents> {
 
   private async work(): Promise<void> {
     for (;;) {
-      const key = await this.queue.get();
-      if (key === undefined) return;
+      const key = this.running > this.wanted ? undefined : await this.queue.get();
+      if (key === undefined) {
+        this.running--;
+        return;
+      }
       await this.process(key);
     }
   }

@@ -20,7 +20,7 @@ import { upsertHosts, type HostWrite } from '../../src/store/hosts';
 const DOCKERD_SH = path.join(packageRoot(), 'deploy', 'dev', 'dockerd.sh');
 
 export interface FleetDaemon {
-  /** The DockerHost name env-up gives it in the manifest: dev-<port>. */
+  /** Its DockerHost name in the test databases: dev-<port> (registerFleetHosts). */
   name: string;
   port: number;
   /** Spelled exactly as in the manifest: a controller's DOCKER_HOST must match it to not register `default`. */
@@ -80,9 +80,10 @@ interface ManifestDocument {
 }
 
 /**
- * Applies env-up's manifest (SESSIONCTL_HOSTS_MANIFEST) to a test database, with the given capacity.
- * Tests do this before starting controllers, so that DOCKER_HOST (the first daemon) is not
- * registered a second time as `default`.
+ * Registers the test environment's daemons in a test database, with the given capacity, as env-up's
+ * manifest (SESSIONCTL_HOSTS_MANIFEST) describes them, under the names of fleetDaemons(). Tests do
+ * this before starting controllers, so that DOCKER_HOST (the first daemon) is not registered a
+ * second time as `default`.
  */
 export async function registerFleetHosts(
   pool: Pool,

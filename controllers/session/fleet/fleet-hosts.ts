@@ -32,6 +32,8 @@ export interface FleetHostsOptions {
   wake: Wake;
   /** A held host was listed and found answering (at takeover, or back from a failure). */
   onHostReady?(): void;
+  /** The number of hosts held here changed. */
+  onHeldChanged?(held: number): void;
 }
 
 interface Running {
@@ -195,6 +197,7 @@ export class FleetHosts {
       onReady: this.options.onHostReady,
     });
     this.running.set(lease.host, { runtime, health, lease, declared: declaration(row) });
+    this.options.onHeldChanged?.(this.running.size);
     runtime.start();
     health.start();
   }
@@ -203,6 +206,7 @@ export class FleetHosts {
     const running = this.running.get(host);
     if (!running) return;
     this.running.delete(host);
+    this.options.onHeldChanged?.(this.running.size);
     running.runtime.paused = true;
     await running.health?.stop();
     await running.runtime.stop();
