@@ -27,6 +27,7 @@ import { benchSpec } from './lib/docker';
 import { foreignActivity } from './lib/proc';
 import { roundDeep } from './lib/stats';
 import { controllerCost, type CostResult } from './fleet/cost';
+import { diagnosticsEnd, diagnosticsStart, type FleetDiagnostics } from './fleet/diagnostics';
 import { failoverRounds, type FailoverResult } from './fleet/failover';
 import {
   insertRows,
@@ -56,7 +57,8 @@ const ROWS = flags.rows.split(',').map(Number);
 const PHASES = new Set(flags.phases.split(','));
 const POLL_MS = Number(flags['poll-ms']);
 const CONCURRENCY = Number(process.env.SESSIONCTL_DOCKER_CONCURRENCY ?? 8);
-const ENV = { SESSIONCTL_DOCKER_CONCURRENCY: String(CONCURRENCY), LOG_LEVEL: 'warn' };
+// The controller's own safety poll (10 s), not the 2 s the tests use to converge sooner: the idle cost is a deployment's.
+const ENV = { SESSIONCTL_DOCKER_CONCURRENCY: String(CONCURRENCY), SESSIONCTL_POLL_SECONDS: '10', LOG_LEVEL: 'warn' };
 const RESULTS = path.join(packageRoot(), 'test', 'bench', 'results');
 const log = (message: string) => console.log(`[bench:fleet ${new Date().toISOString().slice(11, 23)}] ${message}`);
 
@@ -82,7 +84,7 @@ async function cleanup(): Promise<void> {
 interface ThroughputResult {
   n: number;
   raw: RawFleetResult;
-  controller: { seconds: number; perHost: Record<string, number> };
+  controller: { seconds: number; perHost: Record<string, number>; diagnostics?: FleetDiagnostics };
   ratio: number;
 }
 
@@ -110,12 +112,15 @@ async function throughput(): Promise<ThroughputResult> {
   await registerFleetHosts(db.pool);
   replicas.push(...(await startReplicas(db, 2, { prefix: 'bench', env: ENV })));
   await waitLeasesShared(db.pool, replicas);
+  const started = await diagnosticsStart(replicas);
   const t0 = performance.now();
   await insertRows(db.pool, names, benchSpec());
   const seconds = await waitReadyCount(db.pool, N, { from: t0, pollMs: POLL_MS, timeoutMs: 900_000 });
+  const diagnostics = await diagnosticsEnd(replicas, started);
   const perHost = await placedPerHost(db.pool);
   log(`controller (2 replicas): ${seconds.toFixed(2)} s, ${JSON.stringify(perHost)}`);
-  return { n: N, raw, controller: { seconds, perHost }, ratio: seconds / raw.seconds };
+  log(`  diagnostics: ${JSON.stringify(roundDeep(diagnostics))}`);
+  return { n: N, raw, controller: { seconds, perHost, diagnostics }, ratio: seconds / raw.seconds };
 }
 
 function readPrevious(): Partial<{
@@ -195,7 +200,15 @@ async function main(): Promise<void> {
       loadAtStart,
       loadAtEnd: os.loadavg(),
     },
-    parameters: { n: N, rounds: ROUNDS, rows: ROWS, dockerConcurrencyPerHost: CONCURRENCY, replicas: 2, hosts: 3 },
+    parameters: {
+      n: N,
+      rounds: ROUNDS,
+      rows: ROWS,
+      dockerConcurrencyPerHost: CONCURRENCY,
+      replicas: 2,
+      hosts: 3,
+      controllerEnv: ENV,
+    },
     ...result,
     goals: {
       ratioAtMost110: result.throughput ? result.throughput.ratio <= 1.1 : undefined,

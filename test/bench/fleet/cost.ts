@@ -28,8 +28,12 @@ export interface CostResult {
   rssMb: { converged: number[]; idle: number[] };
   /** null: the replica was not ready within 45 s. */
   fullResyncSeconds: Array<number | null>;
+  /** Per restarted replica, seconds from the spawn to each step its log names (resyncSteps). */
+  fullResyncSteps: Array<Record<string, number>>;
   idleCpuPercent: number[];
   idleSeconds: number;
+  /** Seconds waited before the idle window, until every replica used under 5 % of a core over 5 s (at most 60 s). */
+  settleSeconds: number;
   editSeconds: Summary;
   /** Anything the replicas export about resyncs (names containing "resync"), for the record. */
   resyncMetrics: string[];
@@ -44,6 +48,45 @@ async function secondsToReady(replica: Replica, from: number, timeoutMs: number)
     await sleep(50);
   }
   return null;
+}
+
+/** Log messages of a replica's start, in order: what its time to ready is made of. */
+const START_STEPS: Record<string, string> = {
+  firstLog: '',
+  metricsServer: 'metrics server listening',
+  controllerStarted: 'controller started',
+  ready: 'first full resync reconciled; ready',
+};
+
+/** Seconds from `spawnedAt` (ms since the epoch) to the first log line of each step, from JSON logs. */
+function resyncSteps(output: string, spawnedAt: number): Record<string, number> {
+  const lines = output
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as { time: string | number; msg?: string; hosts?: string[] });
+  const steps: Record<string, number> = {};
+  for (const [step, message] of Object.entries(START_STEPS)) {
+    const line = lines.find((candidate) => message === '' || candidate.msg === message);
+    if (line) steps[step] = (new Date(line.time).getTime() - spawnedAt) / 1000;
+  }
+  steps.hostsAtStart = lines.find((line) => line.msg === 'controller started')?.hosts?.length ?? -1;
+  return steps;
+}
+
+const SETTLED_PERCENT = 5;
+
+/** Waits until every replica used under SETTLED_PERCENT of a core over 5 s, at most 60 s; returns the seconds waited. */
+async function settle(replicas: Replica[]): Promise<number> {
+  const t0 = performance.now();
+  while (performance.now() - t0 < 60_000) {
+    const before = replicas.map((replica) => procSample(replica.child.pid!));
+    await sleep(5_000);
+    const busiest = Math.max(
+      ...replicas.map((replica, index) => (100 * cpuSecondsBetween(before[index], procSample(replica.child.pid!))) / 5),
+    );
+    if (busiest < SETTLED_PERCENT) break;
+  }
+  return (performance.now() - t0) / 1000;
 }
 
 const rssMb = (replica: Replica) => procSample(replica.child.pid!).rssKb / 1024;
@@ -96,7 +139,9 @@ export async function controllerCost(options: {
     log(`cost R=${rows}: ${running} Ready in ${convergeSeconds.toFixed(1)} s, ${rows - running} waiting`);
     const converged = replicas.map(rssMb);
 
-    // Idle: nothing changes for idleSeconds.
+    // Idle: nothing changes for idleSeconds, once the replicas have settled (the garbage of the burst
+    // collected: a heap of 10,000 rows' placement passes shrinks over the next seconds).
+    const settleSeconds = await settle(replicas);
     const before = replicas.map((replica) => procSample(replica.child.pid!));
     await sleep(options.idleSeconds * 1000);
     const after = replicas.map((replica) => procSample(replica.child.pid!));
@@ -117,8 +162,14 @@ export async function controllerCost(options: {
     // A full resync: both replicas restarted over the converged fleet, start to /readyz (at most 45 s).
     await stopReplicas(replicas);
     const r0 = performance.now();
-    replicas = await startReplicas(db, 2, { prefix: `cost${rows}r`, env: options.env, waitReady: false });
+    const spawnedAt = Date.now();
+    replicas = await startReplicas(db, 2, {
+      prefix: `cost${rows}r`,
+      env: { ...options.env, LOG_LEVEL: 'info' },
+      waitReady: false,
+    });
     const fullResyncSeconds = await Promise.all(replicas.map((replica) => secondsToReady(replica, r0, 45_000)));
+    const fullResyncSteps = replicas.map((replica) => resyncSteps(replica.output(), spawnedAt));
     log(`cost R=${rows}: restarted replicas ready after ${fullResyncSeconds.join(', ')} s (null: not within 45 s)`);
 
     const resyncMetrics = (await Promise.all(replicas.map((replica) => scrape(replica.metricsUrl))))
@@ -133,8 +184,10 @@ export async function controllerCost(options: {
       unschedulable: await unschedulable(db),
       rssMb: { converged, idle },
       fullResyncSeconds,
+      fullResyncSteps,
       idleCpuPercent,
       idleSeconds: options.idleSeconds,
+      settleSeconds,
       editSeconds: summarize(edits),
       resyncMetrics,
     };
