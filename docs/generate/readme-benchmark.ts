@@ -24,6 +24,8 @@ interface Fleet {
 const read = <T>(root: string, file: string) =>
   JSON.parse(readFileSync(path.join(root, RESULTS_DIR, file), 'utf8')) as T;
 const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+const seconds = (value: number | string | undefined) =>
+  typeof value === 'number' ? `${value.toFixed(2)} s` : String(value ?? '—');
 const mark = (pass: boolean | undefined) => (pass === undefined ? 'info' : pass ? 'pass' : '**miss**');
 
 function latestLine(latest: Latest, pattern: RegExp, what: string, figure: (row: Row) => string): string[] {
@@ -43,13 +45,14 @@ export function renderReadmeBenchmark(root: string): string {
       latest,
       /^N=200: all running/,
       '`npm run bench`: 200 sessions Ready, ÷ raw dockerode',
-      (row) => `${row.ratio?.toFixed(2)}× (${row.baseline} s vs ${row.controller} s; docker-compose ${row.compose} s)`,
+      (row) =>
+        `${row.ratio?.toFixed(2)}× (${seconds(row.baseline)} vs ${seconds(row.controller)}; docker-compose ${seconds(row.compose)})`,
     ),
     ...latestLine(
       latest,
       /^N=200: edit one session/,
       '`npm run bench`: one edit with 200 running, p50',
-      (row) => `${row.controller} s`,
+      (row) => seconds(row.controller),
     ),
     ...(all
       ? [

@@ -26,9 +26,12 @@ import { Upstreams } from './upstreams';
 import { Waker } from './wake';
 import { rejectUpgrade, tunnel } from './websocket';
 
-/** How long after a wake an unreachable session is retried, and how often. */
+/**
+ * How long after a wake an unreachable session is retried, and how often: a refused connection on
+ * the host costs microseconds, and every step of the retry adds up to its length to the wake.
+ */
 const WAKE_SETTLE_MS = 10_000;
-const WAKE_RETRY_MS = 100;
+const WAKE_RETRY_MS = 10;
 
 /** Answers to requests Node's parser refused: a slow or oversized head. */
 const CLIENT_ERRORS: Record<string, string> = {
