@@ -48,11 +48,8 @@ export function renderReadmeBenchmark(root: string): string {
       (row) =>
         `${row.ratio?.toFixed(2)}× (${seconds(row.baseline)} vs ${seconds(row.controller)}; docker-compose ${seconds(row.compose)})`,
     ),
-    ...latestLine(
-      latest,
-      /^N=200: edit one session/,
-      '`npm run bench`: one edit with 200 running, p50',
-      (row) => seconds(row.controller),
+    ...latestLine(latest, /^N=200: edit one session/, '`npm run bench`: one edit with 200 running, p50', (row) =>
+      seconds(row.controller),
     ),
     ...(all
       ? [
