@@ -6,7 +6,8 @@
  */
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
-import type { Config, DockerHostConfig } from '../../src/config';
+import type { Config } from '../../src/config';
+import type { DockerHostConfig } from '../../src/config/docker-host';
 import { clientCertificateExpiry, createDockerClient } from '../../src/docker/client';
 import { DockerHost } from '../../src/docker/host';
 import { HostInventory } from '../../src/docker/inventory';

@@ -3,70 +3,40 @@
  *
  * - One pull per image per host: sessions that need the same image share the in-flight pull and are
  *   woken when it ends. Pulls have their own concurrency limit, apart from the host's API calls.
- * - A failed pull backs off per image (5 s doubling to 5 min), so that wrong credentials or a missing
- *   tag never make a hot loop, whatever the number of sessions waiting.
+ * - A failed pull backs off per image (5 s doubling to 5 min: ./image-pull.ts), so that wrong
+ *   credentials or a missing tag never make a hot loop, whatever the number of sessions waiting.
  * - Tag-to-digest checks (imagePullPolicy: Always, imageUpdatePolicy: Poll) are HEAD requests on the
  *   registry, shared per image, and a pull happens only when the digest differs from the local image.
  * - What is remembered per image (the local image, the registry's digest, failures, its token) goes
  *   when no session uses the image any more (`release`, or a session moving to another image).
  * - A pull error quotes the registry, which may be the attacker's: it reaches status escaped, on one
- *   line and cut short (registryText).
+ *   line and cut short (registryText, in ./image-pull.ts).
  * Every promise started here is caught: a registry or daemon failure is data, never a crash.
+ * What a waiting session is told is worded in ./image-state.ts.
  */
-import type { Logger } from 'pino';
 import PQueue from 'p-queue';
 import { parseImageReference, pullReference, type ImageReference, type PullPolicy } from '../../crds/image-policy';
-import type { DockerHost } from '../../src/docker/host';
 import { dockerStatusCode } from '../../src/docker/errors';
-import { describeProgress, pullImage, type PullProgress } from '../../src/docker/pull';
-import type { Metrics } from '../../src/metrics/registry';
-import { encodeRegistryAuth, type RegistryCredentials } from '../../src/registry/auth-header';
+import type { PullProgress } from '../../src/docker/pull';
 import { RegistryError, type RegistryClient } from '../../src/registry/client';
-import { redactSecrets, serverAddressOf } from '../../src/registry/credentials';
-import { registryText } from '../../src/registry/error-text';
+import { nextPullFailure, pullWithCredentials, type PullContext, type PullFailure } from './image-pull';
+import { imageNotPresent, imagePullFailed, imagePulling, registryRateLimited, type ImageState } from './image-state';
 import { ImageUsers } from './image-users';
 
-export type ImageWaitReason =
-  'ImagePulling' | 'ImagePullFailed' | 'ImagePullBackOff' | 'ImageNotPresent' | 'ImageNotAllowed';
-
-export type ImageState =
-  { ready: true; digest: string } | { ready: false; reason: ImageWaitReason; message: string; requeueAfterMs?: number };
-
-export interface ImageManagerOptions {
-  host: DockerHost;
+export interface ImageManagerOptions extends PullContext {
   registry: RegistryClient;
-  /** Credentials for a registry host, or undefined for anonymous access. */
-  credentials: (registry: string) => Promise<RegistryCredentials | undefined>;
-  metrics: Metrics;
-  logger: Logger;
   pullConcurrency: number;
   /** Queues sessions again: when a pull they wait for ends, or when a polled tag moved. */
   wake: (sessions: string[]) => void;
   now?: () => number;
 }
 
-export const PULL_BACKOFF = { baseMs: 5_000, maxMs: 300_000 };
 /** How long a digest from a HEAD stays good for Always: sessions created together make one request. */
 export const DIGEST_FRESH_MS = 10_000;
-/** While a pull runs, waiting sessions refresh their status this often, to show its progress. */
-export const PROGRESS_REFRESH_MS = 2_000;
 
 interface LocalImage {
   id: string;
   repoDigests: string[];
-}
-
-interface PullFailure {
-  attempts: number;
-  retryAt: number;
-  message: string;
-}
-
-/** How the daemon words a registry's 429 (Docker Hub: "toomanyrequests: You have reached your pull rate limit"). */
-export const RATE_LIMITED_PULL = /toomanyrequests|too many requests|\b429\b/i;
-
-export function pullBackoffMs(attempts: number): number {
-  return Math.min(PULL_BACKOFF.maxMs, PULL_BACKOFF.baseMs * 2 ** Math.max(0, attempts - 1));
 }
 
 /** The repo digest the daemon recorded for this repository, else the image id: what the label holds. */
@@ -117,12 +87,7 @@ export class ImageManager {
     if (policy === 'Never') {
       return local
         ? { ready: true, digest: localDigest(local, reference) }
-        : {
-            ready: false,
-            reason: 'ImageNotPresent',
-            message: `image ${image} is not present on host ${this.options.host.name}, and imagePullPolicy is Never`,
-            requeueAfterMs: 60_000,
-          };
+        : imageNotPresent(image, this.options.host.name);
     }
     if (local && (policy === 'IfNotPresent' || reference.digest))
       return { ready: true, digest: localDigest(local, reference) };
@@ -149,18 +114,10 @@ export class ImageManager {
   private pullNeeded(ref: string, reference: ImageReference, session: string): ImageState {
     if (this.pulls.has(ref)) return this.joinPull(ref, session);
     const failure = this.failures.get(ref);
-    if (failure && failure.retryAt > this.now()) return this.backoffState(ref, failure);
+    if (failure && failure.retryAt > this.now()) return imagePullFailed(ref, failure, this.now);
     // The registry rate-limited a pull (of any of its images) or a digest check: no pull there yet.
     const blocked = this.options.registry.blockedFor(reference.registry);
-    if (blocked !== undefined) {
-      const seconds = Math.ceil(blocked / 1000);
-      return {
-        ready: false,
-        reason: 'ImagePullBackOff',
-        message: `registry ${reference.registry} is rate limiting us: pull of image ${ref} waits; next attempt in ${seconds}s`,
-        requeueAfterMs: Math.max(1_000, blocked),
-      };
-    }
+    if (blocked !== undefined) return registryRateLimited(reference.registry, ref, blocked);
     this.startPull(ref, reference);
     return this.joinPull(ref, session);
   }
@@ -346,32 +303,10 @@ export class ImageManager {
     const pull = this.pulls.get(ref);
     if (!pull) {
       const failure = this.failures.get(ref);
-      return failure
-        ? this.backoffState(ref, failure)
-        : {
-            ready: false,
-            reason: 'ImagePulling',
-            message: `pulling image ${ref}`,
-            requeueAfterMs: PROGRESS_REFRESH_MS,
-          };
+      return failure ? imagePullFailed(ref, failure, this.now) : imagePulling(ref);
     }
     pull.waiters.add(session);
-    return {
-      ready: false,
-      reason: 'ImagePulling',
-      message: `pulling image ${ref} on host ${this.options.host.name}: ${describeProgress(pull.progress)}`,
-      requeueAfterMs: PROGRESS_REFRESH_MS,
-    };
-  }
-
-  private backoffState(ref: string, failure: PullFailure): ImageState {
-    const seconds = Math.max(1, Math.ceil((failure.retryAt - this.now()) / 1000));
-    return {
-      ready: false,
-      reason: failure.attempts <= 1 ? 'ImagePullFailed' : 'ImagePullBackOff',
-      message: `${failure.attempts <= 1 ? 'pull' : `back-off ${seconds}s pulling`} image ${ref} failed (attempt ${failure.attempts}): ${failure.message}; next attempt in ${seconds}s. Check that spec.image names an image that exists and the registry's credentials (sessionctl registry list)`,
-      requeueAfterMs: Math.max(1_000, failure.retryAt - this.now()),
-    };
+    return imagePulling(ref, { host: this.options.host.name, progress: pull.progress });
   }
 
   /** Starts the one pull of `ref` on this host; waiters are woken when it ends, either way. */
@@ -381,20 +316,7 @@ export class ImageManager {
     this.pulls.set(ref, pull);
     const { metrics, logger } = this.options;
     void this.pullQueue
-      .add(async () => {
-        const credentials = await this.options.credentials(reference.registry);
-        const header = credentials ? encodeRegistryAuth(credentials, serverAddressOf(reference.registry)) : undefined;
-        const stop = metrics.imagePullDuration.startTimer();
-        logger.info({ image: ref, authenticated: credentials !== undefined }, 'pulling image');
-        try {
-          await pullImage(this.options.host, ref, header, (progress) => (pull.progress = progress));
-        } catch (error) {
-          const message = redactSecrets((error as Error).message ?? String(error), [credentials?.password, header]);
-          throw new Error(registryText(message));
-        } finally {
-          stop();
-        }
-      })
+      .add(() => pullWithCredentials(this.options, ref, reference, (progress) => (pull.progress = progress)))
       .then(
         () => {
           metrics.imagePulls.inc({ result: 'success' });
@@ -405,14 +327,14 @@ export class ImageManager {
         },
         (error: unknown) => {
           metrics.imagePulls.inc({ result: 'failure' });
-          const attempts = (this.failures.get(ref)?.attempts ?? 0) + 1;
-          const message = (error as Error).message;
-          let retryAt = this.now() + pullBackoffMs(attempts);
-          // A rate limit is the registry's: its other images must wait too, and the digest checks.
-          if (RATE_LIMITED_PULL.test(message))
-            retryAt = Math.max(retryAt, this.now() + this.options.registry.rateLimited(reference.registry));
-          this.failures.set(ref, { attempts, retryAt, message });
-          logger.warn({ image: ref, attempts, err: { message } }, 'image pull failed');
+          const failure = nextPullFailure(this.failures.get(ref), (error as Error).message, this.now, () =>
+            this.options.registry.rateLimited(reference.registry),
+          );
+          this.failures.set(ref, failure);
+          logger.warn(
+            { image: ref, attempts: failure.attempts, err: { message: failure.message } },
+            'image pull failed',
+          );
         },
       )
       .finally(() => {

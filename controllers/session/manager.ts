@@ -6,7 +6,8 @@
  */
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
-import type { Config, DockerHostConfig } from '../../src/config';
+import type { Config } from '../../src/config';
+import type { DockerHostConfig } from '../../src/config/docker-host';
 import type { FleetConfig } from '../../src/config/fleet';
 import { cachedProbe } from '../../src/health/cache';
 import { healthReport } from '../../src/health/report';

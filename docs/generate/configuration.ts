@@ -1,10 +1,10 @@
 /**
- * The configuration table: names and defaults from the zod env schema (src/config/index.ts), words
+ * The configuration table: names and defaults from the zod env schema (src/config/env-schema.ts), words
  * from src/config/variables.ts.
  */
 import { gatewayEnvSchema } from '../../src/config/gateway';
 import { fleetEnvSchema } from '../../src/config/fleet';
-import { envSchema } from '../../src/config/index';
+import { envSchema } from '../../src/config/env-schema';
 import { VARIABLES, VARIABLE_GROUPS, type EnvVariableName, type VariableDoc } from '../../src/config/variables';
 import { cell } from './markers';
 

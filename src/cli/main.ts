@@ -6,7 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { SessionValidationError } from '../client';
-import { ConfigError } from '../config';
+import { ConfigError } from '../config/config-error';
 import { SelectorError } from '../store/selector';
 import { packageRoot } from '../store/migrate';
 import { registerApply } from './commands/apply';

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { z } from 'zod';
 import type { PlacementPolicy } from '../model/placement';
-import { ConfigError } from './index';
+import { ConfigError } from './config-error';
 
 export interface FleetConfig {
   /** Unique per process: two processes with one identity would share leases. */

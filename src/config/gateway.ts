@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigError } from './index';
+import { ConfigError } from './config-error';
 
 export interface GatewayConfig {
   host: string;

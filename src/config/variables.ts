@@ -1,15 +1,15 @@
 /**
  * What each environment variable of the configuration means, for people. The names and defaults come
- * from the zod schema in ./index.ts; the type below makes a variable without a description a compile
- * error. `npm run docs:generate` renders this into docs/configuration.md, and test/unit/docs.test.ts
- * fails when that table is stale.
+ * from the zod schema in ./env-schema.ts; the type below makes a variable without a description a
+ * compile error. `npm run docs:generate` renders this into docs/configuration.md, and
+ * test/unit/docs.test.ts fails when that table is stale.
  *
- * To add a variable: add it to `envSchema` in ./index.ts (or another schema listed in
+ * To add a variable: add it to `envSchema` in ./env-schema.ts (or another schema listed in
  * docs/generate/configuration.ts), describe it here, run `npm run docs:generate`.
  */
 import type { fleetEnvSchema } from './fleet';
 import type { gatewayEnvSchema } from './gateway';
-import type { envSchema } from './index';
+import type { envSchema } from './env-schema';
 
 /**
  * Every variable name of every env schema. A component with its own schema (in src/config) adds

@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import { inspect } from 'node:util';
 import Dockerode from 'dockerode';
-import type { DockerHostConfig } from '../config';
-import { ConfigError } from '../config';
+import { ConfigError } from '../config/config-error';
+import type { DockerHostConfig } from '../config/docker-host';
 
 function readPem(filePath: string, what: string): Buffer {
   try {

@@ -5,7 +5,8 @@
  */
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { advertiseAddressFor, type Config, type DockerHostConfig } from '../config';
+import { advertiseAddressFor, type Config } from '../config';
+import type { DockerHostConfig } from '../config/docker-host';
 import type { Db } from '../store/db';
 import { registerDefaultHost, type RegistrationOutcome } from '../store/hosts';
 

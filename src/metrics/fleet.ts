@@ -60,7 +60,7 @@ export interface FleetMetrics {
 
 export interface FleetMetricsOptions {
   /**
-   * sessionctl_host_capacity_sessions is also set by per-host admission (src/metrics/registry.ts);
+   * sessionctl_host_capacity_sessions is also set by per-host admission (src/metrics/docker-hosts.ts);
    * one registry cannot hold the name twice, so the fleet group shares that gauge when it is given.
    */
   hostCapacitySessions?: Gauge<'host'>;

@@ -1,14 +1,16 @@
 /**
- * Every metric the controller exports, defined once. Names follow controller-runtime and client-go
- * so that existing dashboards carry over; domain metrics carry the `sessionctl_` prefix.
+ * Every metric the controller exports, defined once and assembled here into one registry. Names follow
+ * controller-runtime and client-go (./controller-runtime.ts) so that existing dashboards carry over;
+ * domain metrics carry the `sessionctl_` prefix: per host in ./docker-hosts.ts, the fleet's in
+ * ./fleet.ts, and those of sessions, the controller itself and images below.
  * Counters with known label values are pre-initialised at 0 so dashboards show them from the start.
  */
 import { PHASES } from '../../crds/status';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { inFlightMetrics, reconcileMetrics, workqueueMetrics } from './controller-runtime';
+import { admissionMetrics, dockerMetrics } from './docker-hosts';
 import { createFleetMetrics } from './fleet';
 import { RECONCILE_RESULTS } from '../runtime/controller';
-
-const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 export function createMetrics() {
   const registry = new Registry();
@@ -70,116 +72,6 @@ export function preinitialiseHost(metrics: Metrics, host: string): void {
   metrics.dockerEventStreamStalls.inc({ host }, 0);
   for (const operation of ['list', 'create', 'start', 'stop', 'restart', 'remove', 'inspect'])
     metrics.dockerRequestTimeouts.inc({ host, operation }, 0);
-}
-
-/** controller-runtime's reconcile metrics. */
-function reconcileMetrics(reg: Registry[]) {
-  return {
-    reconcileTotal: new Counter({
-      name: 'controller_runtime_reconcile_total',
-      help: 'Total number of reconciliations per controller',
-      labelNames: ['controller', 'result'],
-      registers: reg,
-    }),
-    reconcileErrors: new Counter({
-      name: 'controller_runtime_reconcile_errors_total',
-      help: 'Total number of reconciliation errors per controller',
-      labelNames: ['controller'],
-      registers: reg,
-    }),
-    reconcileTime: new Histogram({
-      name: 'controller_runtime_reconcile_time_seconds',
-      help: 'Length of time per reconciliation per controller',
-      labelNames: ['controller'],
-      buckets: LATENCY_BUCKETS,
-      registers: reg,
-    }),
-    activeWorkers: new Gauge({
-      name: 'controller_runtime_active_workers',
-      help: 'Number of currently used workers per controller',
-      labelNames: ['controller'],
-      registers: reg,
-    }),
-    maxConcurrentReconciles: new Gauge({
-      name: 'controller_runtime_max_concurrent_reconciles',
-      help: 'Maximum number of concurrent reconciles per controller',
-      labelNames: ['controller'],
-      registers: reg,
-    }),
-  };
-}
-
-/** client-go's workqueue counters and histograms. */
-function workqueueMetrics(reg: Registry[]) {
-  return {
-    queueDepth: new Gauge({
-      name: 'workqueue_depth',
-      help: 'Current depth of workqueue',
-      labelNames: ['name'],
-      registers: reg,
-    }),
-    queueAdds: new Counter({
-      name: 'workqueue_adds_total',
-      help: 'Total number of adds handled by workqueue',
-      labelNames: ['name'],
-      registers: reg,
-    }),
-    queueLatency: new Histogram({
-      name: 'workqueue_queue_duration_seconds',
-      help: 'How long in seconds an item stays in workqueue before being requested',
-      labelNames: ['name'],
-      buckets: LATENCY_BUCKETS,
-      registers: reg,
-    }),
-    workDuration: new Histogram({
-      name: 'workqueue_work_duration_seconds',
-      help: 'How long in seconds processing an item from workqueue takes',
-      labelNames: ['name'],
-      buckets: LATENCY_BUCKETS,
-      registers: reg,
-    }),
-    queueRetries: new Counter({
-      name: 'workqueue_retries_total',
-      help: 'Total number of retries handled by workqueue',
-      labelNames: ['name'],
-      registers: reg,
-    }),
-  };
-}
-
-/** client-go's in-flight workqueue gauges, computed at scrape time from each queue's start times. */
-function inFlightMetrics(reg: Registry[]) {
-  const inFlightByQueue = new Map<string, () => Iterable<number>>();
-  const inFlightSeconds = (name: string) =>
-    [...(inFlightByQueue.get(name)?.() ?? [])].map((started) => (Date.now() - started) / 1000);
-  return {
-    unfinishedWork: new Gauge({
-      name: 'workqueue_unfinished_work_seconds',
-      help: 'How many seconds of work has been done that is in progress and has not been observed by work_duration',
-      labelNames: ['name'],
-      registers: reg,
-      collect() {
-        for (const name of inFlightByQueue.keys())
-          this.set(
-            { name },
-            inFlightSeconds(name).reduce((sum, value) => sum + value, 0),
-          );
-      },
-    }),
-    longestRunning: new Gauge({
-      name: 'workqueue_longest_running_processor_seconds',
-      help: 'How many seconds has the longest running processor for workqueue been running',
-      labelNames: ['name'],
-      registers: reg,
-      collect() {
-        for (const name of inFlightByQueue.keys()) this.set({ name }, Math.max(0, ...inFlightSeconds(name)));
-      },
-    }),
-    /** Lets a queue report its in-flight start times (ms epoch) to the two gauges above. */
-    trackInFlight(name: string, startTimes: () => Iterable<number>): void {
-      inFlightByQueue.set(name, startTimes);
-    },
-  };
 }
 
 /** What sessions do: phases, readiness, restarts and drift. */
@@ -269,105 +161,6 @@ function controllerMetrics(reg: Registry[]) {
     listenerUp: new Gauge({
       name: 'sessionctl_listener_up',
       help: '1 while the Postgres LISTEN connection is established',
-      registers: reg,
-    }),
-  };
-}
-
-/** Docker hosts: API calls, deadlines, degradation, the event stream, stuck containers, certificates. */
-function dockerMetrics(reg: Registry[]) {
-  const degradedHosts = new Map<string, () => boolean>();
-  return {
-    dockerRequests: new Counter({
-      name: 'sessionctl_docker_requests_total',
-      help: 'Docker Engine API requests by host, operation and result code',
-      labelNames: ['host', 'operation', 'code'],
-      registers: reg,
-    }),
-    dockerRequestDuration: new Histogram({
-      name: 'sessionctl_docker_request_duration_seconds',
-      help: 'Docker Engine API request latency by host and operation',
-      labelNames: ['host', 'operation'],
-      buckets: LATENCY_BUCKETS,
-      registers: reg,
-    }),
-    dockerHostUp: new Gauge({
-      name: 'sessionctl_docker_host_up',
-      help: '1 when the host answered its last list and its event stream is connected',
-      labelNames: ['host'],
-      registers: reg,
-    }),
-    dockerRequestTimeouts: new Counter({
-      name: 'sessionctl_docker_request_timeouts_total',
-      help: 'Docker Engine API calls abandoned at their deadline, by host and operation',
-      labelNames: ['host', 'operation'],
-      registers: reg,
-    }),
-    dockerHostDegraded: new Gauge({
-      name: 'sessionctl_docker_host_degraded',
-      help: '1 while the host has timed out a call within the last minute',
-      labelNames: ['host'],
-      registers: reg,
-      collect() {
-        for (const [host, degraded] of degradedHosts) this.set({ host }, degraded() ? 1 : 0);
-      },
-    }),
-    /** Lets a Docker host report, at scrape time, whether it is degraded. */
-    trackDegraded(host: string, degraded: () => boolean): void {
-      degradedHosts.set(host, degraded);
-    },
-    dockerEventStreamStalls: new Counter({
-      name: 'sessionctl_docker_event_stream_stalls_total',
-      help: 'Times the Docker event stream missed an event that a check call saw, and was reconnected',
-      labelNames: ['host'],
-      registers: reg,
-    }),
-    stuckContainers: new Gauge({
-      name: 'sessionctl_stuck_containers',
-      help: 'Managed containers Docker could not remove, set aside under a .stuck- name while their removal is retried',
-      labelNames: ['host'],
-      registers: reg,
-    }),
-    clientCertificateExpiry: new Gauge({
-      name: 'sessionctl_docker_client_certificate_expiry_timestamp_seconds',
-      help: 'When the client certificate the controller presents to the Docker host expires (Unix time); read at start-up',
-      labelNames: ['host'],
-      registers: reg,
-    }),
-  };
-}
-
-/** Room on each host: what is admitted, what it can hold, and refusals. */
-function admissionMetrics(reg: Registry[]) {
-  return {
-    hostAdmittedSessions: new Gauge({
-      name: 'sessionctl_host_admitted_sessions',
-      help: 'Sessions admitted to run on the host (running or starting)',
-      labelNames: ['host'],
-      registers: reg,
-    }),
-    hostAdmittedMemory: new Gauge({
-      name: 'sessionctl_host_admitted_memory_bytes',
-      help: 'Sum of the memory limits of the sessions admitted on the host',
-      labelNames: ['host'],
-      registers: reg,
-    }),
-    hostCapacitySessions: new Gauge({
-      name: 'sessionctl_host_capacity_sessions',
-      help: 'Most sessions the host may run (absent when unlimited)',
-      labelNames: ['host'],
-      registers: reg,
-    }),
-    hostAllocatableMemory: new Gauge({
-      name: 'sessionctl_host_allocatable_memory_bytes',
-      help: 'Memory the host may give to sessions (absent when unlimited)',
-      labelNames: ['host'],
-      registers: reg,
-    }),
-    admissionRefusals: new Counter({
-      name: 'sessionctl_admission_refusals_total',
-      help: 'Times a session was left Pending because its host had no room, by reason',
-      labelNames: ['host', 'reason'],
       registers: reg,
     }),
   };

@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import type Dockerode from 'dockerode';
 import { packageRoot } from '../../src/store/migrate';
 import { percentile } from './lib/stats';
-import { loadDockerHostConfig } from '../../src/config';
+import { loadDockerHostConfig } from '../../src/config/docker-host';
 import { createDockerClient } from '../../src/docker/client';
 import { rawCreateOptions } from './lib/docker';
 

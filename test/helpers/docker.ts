@@ -1,7 +1,7 @@
 /** The real dockerd over mutual TLS, as the tests see it. */
 import { execFileSync } from 'node:child_process';
 import Dockerode from 'dockerode';
-import { loadDockerHostConfig } from '../../src/config';
+import { loadDockerHostConfig } from '../../src/config/docker-host';
 import { createDockerClient } from '../../src/docker/client';
 import { LABELS, MANAGED_FILTER } from '../../src/model/labels';
 

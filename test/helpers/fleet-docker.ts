@@ -11,7 +11,7 @@ import type Dockerode from 'dockerode';
 import PQueue from 'p-queue';
 import { parseAllDocuments } from 'yaml';
 import type { Pool } from 'pg';
-import { loadDockerHostConfig } from '../../src/config';
+import { loadDockerHostConfig } from '../../src/config/docker-host';
 import { createDockerClient } from '../../src/docker/client';
 import { LABELS, MANAGED_FILTER } from '../../src/model/labels';
 import { packageRoot } from '../../src/store/migrate';

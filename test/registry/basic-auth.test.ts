@@ -17,7 +17,7 @@ import { leakedSecrets, readableRecords } from '../helpers/secrets';
 import { condition, row, upsert, waitAllReady, waitConverged, waitForEventReasons } from '../helpers/sessions';
 import { waitFor } from '../helpers/wait';
 import { wakeAndSettle } from '../helpers/notify-barrier';
-import { PULL_BACKOFF } from '../../controllers/session/image';
+import { PULL_BACKOFF } from '../../controllers/session/image-pull';
 import { encodeRegistryAuth } from '../../src/registry/auth-header';
 
 const username = 'puller';

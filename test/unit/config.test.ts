@@ -1,4 +1,6 @@
-import { ConfigError, loadConfig, loadDockerHostConfig, parseDockerHost } from '../../src/config';
+import { loadConfig } from '../../src/config';
+import { ConfigError } from '../../src/config/config-error';
+import { loadDockerHostConfig, parseDockerHost } from '../../src/config/docker-host';
 
 const base = { name: 'default', allowUnixSocket: false, home: '/home/u' };
 

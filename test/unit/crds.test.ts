@@ -8,17 +8,16 @@ import Ajv from 'ajv';
 import Ajv2020 from 'ajv/dist/2020';
 import { parse, parseAllDocuments, parseDocument } from 'yaml';
 import {
-  CPU_QUANTITY_PATTERN,
   CRD_FILE,
   JSON_SCHEMA_FILE,
-  MEMORY_QUANTITY_PATTERN,
   REGENERATE_COMMAND,
   generatedFiles,
   repoRoot,
-  sessionCrd,
   sessionJsonSchema,
-  type Schema,
 } from '../../crds/generate';
+import type { Schema } from '../../crds/json-schema';
+import { CPU_QUANTITY_PATTERN, MEMORY_QUANTITY_PATTERN } from '../../crds/refinements';
+import { sessionCrd } from '../../crds/session-crd';
 import { parseMemoryBytes, parseNanoCpus } from '../../crds/quantity';
 import { SESSION_NAME_PATTERN, validateDocument } from '../../crds/session';
 import { sessionStatusSchema } from '../../crds/status-schema';

@@ -7,7 +7,8 @@
 import { PassThrough } from 'node:stream';
 import type Dockerode from 'dockerode';
 import pino from 'pino';
-import { ImageManager, PULL_BACKOFF } from '../../controllers/session/image';
+import { ImageManager } from '../../controllers/session/image';
+import { PULL_BACKOFF } from '../../controllers/session/image-pull';
 import { parseImageReference } from '../../crds/image-policy';
 import { DockerHost } from '../../src/docker/host';
 import { createMetrics } from '../../src/metrics/registry';

@@ -2,7 +2,8 @@
 import { claimRollout } from '../../controllers/session/image-wiring';
 import { effectivePullPolicy, parseImageReference, pullReference } from '../../crds/image-policy';
 import { validateSpec } from '../../crds/session';
-import { localDigest, pullBackoffMs } from '../../controllers/session/image';
+import { localDigest } from '../../controllers/session/image';
+import { pullBackoffMs } from '../../controllers/session/image-pull';
 import { ImageRollout } from '../../controllers/session/rollout';
 import { plan } from '../../controllers/session/plan';
 import { LABELS, specHash } from '../../src/model/labels';

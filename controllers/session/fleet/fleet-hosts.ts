@@ -7,7 +7,8 @@
 import path from 'node:path';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
-import { advertiseAddressFor, type Config, type DockerHostConfig } from '../../../src/config';
+import { advertiseAddressFor, type Config } from '../../../src/config';
+import type { DockerHostConfig } from '../../../src/config/docker-host';
 import type { FleetConfig } from '../../../src/config/fleet';
 import type { HostProbe } from '../../../src/health/report';
 import { preinitialiseFleetHost } from '../../../src/metrics/fleet';

@@ -2,7 +2,8 @@
  * `sessionctl controller` (the reconciling controller in the foreground) and `sessionctl migrate`.
  */
 import type { Command } from 'commander';
-import { loadConfig, loadDockerHostConfig } from '../../config';
+import { loadConfig } from '../../config';
+import { loadDockerHostConfig } from '../../config/docker-host';
 import { loadFleetConfig } from '../../config/fleet';
 import { createPool } from '../../store/db';
 import { readInstallationId } from '../../store/installation';

@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import type { Writable } from 'node:stream';
-import { loadDockerHostConfig } from '../../config';
+import { loadDockerHostConfig } from '../../config/docker-host';
 import { containerName } from '../../model/labels';
 import { CommandError, sessionName } from '../context';
 
