@@ -2,7 +2,7 @@
  * What a Docker call can fail with, and how to read a daemon's answer out of an error: shared by the
  * host's own calls and by everything that handles their failures.
  */
-import type { DockerOperation } from './host';
+import type { DockerOperation } from './operations';
 
 export interface DockerApiError extends Error {
   statusCode?: number;

@@ -8,32 +8,9 @@ import { performance } from 'node:perf_hooks';
 import PQueue from 'p-queue';
 import type { Metrics } from '../metrics/registry';
 import { DockerDeadlineError, LeaseLostError, dockerStatusCode, type DockerApiError } from './errors';
+import type { DockerOperation } from './operations';
 import { networkCalls } from './network-calls';
 import type { NetworkApi } from './networks';
-
-export type DockerOperation =
-  | 'list'
-  | 'create'
-  | 'start'
-  | 'stop'
-  | 'restart'
-  | 'remove'
-  | 'rename'
-  | 'inspect'
-  | 'version'
-  | 'events'
-  | 'events_check'
-  | 'ping'
-  | 'volume_create'
-  | 'volume_remove'
-  | 'volume_inspect'
-  | 'network_inspect'
-  | 'network_list'
-  | 'put_archive'
-  | 'network_create'
-  | 'network_remove'
-  | 'image_inspect'
-  | 'image_pull';
 
 /** Operations that stream for as long as they need (they have their own liveness checks). */
 const NO_DEADLINE: ReadonlySet<DockerOperation> = new Set(['events', 'image_pull']);

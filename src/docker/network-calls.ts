@@ -5,7 +5,7 @@
  */
 import type Dockerode from 'dockerode';
 import { dockerStatusCode } from './errors';
-import type { DockerOperation } from './host';
+import type { DockerOperation } from './operations';
 import type { NetworkApi } from './networks';
 
 export type CallRunner = <T>(operation: DockerOperation, request: (signal: AbortSignal) => Promise<T>) => Promise<T>;
