@@ -182,7 +182,7 @@ YAML
 registered_hosts() {
   cd "$REPO" && DATABASE_URL=$DB_URL node bin/sessionctl.js get hosts -o json |
     node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
-      for (const h of JSON.parse(s).items) console.log(`${h.spec.endpoint} ${h.metadata.name}`);
+      for (const h of s.trim() ? JSON.parse(s).items : []) console.log(`${h.spec.endpoint} ${h.metadata.name}`);
     })'
 }
 

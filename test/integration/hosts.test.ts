@@ -56,6 +56,9 @@ afterAll(async () => {
 });
 
 test('apply creates, re-applies unchanged and reconfigures hosts; get, describe, cordon, uncordon', async () => {
+  // No hosts yet: json and yaml still print an empty list (as kubectl does), the table says so on stderr.
+  expect(JSON.parse((await cli('get', 'hosts', '-o', 'json')).stdout)).toMatchObject({ kind: 'List', items: [] });
+  expect(await cli('get', 'hosts')).toMatchObject({ code: 0, stdout: '', stderr: 'No hosts found.\n' });
   const file = writeManifest('fleet.yaml', [
     hostDocument('host-a', 41001),
     hostDocument('host-b', 41002, { allocatableMemory: '64Gi' }),

@@ -122,7 +122,9 @@ export async function getHosts(references: string[], output: string | undefined)
   await withClient(async ({ pool }) => {
     const hosts = await listHosts(pool, names);
     const text = render(hosts, output, names.length === 1 && hosts.length === 1);
-    if (hosts.length > 0) console.log(text);
+    // As kubectl: an empty list is still a document in json and yaml, for whatever parses it.
+    const structured = output === 'json' || output === 'yaml';
+    if (hosts.length > 0 || (structured && names.length === 0)) console.log(text);
     else if (!output && names.length === 0) console.error('No hosts found.');
     const missing = names.filter((name) => !hosts.some((host) => host.name === name));
     if (missing.length > 0) throw notFound(missing);
