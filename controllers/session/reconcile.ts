@@ -92,6 +92,13 @@ export class SessionReconciler {
       },
       'planned',
     );
+    // On a host that is down, or answering again before its strays are removed (HostHealth.recover),
+    // only strays (sessions placed elsewhere) are acted on: status still reports (an invalid spec,
+    // HostUnreachable), and the host's own sessions are woken once it has recovered. Without this a
+    // requeued key could start a container there before the container of a session that moved away
+    // is removed.
+    const held = this.options.hostProblem?.() !== undefined && observed.placedElsewhere === undefined;
+    const actions = held ? [] : decision.plan.actions;
     const execution = await this.executor.execute(
       {
         key,
@@ -102,7 +109,7 @@ export class SessionReconciler {
         logger,
         imageBatch: decision.rollout.batch,
       },
-      decision.plan.actions,
+      actions,
     );
     const outcome = await this.report.write(observed, decision, execution, logger);
     return observed.placedElsewhere === undefined ? outcome : { ...outcome, placedElsewhere: observed.placedElsewhere };
