@@ -12,8 +12,15 @@ const pool = new Pool(`http://127.0.0.1:${process.argv[2]}`, {
   pipelining: 1,
 });
 const server = http.createServer((request, response) => {
+  let abortUpstream: ((error: Error) => void) | undefined;
+  let done = false;
+  // A client gone mid-response leaves the upstream paused (no 'drain' will come): abort it, or the
+  // pool runs out of connections after a few load runs that end with requests in flight.
+  response.once('close', () => done || abortUpstream?.(new Error('client closed the connection')));
   const handler = {
-    onConnect() {},
+    onConnect(abort: (error: Error) => void) {
+      abortUpstream = abort;
+    },
     onHeaders(status: number, raw: Buffer[], resume: () => void) {
       const headers: string[] = [];
       for (let index = 0; index < raw.length; index += 2)
@@ -24,8 +31,15 @@ const server = http.createServer((request, response) => {
       return true;
     },
     onData: (chunk: Buffer) => response.write(chunk),
-    onComplete: () => response.end(),
-    onError: () => (response.headersSent ? response.destroy() : response.writeHead(502).end()),
+    onComplete: () => {
+      done = true;
+      response.end();
+    },
+    onError: () => {
+      done = true;
+      if (response.headersSent) response.destroy();
+      else response.writeHead(502).end();
+    },
   };
   pool.dispatch(
     { method: request.method ?? 'GET', path: request.url ?? '/', headers: request.rawHeaders, body: null },

@@ -47,8 +47,12 @@ export function autocannonRun(
 export async function sequentialMeanUs(url: string, headers: Record<string, string>, count = 3_000): Promise<number> {
   const parsed = new URL(url);
   const client = new Client(parsed.origin, { pipelining: 1, headersTimeout: 10_000, bodyTimeout: 10_000 });
+  let sent = 0;
   const once = async () => {
-    const response = await client.request({ method: 'GET', path: parsed.pathname, headers });
+    sent++;
+    const response = await client.request({ method: 'GET', path: parsed.pathname, headers }).catch((error: Error) => {
+      throw new Error(`${url}, request ${sent}: ${error.message}`, { cause: error });
+    });
     await response.body.dump();
     if (response.statusCode !== 200) throw new Error(`${url} answered ${response.statusCode}`);
   };
