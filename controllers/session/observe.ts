@@ -5,6 +5,7 @@
  * place), so that no other session's plan can be given what this one was shown.
  */
 import { validateSpec, type SessionSpec, type Validation } from '../../crds/session';
+import { findCondition, type SessionStatus } from '../../crds/status';
 import type { ContainerDefaults } from '../../src/docker/container-config';
 import { effectiveMemoryBytes } from '../../src/docker/container-config';
 import type { HostInventory } from '../../src/docker/inventory';
@@ -165,7 +166,18 @@ function desiredSession(
     lastActivityAt: row.lastActivityAt?.getTime(),
     token: extra.token,
     hadContainer: extra.hadContainer || Boolean(row.status.containerId),
+    stoppedContainerId: stoppedOnPurpose(row.status),
   };
+}
+
+/**
+ * The container status last reported as stopped by the controller itself (its idle timeout, or
+ * spec.state: Stopped). Status, not memory, so that another replica or a restarted controller
+ * knows it too: starting that container again is a start, not the restart of a crash.
+ */
+function stoppedOnPurpose(status: Partial<SessionStatus>): string | undefined {
+  const reason = findCondition(status, 'ContainerRunning')?.reason;
+  return reason === 'IdleTimeout' || reason === 'Stopped' ? status.containerId : undefined;
 }
 
 function followImage(deps: ObserveDeps, key: string, spec: SessionSpec): Promise<ImageFacts> {

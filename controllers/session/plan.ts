@@ -56,6 +56,12 @@ export interface DesiredSession extends LifetimeInput {
   token?: TokenFacts;
   /** The session has had a container (remembered, or named in status): a missing one is drift. */
   hadContainer?: boolean;
+  /**
+   * The container the controller last reported stopped on purpose (idle timeout, spec.state):
+   * when the session should run again it is started, whatever its restart policy, with no crash
+   * backoff and no restart counted, as `docker compose start` would.
+   */
+  stoppedContainerId?: string;
   /** A drain asked to move the session off this host: its container goes, then so does its placement. */
   evicting?: { reason: string };
 }
@@ -257,13 +263,10 @@ function planContainer(planning: Planning, own: ObservedContainer[]): Plan {
     case 'running':
     case 'paused':
       return wantRunning ? planRunning(planning, primary) : planStop(planning, primary);
-    case 'created': {
-      if (!wantRunning) return { actions, primary, holdsRoom: false, waiting: idleWaiting(idle) };
-      const refused = admissionRefusal(planning, primary);
-      if (refused) return refused;
-      actions.push({ type: 'start', container: primary });
-      return { actions, primary, holdsRoom: true };
-    }
+    case 'created':
+      return wantRunning
+        ? planStart(planning, primary)
+        : { actions, primary, holdsRoom: false, waiting: idleWaiting(idle) };
     case 'restarting':
     case 'removing':
       return {
@@ -353,9 +356,18 @@ function planRunning(planning: Planning, primary: ObservedContainer): Plan {
   return { actions, primary, holdsRoom: true };
 }
 
+/** A container never started, or stopped on purpose: start it once the host has room. */
+function planStart(planning: Planning, primary: ObservedContainer): Plan {
+  const refused = admissionRefusal(planning, primary);
+  if (refused) return refused;
+  planning.actions.push({ type: 'start', container: primary });
+  return { actions: planning.actions, primary, holdsRoom: true };
+}
+
 /** An exited container: restarted when its policy says so, within its budget and backoff. */
 function planExited(planning: Planning, primary: ObservedContainer, wantRunning: boolean): Plan {
   const { input, spec, actions, idle } = planning;
+  if (wantRunning && primary.id === input.desired!.stoppedContainerId) return planStart(planning, primary);
   if (!wantRunning || !shouldRestart(spec, primary))
     return { actions, primary, holdsRoom: false, waiting: idleWaiting(idle) };
   const budget = restartBudget(spec, input.desired!.restartCount ?? 0, input.name);

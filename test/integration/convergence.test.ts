@@ -89,18 +89,22 @@ test('editing one env value recreates exactly that container', async () => {
   expect((await listEvents(db.pool, 'conv-03')).map((event) => event.reason)).toContain('Recreated');
 });
 
-test('state: Stopped stops the container and keeps it; Running starts the same one again', async () => {
+test('state: Stopped stops the container and keeps it; Running starts the same one again, whatever its restart policy', async () => {
   const id = (await containerIds()).get('conv-04');
-  await upsert(db.pool, 'conv-04', httpSpec({ state: 'Stopped' }));
+  // Never: a container the controller stopped on purpose is started again, not treated as a crash to leave alone.
+  await upsert(db.pool, 'conv-04', httpSpec({ state: 'Stopped', restartPolicy: 'Never' }));
   const stopped = await waitConverged(db.pool, 'conv-04', 'False');
   expect(condition(stopped, 'Ready')).toMatchObject({ reason: 'Stopped' });
   expect(stopped.status.phase).toBe('Stopped');
   const [container] = await containersOf('conv-04');
   expect(container).toMatchObject({ Id: id, State: 'exited' });
 
-  await upsert(db.pool, 'conv-04', httpSpec());
+  await upsert(db.pool, 'conv-04', httpSpec({ restartPolicy: 'Never' }));
   await waitConverged(db.pool, 'conv-04', 'True');
   expect((await containersOf('conv-04')).map((info) => [info.Id, info.State])).toEqual([[id, 'running']]);
+  const reasons = (await listEvents(db.pool, 'conv-04')).map((event) => event.reason);
+  expect(reasons).toContain('Started');
+  expect(reasons).not.toContain('Restarted');
 });
 
 test('DELETE FROM sessionctl.sessions removes the container, then the row', async () => {

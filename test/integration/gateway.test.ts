@@ -12,6 +12,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/database';
 import { removeManagedContainers, removeManagedVolumes } from '../helpers/docker';
 import { gatewaySpec, get, startGateway, type GatewayProcess } from '../helpers/gateway';
 import { condition, httpSpec, row, upsert, waitConverged } from '../helpers/sessions';
+import { listEvents } from '../../src/store/events';
 import { waitFor } from '../helpers/wait';
 import { readToken, requestTokenRotation } from '../../src/store/tokens';
 
@@ -231,6 +232,7 @@ test('requests record activity on the row and postpone the idle timeout; a sessi
     timeoutMs: 30_000,
     what: 'sleepy to idle out',
   });
+  const stoppedId = (await row(db.pool, 'sleepy'))?.status.containerId;
   // parked and sleepy: the gateway's table has seen the stop (no request may touch it before, or it would wake).
   await waitFor(async () => (await gateway.metric('sessionctl_gateway_routes', { ready: 'false' })) === 2, {
     timeoutMs: 5_000,
@@ -259,6 +261,10 @@ test('requests record activity on the row and postpone the idle timeout; a sessi
   }
   expect([woken.status, woken.body.trim()]).toEqual([200, 'hello']);
   expect(await gateway.metric('sessionctl_gateway_wakes_total', { result: 'ready' })).toBeGreaterThanOrEqual(1);
+  // A wake starts the container the idle timeout stopped: not a crash, so no restart is counted or backed off.
+  const awake = await row(db.pool, 'sleepy');
+  expect(awake?.status).toMatchObject({ containerId: stoppedId, restartCount: 0 });
+  expect((await listEvents(db.pool, 'sleepy')).map((event) => event.reason)).not.toContain('Restarted');
 });
 
 test('a rotated token stops working at once, cookie included; the new one works', async () => {

@@ -399,6 +399,39 @@ const TABLE: Row[] = [
     { intents: [], holdsRoom: false },
   ],
   [
+    'stopped on purpose (idle timeout, spec.state), wanted again: start it, even under Never',
+    {
+      desired: desired({ ...base, restartPolicy: 'Never' }, { stoppedContainerId: 'c1' }),
+      containers: [exited(143, {}, { ...base, restartPolicy: 'Never' })],
+    },
+    { intents: ['start c1'], holdsRoom: true },
+  ],
+  [
+    'stopped on purpose after a crash loop: started at once, no backoff, no restart counted',
+    {
+      desired: desired(base, { stoppedContainerId: 'c1' }),
+      ...crashLoop({ consecutive: 6, lastRestartAt: NOW - 100 }),
+    },
+    { intents: ['start c1'], holdsRoom: true },
+  ],
+  [
+    'stopped on purpose, wanted again, but the host is full: wait unscheduled',
+    {
+      desired: desired(base, { stoppedContainerId: 'c1' }),
+      containers: [exited(143)],
+      host: refuse('MaxSessionsReached'),
+    },
+    { intents: [], holdsRoom: false, waiting: 'MaxSessionsReached' },
+  ],
+  [
+    'another container was the one stopped on purpose: this exit is a crash',
+    {
+      desired: desired(base, { stoppedContainerId: 'c0' }),
+      ...crashLoop({ consecutive: 1, lastRestartAt: NOW - 100 }),
+    },
+    { intents: [], holdsRoom: true, waiting: 'BackOff', requeueAfterMs: 900 },
+  ],
+  [
     'exited with the restart budget spent: Failed',
     { desired: desired({ ...base, maxRestarts: 3 }, { restartCount: 3 }), containers: [exited(1)] },
     { intents: [], holdsRoom: false, restartLimitExceeded: true },

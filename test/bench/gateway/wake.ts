@@ -1,10 +1,12 @@
 /**
  * Wake on request, measured: a session stopped by its idle timeout is asked for through the gateway,
  * and the time to the first byte of the answer is compared, in the same run and on the same daemon,
- * with what the container itself needs: dockerode creating and starting the same image and command
- * with the same limits, to the first byte from its published port. Runs the real controller and
+ * with what the container itself needs: dockerode creating and starting the same container, from the
+ * controller's own create options, to the first byte from its published port. Runs the real controller and
  * gateway against the dev dockerd (the npm script brings it up).
  */
+import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import type Dockerode from 'dockerode';
 import { startController, type ControllerProcess } from '../../helpers/controller';
 import { createTestDatabase } from '../../helpers/database';
@@ -13,15 +15,22 @@ import { startGateway, type GatewayProcess } from '../../helpers/gateway';
 import { condition, httpSpec, row, upsert } from '../../helpers/sessions';
 import { waitFor } from '../../helpers/wait';
 import { readToken } from '../../../src/store/tokens';
+import { containerDefaults } from '../../../controllers/session/host-wiring';
+import { validateSpec } from '../../../crds/session';
+import { loadConfig } from '../../../src/config';
+import { containerCreateOptions } from '../../../src/docker/container-config';
+import { sessionNetworkCreateOptions } from '../../../src/docker/networks';
 
 export interface WakeFigures {
   samples: number;
   /** Idle-stopped session: request through the gateway to the first byte of its answer. */
   wakeMs: { p50: number; max: number };
-  /** dockerode create + start of the same container, to the first byte from its port. */
+  /** dockerode create + start of the same container (the controller's create options), to the first byte from its port. */
   rawMs: { p50: number; max: number };
   /** wakeMs.p50 / rawMs.p50. */
   ratio: number;
+  /** Every round's wake and raw figure, in order, for the spread. */
+  rounds: Array<{ wakeMs: number; rawMs: number }>;
 }
 
 const ROUNDS = Number(process.env.BENCH_WAKE_ROUNDS ?? 5);
@@ -41,25 +50,33 @@ async function firstByteMs(url: string, headers: Record<string, string>): Promis
   return ms;
 }
 
-/** The container as the controller would run it, created and started by dockerode directly. */
+/**
+ * The container exactly as the controller makes it for this spec (the controller's own create options:
+ * its network of its own, hardening, limits and token mount), created and started by dockerode
+ * directly, to the first byte from its port. Its name and labels are not the controller's, so that
+ * the controller leaves it alone. The network is made beforehand and not timed: a woken session's
+ * network exists already, so the baseline is the cheaper of the two.
+ */
 async function rawCreateStart(docker: Dockerode, round: number): Promise<number> {
-  const started = performance.now();
-  const container = await docker.createContainer({
-    name: `sctl-bench-raw-${process.pid}-${round}`,
-    Image: spec.image,
-    Cmd: spec.command,
-    Env: Object.entries(spec.env ?? {}).map(([key, value]) => `${key}=${value}`),
-    ExposedPorts: { '8080/tcp': {} },
-    HostConfig: {
-      PortBindings: { '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] },
-      Memory: 32 * 1024 * 1024,
-      NanoCpus: 200_000_000,
-    },
+  const valid = validateSpec(spec);
+  if (!valid.ok) throw new Error('the wake spec does not validate');
+  const name = `bench-raw-${process.pid}-${round}`;
+  const defaults = containerDefaults(loadConfig(), 'bench-raw');
+  const networkOptions = sessionNetworkCreateOptions(name, randomUUID(), defaults.defaultEgress ?? 'Internet');
+  const network = await docker.createNetwork({ ...networkOptions, Labels: {} });
+  const options = containerCreateOptions({ name, uid: randomUUID(), generation: 1 }, valid.value, defaults, {
+    network: networkOptions.Name,
   });
+  const volumes = (options.HostConfig?.Mounts ?? []).flatMap((mount) =>
+    mount.Type === 'volume' ? [mount.Source] : [],
+  );
+  let container: Dockerode.Container | undefined;
   try {
+    const started = performance.now();
+    container = await docker.createContainer({ ...options, name: `sctl-${name}`, Labels: {} });
     await container.start();
     const info = await container.inspect();
-    const port = info.NetworkSettings.Ports['8080/tcp']?.[0]?.HostPort;
+    const port = Object.values(info.NetworkSettings.Ports ?? {})[0]?.[0]?.HostPort;
     await waitFor(
       () =>
         fetch(`http://127.0.0.1:${port}/`).then(
@@ -70,7 +87,9 @@ async function rawCreateStart(docker: Dockerode, round: number): Promise<number>
     );
     return performance.now() - started;
   } finally {
-    await container.remove({ force: true });
+    await container?.remove({ force: true });
+    await network.remove();
+    for (const volume of volumes) await docker.getVolume(volume).remove();
   }
 }
 
@@ -118,8 +137,17 @@ export async function measureWake(): Promise<WakeFigures> {
       raw.push(await rawCreateStart(testDocker(), round));
     }
     const [wakeMs, rawMs] = [summary(wake), summary(raw)];
-    return { samples: ROUNDS, wakeMs, rawMs, ratio: Number((wakeMs.p50 / rawMs.p50).toFixed(2)) };
+    return {
+      samples: ROUNDS,
+      wakeMs,
+      rawMs,
+      ratio: Number((wakeMs.p50 / rawMs.p50).toFixed(2)),
+      rounds: wake.map((ms, index) => ({ wakeMs: Math.round(ms), rawMs: Math.round(raw[index]) })),
+    };
   } finally {
+    // BENCH_WAKE_LOG=<file>: both processes' logs, to see where a slow wake spent its time.
+    if (process.env.BENCH_WAKE_LOG)
+      writeFileSync(process.env.BENCH_WAKE_LOG, `${controller?.output() ?? ''}\n${gateway?.output() ?? ''}`);
     await gateway?.stop();
     await controller?.stop();
     await removeManagedContainers();
