@@ -14,6 +14,7 @@ interface Row {
   p99Ms: number;
   cpuUsPerRequest?: number;
   meanUsAt1: number;
+  meanUsAt1Unpinned?: number;
   wsRoundTripUs?: number;
   rounds: number[];
 }
@@ -23,7 +24,14 @@ interface GatewayResults {
   pinning: string;
   upstream: string;
   rows: Row[];
-  ratios: { gatewayVsChp?: number; gatewayVsNginx?: number; addedUsAt1?: number };
+  ratios: {
+    gatewayVsChp?: number;
+    gatewayVsNginx?: number;
+    addedUsAt1?: number;
+    addedUsAt1Unpinned?: number;
+    nginxAddedUsAt1?: number;
+    nginxAddedUsAt1Unpinned?: number;
+  };
   routeVisibleMs: { p50: number; max: number; samples: number };
   wake?: { samples: number; wakeMs: { p50: number; max: number }; rawMs: { p50: number; max: number }; ratio: number };
   wakeError?: string;
@@ -76,10 +84,8 @@ export function renderGatewayGoals(root: string, dated = true): string {
         mark(ratios.gatewayVsNginx >= 0.75),
       ]),
     );
-  if (ratios.addedUsAt1 !== undefined)
-    lines.push(
-      row(['mean latency added, one connection', `${ratios.addedUsAt1} µs`, '< 100 µs', mark(ratios.addedUsAt1 < 100)]),
-    );
+  const latency = addedLatencyRow(ratios);
+  if (latency) lines.push(latency);
   lines.push(
     row([
       'route visible after Ready',
@@ -92,7 +98,7 @@ export function renderGatewayGoals(root: string, dated = true): string {
     lines.push(
       row([
         'wake from idle to first byte',
-        `${wake.ratio}× (p50 ${whole(wake.wakeMs.p50)} ms vs create+start ${whole(wake.rawMs.p50)} ms)`,
+        `${wake.ratio}× (p50 ${whole(wake.wakeMs.p50)} ms vs the same container's create+start ${whole(wake.rawMs.p50)} ms; max ${whole(wake.wakeMs.max)} ms)`,
         '≤ 1.2×',
         mark(wake.ratio <= 1.2),
       ]),
@@ -102,6 +108,30 @@ export function renderGatewayGoals(root: string, dated = true): string {
       row(['wake from idle to first byte', `not measured in this run: ${results.wakeError}`, '≤ 1.2×', '**miss**']),
     );
   return lines.join('\n');
+}
+
+/**
+ * Graded with nothing pinned, as the processes run on a machine of their own; the pinned figure is
+ * shown beside it, with nginx's, because there every request crosses CPUs and the wake-ups that
+ * costs on this virtual machine are most of what any proxy adds (docs/gateway.md).
+ */
+function addedLatencyRow(ratios: GatewayResults['ratios']): string | undefined {
+  const unpinned = ratios.addedUsAt1Unpinned;
+  if (unpinned === undefined) {
+    if (ratios.addedUsAt1 === undefined) return undefined;
+    return row([
+      'mean latency added, one connection',
+      `${ratios.addedUsAt1} µs`,
+      '< 100 µs',
+      mark(ratios.addedUsAt1 < 100),
+    ]);
+  }
+  return row([
+    'mean latency added, one connection',
+    `${unpinned} µs (nginx ${ratios.nginxAddedUsAt1Unpinned ?? '-'} µs); pinned as for throughput ${ratios.addedUsAt1} µs (nginx ${ratios.nginxAddedUsAt1 ?? '-'} µs)`,
+    '< 100 µs',
+    mark(unpinned < 100),
+  ]);
 }
 
 export function renderGatewayContenders(root: string): string {
@@ -116,10 +146,11 @@ export function renderGatewayContenders(root: string): string {
       'p50 / p99 ms',
       'CPU per request',
       'mean at 1 connection',
+      'the same, unpinned',
       'WebSocket round trip',
       'rounds (req/s)',
     ]),
-    row(['---', '---', '---', '---', '---', '---', '---']),
+    row(['---', '---', '---', '---', '---', '---', '---', '---']),
     ...results.rows.map((target) =>
       row([
         target.name,
@@ -127,6 +158,7 @@ export function renderGatewayContenders(root: string): string {
         `${target.p50Ms} / ${target.p99Ms}`,
         target.cpuUsPerRequest === undefined ? '-' : `${target.cpuUsPerRequest.toFixed(0)} µs`,
         us(target.meanUsAt1),
+        us(target.meanUsAt1Unpinned),
         us(target.wsRoundTripUs),
         target.rounds.map(whole).join(', '),
       ]),

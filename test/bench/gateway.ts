@@ -14,7 +14,7 @@ import { createTestDatabase } from '../helpers/database';
 import { createBenchSession } from './gateway/fixture';
 import { measureAll, routeVisibility, type Target } from './gateway/measure';
 import { ensureNginx, startNginxProxy, startNginxUpstream } from './gateway/nginx';
-import { choosePinning, pinSelf, unpinSelf } from './gateway/pinning';
+import { choosePinning, pinSelf, unpinProcess, unpinSelf } from './gateway/pinning';
 import { printReport, summarise } from './gateway/report';
 import { startBareProxy, startChp, startEchoUpstream, startGatewayProcess, type Started } from './gateway/targets';
 import { measureWake } from './gateway/wake';
@@ -107,7 +107,12 @@ async function main(): Promise<void> {
   const started: Started[] = [];
   try {
     const { pinning, gateway, endpoints, visibleToken, targets } = await startAll(started, db.url, db.pool);
-    const rows = await measureAll(targets, SETTINGS);
+    // After the pinned rounds the latency at one connection is measured again with nothing pinned.
+    const unpin = () => {
+      for (const process of started) if (process.child.pid) unpinProcess(pinning, process.child.pid);
+      unpinSelf(pinning);
+    };
+    const rows = await measureAll(targets, SETTINGS, unpin);
     const visibility = await routeVisibility(db.pool, `http://127.0.0.1:${gateway.port}`, visibleToken, endpoints);
     for (const process of started.splice(0).reverse()) await process.stop();
     unpinSelf(pinning);

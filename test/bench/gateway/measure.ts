@@ -1,7 +1,8 @@
 /**
  * The measurements of the gateway benchmark: throughput and latency at 64 connections (rounds
  * interleaved across the targets), the proxy's CPU time per request over those rounds, the mean
- * latency at one connection, a WebSocket round trip, and how soon a Ready status becomes routable.
+ * latency at one connection (pinned, then with nothing pinned), a WebSocket round trip, and how soon
+ * a Ready status becomes routable.
  */
 import { readFileSync } from 'node:fs';
 import type { Pool } from 'pg';
@@ -27,8 +28,14 @@ export interface Figures {
   errors: number;
   /** The proxy's own CPU time (user + system) per request at 64 connections, in microseconds. */
   cpuUsPerRequest?: number;
-  /** Mean of one request at a time, over one keep-alive connection. */
+  /** Mean of one request at a time, over one keep-alive connection, pinned as for the load rounds. */
   meanUsAt1: number;
+  /**
+   * The same with nothing pinned, as the processes would run on a machine of their own: pinned, every
+   * request crosses between CPUs on its way through the proxy and back, and the wake-ups that costs
+   * on this virtual machine are most of what a proxy adds.
+   */
+  meanUsAt1Unpinned?: number;
   wsRoundTripUs?: number;
   /** req/s of every round, for the spread. */
   rounds: number[];
@@ -67,16 +74,18 @@ async function loadRun(target: Target, settings: LoadSettings): Promise<LoadResu
  * Rounds interleave the targets (direct, gateway, CHP, ... then again), so that a burst of load from
  * elsewhere on the machine hits them all alike; each target's median round is reported.
  */
-export async function measureAll(targets: Target[], settings: LoadSettings): Promise<Figures[]> {
+export async function measureAll(targets: Target[], settings: LoadSettings, unpin?: () => void): Promise<Figures[]> {
   const runs = new Map<string, Array<LoadResult & { cpuUs?: number }>>(targets.map((target) => [target.name, []]));
   for (const target of targets) await autocannonRun(target.url, target.headers, settings.connections, 2); // warm-up: JIT, pools
   for (let round = 0; round < settings.rounds; round++) {
     for (const target of targets) runs.get(target.name)!.push(await loadRun(target, settings));
   }
-  const latencies = new Map<string, number[]>(targets.map((target) => [target.name, []]));
-  for (let round = 0; round < settings.rounds; round++) {
-    for (const target of targets) latencies.get(target.name)!.push(await sequentialMeanUs(target.url, target.headers));
-  }
+  const latencies = await latencyRounds(targets, settings.rounds);
+  const webSockets = new Map<string, number>();
+  for (const target of targets)
+    if (target.wsUrl) webSockets.set(target.name, await wsRoundTrip(target.wsUrl, target.headers));
+  unpin?.();
+  const unpinned = unpin ? await latencyRounds(targets, settings.rounds) : undefined;
   const figures: Figures[] = [];
   for (const target of targets) {
     const all = runs.get(target.name)!;
@@ -90,11 +99,21 @@ export async function measureAll(targets: Target[], settings: LoadSettings): Pro
       errors: middle.errors,
       cpuUsPerRequest: cpu.length > 0 ? median(cpu) : undefined,
       meanUsAt1: median(latencies.get(target.name)!),
-      wsRoundTripUs: target.wsUrl ? await wsRoundTrip(target.wsUrl, target.headers) : undefined,
+      meanUsAt1Unpinned: unpinned ? median(unpinned.get(target.name)!) : undefined,
+      wsRoundTripUs: webSockets.get(target.name),
       rounds: all.map((run) => Math.round(run.reqPerSec)),
     });
   }
   return figures;
+}
+
+/** Rounds of the latency at one connection, interleaved across the targets like the load rounds. */
+async function latencyRounds(targets: Target[], rounds: number): Promise<Map<string, number[]>> {
+  const latencies = new Map<string, number[]>(targets.map((target) => [target.name, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const target of targets) latencies.get(target.name)!.push(await sequentialMeanUs(target.url, target.headers));
+  }
+  return latencies;
 }
 
 /** Mean of sequential echo round trips over one WebSocket, in microseconds. */

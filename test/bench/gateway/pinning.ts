@@ -6,6 +6,7 @@
  * the others. `BENCH_PIN=0` turns it off; without `taskset` nothing is pinned.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 
 export interface Pinning {
@@ -47,7 +48,18 @@ export function pinned(cpus: string | undefined, command: string, args: string[]
 
 /** Undoes pinSelf: the wake measurement runs the controller and the daemon's work on every CPU. */
 export function unpinSelf(pinning: Pinning): void {
+  unpinProcess(pinning, process.pid);
+}
+
+/** Lets a process (all its threads) and its children run on every CPU again: nginx's worker is a child of its master. */
+export function unpinProcess(pinning: Pinning, pid: number): void {
   if (!pinning.load) return;
   const all = `0-${os.availableParallelism() - 1}`;
-  spawnSync('taskset', ['-a', '-p', '-c', all, String(process.pid)]);
+  let children: string[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean);
+  } catch {
+    // Without CONFIG_PROC_CHILDREN only the process itself is let go.
+  }
+  for (const target of [String(pid), ...children]) spawnSync('taskset', ['-a', '-p', '-c', all, target]);
 }
