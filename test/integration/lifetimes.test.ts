@@ -60,6 +60,12 @@ test('idle timeout stops the session, a touch postpones it, and a touch after th
     timeoutMs: 10_000,
     what: 'a touch to bring the session back',
   });
+  // Brought back by a start of the same container: no crash restart counted, none backed off.
+  expect((await row(db.pool, 'idler'))?.status).toMatchObject({
+    containerId: stopped.status.containerId,
+    restartCount: 0,
+  });
+  expect((await listEvents(db.pool, 'idler')).map((event) => event.reason)).not.toContain('Restarted');
 }, 60_000);
 
 test('idleAction: Delete and maxLifetimeSeconds delete the session, with the reason in events', async () => {
