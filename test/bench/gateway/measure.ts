@@ -4,10 +4,9 @@
  * latency at one connection (pinned, then with nothing pinned), a WebSocket round trip, and how soon
  * a Ready status becomes routable.
  */
-import { readFileSync } from 'node:fs';
 import type { Pool } from 'pg';
 import WebSocket from 'ws';
-import { clockTicks, procSample } from '../lib/proc';
+import { childPids, clockTicks, procSample } from '../lib/proc';
 import { setReady, type Endpoints } from './fixture';
 import { autocannonRun, sequentialMeanUs, type LoadResult } from './load';
 
@@ -51,15 +50,7 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 
 /** CPU ticks of a process and its children (nginx's worker is a child of its master). */
 function treeTicks(pid: number): number {
-  let ticks = procSample(pid).cpuTicks;
-  let children: string[] = [];
-  try {
-    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean);
-  } catch {
-    // Without CONFIG_PROC_CHILDREN only the process itself is counted.
-  }
-  for (const child of children) ticks += procSample(Number(child)).cpuTicks;
-  return ticks;
+  return [pid, ...childPids(pid)].reduce((sum, each) => sum + procSample(each).cpuTicks, 0);
 }
 
 async function loadRun(target: Target, settings: LoadSettings): Promise<LoadResult & { cpuUs?: number }> {

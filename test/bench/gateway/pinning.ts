@@ -6,8 +6,8 @@
  * the others. `BENCH_PIN=0` turns it off; without `taskset` nothing is pinned.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import { childPids } from '../lib/proc';
 
 export interface Pinning {
   /** CPU list for `taskset -c` of the proxy under test; undefined when not pinned. */
@@ -55,11 +55,5 @@ export function unpinSelf(pinning: Pinning): void {
 export function unpinProcess(pinning: Pinning, pid: number): void {
   if (!pinning.load) return;
   const all = `0-${os.availableParallelism() - 1}`;
-  let children: string[] = [];
-  try {
-    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean);
-  } catch {
-    // Without CONFIG_PROC_CHILDREN only the process itself is let go.
-  }
-  for (const target of [String(pid), ...children]) spawnSync('taskset', ['-a', '-p', '-c', all, target]);
+  for (const target of [pid, ...childPids(pid)]) spawnSync('taskset', ['-a', '-p', '-c', all, String(target)]);
 }

@@ -30,6 +30,15 @@ export function procSample(pid: number): ProcSample {
   return { at: Date.now(), cpuTicks: Number(fields[11]) + Number(fields[12]), rssKb: kb('VmRSS'), hwmKb: kb('VmHWM') };
 }
 
+/** A process's direct children (nginx's worker is a child of its master); none without CONFIG_PROC_CHILDREN. */
+export function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
 export function cpuSecondsBetween(start: ProcSample, end: ProcSample): number {
   return (end.cpuTicks - start.cpuTicks) / clockTicks();
 }
